@@ -1,0 +1,26 @@
+"""Argument helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..presets import PRESETS
+
+
+def add_parser(sub, name: str, help: str, example: str, description: str | None = None) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description or help,
+                          epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--model", required=required, metavar="M",
+                   help=f"preset ({', '.join(PRESETS)}), diffusers folder, or .safetensors file")
+    p.add_argument("--preset", metavar="P", help="architecture of a bare .safetensors --model")
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,94 @@
+"""Text conditioning for conditional UNets: prompts -> encoder_hidden_states.
+
+Presets have random weights and no text encoder, so by default prompts are mapped to
+deterministic pseudo-embeddings (a hash of the prompt seeds a Gaussian). Real models
+bring their own encoder (``EmbeddingFile`` with pre-computed embeddings, or any object
+with ``encode(prompts) -> (B, L, D)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from .errors import LdpruneError
+
+
+class PromptEncoder(Protocol):
+    dim: int
+    text_len: int
+    name: str
+
+    def encode(self, prompts: list[str]) -> torch.Tensor: ...
+
+
+class SyntheticEncoder:
+    """Deterministic stand-in for a text encoder: same prompt, same embedding, anywhere."""
+
+    name = "synthetic"
+
+    def __init__(self, dim: int, text_len: int = 77):
+        self.dim, self.text_len = dim, text_len
+
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        out = []
+        for p in prompts:
+            seed = int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little") & (2**63 - 1)
+            g = torch.Generator("cpu").manual_seed(seed)
+            out.append(torch.randn(self.text_len, self.dim, generator=g))
+        return torch.stack(out) if out else torch.empty(0, self.text_len, self.dim)
+
+
+class EmbeddingFile:
+    """Pre-computed embeddings: a safetensors file with ``embeddings`` (N, L, D) and the
+    prompts as JSON in its metadata (``prompts``). Unknown prompts are an error."""
+
+    def __init__(self, path: str | Path):
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise LdpruneError(f"embedding file not found: {path}", "check the path")
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            self._emb = f.get_tensor("embeddings").float()
+        self._index = {p: i for i, p in enumerate(json.loads(meta.get("prompts", "[]")))}
+        self.name = f"file:{path.name}"
+        self.text_len, self.dim = self._emb.shape[1], self._emb.shape[2]
+
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        missing = [p for p in prompts if p not in self._index]
+        if missing:
+            raise LdpruneError(f"{len(missing)} prompt(s) have no pre-computed embedding, e.g. {missing[0]!r}",
+                               "re-encode the prompt list or use prompts from the embedding file")
+        return self._emb[[self._index[p] for p in prompts]]
+
+
+def builtin_prompts() -> list[str]:
+    text = resources.files("ldprune_deploy").joinpath("data_files/prompts.txt").read_text()
+    return [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")]
+
+
+def load_prompts(path: str | Path | None) -> tuple[list[str], str]:
+    """Prompts from a file (one per line) or the built-in list; returns (prompts, source)."""
+    if path is None:
+        return builtin_prompts(), "builtin"
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LdpruneError(f"cannot read prompt file {path}: {e}", "pass a UTF-8 text file, one prompt per line") from None
+    prompts = [l.strip() for l in lines if l.strip() and not l.startswith("#")]
+    if not prompts:
+        raise LdpruneError(f"prompt file {path} is empty", "put one prompt per line in it")
+    return prompts, str(path)
+
+
+def default_encoder(unet) -> SyntheticEncoder:
+    info = getattr(unet, "_ldprune_info", None)
+    return SyntheticEncoder(unet.config.cross_attention_dim, info.text_len if info else 77)

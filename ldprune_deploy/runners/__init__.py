@@ -1,0 +1,112 @@
+"""Runners: run a UNet (or an exported engine) at given shapes and time it.
+
+A runner is registered by name (``torch-eager``, ``torch-graph``, ``torch-compile``, ``cpu``;
+the export stage adds ``ort-cpu``, ``ort-cuda``, ``tensorrt``). Every runner returns the same
+``LatencyStats`` so profile, plan --verify and evaluate can use any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from ..errors import LdpruneError
+
+
+@dataclass
+class RunSpec:
+    """Shapes and precision of one timed call."""
+
+    batch: int = 1
+    resolution: int | None = None       # pixels; None = the model's default
+    dtype: str = "fp16"                 # fp32 | fp16 | bf16
+    text_len: int | None = None
+    warmup: int = 10
+    iters: int = 30
+    options: dict[str, Any] = field(default_factory=dict)   # runner-specific (e.g. compile mode)
+
+
+@dataclass
+class LatencyStats:
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    n: int
+    peak_memory_mb: float | None = None
+    runner: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float], **kw) -> "LatencyStats":
+        import numpy as np
+
+        a = np.asarray(samples_ms, dtype=float)
+        return cls(float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a), **kw)
+
+
+class Runner:
+    """Base class. ``available()`` says whether it can run here (and why not)."""
+
+    name = "base"
+    device = "cpu"
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        return True, ""
+
+    def measure(self, model, info, spec: RunSpec) -> LatencyStats:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Callable[[], Runner]] = {}
+
+
+def register_runner(name: str):
+    def deco(cls):
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+    return deco
+
+
+def _load_builtin() -> None:
+    # Importing these modules registers their runners; missing optional deps only hide them.
+    import importlib
+
+    for mod in ("torch_runners", "ort_runners", "trt_runners"):
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as e:
+            if not e.name or not e.name.startswith(__name__):
+                raise
+
+
+def runner_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def available_runners() -> dict[str, str]:
+    """name -> "" when usable here, else the reason it is not."""
+    _load_builtin()
+    out = {}
+    for name, cls in sorted(_REGISTRY.items()):
+        ok, why = cls.available()
+        out[name] = "" if ok else why
+    return out
+
+
+def get_runner(name: str, **kwargs) -> Runner:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise LdpruneError(f"unknown runner/backend '{name}'", f"use one of: {', '.join(sorted(_REGISTRY))}")
+    cls = _REGISTRY[name]
+    ok, why = cls.available()
+    if not ok:
+        usable = [n for n, w in available_runners().items() if not w]
+        raise LdpruneError(f"runner '{name}' is not available here: {why}",
+                           f"use one of the available ones: {', '.join(usable) or 'none'}")
+    return cls(**kwargs)

@@ -1,0 +1,32 @@
+"""The ``prune`` stage: model + plan file -> pruned diffusers-style folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..artifacts import ensure_output_dir_free
+from ..models import load_model
+from .apply import apply_plan
+from .persist import save_pruned
+from .plan import PrunePlan
+
+
+@dataclass
+class PruneConfig:
+    plan: str | Path | PrunePlan
+    output: str | Path
+    preset: str | None = None       # architecture of a bare .safetensors model
+    force: bool = False             # apply a plan made for another fingerprint
+    overwrite: bool = False
+
+
+def prune(model: str | Path | nn.Module, config: PruneConfig) -> Path:
+    """Apply ``config.plan`` to ``model`` and write the pruned folder to ``config.output``."""
+    ensure_output_dir_free(config.output, config.overwrite)  # fail before loading a large model
+    plan = config.plan if isinstance(config.plan, PrunePlan) else PrunePlan.load(config.plan)
+    unet, _ = load_model(model, preset=config.preset)
+    pruned = apply_plan(unet, plan, force=config.force)
+    return save_pruned(pruned, config.output, overwrite=config.overwrite)
