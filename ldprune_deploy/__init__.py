@@ -17,6 +17,13 @@ _LAZY = {
     "PrunePlan": "surgery", "Modification": "surgery", "apply_plan": "surgery", "swapped": "surgery",
     "save_pruned": "surgery", "load_pruned": "surgery", "prune": "surgery", "PruneConfig": "surgery",
     "LdpruneError": "errors",
+    # stage functions and their configs (one module or package per stage)
+    "profile": "profiler", "ProfileConfig": "profiler", "predict_latency": "profiler", "load_profile": "profiler",
+    "score": "scoring", "ScoreConfig": "scoring",
+    "plan": "planner", "PlanConfig": "planner",
+    "distill": "distill", "DistillConfig": "distill",
+    "export": "export", "ExportConfig": "export",
+    "evaluate": "evaluate", "EvaluateConfig": "evaluate",
 }
 
 
