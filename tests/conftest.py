@@ -1,0 +1,28 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def tiny_t2i():
+    from ldprune_deploy.models import load_model
+
+    return load_model("tiny-t2i", quiet=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_uncond():
+    from ldprune_deploy.models import load_model
+
+    return load_model("tiny-uncond", quiet=True)
+
+
+@pytest.fixture(params=["tiny-t2i", "tiny-uncond"])
+def tiny_model(request):
+    from ldprune_deploy.models import load_model
+
+    return load_model(request.param, quiet=True)
