@@ -1,5 +1,9 @@
 """Hardware profiler: per-operator latency savings on the target device, and a predictor."""
 
+from .additivity import check_additivity
+from .config import METHODS, ProfileConfig
 from .predict import full_latency_ms, load_profile, predict_latency, saving_ms, savings_table
+from .run import profile
 
-__all__ = ["full_latency_ms", "load_profile", "predict_latency", "saving_ms", "savings_table"]
+__all__ = ["METHODS", "ProfileConfig", "check_additivity", "full_latency_ms", "load_profile", "predict_latency",
+           "profile", "saving_ms", "savings_table"]
