@@ -1,0 +1,125 @@
+"""Selection of modifications: exact MILP (HiGHS), LD-Pruner's rank order, and bounds.
+
+Constraints are "savings >= need" rows over binary x (one per candidate), each normalised
+(share of full latency / params / FLOPs) so HiGHS sees coefficients of similar size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import lil_matrix
+
+from .problem import Problem
+
+# Objective = SCALE * importance + TIE per modification. HiGHS stops within an absolute gap
+# of 1e-6, so the tie-break (prefer fewer modifications among equal importance, e.g. with
+# zero scores) must be larger than that, and small against real importance differences.
+SCALE, TIE = 1e4, 1e-3
+_STATUS = {0: "optimal", 1: "limit reached", 2: "infeasible", 3: "unbounded", 4: "error"}
+
+
+@dataclass
+class Need:
+    """Require sum(coef[x]) >= need, where coef are savings of one resource."""
+
+    name: str          # latency_ms | params | flops
+    coef: np.ndarray   # absolute savings per candidate
+    need: float        # absolute amount to save
+    norm: float        # full-model amount, to normalise
+
+
+@dataclass
+class Selection:
+    chosen: list[int]
+    status: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def structure_rows(p: Problem) -> tuple[lil_matrix, int]:
+    """At most one modification per operator; never an operator and one nested inside it."""
+    by_op: dict[str, list[int]] = {}
+    for i, o in enumerate(p.ops):
+        by_op.setdefault(o, []).append(i)
+    groups = [v for v in by_op.values() if len(v) > 1] + [by_op[a] + by_op[b] for a, b in p.conflicts]
+    a = lil_matrix((len(groups), len(p)))
+    for r, g in enumerate(groups):
+        for i in g:
+            a[r, i] = 1.0
+    return a, len(groups)
+
+
+def solve_milp(p: Problem, needs: list[Need], objective: np.ndarray | None = None,
+               time_limit_s: float = 60.0) -> Selection:
+    """Minimise importance (or ``objective``) subject to every ``need``; exact (gap 0)."""
+    n = len(p)
+    if all(nd.need <= 0 for nd in needs) and objective is None:
+        return Selection([], "optimal", {"solver": "trivial: budget met by the full model", "time_s": 0.0})
+    c = SCALE * p.importance + TIE if objective is None else objective
+    struct, n_struct = structure_rows(p)
+    cons = []
+    if n_struct:
+        cons.append(LinearConstraint(struct.tocsr(), -np.inf, 1.0))
+    for nd in needs:
+        if nd.need > 0:
+            cons.append(LinearConstraint((nd.coef / nd.norm)[None, :], nd.need / nd.norm, np.inf))
+    t0 = time.perf_counter()
+    res = milp(c, integrality=np.ones(n), bounds=Bounds(0, 1), constraints=cons,
+               options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True})
+    dt = time.perf_counter() - t0
+    status = _STATUS.get(res.status, str(res.status))
+    chosen = [] if res.x is None else [int(i) for i in np.flatnonzero(res.x > 0.5)]
+    info = {"solver": "scipy.optimize.milp (HiGHS)", "status": status, "message": str(res.message),
+            "time_s": round(dt, 4), "n_vars": n, "n_rows": n_struct + len(cons) - (1 if n_struct else 0),
+            "mip_gap": None if res.x is None else getattr(res, "mip_gap", None)}
+    if res.status == 1 and res.x is not None:
+        info["warning"] = "time limit reached: feasible but not proven optimal"
+    return Selection(chosen, status if res.x is not None else "infeasible" if res.status == 2 else status, info)
+
+
+def max_saving(p: Problem, coef: np.ndarray, needs: list[Need] = ()) -> Selection:
+    """The selection saving the most of ``coef`` (e.g. latency) under the other needs."""
+    obj = -coef / (np.abs(coef).max() or 1.0) * SCALE + TIE
+    return solve_milp(p, list(needs), objective=obj)
+
+
+def _nested(a: str, b: str) -> bool:
+    return a == b or b.startswith(a + ".") or a.startswith(b + ".")
+
+
+def rank_select(p: Problem, needs: list[Need]) -> Selection:
+    """LD-Pruner as published: lowest score first, until every need is met.
+
+    One modification per operator (an operator's lowest-scored one comes first); a candidate
+    that conflicts with one already taken is skipped; savings never influence the order.
+    """
+    t0 = time.perf_counter()
+    order = sorted(range(len(p)), key=lambda i: (p.scores[i], i))
+    chosen: list[int] = []
+    got = {nd.name: 0.0 for nd in needs}
+
+    def met() -> bool:
+        return all(got[nd.name] >= nd.need - 1e-12 for nd in needs)
+
+    for i in order:
+        if met():
+            break
+        if any(_nested(p.ops[i], p.ops[j]) for j in chosen):
+            continue
+        chosen.append(i)
+        for nd in needs:
+            got[nd.name] += float(nd.coef[i])
+    ok = met()
+    return Selection(chosen if ok else [], "optimal" if ok else "infeasible",
+                     {"solver": "rank (ascending score, greedy)", "status": "met" if ok else "exhausted",
+                      "time_s": round(time.perf_counter() - t0, 4), "n_vars": len(p),
+                      "exhausted_predicted": {nd.name: float(got[nd.name]) for nd in needs}})
+
+
+def is_feasible_selection(p: Problem, chosen: list[int]) -> bool:
+    ops = [p.ops[i] for i in chosen]
+    return not any(_nested(a, b) for k, a in enumerate(ops) for b in ops[k + 1:])
