@@ -1,0 +1,173 @@
+"""``export(model, config)``: UNet -> checked ONNX folder with ``export.json``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..artifacts import atomic_output_dir
+from ..errors import LdpruneError
+from ..models import example_inputs, load_model
+from .check import localize_overflow, overflow_error, run_check
+from .config import ExportConfig
+from .manifest import ONNX_FILE, file_sizes, identity, onnx_io, write_manifest
+from .onnx_export import annotate, check_model_file, flat_inputs, input_names, save_onnx, torch_export
+
+log = logging.getLogger("ldprune")
+
+
+def _downsample_steps(unet) -> int:
+    """Total spatial reduction inside the UNet (2 per downsampling block)."""
+    return 2 ** max(len(unet.config.block_out_channels) - 1, 0)
+
+
+def _operator_ids(unet) -> set[str]:
+    from ..surgery.mods import kind_of
+
+    modules = dict(unet.named_modules())
+    ids = set()
+    for name, m in modules.items():
+        if name and kind_of(name, m, modules.get(name.rpartition(".")[0], unet)) is not None:
+            ids.add(name)
+    return ids
+
+
+def export(model, config: ExportConfig | None = None, **overrides) -> Path:
+    """Export ``model`` (module, preset, folder) to ``config.out_dir``; return the folder.
+
+    The folder is written atomically: on any failure (including a failed numeric check)
+    nothing at ``out_dir`` is created or replaced.
+    """
+    import onnx
+
+    cfg = config or ExportConfig()
+    if overrides:
+        cfg = ExportConfig(**{**cfg.__dict__, **overrides})
+    unet, info = load_model(model, quiet=True)
+    unet = unet.float().cpu().eval()   # always export from fp32; fp16 is a graph conversion
+    step = _downsample_steps(unet)
+    cfg = cfg.resolved(info.resolution, info.vae_scale_factor * step)
+    lat = (info.latent_size(cfg.resolution.min), info.latent_size(cfg.resolution.max))
+    check_batch = cfg.check_batch or min(cfg.batch.opt, 2)
+    if not cfg.batch.min <= check_batch <= cfg.batch.max:
+        raise LdpruneError(f"check batch {check_batch} is outside the batch range {cfg.batch.to_json()}",
+                           "pick a check batch inside the range")
+    trace_inputs = example_inputs(unet, info, batch=max(cfg.batch.opt, 2) if cfg.batch.dynamic else cfg.batch.opt,
+                                  resolution=cfg.resolution.opt, dtype=torch.float32, device="cpu", seed=cfg.seed)
+    timings: dict[str, float] = {}
+    out_dir = Path(cfg.out_dir)
+    with atomic_output_dir(out_dir, cfg.overwrite) as tmp, \
+            tempfile.TemporaryDirectory(prefix="ldprune-export-", dir=tmp.parent) as work:
+        fp32_path = Path(work) / "unet.fp32.onnx"
+        t0 = time.perf_counter()
+        torch_export(unet, info, trace_inputs, cfg, fp32_path, lat, step)
+        timings["torch_export_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        m32 = onnx.load(str(fp32_path))
+        operators = annotate(m32, _operator_ids(unet))
+        m32.producer_name = "ldprune-deploy"
+        _meta(m32, {"ldprune.model_fingerprint": info.fingerprint, "ldprune.exporter": cfg.exporter})
+        for f in fp32_path.parent.glob("unet.fp32.onnx*"):
+            f.unlink()
+        save_onnx(m32, fp32_path)
+        check_model_file(fp32_path)
+        timings["annotate_check_s"] = time.perf_counter() - t0
+        final = tmp / ONNX_FILE
+        kept: list[str] = []
+        m32 = onnx.load(str(fp32_path))   # reload with inferred value_info
+        if cfg.precision == "fp16":
+            kept = _convert(m32, cfg, final, timings)
+        else:
+            save_onnx(m32, final)
+        check = None
+        if cfg.check:
+            check = _numeric_check(unet, info, cfg, check_batch, final, m32, timings)
+        del m32
+        manifest: dict[str, Any] = {
+            "model": identity(unet, info), "format": "onnx", "precision": cfg.precision,
+            "exporter": cfg.exporter, "opset": max(cfg.opset, 18) if cfg.exporter == "dynamo" else cfg.opset,
+            "onnx_file": ONNX_FILE, "external_data": (tmp / (ONNX_FILE + ".data")).exists(),
+            "ranges": {"batch": cfg.batch.to_json(), "resolution": cfg.resolution.to_json(),
+                       "latent": [info.latent_size(r) for r in cfg.resolution.to_json()],
+                       "text_len": info.text_len if info.conditional else None,
+                       "spatial_multiple": info.vae_scale_factor * step},
+            "io": onnx_io(final), "keep_fp32": kept, "keep_fp32_requested": list(cfg.keep_fp32),
+            "operators": operators, "files": file_sizes(tmp), "check": check,
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+            "versions": {"torch": torch.__version__, "onnx": onnx.__version__},
+            "device": _device(), "config": cfg.to_json(),
+        }
+        write_manifest(tmp, manifest)
+    log.info("exported %s (%s, %s) to %s in %.1f s", info.name, cfg.precision, cfg.exporter, out_dir,
+             sum(timings.values()))
+    return out_dir
+
+
+def _convert(m32, cfg: ExportConfig, final: Path, timings: dict[str, float]) -> list[str]:
+    from .fp16 import convert_fp16
+
+    t0 = time.perf_counter()
+    keep = [k for k in cfg.keep_fp32 if k != "auto"]
+    m16, kept = convert_fp16(m32, keep)
+    save_onnx(m16, final)
+    timings["fp16_convert_s"] = time.perf_counter() - t0
+    return kept
+
+
+def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, timings) -> dict[str, Any]:
+    import onnx
+
+    t0 = time.perf_counter()
+    inputs = example_inputs(unet, info, batch=batch, resolution=cfg.resolution.opt, dtype=torch.float32,
+                            device="cpu", seed=cfg.seed + 1)
+    flat = flat_inputs(inputs, input_names(unet, info))
+    with torch.no_grad():
+        ref = unet(*flat[:2], *([flat[2]] if len(flat) > 2 else []),
+                   **({"added_cond_kwargs": inputs["added_cond_kwargs"]} if "added_cond_kwargs" in inputs else {}),
+                   return_dict=False)[0].numpy()
+    res = run_check(final, ref, flat, cfg.precision, cfg.tolerance)
+    if res["nonfinite"] and cfg.precision == "fp16":
+        one = tuple(x[:1] for x in flat)
+        loc = localize_overflow(onnx.load(str(final)), m32, one)
+        res["overflow"] = loc
+        if "auto" in cfg.keep_fp32 and loc["suggest_keep_fp32"]:
+            log.warning("fp16 overflow: keeping %d node(s) in fp32 (--keep-fp32 auto) and re-checking",
+                        len(loc["suggest_keep_fp32"]))
+            auto = ExportConfig(**{**cfg.__dict__, "keep_fp32": [*cfg.keep_fp32, *loc["suggest_keep_fp32"]]})
+            _convert(m32, auto, final, timings)
+            res = {**run_check(final, ref, flat, cfg.precision, cfg.tolerance), "overflow": loc,
+                   "auto_keep_fp32": loc["suggest_keep_fp32"]}
+        if res["nonfinite"]:
+            timings["check_s"] = time.perf_counter() - t0
+            raise overflow_error(res, loc)
+    timings["check_s"] = time.perf_counter() - t0
+    if not res["passed"]:
+        raise LdpruneError(f"exported ONNX does not match PyTorch: {'; '.join(res['failures'])} "
+                           f"(max abs {res['max_abs']:.3g}, cosine {res['cosine']:.6f}, shapes {res['shapes']})",
+                           "try --precision fp32 or the other --exporter; widen the tolerance only if the "
+                           "model is known to be sensitive")
+    return res
+
+
+def _meta(model, kv: dict[str, str]) -> None:
+    for k, v in kv.items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, str(v)
+
+
+def _device() -> dict[str, Any]:
+    from ..device import device_fingerprint
+
+    return device_fingerprint("cpu")
+
+
+def copy_export(src: Path, dst: Path) -> Path:
+    """Copy an export folder (both .onnx and .data) to a new place."""
+    shutil.copytree(src, dst)
+    return dst
