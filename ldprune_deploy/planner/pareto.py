@@ -27,12 +27,18 @@ def sweep(planner: Planner, strategies: tuple[str, ...] = STRATEGIES, n: int = 1
     p = planner.problem
     least_ms = p.full_ms - float(p.saving_ms[max_saving(p, p.saving_ms).chosen].sum())
     rows: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
     for strategy in strategies:
         if strategy == "params":
             if p.params_saved is None:
                 from .problem import attach_sizes
 
-                attach_sizes(p, planner.profile, planner.config.model, flops=False)
+                try:
+                    attach_sizes(p, planner.profile, planner.config.model, flops=False)
+                except LdpruneError as e:   # no catalogue: the latency strategies still sweep
+                    log.warning("pareto: strategy 'params' skipped: %s (%s)", e.message, e.fix)
+                    skipped[strategy] = e.message
+                    continue
             least = p.total_params - float(p.params_saved[max_saving(p, p.params_saved).chosen].sum())
             fracs = np.linspace(1.0, least / p.total_params, n)
             budgets = [Budget("params", f * p.total_params, f"{100 * f:.1f}%", float(f)) for f in fracs]
@@ -53,7 +59,7 @@ def sweep(planner: Planner, strategies: tuple[str, ...] = STRATEGIES, n: int = 1
                          "solver_s": pl.meta["solver"].get("time_s")})
     return {"schema": PARETO_SCHEMA, "model": planner.profile.get("model"),
             "model_fingerprint": planner.profile["model_fingerprint"], "full_latency_ms": p.full_ms,
-            "min_latency_ms": least_ms, "inputs": planner.inputs, "rows": rows}
+            "min_latency_ms": least_ms, "inputs": planner.inputs, "skipped": skipped, "rows": rows}
 
 
 def front(rows: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:

@@ -1,0 +1,140 @@
+"""Verify loop and size budgets on the real tiny-t2i catalogue (synthetic savings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from _planner_synth import from_catalogue
+from ldprune_deploy.catalogue import build_catalogue
+from ldprune_deploy.errors import LdpruneError
+from ldprune_deploy.planner import PlanConfig, Planner, plan
+from ldprune_deploy.planner.verify import verify_loop
+from ldprune_deploy.runners import LatencyStats, Runner, register_runner
+from ldprune_deploy.surgery import apply_plan
+
+BASE_MS, FULL_MS = 2.0, 12.0
+
+
+@register_runner("planner-test-params")
+class ParamsRunner(Runner):
+    """A device whose latency is exactly linear in the parameter count (no noise)."""
+
+    device = "cpu"
+    calls: list[int] = []
+
+    def measure(self, model, info, spec):
+        n = sum(p.numel() for p in model.parameters())
+        type(self).calls.append(n)
+        ms = BASE_MS + (FULL_MS - BASE_MS) * n / self.total
+        return LatencyStats(ms, ms, ms, 1, runner=self.name)
+
+
+@pytest.fixture(scope="module")
+def tiny_cat():
+    from ldprune_deploy.models import load_model
+
+    unet, info = load_model("tiny-t2i", quiet=True)
+    return unet, info, build_catalogue(unet, info, batch=1)
+
+
+def _true_ms_per_param(cat):
+    return (FULL_MS - BASE_MS) / cat.total_params
+
+
+@pytest.mark.parametrize("correction", ["scale", "additive"])
+def test_verify_loop_corrects_overestimated_savings(tiny_cat, correction):
+    unet, info, cat = tiny_cat
+    # The profile claims every saving is 1.6x what the device delivers (non-additive in
+    # reality) and that the full model takes 10 ms while the device measures 12 ms.
+    factor = 1.6 * (FULL_MS - BASE_MS) / FULL_MS
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS, factor=factor)
+    profile["full_latency_ms"]["median_ms"] = 10.0
+    ParamsRunner.total = cat.total_params
+    cfg = PlanConfig(budget="75%", model="tiny-t2i", tolerance=0.02, max_rounds=4, correction=correction,
+                     backend="planner-test-params")
+    planner = Planner(scores, profile, cfg)
+    pl = verify_loop(planner, model=unet, runner=ParamsRunner())
+    ver = pl.meta["verify"]
+    rounds = ver["rounds"]
+    assert ver["baseline"]["measured_full_ms"] == pytest.approx(FULL_MS)
+    assert ver["budget_ms"] == pytest.approx(0.75 * FULL_MS)           # 75% re-anchored on the measurement
+    assert len(rounds) >= 2 and not rounds[0]["met"] and rounds[-1]["met"] and ver["met"]
+    assert "correction" in rounds[0] and rounds[0]["correction"]["kind"] == correction
+    assert abs(rounds[-1]["gap_ms"]) < abs(rounds[0]["gap_ms"])
+    # the measured figure is the runner's, for exactly the plan that was written
+    n_params = sum(p.numel() for p in apply_plan(unet, pl).parameters())
+    assert pl.measured["latency_ms"] == pytest.approx(BASE_MS + (FULL_MS - BASE_MS) * n_params / cat.total_params)
+    assert pl.measured["latency_ms"] <= 0.75 * FULL_MS * 1.02
+    assert pl.measured["runner"] == "planner-test-params" and pl.measured["full_latency_ms"] == pytest.approx(FULL_MS)
+    assert pl.predicted["latency_ms"] == pytest.approx(rounds[-1]["predicted_ms"])
+    if correction == "scale":   # linear device: one rescale makes the prediction (almost) exact
+        assert abs(rounds[-1]["error_pct"]) < 2.0
+
+
+def test_verify_stops_after_max_rounds_and_says_so(tiny_cat):
+    unet, info, cat = tiny_cat
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS, factor=3.0)
+    ParamsRunner.total = cat.total_params
+    cfg = PlanConfig(budget="80%", model="tiny-t2i", tolerance=0.0, max_rounds=1)
+    pl = verify_loop(Planner(scores, profile, cfg), model=unet, runner=ParamsRunner())
+    assert len(pl.meta["verify"]["rounds"]) == 1 and pl.meta["verify"]["met"] is False
+    assert pl.measured["latency_ms"] > 0.8 * FULL_MS
+
+
+def test_verify_refuses_a_different_model(tiny_cat):
+    unet, info, cat = tiny_cat
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS)
+    with pytest.raises(LdpruneError, match="fingerprint"):
+        verify_loop(Planner(scores, profile, PlanConfig(budget="80%")), model="tiny-uncond", runner=ParamsRunner())
+
+
+def test_verify_with_cpu_runner_on_tiny_t2i(tiny_cat):
+    pytest.importorskip("ldprune_deploy.runners.torch_runners")
+    unet, info, cat = tiny_cat
+    from ldprune_deploy.runners import RunSpec, get_runner
+
+    # 64 px keeps each timed call to milliseconds on a shared 2-core CPU
+    full = get_runner("cpu").measure(unet, info, RunSpec(batch=1, resolution=64, dtype="fp32", warmup=1,
+                                                         iters=3)).median_ms
+    scores, profile = from_catalogue(cat, full_ms=full)
+    profile["resolution"] = 64
+    pl = plan(scores, profile, budget="85%", verify=True, backend="cpu", model="tiny-t2i", dtype="fp32",
+              warmup=1, iters=3, max_rounds=2, tolerance=0.5)
+    assert pl.measured["resolution"] == 64
+    ver = pl.meta["verify"]
+    assert pl.measured["runner"] == "cpu" and pl.measured["latency_ms"] > 0
+    assert 1 <= len(ver["rounds"]) <= 2 and ver["device"]["kind"] == "cpu"
+    assert all(r["measured_ms"] > 0 and r["n_modifications"] > 0 for r in ver["rounds"])
+    assert ver["met"] == (pl.measured["latency_ms"] <= ver["budget_ms"] * 1.5)
+    apply_plan(unet, pl)   # the verified plan is a legal plan for the model
+
+
+def test_size_budgets_on_real_catalogue(tiny_cat):
+    unet, info, cat = tiny_cat
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS)
+    pl = plan(scores, profile, max_params="80%", model="tiny-t2i")
+    assert pl.predicted["params"] <= 0.8 * cat.total_params
+    assert sum(p.numel() for p in apply_plan(unet, pl).parameters()) <= 0.8 * cat.total_params * 1.01
+    both = plan(scores, profile, budget="85%", max_flops="90%")
+    assert both.predicted["latency_ms"] <= 0.85 * FULL_MS + 1e-9
+    assert both.predicted["flops"] <= 0.9 * cat.total_flops
+    assert [c["kind"] for c in both.budget["constraints"]] == ["latency_ms", "flops"]
+
+
+def test_params_strategy_is_latency_blind_but_meets_latency_target(tiny_cat):
+    unet, info, cat = tiny_cat
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS)
+    # make latency disagree with size: attention sub-layers are slow for their size here
+    for op, rec in profile["operators"].items():
+        if op.endswith(("attn1", "attn2")):
+            for m in rec["savings_ms"].values():
+                m["isolated"] *= 8
+    size = plan(scores, profile, max_params="85%", strategy="params")
+    assert size.predicted["params"] <= 0.85 * cat.total_params and size.meta["strategy"] == "params"
+    aware = plan(scores, profile, budget="80%")
+    blind = plan(scores, profile, budget="80%", strategy="params")
+    assert blind.predicted["latency_ms"] <= 0.8 * FULL_MS + 1e-9
+    assert "params_budget_used" in blind.meta["solver"]
+    assert aware.predicted["importance_lost"] <= blind.predicted["importance_lost"] + 1e-9
+    for pl in (size, aware, blind):
+        apply_plan(unet, pl)
