@@ -46,7 +46,8 @@ class ScoreConfig:
     preset: str | None = None          # architecture of a bare .safetensors model
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self, conditional: bool) -> None:
+    def validate(self, conditional: bool | None = None) -> None:
+        """Check the settings; ``conditional=None`` skips the model-dependent checks."""
         from . import METHODS
 
         if self.method not in METHODS:
@@ -58,7 +59,7 @@ class ScoreConfig:
             raise LdpruneError(f"steps = {self.steps}", "pass --steps 1 or more (default 25)")
         if self.batch_size is not None and self.batch_size < 1:
             raise LdpruneError(f"batch size {self.batch_size}", "pass a positive --batch-size or leave it out")
-        if not conditional and (self.prompts is not None or self.prompt_list or self.embeddings is not None):
+        if conditional is False and (self.prompts is not None or self.prompt_list or self.embeddings is not None):
             raise LdpruneError("prompts were given, but this UNet is unconditional (UNet2DModel)",
                                "drop --prompts / --embeddings for unconditional models")
         if self.check_additivity and self.check_additivity < 3:

@@ -24,7 +24,7 @@ from torch import nn
 from ..artifacts import write_json_atomic
 from ..catalogue import build_catalogue
 from ..errors import LdpruneError
-from ..models import load_model, parse_dtype
+from ..models import _quiet_diffusers, load_model, parse_dtype
 from ..surgery import Modification
 from .additivity import additivity_report, additivity_sets
 from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
@@ -89,7 +89,10 @@ def _load_unet(model, config: ScoreConfig, device: str):
     dtype = parse_dtype(config.dtype)
     if isinstance(model, nn.Module):
         unet, info = load_model(model)
-        unet = unet.to(device=device, dtype=dtype)
+        p = next(unet.parameters())
+        if p.device != torch.device(device) or p.dtype != dtype:
+            with _quiet_diffusers():
+                unet = unet.to(device=device, dtype=dtype)
     else:
         unet, info = load_model(model, preset=config.preset, device=device, dtype=dtype, quiet=True)
     if config.channels_last:
@@ -103,8 +106,7 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     from tqdm.auto import tqdm
 
     config = config or ScoreConfig()
-    if config.method not in METHODS:
-        raise LdpruneError(f"unknown scoring method '{config.method}'", f"use one of: {', '.join(METHODS)}")
+    config.validate()  # before loading a large model
     rank, world, device, created = _init_distributed(config.device)
     out = Path(config.output)
     _check_output(out, config, rank)
