@@ -70,6 +70,7 @@ class ExportConfig:
     exporter: str = "torchscript"
     opset: int = 17
     keep_fp32: list[str] = field(default_factory=list)
+    optimize: str | None = None              # "cuda" | "cpu": run ORT's transformer optimizer (fusions)
     check: bool = True
     check_batch: int | None = None           # default: opt batch, capped at 2 (CPU time)
     tolerance: dict[str, float] | None = None
@@ -88,6 +89,8 @@ class ExportConfig:
             raise LdpruneError(f"unknown exporter '{self.exporter}'", f"use one of {', '.join(EXPORTERS)}")
         if self.opset < 17:
             raise LdpruneError(f"opset {self.opset} is too old (LayerNormalization needs 17)", "use --opset 17 or newer")
+        if self.optimize not in (None, "cuda", "cpu"):
+            raise LdpruneError(f"unknown --optimize target '{self.optimize}'", "use cuda or cpu")
         batch = parse_range(self.batch, "batch")
         res = parse_range(self.resolution if self.resolution is not None else default_resolution, "resolution")
         if batch.min < 1 or batch.max > MAX_BATCH:

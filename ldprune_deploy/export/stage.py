@@ -13,7 +13,7 @@ import torch
 
 from ..artifacts import atomic_output_dir
 from ..errors import LdpruneError
-from ..models import example_inputs, load_model
+from ..models import _quiet_diffusers, example_inputs, load_model
 from .check import localize_overflow, overflow_error, run_check
 from .config import ExportConfig
 from .manifest import ONNX_FILE, file_sizes, identity, onnx_io, write_manifest
@@ -44,13 +44,23 @@ def export(model, config: ExportConfig | None = None, **overrides) -> Path:
     The folder is written atomically: on any failure (including a failed numeric check)
     nothing at ``out_dir`` is created or replaced.
     """
-    import onnx
-
     cfg = config or ExportConfig()
     if overrides:
         cfg = ExportConfig(**{**cfg.__dict__, **overrides})
     unet, info = load_model(model, quiet=True)
-    unet = unet.float().cpu().eval()   # always export from fp32; fp16 is a graph conversion
+    p = next(unet.parameters())
+    placement = (p.device, p.dtype)
+    try:
+        # always export from fp32 on CPU; fp16 is a graph conversion
+        return _export(unet.float().cpu().eval(), info, cfg)
+    finally:
+        with _quiet_diffusers():
+            unet.to(device=placement[0], dtype=placement[1])
+
+
+def _export(unet, info, cfg: ExportConfig) -> Path:
+    import onnx
+
     step = _downsample_steps(unet)
     cfg = cfg.resolved(info.resolution, info.vae_scale_factor * step)
     lat = (info.latent_size(cfg.resolution.min), info.latent_size(cfg.resolution.max))
@@ -81,10 +91,18 @@ def export(model, config: ExportConfig | None = None, **overrides) -> Path:
         final = tmp / ONNX_FILE
         kept: list[str] = []
         m32 = onnx.load(str(fp32_path))   # reload with inferred value_info
+        graph, fusions = m32, None
+        if cfg.optimize:
+            from .ort_optimize import optimize_unet
+
+            t0 = time.perf_counter()
+            graph, fusions = optimize_unet(str(fp32_path), cfg.optimize)
+            timings["ort_optimize_s"] = time.perf_counter() - t0
         if cfg.precision == "fp16":
-            kept = _convert(m32, cfg, final, timings)
+            kept = _convert(graph, cfg, final, timings)
         else:
-            save_onnx(m32, final)
+            save_onnx(graph, final)
+        del graph
         check = None
         if cfg.check:
             check = _numeric_check(unet, info, cfg, check_batch, final, m32, timings)
@@ -97,6 +115,7 @@ def export(model, config: ExportConfig | None = None, **overrides) -> Path:
                        "latent": [info.latent_size(r) for r in cfg.resolution.to_json()],
                        "text_len": info.text_len if info.conditional else None,
                        "spatial_multiple": info.vae_scale_factor * step},
+            "ort_optimizer": {"target": cfg.optimize, "fusions": fusions} if cfg.optimize else None,
             "io": onnx_io(final), "keep_fp32": kept, "keep_fp32_requested": list(cfg.keep_fp32),
             "operators": operators, "files": file_sizes(tmp), "check": check,
             "timings": {k: round(v, 2) for k, v in timings.items()},
@@ -131,7 +150,17 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
         ref = unet(*flat[:2], *([flat[2]] if len(flat) > 2 else []),
                    **({"added_cond_kwargs": inputs["added_cond_kwargs"]} if "added_cond_kwargs" in inputs else {}),
                    return_dict=False)[0].numpy()
-    res = run_check(final, ref, flat, cfg.precision, cfg.tolerance)
+    provider = "CPUExecutionProvider"
+    if cfg.optimize == "cuda":   # fused GroupNorm/NhwcConv exist only in the CUDA provider
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            timings["check_s"] = time.perf_counter() - t0
+            log.warning("numeric check skipped: a CUDA-optimized graph needs the CUDA provider")
+            return {"passed": None, "skipped": "graph optimized for CUDA (GroupNorm/NhwcConv contrib ops); "
+                    "no CUDAExecutionProvider here"}
+        provider = "CUDAExecutionProvider"
+    res = run_check(final, ref, flat, cfg.precision, cfg.tolerance, provider)
     if res["nonfinite"] and cfg.precision == "fp16":
         one = tuple(x[:1] for x in flat)
         loc = localize_overflow(onnx.load(str(final)), m32, one)
