@@ -1,0 +1,191 @@
+"""ONNX Runtime runners (``ort-cpu``, ``ort-cuda``) timing an exported UNet.
+
+``measure(model, info, spec)`` takes an export folder, or a model that is exported on the fly
+into a cache folder keyed by model + plan fingerprint, precision, shapes and optimizer target.
+Options (``spec.options`` or constructor): ``export_dir`` (use this export; its manifest must
+match the model), ``optimize`` (ORT transformer fusions, applied at export on the fp32 graph),
+``cuda_graph`` (ort-cuda only; needs static shapes and IO binding), ``cache_dir``.
+Inputs and outputs are bound once (IO binding) so the timed loop copies nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import LdpruneError
+from . import LatencyStats, Runner, RunSpec, register_runner
+
+log = logging.getLogger("ldprune")
+
+_NP = {"tensor(float16)": np.float16, "tensor(float)": np.float32, "tensor(int64)": np.int64}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LDPRUNE_CACHE", Path.home() / ".cache" / "ldprune")) / "export"
+
+
+def _is_export_dir(model) -> bool:
+    return isinstance(model, (str, Path)) and (Path(model) / "export.json").is_file()
+
+
+class _OrtRunner(Runner):
+    provider = "CPUExecutionProvider"
+    target = "cpu"
+    extra = "ldprune-deploy[onnx]"
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return False, f"onnxruntime is not installed (pip install '{cls.extra}')"
+        if cls.provider not in ort.get_available_providers():
+            return False, (f"onnxruntime {ort.__version__} has no {cls.provider} "
+                           f"(providers: {', '.join(ort.get_available_providers())}; pip install '{cls.extra}')")
+        return True, ""
+
+    def option(self, spec: RunSpec, key: str, default: Any = None) -> Any:
+        return spec.options.get(key, self.options.get(key, default))
+
+    # -- which export -----------------------------------------------------------------------
+    def resolve_export(self, model, info, spec: RunSpec) -> Path:
+        from ..export import read_manifest
+        from ..export.manifest import check_model_match
+
+        optimize = self.target if self.option(spec, "optimize", False) else None
+        given = self.option(spec, "export_dir") or (model if _is_export_dir(model) else None)
+        if given is not None:
+            folder = Path(given)
+            man = read_manifest(folder)
+            if not _is_export_dir(model):
+                check_model_match(man, model, info, f"export {folder}")
+            have = (man.get("ort_optimizer") or {}).get("target")
+            if optimize and have != optimize:
+                raise LdpruneError(f"export {folder} was not optimized for {self.target} (optimizer: {have})",
+                                   f"re-export with --optimize {self.target}, or run without the optimize option")
+            return folder
+        return self._cached_export(model, info, spec, optimize)
+
+    def _cached_export(self, model, info, spec: RunSpec, optimize: str | None) -> Path:
+        from ..export import ExportConfig, export
+        from ..export.manifest import plan_fingerprint
+
+        res = spec.resolution or info.resolution
+        key = (f"{info.fingerprint}-{plan_fingerprint(model) or 'base'}-{spec.dtype}-b{spec.batch}-r{res}"
+               f"-{optimize or 'plain'}")
+        folder = Path(self.option(spec, "cache_dir") or default_cache_dir()) / key
+        if (folder / "export.json").is_file():
+            return folder
+        if spec.dtype not in ("fp16", "fp32"):
+            raise LdpruneError(f"{self.name} runs fp16 or fp32 ONNX, not {spec.dtype}", "use --dtype fp16 or fp32")
+        t0 = time.perf_counter()
+        export(model, ExportConfig(out_dir=str(folder), precision=spec.dtype, batch=str(spec.batch),
+                                   resolution=str(res), optimize=optimize,
+                                   exporter=self.option(spec, "exporter", "torchscript"), overwrite=True))
+        log.info("%s: exported %s in %.1f s into %s", self.name, info.name, time.perf_counter() - t0, folder)
+        return folder
+
+    # -- session and timing -----------------------------------------------------------------
+    def session(self, path: Path, cuda_graph: bool):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers: list[Any] = [self.provider]
+        if self.provider == "CUDAExecutionProvider":
+            providers = [(self.provider, {"enable_cuda_graph": "1" if cuda_graph else "0",
+                                          "cudnn_conv_algo_search": "EXHAUSTIVE",
+                                          "cudnn_conv_use_max_workspace": "1"}), "CPUExecutionProvider"]
+        return ort.InferenceSession(str(path), so, providers=providers)
+
+    def measure(self, model, info, spec: RunSpec) -> LatencyStats:
+        from ..export import read_manifest
+
+        folder = self.resolve_export(model, info, spec)
+        man = read_manifest(folder)
+        if man["precision"] != spec.dtype:
+            raise LdpruneError(f"export {folder} is {man['precision']}, the run asks for {spec.dtype}",
+                               f"re-export with --precision {spec.dtype} or run with --dtype {man['precision']}")
+        batch, res = spec.batch, spec.resolution or man["ranges"]["resolution"][1]
+        for what, v, (lo, _, hi) in (("batch", batch, man["ranges"]["batch"]),
+                                     ("resolution", res, man["ranges"]["resolution"])):
+            if not lo <= v <= hi:
+                raise LdpruneError(f"{what} {v} is outside the export's range {lo}..{hi} ({folder})",
+                                   f"re-export with a --{what} range that includes {v}")
+        cuda_graph = bool(self.option(spec, "cuda_graph", False)) and self.provider == "CUDAExecutionProvider"
+        t0 = time.perf_counter()
+        sess = self.session(folder / man["onnx_file"], cuda_graph)
+        load_s = time.perf_counter() - t0
+        binding, keep = self._bind(sess, man, batch, res, spec)
+        samples = self._time(sess, binding, spec)
+        del keep
+        opt = man.get("ort_optimizer") or {}
+        return LatencyStats.from_samples(samples, runner=self.name, extra={
+            "provider": self.provider, "export_dir": str(folder), "cuda_graph": cuda_graph,
+            "optimizer_fusions": opt.get("fusions"), "exporter": man["exporter"], "precision": man["precision"],
+            "session_load_s": round(load_s, 2), "batch": batch, "resolution": res,
+            "export_s": round(sum(man.get("timings", {}).values()), 1)})
+
+    def _bind(self, sess, man: dict[str, Any], batch: int, res: int, spec: RunSpec):
+        import onnxruntime as ort
+
+        lat = res // (man["ranges"]["resolution"][1] // man["ranges"]["latent"][1])
+        device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
+        rng = np.random.default_rng(0)
+        binding = sess.io_binding()
+        keep = []
+        for inp in sess.get_inputs():
+            shape = [batch if i == 0 else d for i, d in enumerate(inp.shape)]
+            if inp.name == "sample":
+                shape[2] = shape[3] = lat
+            shape = [d if isinstance(d, int) else (spec.text_len or man["ranges"].get("text_len") or 77)
+                     for d in shape]
+            dt = _NP[inp.type]
+            arr = (np.full(shape, 500, dt) if inp.name == "timestep" else rng.standard_normal(shape).astype(dt))
+            val = ort.OrtValue.ortvalue_from_numpy(arr, device, 0)
+            keep.append(val)
+            binding.bind_ortvalue_input(inp.name, val)
+        out = sess.get_outputs()[0]
+        out_shape = [batch, man["io"]["outputs"][0]["shape"][1], lat, lat]
+        oval = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, _NP[out.type], device, 0)
+        keep.append(oval)
+        binding.bind_ortvalue_output(out.name, oval)
+        return binding, keep
+
+    def _time(self, sess, binding, spec: RunSpec) -> list[float]:
+        # run_with_iobinding returns after the provider's stream is synchronised
+        for _ in range(max(spec.warmup, 1)):
+            sess.run_with_iobinding(binding)
+        out = []
+        for _ in range(spec.iters):
+            t = time.perf_counter()
+            sess.run_with_iobinding(binding)
+            out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+
+@register_runner("ort-cpu")
+class OrtCpuRunner(_OrtRunner):
+    """ONNX Runtime, CPU provider (tests, CPU deployments)."""
+
+    device = "cpu"
+
+
+@register_runner("ort-cuda")
+class OrtCudaRunner(_OrtRunner):
+    """ONNX Runtime, CUDA provider; ``cuda_graph`` replays the whole UNet as one graph."""
+
+    device = "cuda"
+    provider = "CUDAExecutionProvider"
+    target = "cuda"
+    extra = "ldprune-deploy[gpu]"
