@@ -140,13 +140,20 @@ def build_problem(scores: dict, profile: dict, *, method: str | None = None,
     for (o, _), v in zip(keys, clipped):
         per_op[o] = max(per_op.get(o, 0.0), v)
     total = float(sum(per_op.values())) or 1.0
+    full = full_latency_ms(profile)
+    saving = np.array([table[k] for k in keys], dtype=float)
+    odd = [f"{k[0]} {k[1]} ({table[k]:.3g} ms)" for k in keys if abs(table[k]) >= full]
+    if odd:
+        # a single operator cannot save more than the whole model takes: the profile is noisy
+        log.warning("PROFILE LOOKS UNRELIABLE: %d saving(s) are as large as the full model (%.3g ms), e.g. %s; "
+                    "predictions from it are not trustworthy (re-profile on an idle device)",
+                    len(odd), full, ", ".join(odd[:3]))
     conflicts = find_conflicts([Modification(o, "") for o in sorted({o for o, _ in keys})])
     return Problem(ops=[o for o, _ in keys], mods=[m for _, m in keys], scores=raw,
-                   importance=clipped / total, saving_ms=np.array([table[k] for k in keys], dtype=float),
-                   full_ms=full_latency_ms(profile), conflicts=conflicts, excluded=excluded,
+                   importance=clipped / total, saving_ms=saving, full_ms=full, conflicts=conflicts, excluded=excluded,
                    importance_total=total,
                    info={"method": method, "n_negative_scores": int((raw < 0).sum()),
-                         "n_skipped_missing": len(missing)})
+                         "n_skipped_missing": len(missing), "implausible_savings": odd[:20]})
 
 
 def attach_sizes(problem: Problem, profile: dict, model: str | None, *, flops: bool) -> None:

@@ -6,6 +6,9 @@ Constraints are "savings >= need" rows over binary x (one per candidate), each n
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +71,9 @@ def solve_milp(p: Problem, needs: list[Need], objective: np.ndarray | None = Non
         if nd.need > 0:
             cons.append(LinearConstraint((nd.coef / nd.norm)[None, :], nd.need / nd.norm, np.inf))
     t0 = time.perf_counter()
-    res = milp(c, integrality=np.ones(n), bounds=Bounds(0, 1), constraints=cons,
-               options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True})
+    with _silence_stdout():
+        res = milp(c, integrality=np.ones(n), bounds=Bounds(0, 1), constraints=cons,
+                   options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True})
     dt = time.perf_counter() - t0
     status = _STATUS.get(res.status, str(res.status))
     chosen = [] if res.x is None else [int(i) for i in np.flatnonzero(res.x > 0.5)]
@@ -79,6 +83,26 @@ def solve_milp(p: Problem, needs: list[Need], objective: np.ndarray | None = Non
     if res.status == 1 and res.x is not None:
         info["warning"] = "time limit reached: feasible but not proven optimal"
     return Selection(chosen, status if res.x is not None else "infeasible" if res.status == 2 else status, info)
+
+
+@contextlib.contextmanager
+def _silence_stdout():
+    """Some HiGHS builds print internal debug lines to fd 1 even with disp=False; they would
+    corrupt the CLI's output (and JSON printed to stdout), so fd 1 is muted during a solve."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def max_saving(p: Problem, coef: np.ndarray, needs: list[Need] = ()) -> Selection:

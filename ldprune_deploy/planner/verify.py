@@ -1,7 +1,8 @@
 """Verify loop: apply the plan, measure it, correct the predictor with the gap and re-solve.
 
 As HALP does for CNNs, the latency model is calibrated on the device instead of trusted:
-round 0 measures the full model with the verify runner (the predictor is re-anchored on it,
+round 0 measures the full model with the verify runner (the predictor is re-anchored on it —
+savings scaled by measured/profiled full latency in ``scale`` mode, shifted in ``additive`` —
 and a relative budget such as 70% is re-resolved against it); each round then measures the
 planned model, and while it misses the budget by more than the tolerance the savings are
 rescaled by measured/predicted saving (``scale``, captures non-additive savings that grow
@@ -62,7 +63,11 @@ def verify_loop(planner, model=None, runner=None) -> PrunePlan:
     budgets = [replace(b, value=b.relative * full.median_ms) if b.kind == "latency_ms" and b.relative else b
                for b in planner.budgets]
     lat = next((b for b in budgets if b.kind == "latency_ms"), None)
-    problem = planner.problem.calibrated(full.median_ms, planner.problem.scale)
+    base = planner.problem
+    # anchor the predictor on the runner's own full-model figure: with the scale correction
+    # every saving is assumed to shift with it (clocks, another runtime), else only the offset
+    anchor = full.median_ms / base.full_ms if cfg.correction == "scale" and base.full_ms > 0 else 1.0
+    problem = base.calibrated(full.median_ms, base.scale * anchor)
     rounds, plan = [], None
     for r in range(1, cfg.max_rounds + 1):
         sel = planner.select(problem, budgets)
@@ -94,7 +99,7 @@ def verify_loop(planner, model=None, runner=None) -> PrunePlan:
     plan.meta["verify"] = {"runner": runner.name, "tolerance": cfg.tolerance, "correction": cfg.correction,
                            "max_rounds": cfg.max_rounds, "met": rounds[-1]["met"],
                            "budget_ms": lat.value if lat else None,
-                           "baseline": {"profile_full_ms": planner.problem.full_ms, "measured_full_ms": full.median_ms,
+                           "baseline": {"profile_full_ms": base.full_ms, "measured_full_ms": full.median_ms, "anchor_scale": anchor,
                                         "p10_ms": full.p10_ms, "p90_ms": full.p90_ms},
                            "rounds": rounds, "device": device_fingerprint(getattr(runner, "device", None))}
     if not rounds[-1]["met"]:
