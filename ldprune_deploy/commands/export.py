@@ -22,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--keep-fp32", default="", metavar="NODE[,NODE]",
                    help="node names, op types (e.g. Softmax) or operator ids kept in fp32 in an fp16 export; "
                    "'auto' keeps the nodes the overflow check names")
+    p.add_argument("--optimize", choices=["cuda", "cpu"],
+                   help="apply ONNX Runtime's UNet fusions for this provider (on the fp32 graph, before fp16)")
     p.add_argument("--no-check", action="store_true", help="skip the numeric check against PyTorch (not advised)")
     p.add_argument("--check-batch", type=int, help="batch of the numeric check (default: opt batch, max 2)")
     p.add_argument("--pipeline", metavar="DIR",
@@ -42,7 +44,7 @@ def run(args) -> int:
     cfg = ExportConfig(out_dir=args.out, format=args.format, precision=args.precision, batch=args.batch,
                        resolution=args.resolution, exporter=args.exporter, opset=args.opset,
                        keep_fp32=[k for k in args.keep_fp32.split(",") if k.strip()], check=not args.no_check,
-                       check_batch=args.check_batch, overwrite=args.overwrite)
+                       check_batch=args.check_batch, optimize=args.optimize, overwrite=args.overwrite)
     out = export(model, cfg)
     man = read_manifest(out)
     if args.pipeline:

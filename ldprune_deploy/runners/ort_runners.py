@@ -11,7 +11,6 @@ Inputs and outputs are bound once (IO binding) so the timed loop copies nothing.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,6 @@ from . import LatencyStats, Runner, RunSpec, register_runner
 log = logging.getLogger("ldprune")
 
 _NP = {"tensor(float16)": np.float16, "tensor(float)": np.float32, "tensor(int64)": np.int64}
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LDPRUNE_CACHE", Path.home() / ".cache" / "ldprune")) / "export"
 
 
 def _is_export_dir(model) -> bool:
@@ -76,23 +71,11 @@ class _OrtRunner(Runner):
         return self._cached_export(model, info, spec, optimize)
 
     def _cached_export(self, model, info, spec: RunSpec, optimize: str | None) -> Path:
-        from ..export import ExportConfig, export
-        from ..export.manifest import plan_fingerprint
+        from ..export.cache import cached_export
 
-        res = spec.resolution or info.resolution
-        key = (f"{info.fingerprint}-{plan_fingerprint(model) or 'base'}-{spec.dtype}-b{spec.batch}-r{res}"
-               f"-{optimize or 'plain'}")
-        folder = Path(self.option(spec, "cache_dir") or default_cache_dir()) / key
-        if (folder / "export.json").is_file():
-            return folder
-        if spec.dtype not in ("fp16", "fp32"):
-            raise LdpruneError(f"{self.name} runs fp16 or fp32 ONNX, not {spec.dtype}", "use --dtype fp16 or fp32")
-        t0 = time.perf_counter()
-        export(model, ExportConfig(out_dir=str(folder), precision=spec.dtype, batch=str(spec.batch),
-                                   resolution=str(res), optimize=optimize,
-                                   exporter=self.option(spec, "exporter", "torchscript"), overwrite=True))
-        log.info("%s: exported %s in %.1f s into %s", self.name, info.name, time.perf_counter() - t0, folder)
-        return folder
+        return cached_export(model, info, dtype=spec.dtype, batch=spec.batch, resolution=spec.resolution,
+                             optimize=optimize, exporter=self.option(spec, "exporter", "torchscript"),
+                             cache_dir=self.option(spec, "cache_dir"))
 
     # -- session and timing -----------------------------------------------------------------
     def session(self, path: Path, cuda_graph: bool):
