@@ -98,9 +98,18 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
     dev = runner.device
     inputs = example_inputs(unet, info, batch=cfg.batch, resolution=resolution, dtype=dtype, device=dev,
                             text_len=cfg.text_len, seed=cfg.seed)
+    section_s: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        section_s[name] = round(now - clock[0], 2)
+        clock[0] = now
+
     try:
         full = store.unit("full", lambda: runner.measure(unet, info, spec).to_json())
         res: dict[str, Any] = {"full": full}
+        lap("full")
         if "in_situ" in cfg.methods:
             ids = ops + [n for n in norms.values() if n]
             res["in_situ"] = store.unit("in_situ/base", lambda: M.in_situ_times(
@@ -109,6 +118,7 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
             for i, rd in enumerate(rounds):
                 res["in_situ_mod"].update(store.unit(f"in_situ/round/{i}", lambda rd=rd: M.in_situ_modified(
                     unet, inputs, rd, dev, cfg.op_warmup, cfg.op_iters)))
+            lap("in_situ")
         if "isolated" in cfg.methods:
             todo = [op for op in ops if f"isolated/{op}" not in store.done]
             captured = M.capture_inputs(unet, inputs, todo + [norms[o] for o in todo if norms[o]]) if todo else {}
@@ -116,6 +126,7 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
                 unet, op, kinds[op], mods_of[op], captured, norms[op], dev, cfg.op_warmup, cfg.op_iters,
                 cfg.op_reps if dev == "cuda" else 1)) for op in ops}
             del captured
+            lap("isolated")
         if "ablation" in cfg.methods:
             res["ablation"] = {}
             for op, mod in cands:
@@ -123,12 +134,14 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
                     with swapped(unet, Modification(op, mod)):
                         return runner.measure(unet, info, spec).median_ms
                 res["ablation"][f"{op}|{mod}"] = store.unit(f"ablation/{op}|{mod}", one)
-        prof = _assemble(cfg, info, cat, cands, norms, res, inputs, header)
+            lap("ablation")
+        prof = _assemble(cfg, info, cat, cands, norms, res, inputs, header, runner.device)
         if cfg.check_additivity:
             add = check_additivity(unet, prof, cfg.check_additivity, info=info, levels=cfg.levels, seed=cfg.seed,
                                    runner=runner, spec=spec, unit=store.unit)
             prof["additivity"] = add["summary"]
             prof["additivity_plans"] = add["plans"]
+            lap("additivity")
     except BaseException:
         store.save()  # keep everything measured so far for --resume
         raise
@@ -136,6 +149,8 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
         store.bar.close()
     prof["wall_time_s"] = round(time.time() - t_start, 2)
     prof["units_measured_this_run"] = store.measured_now
+    # seconds spent per method in this run (a resumed run only counts what it measured itself)
+    prof["method_wall_s"] = section_s
     if cfg.output is not None:
         write_json_atomic(cfg.output, prof)
         store.discard()
@@ -149,7 +164,14 @@ def _shapes(inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header) -> dict[str, Any]:
+def _method_notes(backend: str, device: str) -> dict[str, str]:
+    return {"in_situ": "hooks inside eager forwards (" + ("CUDA events" if device == "cuda" else "perf_counter") + ")",
+            "isolated": ("each operator alone on its captured inputs, replayed from a per-operator CUDA graph"
+                         if device == "cuda" else "each operator alone on its captured inputs, eager (perf_counter)"),
+            "ablation": f"whole model with one modification, timed by the {backend} runner"}
+
+
+def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header, device: str) -> dict[str, Any]:
     full_ms = res["full"]["median_ms"]
     operators: dict[str, Any] = {}
     for op, mod in cands:
@@ -177,7 +199,7 @@ def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header) 
     methods = list(cfg.methods)
     return {
         "schema": PROFILE_SCHEMA,
-        "device": device_fingerprint(get_runner(cfg.backend).device),
+        "device": device_fingerprint(device),
         "model": info.name, "model_fingerprint": info.fingerprint,
         "backend": cfg.backend, "backend_options": {k: str(v) for k, v in cfg.backend_options.items()},
         "dtype": cfg.dtype, "batch": cfg.batch, "resolution": header["resolution"],
@@ -185,7 +207,7 @@ def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header) 
         "shapes": _shapes(inputs),
         "full_latency_ms": res["full"],
         "full_flops": cat.total_flops, "full_tflops": cat.total_flops / (full_ms * 1e9),
-        "methods": methods,
+        "methods": methods, "method_notes": {m: n for m, n in _method_notes(cfg.backend, device).items() if m in methods},
         "default_method": cfg.default_method or ("isolated" if "isolated" in methods else methods[0]),
         "operators": operators,
         "n_candidates": len(cands), "n_candidates_catalogue": len(cat.candidates()),
