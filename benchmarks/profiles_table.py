@@ -49,7 +49,7 @@ def rows(folder: Path, accuracy: list[dict]) -> list[list[str]]:
             ", ".join(prof.get("methods", [])) + f" (default {method})",
             f"{prof.get('n_candidates')}",
             f"{prof.get('wall_time_s', 0):.0f} s"
-            + (f" (isolated {prof["method_wall_s"]["isolated"]:.1f} s)" if "isolated" in (prof.get("method_wall_s") or {}) else ""),
+            + (f" (isolated {prof['method_wall_s']['isolated']:.1f} s)" if "isolated" in (prof.get("method_wall_s") or {}) else ""),
             _err_cell(acc["summary"] if acc else prof.get("additivity"), method),
         ])
     return out
