@@ -15,8 +15,8 @@ def register(sub) -> None:
     p = add_parser(sub, "score", "score how much each candidate modification changes the model's output",
                    "ldprune score --model sd15 --method ld-pruner --n-gen 64 --steps 25 --resolution 256 "
                    "--mods remove shortcut -o scores.json\n"
-                   "  torchrun --nproc-per-node 8 $(which ldprune) score --model sd15 --device cuda --dtype fp16 "
-                   "-o scores.json")
+                   "  torchrun --nproc-per-node 8 -m ldprune_deploy.cli score --model sd15 --device cuda --dtype fp16 "
+                   "-o scores.json   # one GPU per rank, same file as one process")
     add_model_args(p)
     p.add_argument("--method", default="ld-pruner", choices=list(METHODS), help="importance method (default ld-pruner)")
     p.add_argument("-o", "--output", default="scores.json", help="scores file to write (default scores.json)")
