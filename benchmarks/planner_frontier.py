@@ -175,10 +175,12 @@ def table_md(res: dict) -> str:
         lines.append(f"| {r['budget_pct']:g}% ({r['budget_ms']:.2f} ms) | {r['strategy']} | {r['n_modifications']} | "
                      f"{r['rounds']} | {r['predicted_ms']:.3f} | {r['measured_ms']:.3f} | {r['error_pct']:+.1f} | "
                      f"{r['first_round_error_pct']:+.1f} | {'yes' if r['met'] else 'NO'} | {r['importance_kept']:.4f} |")
-    lines += ["", "Importance kept at equal measured latency (others interpolated along their measured points):", "",
-              "| measured ms | " + " | ".join(k for k in res["importance_kept_at_equal_measured_latency"][0]
-                                               if k != "measured_ms") + " |" if res["importance_kept_at_equal_measured_latency"] else ""]
-    for e in res["importance_kept_at_equal_measured_latency"]:
+    eq = res["importance_kept_at_equal_measured_latency"]
+    lines += ["", "Importance kept at equal measured latency (others interpolated along their measured points):", ""]
+    if eq:
+        names = [k for k in eq[0] if k != "measured_ms"]
+        lines += ["| measured ms | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    for e in eq:
         vals = [("–" if v is None else f"{v:.4f}") for k, v in e.items() if k != "measured_ms"]
         lines.append(f"| {e['measured_ms']:.3f} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
