@@ -1,0 +1,148 @@
+"""Distillation stage on tiny models (CPU): loss, data, refusals, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _distill_helpers import make_student, write_latents
+
+from ldprune_deploy.distill import DistillConfig, DistillData, distill, distill_loss, feature_term
+from ldprune_deploy.errors import LdpruneError
+from ldprune_deploy.surgery import load_pruned
+
+
+@pytest.fixture(scope="module")
+def t2i_student(tmp_path_factory):
+    return make_student("tiny-t2i", tmp_path_factory.mktemp("s") / "t2i")
+
+
+@pytest.fixture(scope="module")
+def uncond_student(tmp_path_factory):
+    return make_student("tiny-uncond", tmp_path_factory.mktemp("s") / "uncond")
+
+
+def _history(out):
+    return json.loads((out / "losses.json").read_text())["history"]
+
+
+def test_normalized_mode_balances_terms_of_1000x_different_magnitude():
+    g = torch.Generator().manual_seed(0)
+    small = torch.randn(4, 8, 6, 6, generator=g)
+    big = 1000.0 * torch.randn(4, 16, 3, 3, generator=g)
+    # the same 10 % relative error on both stages
+    fs = {"a": small * (1 + 0.1 * torch.randn(small.shape, generator=g)),
+          "b": big * (1 + 0.1 * torch.randn(big.shape, generator=g))}
+    ft = {"a": small, "b": big}
+    eps = torch.randn(4, 4, 8, 8, generator=g)
+    _, norm = distill_loss(eps, eps, eps, fs, ft, mode="normalized")
+    _, plain = distill_loss(eps, eps, eps, fs, ft, mode="plain")
+    assert plain["feat/b"] / plain["feat/a"] > 1e5          # plain: the large stage dominates
+    assert 0.5 < norm["feat/b"] / norm["feat/a"] < 2.0      # normalized: comparable
+    assert norm["feat/a"] == pytest.approx(0.01, rel=0.2)   # = relative squared error
+    assert norm["task"] == 0.0 and norm["out"] == 0.0
+    assert norm["feat"] == pytest.approx(norm["feat/a"] + norm["feat/b"])
+    # the gradient each stage sends back is balanced too
+    fa, fb = fs["a"].clone().requires_grad_(), fs["b"].clone().requires_grad_()
+    (feature_term(fa, ft["a"], "normalized") + feature_term(fb, ft["b"], "normalized")).backward()
+    rel_a, rel_b = (fa.grad * small).norm() / fa.numel() ** 0.5, (fb.grad * big).norm() / fb.numel() ** 0.5
+    assert 0.2 < float(rel_a / rel_b) < 5.0
+
+
+def test_feature_shape_mismatch_is_a_clear_error():
+    with pytest.raises(LdpruneError, match="feature shape"):
+        feature_term(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 4, 4), "plain")
+
+
+def test_loss_decreases_over_20_steps(t2i_student, tmp_path):
+    g = torch.Generator().manual_seed(1)
+    data = DistillData(torch.randn(8, 4, 16, 16, generator=g), torch.randn(8, 8, 32, generator=g))
+    out = tmp_path / "run"
+    final = distill("tiny-t2i", t2i_student, DistillConfig(output=out, steps=20, batch_size=2, lr=1e-3, data=data,
+                                                            progress=False))
+    h = _history(out)
+    assert [r["step"] for r in h] == list(range(1, 21))
+    first, last = sum(r["total"] for r in h[:5]) / 5, sum(r["total"] for r in h[-5:]) / 5
+    assert last < 0.8 * first, (first, last)
+    for k in ("task", "out", "feat", "feat/down_blocks.0", "feat/mid_block", "feat/up_blocks.1"):
+        assert k in h[0]
+    student = load_pruned(final)
+    assert student._ldprune_plan.meta["distill"]["steps"] == 20
+    assert (out / "losses.png").stat().st_size > 1000
+    mem = json.loads((out / "memory.json").read_text())
+    assert mem["activation_bytes"] > 0 and mem["optimizer_bytes"] == 8 * mem["student_params"]
+
+
+def _uncond_cfg(out, data, **kw):
+    base = dict(output=out, steps=6, batch_size=2, grad_accum=2, lr=2e-3, data=data, ema_decay=0.9,
+                checkpoint_every=3, warmup_steps=2, lr_schedule="cosine", random_flip=True, progress=False)
+    return DistillConfig(**{**base, **kw})
+
+
+def test_resume_equals_uninterrupted_run(uncond_student, tmp_path):
+    data = write_latents(tmp_path / "lat.safetensors", 6, 3)
+    full = tmp_path / "full"
+    distill("tiny-uncond", uncond_student, _uncond_cfg(full, data))
+
+    class Crash(Exception):
+        pass
+
+    def crash(step, model):
+        if step == 4:  # step 3 is checkpointed, step 4 done but lost, crash inside step 5
+            raise Crash()
+
+    part = tmp_path / "part"
+    with pytest.raises(Crash):
+        distill("tiny-uncond", uncond_student, _uncond_cfg(part, data), on_grads=crash)
+    assert [p.name for p in (part / "checkpoints").iterdir()] == ["step-00000003"]
+    distill("tiny-uncond", uncond_student, _uncond_cfg(part, data, resume=True))
+    keys = ("total", "task", "out", "feat", "lr", "grad_norm")
+    assert [[r[k] for k in keys] for r in _history(part)] == [[r[k] for k in keys] for r in _history(full)]
+    for folder in ("model", "model-raw"):
+        a, b = load_pruned(full / folder).state_dict(), load_pruned(part / folder).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), folder
+    # EMA and raw weights differ (the EMA really is an average)
+    raw, ema = load_pruned(full / "model-raw").state_dict(), load_pruned(full / "model").state_dict()
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw)
+    # a resume with other loss settings is refused rather than silently diverging
+    with pytest.raises(LdpruneError, match="cannot resume exactly"):
+        distill("tiny-uncond", uncond_student, _uncond_cfg(part, data, resume=True, lr=1e-2))
+
+
+def test_student_not_derived_from_teacher_is_refused(uncond_student, tmp_path):
+    data = write_latents(tmp_path / "lat.safetensors", 2, 4, emb=(8, 32))
+    with pytest.raises(LdpruneError, match="pruned from model"):
+        distill("tiny-t2i", uncond_student, DistillConfig(output=tmp_path / "o", steps=1, data=data))
+    from ldprune_deploy.models import load_model
+
+    plain, _ = load_model("tiny-t2i", quiet=True)
+    with pytest.raises(LdpruneError, match="not a pruned model"):
+        distill("tiny-t2i", plain, DistillConfig(output=tmp_path / "o", steps=1, data=data))
+
+
+def test_empty_or_missing_data_folder(t2i_student, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LdpruneError, match="holds no images"):
+        distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "o1", steps=1, data=tmp_path / "empty"))
+    with pytest.raises(LdpruneError, match="not found"):
+        distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "o2", steps=1, data=tmp_path / "nope"))
+    with pytest.raises(LdpruneError, match="no training data"):
+        distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "o3", steps=1))
+
+
+def test_cli_data_free_run_and_refusals(uncond_student, tmp_path, capsys):
+    from ldprune_deploy.cli import main
+
+    out = tmp_path / "cli"
+    args = ["distill", "--teacher", "tiny-uncond", "--student", str(uncond_student), "--data-free",
+            "--n-samples", "4", "--gen-steps", "2", "--steps", "3", "--batch-size", "2", "--ema", "0.9",
+            "--no-progress", "-o", str(out)]
+    assert main(args) == 0
+    h = _history(out)
+    assert len(h) == 3 and all(r["total"] > 0 for r in h)
+    assert json.loads((out / "summary.json").read_text())["data"] == "data-free"
+    assert load_pruned(out / "model")._ldprune_plan.meta["distill"]["data"] == "data-free"
+    assert main(args) == 2  # OUT is not empty: refused without --resume/--overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert main(args[:-2] + ["--prompts", "x.txt", "-o", str(tmp_path / "c2")]) == 2  # prompts, uncond UNet
