@@ -94,6 +94,8 @@ def main() -> int:
             summary["jobs"][name] = {"error": f"{type(e).__name__}: {e}", "wall_s": round(time.time() - t, 1)}
             write_json_atomic(out / "profile_all.json", summary)
             continue
+        if backend == "torch-compile":
+            torch._dynamo.reset()  # drop compiled graphs (and their CUDA-graph pools) before the next job
         summary["jobs"][name] = {
             "file": path.name, "model": model, "backend": backend, "batch": batch, "resolution": res,
             "methods": prof["methods"], "n_candidates": prof["n_candidates"],
