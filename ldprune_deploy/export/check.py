@@ -1,8 +1,9 @@
 """Numeric check of an exported ONNX against the PyTorch fp32 reference, and fp16 overflow hunting.
 
-Overflow localisation exposes every intermediate as a graph output. With the fp32 export it
-finds the nodes whose values do not fit fp16 (|x| > 65504) and their consumers; with the fp16
-export, the first node that turns finite inputs into NaN/Inf. Those are the nodes to keep in fp32.
+Overflow hunting exposes intermediates as graph outputs (in chunks, so memory stays bounded).
+On the fp32 graph it finds the values that do not fit fp16 (|x| > 65504): their producers and
+consumers are the nodes to keep in fp32. On the fp16 graph it names the first node that turns
+finite inputs into NaN/Inf.
 """
 
 from __future__ import annotations
@@ -88,33 +89,40 @@ def run_check(path: Path, reference: np.ndarray, inputs: tuple, precision: str,
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _with_all_outputs(model, tmp: Path, keep_types=(1, 10)):
-    """Copy of ``model`` whose float intermediates are graph outputs; saved under ``tmp``."""
+def _with_outputs(model, names: list[str], tmp: Path) -> Path:
+    """Copy of ``model`` with ``names`` added as graph outputs; saved under ``tmp``."""
     import onnx
 
     from .onnx_export import save_onnx
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
-    have = {o.name for o in m.graph.output}
-    vi = {v.name: v for v in m.graph.value_info}
-    for node in m.graph.node:
-        for name in node.output:
-            v = vi.get(name)
-            if v is not None and name not in have and v.type.tensor_type.elem_type in keep_types:
-                m.graph.output.append(v)
-                have.add(name)
+    vi = {v.name: v for v in [*m.graph.value_info, *m.graph.output]}
+    vi = {k: onnx.ValueInfoProto.FromString(v.SerializeToString()) for k, v in vi.items()}
+    del m.graph.output[:]
+    for name in names:
+        m.graph.output.append(vi[name])
     path = tmp / "probe.onnx"
     save_onnx(m, path)
     return path
 
 
-def _intermediates(model, inputs: tuple) -> dict[str, np.ndarray]:
+def _float_outputs(model, skip_ops=("Constant", "ConstantOfShape")) -> list[str]:
+    vi = {v.name: v.type.tensor_type.elem_type for v in model.graph.value_info}
+    vi.update({v.name: v.type.tensor_type.elem_type for v in model.graph.output})
+    return [o for n in model.graph.node if n.op_type not in skip_ops for o in n.output if vi.get(o) in (1, 10)]
+
+
+def _intermediates(model, inputs: tuple, names: list[str] | None = None, chunk: int = 400):
+    """Yield (name, value) of float intermediates, ``chunk`` outputs per ORT run (bounded memory)."""
+    names = names if names is not None else _float_outputs(model)
     with tempfile.TemporaryDirectory(prefix="ldprune-probe-") as d:
-        path = _with_all_outputs(model, Path(d))
-        sess = ort_session(path)
-        names = [o.name for o in sess.get_outputs()]
-        return dict(zip(names, sess.run(names, feeds_for(sess, inputs))))
+        for i in range(0, len(names), chunk):
+            part = names[i:i + chunk]
+            sess = ort_session(_with_outputs(model, part, Path(d)))
+            vals = sess.run(part, feeds_for(sess, inputs))
+            yield from zip(part, vals)
+            del sess, vals
 
 
 def _describe(node) -> dict[str, str]:
@@ -122,41 +130,50 @@ def _describe(node) -> dict[str, str]:
     return {"node": node.name, "op_type": node.op_type, "operator": meta.get("ldprune.operator", "")}
 
 
-def localize_overflow(fp16_model, fp32_model, inputs: tuple) -> dict[str, Any]:
-    """First fp16 node producing NaN/Inf from finite inputs, and the fp32 nodes out of fp16 range."""
-    report: dict[str, Any] = {"first_nonfinite": None, "out_of_range": [], "suggest_keep_fp32": []}
-    vals = _intermediates(fp16_model, inputs)
+def scan_range(fp32_model, inputs: tuple, chunk: int = 400) -> list[dict[str, Any]]:
+    """fp32 intermediates whose magnitude does not fit fp16 (they become Inf in an fp16 graph).
+
+    This does not depend on the provider: ORT's CPU provider silently runs fp16 nodes it has no
+    fp16 kernel for in fp32, which hides overflows that the CUDA provider would produce.
+    """
+    producer = {o: n for n in fp32_model.graph.node for o in n.output}
+    out = []
+    for name, v in _intermediates(fp32_model, inputs, chunk=chunk):
+        finite = v[np.isfinite(v)]
+        peak = float(np.abs(finite).max(initial=0))
+        if peak > FP16_MAX:
+            out.append({**_describe(producer[name]), "output": name, "abs_max": peak})
+    return out
+
+
+def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
+    """A value that does not fit fp16 must be produced *and* consumed in fp32."""
+    big = {e["output"] for e in out_of_range}
+    return [n.name for n in fp32_model.graph.node if big & set(n.output) or big & set(n.input)]
+
+
+def first_nonfinite(fp16_model, inputs: tuple) -> dict[str, str] | None:
+    """First node (graph order is topological) turning finite inputs into NaN/Inf."""
+    names = _float_outputs(fp16_model)
+    bad: set[str] = set()
+    for name, v in _intermediates(fp16_model, inputs, names):
+        if not np.isfinite(v).all():
+            bad.add(name)
+    producer = {o: n for n in fp16_model.graph.node for o in n.output}
     for node in fp16_model.graph.node:
-        ins = [vals[i] for i in node.input if i in vals]
-        outs = [vals[o] for o in node.output if o in vals]
-        if outs and any(not np.isfinite(o).all() for o in outs) and all(np.isfinite(i).all() for i in ins):
-            report["first_nonfinite"] = _describe(node)
-            break
-    if fp32_model is not None:
-        vals32 = _intermediates(fp32_model, inputs)
-        big = set()
-        for node in fp32_model.graph.node:
-            for o in node.output:
-                v = vals32.get(o)
-                if v is not None and v.size and np.abs(v[np.isfinite(v)]).max(initial=0) > FP16_MAX:
-                    big.add(o)
-                    report["out_of_range"].append({**_describe(node),
-                                                   "abs_max": float(np.abs(v).max())})
-        # a value that does not fit fp16 must be produced *and* consumed in fp32
-        keep = [n.name for n in fp32_model.graph.node if big & set(n.output) or big & set(n.input)]
-        report["suggest_keep_fp32"] = keep
-    if not report["suggest_keep_fp32"] and report["first_nonfinite"]:
-        report["suggest_keep_fp32"] = [report["first_nonfinite"]["node"]]
-    return report
+        if bad & set(node.output) and not bad & set(node.input):
+            if node.op_type == "Cast" and node.input[0] in producer:   # the fp32 node before a Cast down
+                return {**_describe(producer[node.input[0]]), "via": node.name}
+            return _describe(node)
+    return None
 
 
-def overflow_error(check: dict[str, Any], loc: dict[str, Any]) -> LdpruneError:
-    first = loc.get("first_nonfinite") or {}
+def overflow_error(nonfinite: int, numel: int, first: dict | None, out_of_range: list, keep: list[str]) -> LdpruneError:
     where = (f"first NaN/Inf at node {first['node']} ({first['op_type']}"
-             + (f", operator {first['operator']})" if first.get("operator") else ")")) if first else "source not found"
-    keep = loc.get("suggest_keep_fp32") or []
+             + (f", operator {first['operator']})" if first.get("operator") else ")")) if first else ""
+    big = (f"{len(out_of_range)} intermediate(s) exceed fp16's 65504 in fp32, first {out_of_range[0]['node']} "
+           f"(|x| = {out_of_range[0]['abs_max']:.3g})") if out_of_range else ""
+    what = "; ".join(x for x in (f"{nonfinite} of {numel} outputs are NaN/Inf" if nonfinite else "", where, big) if x)
     shown = ",".join(keep[:8]) + (f",... ({len(keep)} nodes)" if len(keep) > 8 else "")
-    return LdpruneError(
-        f"fp16 export overflows: {check['nonfinite']} of {check['numel']} outputs are NaN/Inf "
-        f"(the 'black image' bug); {where}; {len(loc.get('out_of_range', []))} fp32 value(s) exceed 65504",
-        f"re-export with --keep-fp32 {shown or 'NODE'} (or --keep-fp32 auto), or use --precision fp32")
+    return LdpruneError(f"fp16 export overflows (the 'black image' bug): {what}",
+                        f"re-export with --keep-fp32 {shown or 'NODE'} (or --keep-fp32 auto), or --precision fp32")

@@ -72,6 +72,7 @@ class ExportConfig:
     keep_fp32: list[str] = field(default_factory=list)
     optimize: str | None = None              # "cuda" | "cpu": run ORT's transformer optimizer (fusions)
     check: bool = True
+    range_scan: bool = True                   # fp16: find fp32 intermediates beyond 65504 (provider-independent)
     check_batch: int | None = None           # default: opt batch, capped at 2 (CPU time)
     tolerance: dict[str, float] | None = None
     overwrite: bool = False

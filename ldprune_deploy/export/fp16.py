@@ -62,10 +62,60 @@ def convert_fp16(model, keep: list[str] | None = None):
     float16 = _converter()
     nodes, ops = resolve_keep(model, keep or [])
     kept = sorted({n.name for n in model.graph.node if n.name in set(nodes) or n.op_type in set(ops)})
+    import onnx
+
+    # the converter edits its argument in place; the fp32 graph is still needed (range scan)
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
     # shapes were inferred on the file already (the in-memory pass fails over 2 GB)
     out = float16.convert_float_to_float16(
-        model, keep_io_types=False, disable_shape_infer=True,
+        work, keep_io_types=False, disable_shape_infer=True,
         op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + ops, node_block_list=nodes or None)
+    _join_fp32_islands(out)
     if kept:
         log.info("fp16 export: %d node(s) kept in fp32", len(kept))
     return out, kept
+
+
+def _join_fp32_islands(model) -> None:
+    """Let adjacent fp32 nodes talk in fp32 and restore topological order.
+
+    The converter wraps every kept node in its own Casts, so an fp32 MatMul feeding an fp32
+    Softmax still passes its (overflowing) output through fp16. We drop such Cast-down /
+    Cast-up pairs, then sort the graph (the converter appends its Casts at the end).
+    """
+    nodes = list(model.graph.node)
+    down = {n.output[0]: n for n in nodes if n.op_type == "Cast" and n.name.endswith("_cast_to_fp16_node")}
+    ups = [n for n in nodes if n.op_type == "Cast" and n.name.endswith("_cast_to_fp32_node") and n.input[0] in down]
+    rename = {u.output[0]: down[u.input[0]].input[0] for u in ups}
+    dropped = {id(u) for u in ups}
+    for n in nodes:
+        for i, name in enumerate(n.input):
+            if name in rename:
+                n.input[i] = rename[name]
+    used = {o.name for o in model.graph.output}
+    used.update(i for n in nodes if id(n) not in dropped for i in n.input)
+    dropped.update(id(d) for y, d in down.items() if y not in used)
+    _set_sorted(model, [n for n in nodes if id(n) not in dropped])
+
+
+def _set_sorted(model, nodes) -> None:
+    have = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
+    pending, ordered = list(nodes), []
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in have for i in n.input):
+                ordered.append(n)
+                have.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise LdpruneError("fp16 conversion produced a graph with a cycle or a missing input "
+                               f"(e.g. node {rest[0].name})", "report this; use --precision fp32 meanwhile")
+        pending = rest
+    copies = [type(n)() for n in ordered]
+    for c, n in zip(copies, ordered):
+        c.CopyFrom(n)
+    del model.graph.node[:]
+    model.graph.node.extend(copies)

@@ -14,7 +14,7 @@ import torch
 from ..artifacts import atomic_output_dir
 from ..errors import LdpruneError
 from ..models import _quiet_diffusers, example_inputs, load_model
-from .check import localize_overflow, overflow_error, run_check
+from .check import run_check
 from .config import ExportConfig
 from .manifest import ONNX_FILE, file_sizes, identity, onnx_io, write_manifest
 from .onnx_export import annotate, check_model_file, flat_inputs, input_names, save_onnx, torch_export
@@ -105,7 +105,7 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
         del graph
         check = None
         if cfg.check:
-            check = _numeric_check(unet, info, cfg, check_batch, final, m32, timings)
+            check, kept = _numeric_check(unet, info, cfg, check_batch, final, m32, kept, timings)
         del m32
         manifest: dict[str, Any] = {
             "model": identity(unet, info), "format": "onnx", "precision": cfg.precision,
@@ -139,9 +139,8 @@ def _convert(m32, cfg: ExportConfig, final: Path, timings: dict[str, float]) -> 
     return kept
 
 
-def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, timings) -> dict[str, Any]:
-    import onnx
-
+def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, kept: list[str],
+                   timings) -> tuple[dict[str, Any], list[str]]:
     t0 = time.perf_counter()
     inputs = example_inputs(unet, info, batch=batch, resolution=cfg.resolution.opt, dtype=torch.float32,
                             device="cpu", seed=cfg.seed + 1)
@@ -158,30 +157,55 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
             timings["check_s"] = time.perf_counter() - t0
             log.warning("numeric check skipped: a CUDA-optimized graph needs the CUDA provider")
             return {"passed": None, "skipped": "graph optimized for CUDA (GroupNorm/NhwcConv contrib ops); "
-                    "no CUDAExecutionProvider here"}
+                    "no CUDAExecutionProvider here"}, kept
         provider = "CUDAExecutionProvider"
     res = run_check(final, ref, flat, cfg.precision, cfg.tolerance, provider)
-    if res["nonfinite"] and cfg.precision == "fp16":
-        one = tuple(x[:1] for x in flat)
-        loc = localize_overflow(onnx.load(str(final)), m32, one)
-        res["overflow"] = loc
-        if "auto" in cfg.keep_fp32 and loc["suggest_keep_fp32"]:
-            log.warning("fp16 overflow: keeping %d node(s) in fp32 (--keep-fp32 auto) and re-checking",
-                        len(loc["suggest_keep_fp32"]))
-            auto = ExportConfig(**{**cfg.__dict__, "keep_fp32": [*cfg.keep_fp32, *loc["suggest_keep_fp32"]]})
-            _convert(m32, auto, final, timings)
-            res = {**run_check(final, ref, flat, cfg.precision, cfg.tolerance), "overflow": loc,
-                   "auto_keep_fp32": loc["suggest_keep_fp32"]}
-        if res["nonfinite"]:
-            timings["check_s"] = time.perf_counter() - t0
-            raise overflow_error(res, loc)
+    if cfg.precision == "fp16":
+        res, kept = _fp16_overflow(final, m32, flat, ref, cfg, res, provider, kept, timings)
     timings["check_s"] = time.perf_counter() - t0
     if not res["passed"]:
         raise LdpruneError(f"exported ONNX does not match PyTorch: {'; '.join(res['failures'])} "
                            f"(max abs {res['max_abs']:.3g}, cosine {res['cosine']:.6f}, shapes {res['shapes']})",
                            "try --precision fp32 or the other --exporter; widen the tolerance only if the "
                            "model is known to be sensitive")
-    return res
+    return res, kept
+
+
+def _fp16_overflow(final: Path, m32, flat, ref, cfg: ExportConfig, res, provider, kept, timings):
+    """Range scan of the fp32 graph + NaN/Inf localisation; applies ``--keep-fp32 auto``."""
+    import onnx
+
+    from .check import first_nonfinite, keep_for, overflow_error, scan_range
+
+    one = tuple(x[:1] for x in flat)
+    graph_out = {o.name for o in m32.graph.output}
+    oor = scan_range(m32, one) if cfg.range_scan and not cfg.optimize else []
+
+    def unsafe(keep: list[str]) -> list[dict]:
+        ks = set(keep)
+        return [e for e in oor if e["output"] in graph_out or not set(keep_for(m32, [e])) <= ks]
+
+    bad = unsafe(kept)
+    info = {"out_of_range": oor[:50], "n_out_of_range": len(oor)}
+    if not res["nonfinite"] and not bad:
+        return {**res, "overflow": info}, kept
+    need = keep_for(m32, bad)
+    if "auto" in cfg.keep_fp32 and need:
+        log.warning("fp16 overflow: keeping %d more node(s) in fp32 (--keep-fp32 auto) and re-checking", len(need))
+        auto = ExportConfig(**{**cfg.__dict__, "keep_fp32": sorted(set(kept) | set(need))})
+        kept = _convert(m32, auto, final, timings)
+        res = run_check(final, ref, flat, cfg.precision, cfg.tolerance, provider)
+        info["auto_keep_fp32"] = need
+        bad = unsafe(kept)
+        if not res["nonfinite"] and not bad:
+            return {**res, "overflow": info}, kept
+    first = first_nonfinite(onnx.load(str(final)), one) if res["nonfinite"] else None
+    fix = keep_for(m32, bad) or ([first["node"]] if first else [])
+    if any(e["output"] in graph_out for e in bad):
+        raise LdpruneError(f"the model output itself exceeds fp16's range (|x| up to "
+                           f"{max(e['abs_max'] for e in bad):.3g} at {bad[0]['node']}); no fp32 island can fix that",
+                           "export with --precision fp32, or check the weights (an fp16 UNet output is never that large)")
+    raise overflow_error(res["nonfinite"], res["numel"], first, bad, fix)
 
 
 def _meta(model, kv: dict[str, str]) -> None:
