@@ -21,6 +21,9 @@ OWNED = ("checkpoints", "model", "model-raw", "model-ema", "losses.json", "losse
 
 def load_pair(teacher: Any, student: Any, teacher_dtype: str) -> tuple[nn.Module, ModelInfo, nn.Module]:
     t_unet, t_info = load_model(teacher, dtype=parse_dtype(teacher_dtype), quiet=True)
+    if isinstance(teacher, nn.Module):
+        # an in-memory teacher is frozen and cast in place: a copy of a large teacher costs too much memory
+        t_unet.to(parse_dtype(teacher_dtype))
     if t_info.random_weights:
         log.warning("teacher '%s' is a preset with random weights: distillation runs, but the result "
                     "means nothing for quality", t_info.name)
