@@ -121,6 +121,8 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
             "timings": {k: round(v, 2) for k, v in timings.items()},
             "versions": {"torch": torch.__version__, "onnx": onnx.__version__},
             "device": _device(), "config": cfg.to_json(),
+            "unet_config": {"_class_name": info.cls, **{k: v for k, v in dict(unet.config).items()
+                                                         if not k.startswith("_")}},
         }
         write_manifest(tmp, manifest)
     log.info("exported %s (%s, %s) to %s in %.1f s", info.name, cfg.precision, cfg.exporter, out_dir,
