@@ -122,6 +122,8 @@ def test_resume_after_interruption_matches_uninterrupted_run(prof_and_path, tiny
     assert set(prof) == set(full)
     assert {op: {m: set(v) for m, v in r["savings_ms"].items()} for op, r in prof["operators"].items()} == \
            {op: {m: set(v) for m, v in r["savings_ms"].items()} for op, r in full["operators"].items()}
+    with pytest.raises(LdpruneError, match="other settings"):
+        profile(tiny_t2i[0], _cfg(out, resume=True, iters=3, warmup=0, methods="isolated"))
     # resuming a finished profile measures nothing
     assert profile(tiny_t2i[0], _cfg(out, resume=True, on_unit=pytest.fail))["wall_time_s"] == prof["wall_time_s"]
 

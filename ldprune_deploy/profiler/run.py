@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ def _check_output(cfg: ProfileConfig, header: dict[str, Any]) -> dict[str, Any] 
         if prof.get("settings", {}).get("header") == header:
             log.info("%s is already complete; nothing to resume", cfg.output)
             return prof
+        if not cfg.overwrite:
+            raise LdpruneError(f"profile {cfg.output} exists and was measured with other settings",
+                               "choose another -o path, or pass --overwrite")
     if not (cfg.overwrite or cfg.resume):
         raise LdpruneError(f"profile {cfg.output} already exists", "choose another -o path, or pass --overwrite")
     return None
@@ -43,7 +47,8 @@ def _check_output(cfg: ProfileConfig, header: dict[str, Any]) -> dict[str, Any] 
 def _bar(total: int, initial: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="profile", unit="unit", disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc="profile", unit="unit", disable=not enabled, dynamic_ncols=True,
+                mininterval=1.0 if sys.stderr.isatty() else 15.0)  # logs of device runs stay short
 
 
 def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
