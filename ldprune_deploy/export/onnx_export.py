@@ -164,11 +164,14 @@ def _segments(mod: str) -> list[str]:
 
 
 def layer_operators(layer_name: str, operator_ids: set[str]) -> list[str]:
-    """Operator ids named in a TensorRT/ORT layer name such as ``/a.0/b/Conv + /a.0/c/Sigmoid``."""
+    """Operator ids named in a TensorRT/ORT layer name such as ``/a.0/b/Conv + /a.0/c/Sigmoid``
+    or ``{ForeignNode[/a.0/Transpose.../b/Conv]}`` (node names are ``/<module path>/<op>``)."""
     found: list[str] = []
-    for m in re.finditer(r"/([A-Za-z_][\w.]*(?:/[\w.]+)*)/[A-Za-z]\w*", layer_name):
-        mod = m.group(1).replace("/", ".")
-        op = operator_of(mod, operator_ids)
+    for tok in re.split(r"[\s+\[\]{},]|\.\.\.", layer_name):
+        parts = [p for p in tok.split("/") if p] if tok.startswith("/") else []
+        if len(parts) < 2:
+            continue
+        op = operator_of(".".join(parts[:-1]), operator_ids)
         if op is not None and op not in found:
             found.append(op)
     return found

@@ -105,6 +105,12 @@ class _OrtRunner(Runner):
             if not lo <= v <= hi:
                 raise LdpruneError(f"{what} {v} is outside the export's range {lo}..{hi} ({folder})",
                                    f"re-export with a --{what} range that includes {v}")
+        from ..export.onnx_export import missing_external_data
+
+        missing = missing_external_data(folder / man["onnx_file"])
+        if missing:
+            raise LdpruneError(f"{folder / man['onnx_file']} refers to external data {missing[0]} that is not there",
+                               "copy the .onnx together with its .data file (same folder), or re-export")
         cuda_graph = bool(self.option(spec, "cuda_graph", False)) and self.provider == "CUDAExecutionProvider"
         t0 = time.perf_counter()
         sess = self.session(folder / man["onnx_file"], cuda_graph)
