@@ -56,7 +56,8 @@ def build_plan(model: str, resolution: int, target: float):
     plan = PrunePlan(cat.model_fingerprint, chosen, model=model,
                      meta={"strategy": f"benchmark: greedy until {target:.0%} of FLOPs and of params are gone"})
     stats = {"teacher_gflops": cat.total_flops / 1e9, "teacher_params": cat.total_params,
-             "flops_removed_fraction_catalogue": saved_f / cat.total_flops, "params_removed_fraction": saved_p / cat.total_params,
+             "flops_removed_fraction_catalogue": saved_f / cat.total_flops,
+             "params_removed_fraction": saved_p / cat.total_params,
              "flops_at": f"batch 1, {resolution}px", "modifications": [m.to_json() for m in chosen]}
     return plan, stats
 
@@ -79,8 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="sd15")
     ap.add_argument("--batch-size", type=int, default=8, help="per GPU")
     ap.add_argument("--resolution", type=int, default=512)
-    ap.add_argument("--mixed-precision", default="bf16", choices=["no", "fp16", "bf16"])
-    ap.add_argument("--teacher-dtype", default="bf16", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], help="default bf16 (smoke: no)")
+    ap.add_argument("--teacher-dtype", choices=["fp32", "fp16", "bf16"], help="default bf16 (smoke: fp32)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--steps", type=int, default=20, help="timed steps")
     ap.add_argument("--target", type=float, default=0.30, help="fraction of FLOPs to remove")
@@ -89,8 +90,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="folder for the result JSON")
     a = ap.parse_args(argv)
     if a.smoke:
-        a.model, a.batch_size, a.resolution, a.mixed_precision, a.teacher_dtype = "tiny-t2i", 2, 128, "no", "fp32"
+        a.model, a.batch_size, a.resolution = "tiny-t2i", 2, 128
         a.warmup, a.steps = min(a.warmup, 2), min(a.steps, 3)
+    a.mixed_precision = a.mixed_precision or ("no" if a.smoke else "bf16")
+    a.teacher_dtype = a.teacher_dtype or ("fp32" if a.smoke else "bf16")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
 
     from ldprune_deploy.device import device_fingerprint

@@ -146,3 +146,16 @@ def test_cli_data_free_run_and_refusals(uncond_student, tmp_path, capsys):
     assert main(args) == 2  # OUT is not empty: refused without --resume/--overwrite
     assert "--resume" in capsys.readouterr().err
     assert main(args[:-2] + ["--prompts", "x.txt", "-o", str(tmp_path / "c2")]) == 2  # prompts, uncond UNet
+
+
+def test_bf16_student_and_teacher_and_lazy_stage_name(uncond_student, tmp_path):
+    import ldprune_deploy
+
+    data = write_latents(tmp_path / "lat.safetensors", 4, 3)
+    cfg = DistillConfig(output=tmp_path / "bf16", steps=2, batch_size=2, data=data, mixed_precision="bf16",
+                        teacher_dtype="bf16", cpu=True, progress=False)
+    # the stage is reachable as ldprune_deploy.distill(...) even after the package was imported
+    final = ldprune_deploy.distill("tiny-uncond", uncond_student, cfg)
+    h = _history(tmp_path / "bf16")
+    assert len(h) == 2 and all(torch.isfinite(torch.tensor(r["total"])) for r in h)
+    assert next(iter(load_pruned(final).state_dict().values())).dtype == torch.float32  # master weights fp32

@@ -243,7 +243,8 @@ def _restore(ck, config, run_state, model, opt, lr_sched, ema, acc) -> tuple[int
     st = ck["state"]
     mine, theirs = run_state["config"], st["config"]
     diff = [k for k in mine if mine[k] != theirs.get(k) and not (k == "steps" and config.lr_schedule == "constant")]
-    if diff or st["world_size"] != run_state["world_size"] or st["teacher_fingerprint"] != run_state["teacher_fingerprint"]:
+    same_run = (st["world_size"], st["teacher_fingerprint"]) == (run_state["world_size"], run_state["teacher_fingerprint"])
+    if diff or not same_run:
         what = ", ".join(f"{k}: {theirs.get(k)} -> {mine[k]}" for k in diff) or "process count / teacher"
         raise LdpruneError(f"cannot resume exactly: settings differ from the checkpointed run ({what})",
                            "resume with the same settings and number of processes, or start a new -o folder")
