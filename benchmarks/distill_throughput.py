@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from _common import gpu_slug, load_for  # noqa: E402  (also puts the repo root on sys.path)
+
 
 def build_plan(model: str, resolution: int, target: float):
     from ldprune_deploy.catalogue import build_catalogue
@@ -98,14 +100,18 @@ def main(argv=None) -> int:
 
     from ldprune_deploy.device import device_fingerprint
     from ldprune_deploy.distill import DistillConfig, DistillData, distill
-    from ldprune_deploy.models import load_model
     from ldprune_deploy.surgery import apply_plan
 
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     t0 = time.perf_counter()
     plan, stats = build_plan(a.model, a.resolution, a.target)
-    teacher, info = load_model(a.model, quiet=True)  # CPU, fp32; distill() moves and casts it
-    student = apply_plan(teacher, plan)
+    dev = "cuda" if torch.cuda.is_available() and not a.smoke else "cpu"
+    if dev == "cuda":  # each rank builds its teacher on its own GPU
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    teacher, info = load_for(a.model, dev, "fp32")  # distill() casts it to --teacher-dtype in place
+    # the student goes to distill() from the CPU: distill copies it, and a leftover GPU copy held
+    # here would count in the peak memory
+    student = apply_plan(teacher, plan).cpu()
     stats["student_params"] = sum(p.numel() for p in student.parameters())
     stats["student_gflops"] = count_gflops(student, info, a.resolution)  # counted on the pruned graph
     size, n = info.latent_size(a.resolution), 4 * a.batch_size * world
@@ -145,8 +151,7 @@ def main(argv=None) -> int:
         "plan": stats, "setup_seconds": setup_s, "device": device_fingerprint(),
     }
     out.mkdir(parents=True, exist_ok=True)
-    dev = (result["device"].get("gpu") or "cpu").replace(" ", "-")
-    path = out / f"distill_throughput-{a.model}-{dev}-x{world}{'-smoke' if a.smoke else ''}.json"
+    path = out / f"distill_throughput-{a.model}-{gpu_slug()}-x{world}{'-smoke' if a.smoke else ''}.json"
     from ldprune_deploy.artifacts import write_json_atomic
 
     write_json_atomic(path, result)
