@@ -1,6 +1,6 @@
 """Numeric check of an exported ONNX against the PyTorch fp32 reference, and fp16 overflow hunting.
 
-Overflow hunting exposes intermediates as graph outputs (in chunks, so memory stays bounded).
+Overflow hunting reduces every intermediate to a scalar inside the graph (one run, normal memory).
 On the fp32 graph it finds the values that do not fit fp16 (|x| > 65504): their producers and
 consumers are the nodes to keep in fp32. On the fp16 graph it names the first node that turns
 finite inputs into NaN/Inf.
@@ -89,22 +89,36 @@ def run_check(path: Path, reference: np.ndarray, inputs: tuple, precision: str,
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _with_outputs(model, names: list[str], tmp: Path) -> Path:
-    """Copy of ``model`` with ``names`` added as graph outputs; saved under ``tmp``."""
-    import onnx
+def _probe(model, names: list[str], reduce: str) -> Any:
+    """Copy of ``model`` whose outputs are one scalar per intermediate in ``names``.
 
-    from .onnx_export import save_onnx
+    ``absmax``: max |x|; ``nonfinite`` adds an any-NaN flag (an Inf shows in max |x|).
+    Reducing inside the graph keeps memory at that of a normal forward pass (SD1.5's attention
+    scores alone are 512 MB per layer at 512x512), and it takes one run.
+    """
+    import onnx
+    from onnx import helper
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
-    vi = {v.name: v for v in [*m.graph.value_info, *m.graph.output]}
-    vi = {k: onnx.ValueInfoProto.FromString(v.SerializeToString()) for k, v in vi.items()}
+    vi = {v.name: v.type.tensor_type.elem_type for v in [*m.graph.value_info, *m.graph.output]}
     del m.graph.output[:]
-    for name in names:
-        m.graph.output.append(vi[name])
-    path = tmp / "probe.onnx"
-    save_onnx(m, path)
-    return path
+    for i, name in enumerate(names):
+        t = vi[name]
+        # Abs and IsNaN have fp16 CPU kernels; arithmetic such as x - x would be run in fp32 by
+        # ORT's CPU provider after it drops the Cast round trip, hiding the Inf we look for
+        m.graph.node.extend([
+            helper.make_node("Abs", [name], [f"__probe{i}_a"], name=f"__probe{i}_abs"),
+            helper.make_node("ReduceMax", [f"__probe{i}_a"], [f"__probe{i}"], name=f"__probe{i}_red", keepdims=0)])
+        m.graph.output.append(helper.make_tensor_value_info(f"__probe{i}", t, []))
+        if reduce == "nonfinite":
+            m.graph.node.extend([
+                helper.make_node("IsNaN", [name], [f"__probe{i}_n"], name=f"__probe{i}_isnan"),
+                helper.make_node("Cast", [f"__probe{i}_n"], [f"__probe{i}_c"], name=f"__probe{i}_cast", to=1),
+                helper.make_node("ReduceMax", [f"__probe{i}_c"], [f"__probe{i}_nan"], name=f"__probe{i}_rednan",
+                                 keepdims=0)])
+            m.graph.output.append(helper.make_tensor_value_info(f"__probe{i}_nan", 1, []))
+    return m
 
 
 def _float_outputs(model, skip_ops=("Constant", "ConstantOfShape")) -> list[str]:
@@ -113,16 +127,21 @@ def _float_outputs(model, skip_ops=("Constant", "ConstantOfShape")) -> list[str]
     return [o for n in model.graph.node if n.op_type not in skip_ops for o in n.output if vi.get(o) in (1, 10)]
 
 
-def _intermediates(model, inputs: tuple, names: list[str] | None = None, chunk: int = 400):
-    """Yield (name, value) of float intermediates, ``chunk`` outputs per ORT run (bounded memory)."""
-    names = names if names is not None else _float_outputs(model)
+def _reduced(model, inputs: tuple, reduce: str) -> dict[str, float]:
+    """{intermediate name: scalar} for every float intermediate, in one ORT run."""
+    from .onnx_export import save_onnx
+
+    names = _float_outputs(model)
     with tempfile.TemporaryDirectory(prefix="ldprune-probe-") as d:
-        for i in range(0, len(names), chunk):
-            part = names[i:i + chunk]
-            sess = ort_session(_with_outputs(model, part, Path(d)))
-            vals = sess.run(part, feeds_for(sess, inputs))
-            yield from zip(part, vals)
-            del sess, vals
+        path = Path(d) / "probe.onnx"
+        save_onnx(_probe(model, names, reduce), path)
+        sess = ort_session(path)
+        outs = [o.name for o in sess.get_outputs()]
+        vals = dict(zip(outs, sess.run(outs, feeds_for(sess, inputs))))
+    res = {n: float(vals[f"__probe{i}"]) for i, n in enumerate(names)}
+    if reduce == "nonfinite":   # 1.0 when NaN/Inf present, else 0.0
+        res = {n: float(vals[f"__probe{i}_nan"] > 0 or not np.isfinite(res[n])) for i, n in enumerate(names)}
+    return res
 
 
 def _describe(node) -> dict[str, str]:
@@ -130,20 +149,15 @@ def _describe(node) -> dict[str, str]:
     return {"node": node.name, "op_type": node.op_type, "operator": meta.get("ldprune.operator", "")}
 
 
-def scan_range(fp32_model, inputs: tuple, chunk: int = 400) -> list[dict[str, Any]]:
+def scan_range(fp32_model, inputs: tuple) -> list[dict[str, Any]]:
     """fp32 intermediates whose magnitude does not fit fp16 (they become Inf in an fp16 graph).
 
     This does not depend on the provider: ORT's CPU provider silently runs fp16 nodes it has no
     fp16 kernel for in fp32, which hides overflows that the CUDA provider would produce.
     """
     producer = {o: n for n in fp32_model.graph.node for o in n.output}
-    out = []
-    for name, v in _intermediates(fp32_model, inputs, chunk=chunk):
-        finite = v[np.isfinite(v)]
-        peak = float(np.abs(finite).max(initial=0))
-        if peak > FP16_MAX:
-            out.append({**_describe(producer[name]), "output": name, "abs_max": peak})
-    return out
+    return [{**_describe(producer[name]), "output": name, "abs_max": peak}
+            for name, peak in _reduced(fp32_model, inputs, "absmax").items() if not peak <= FP16_MAX]
 
 
 def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
@@ -154,11 +168,7 @@ def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
 
 def first_nonfinite(fp16_model, inputs: tuple) -> dict[str, str] | None:
     """First node (graph order is topological) turning finite inputs into NaN/Inf."""
-    names = _float_outputs(fp16_model)
-    bad: set[str] = set()
-    for name, v in _intermediates(fp16_model, inputs, names):
-        if not np.isfinite(v).all():
-            bad.add(name)
+    bad = {name for name, v in _reduced(fp16_model, inputs, "nonfinite").items() if v != 0}
     producer = {o: n for n in fp16_model.graph.node for o in n.output}
     for node in fp16_model.graph.node:
         if bad & set(node.output) and not bad & set(node.input):

@@ -1,0 +1,213 @@
+"""Every runner on full SD1.5 and a ~30 %-pruned SD1.5: median latency, speedup vs eager, ratio to the FLOP floor.
+
+GPU (the figures the README quotes; random weights, fp16, batch 2, 512x512):
+    python benchmarks/runners.py --out benchmarks/results/runners
+    # parts, to stay under a 10-minute call:  --models full   /   --models pruned30   /   --runners ort
+CPU smoke (tiny-t2i, fp32, seconds; checks the script end to end, its figures mean nothing):
+    python benchmarks/runners.py --smoke --out /tmp/runners_smoke
+
+The pruned model uses a deterministic plan: 'remove' modifications taken greedily by FLOPs
+saved (largest first, no nested operators) until >= 30 % of the FLOPs are gone. FLOPs are the
+proxy; the measured eager latency ratio is reported next to it. The floor is FLOPs / 798 TFLOP/s
+(the H100's measured bf16 matmul rate; 2.0 ms for full SD1.5 at batch 2, 512x512).
+ONNX exports (TorchScript exporter; plain and ORT-optimized for CUDA) are cached in --cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import traceback
+from pathlib import Path
+
+import _common  # noqa: F401  (repo on sys.path)
+import torch
+
+from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.catalogue import build_catalogue
+from ldprune_deploy.device import device_fingerprint
+from ldprune_deploy.runners import RunSpec, available_runners, get_runner
+from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, find_conflicts
+
+log = logging.getLogger("ldprune")
+PEAK_FLOPS = 798e12
+
+
+def pruning_plan(unet, info, batch: int, res: int, target: float) -> tuple[PrunePlan, float]:
+    cat = build_catalogue(unet, info, batch=batch, resolution=res)
+    gains = []
+    for op in cat.prunable:
+        m = op.mod("remove")
+        if m is not None:
+            gains.append((op.flops - m.flops, op.id))
+    gains.sort(key=lambda g: (-g[0], g[1]))
+    chosen, saved = [], 0
+    for gain, op_id in gains:
+        if saved >= target * cat.total_flops:
+            break
+        trial = chosen + [Modification(op_id, "remove")]
+        if not find_conflicts(trial):
+            chosen, saved = trial, saved + gain
+    plan = PrunePlan(info.fingerprint, chosen, model=info.name,
+                     meta={"strategy": f"greedy FLOPs, remove, target {target:.0%}"})
+    return plan, saved / cat.total_flops
+
+
+def torch_variants(smoke: bool, compile_cl: bool) -> list[tuple[str, str, dict, bool]]:
+    if smoke:
+        return [("cpu eager", "cpu", {}, False)]
+    v = [("torch eager", "torch-eager", {}, False), ("torch graph", "torch-graph", {}, False),
+         ("torch graph channels_last", "torch-graph", {}, True),
+         ("torch.compile reduce-overhead", "torch-compile", {"mode": "reduce-overhead"}, False)]
+    if compile_cl:
+        v.append(("torch.compile reduce-overhead channels_last", "torch-compile", {"mode": "reduce-overhead"}, True))
+    return v
+
+
+def ort_variants(smoke: bool) -> list[tuple[str, str, dict]]:
+    if smoke:
+        return [("ort-cpu", "ort-cpu", {}), ("ort-cpu + optimizer", "ort-cpu", {"optimize": True})]
+    return [("ort-cuda", "ort-cuda", {}), ("ort-cuda + CUDA graph", "ort-cuda", {"cuda_graph": True}),
+            ("ort-cuda + optimizer", "ort-cuda", {"optimize": True}),
+            ("ort-cuda + optimizer + CUDA graph", "ort-cuda", {"optimize": True, "cuda_graph": True})]
+
+
+def measure(label, runner, unet, info, spec, rows, channels_last=False):
+    log.info("== %s", label)
+    t0 = time.perf_counter()
+    try:
+        if channels_last:
+            unet.to(memory_format=torch.channels_last)
+        stats = get_runner(runner).measure(unet, info, spec)
+        rows.append({"label": label, "runner": runner, "options": spec.options, "channels_last": channels_last,
+                     **stats.to_json(), "wall_s": round(time.perf_counter() - t0, 1)})
+        log.info("   %.3f ms", stats.median_ms)
+    except Exception as e:   # one failing runner must not lose the others' figures
+        rows.append({"label": label, "runner": runner, "error": f"{type(e).__name__}: {e}",
+                     "trace": traceback.format_exc(limit=3)[-1500:]})
+        log.warning("   failed: %s", e)
+    finally:
+        if channels_last:
+            unet.to(memory_format=torch.contiguous_format)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def tensorrt_row(unet, info, spec, cache: Path, rows) -> None:
+    """Build (always, if a runtime imports) and run (where the runtime supports this GPU)."""
+    from ldprune_deploy.export.cache import cached_export
+    from ldprune_deploy.export.tensorrt import build_engine, engine_dir, import_trt, read_engine_manifest
+
+    row = {"label": "tensorrt", "runner": "tensorrt"}
+    try:
+        _, flavour = import_trt()
+        folder = cached_export(unet, info, dtype=spec.dtype, batch=spec.batch, resolution=spec.resolution,
+                               cache_dir=cache)
+        edir = engine_dir(folder, device_fingerprint("cuda"))
+        if not (edir / "engine.json").is_file():
+            build_engine(folder, edir, timing_cache=cache / "trt-timing.cache")
+        em = read_engine_manifest(edir)
+        row.update(runtime=flavour, build_s=em["build_s"], parse_s=em["parse_s"], runnable_here=em["runnable_here"],
+                   engine_bytes=em["engine_bytes"],
+                   layers_mapped=(em["engine_layers"] or em["network_layers"])["per_operator"],
+                   unmapped_layers=(em["engine_layers"] or em["network_layers"])["unmapped_layers"])
+    except Exception as e:
+        row["error"] = f"build: {type(e).__name__}: {e}"
+        rows.append(row)
+        return
+    rows.append(row)
+    measure(f"tensorrt ({flavour}) run", "tensorrt", unet, info,
+            RunSpec(**{**spec.__dict__, "options": {"export_dir": str(folder)}}), rows)
+
+
+def summarise(rows, floor_ms):
+    eager = next((r["median_ms"] for r in rows if r["label"] in ("torch eager", "cpu eager") and "median_ms" in r), None)
+    for r in rows:
+        if "median_ms" in r:
+            r["speedup_vs_eager"] = round(eager / r["median_ms"], 3) if eager else None
+            r["ratio_to_floor"] = round(r["median_ms"] / floor_ms, 2)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--smoke", action="store_true", help="CPU, tiny-t2i, fp32: checks the script only")
+    ap.add_argument("--models", default="full,pruned30", help="full and/or pruned30")
+    ap.add_argument("--runners", default="torch,ort,tensorrt", help="subset of torch,ort,tensorrt")
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--prune-target", type=float, default=0.30)
+    ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
+    ap.add_argument("--cache", default=None, help="export cache folder (default: <out>/cache)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(args.cache) if args.cache else out / "cache"
+    model, batch, res, dtype = ("tiny-t2i", 2, 128, "fp32") if args.smoke else ("sd15", 2, 512, "fp16")
+    if not args.smoke and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run with --smoke on CPU")
+    device = "cuda" if not args.smoke else "cpu"
+    kinds = set(args.runners.split(","))
+    result = {"schema": "ldprune.bench.runners/1", "device": device_fingerprint(device), "model": model,
+              "batch": batch, "resolution": res, "dtype": dtype, "iters": args.iters, "peak_flops": PEAK_FLOPS,
+              "available_runners": available_runners(), "random_weights": True, "variants": {}}
+    # random init straight on the GPU is seconds instead of a minute; export moves a copy to CPU fp32
+    base, info = _common.load_for(model, device, "fp32")
+    for variant in args.models.split(","):
+        t0 = time.perf_counter()
+        if variant == "pruned30":
+            plan, frac = pruning_plan(base, info, batch, res, args.prune_target)
+            unet = apply_plan(base, plan)
+            unet._ldprune_info = info
+            plan_json = plan.to_json()
+        else:
+            unet, frac, plan_json = base, 0.0, None
+        flops = build_catalogue(unet, info, batch=batch, resolution=res).total_flops
+        floor_ms = flops / PEAK_FLOPS * 1e3
+        spec = RunSpec(batch=batch, resolution=res, dtype=dtype, warmup=args.warmup, iters=args.iters,
+                       options={"cache_dir": str(cache)})
+        rows: list[dict] = []
+        if "torch" in kinds:
+            for label, runner, opts, cl in torch_variants(args.smoke, args.compile_channels_last):
+                measure(label, runner, unet, info, RunSpec(**{**spec.__dict__, "options": opts}), rows, cl)
+        if "ort" in kinds:
+            unet.to(device="cpu", dtype=torch.float32)   # export traces on CPU in fp32 anyway
+            for label, runner, opts in ort_variants(args.smoke):
+                measure(label, runner, unet, info, RunSpec(**{**spec.__dict__, "options": {**spec.options, **opts}}),
+                        rows)
+        if "tensorrt" in kinds and not args.smoke:
+            tensorrt_row(unet, info, spec, cache, rows)
+        summarise(rows, floor_ms)
+        result["variants"][variant] = {"flops": flops, "flops_removed": round(frac, 4), "floor_ms": round(floor_ms, 3),
+                                       "plan": plan_json, "rows": rows, "wall_s": round(time.perf_counter() - t0, 1)}
+        write_json_atomic(out / "runners.json", result)
+        if unet is not base:
+            del unet
+    (out / "runners.md").write_text(table(result))
+    print(table(result))
+    return 0
+
+
+def table(result) -> str:
+    lines = [f"device: {result['device'].get('gpu') or result['device'].get('cpu')}  model {result['model']} "
+             f"batch {result['batch']} {result['resolution']}px {result['dtype']}", "",
+             "| variant | runner | median ms | p10-p90 | speedup vs eager | x floor | note |", "|---|---|---|---|---|---|---|"]
+    for name, v in result["variants"].items():
+        for r in v["rows"]:
+            if "median_ms" in r:
+                ex = r.get("extra") or {}
+                fus = ex.get("optimizer_fusions")
+                note = ", ".join(x for x in (f"fusions {sum(fus.values())}" if fus else "",
+                                             f"export {ex['export_s']} s" if ex.get("export_s") else "") if x)
+                lines.append(f"| {name} | {r['label']} | {r['median_ms']:.2f} | {r['p10_ms']:.2f}-{r['p90_ms']:.2f} | "
+                             f"{r['speedup_vs_eager']} | {r['ratio_to_floor']} | {note} |")
+            else:
+                note = r.get("error", "") or f"built in {r.get('build_s')} s, runnable here: {r.get('runnable_here')}"
+                lines.append(f"| {name} | {r['label']} | - | - | - | - | {note[:120]} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
