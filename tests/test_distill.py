@@ -159,3 +159,32 @@ def test_bf16_student_and_teacher_and_lazy_stage_name(uncond_student, tmp_path):
     h = _history(tmp_path / "bf16")
     assert len(h) == 2 and all(torch.isfinite(torch.tensor(r["total"])) for r in h)
     assert next(iter(load_pruned(final).state_dict().values())).dtype == torch.float32  # master weights fp32
+
+
+def test_feature_taps_match_through_ddp_style_wrappers(tiny_uncond):
+    from torch import nn
+
+    from ldprune_deploy.distill import FeatureTaps, default_stages
+    from ldprune_deploy.distill.losses import strip_wrapper_prefix, unwrap
+    from ldprune_deploy.models import example_inputs
+
+    unet, info = tiny_uncond
+
+    class Wrapper(nn.Module):  # what DDP / torch.compile put around the UNet
+        def __init__(self, m):
+            super().__init__()
+            self.module = m
+
+        def forward(self, *a, **k):
+            return self.module(*a, **k)
+
+    wrapped = Wrapper(Wrapper(unet))
+    assert unwrap(wrapped) is unet and strip_wrapper_prefix("module._orig_mod.mid_block") == "mid_block"
+    stages = default_stages(wrapped)
+    taps = FeatureTaps(wrapped, [f"module.module.{s}" for s in stages])  # prefixed ids match too
+    with torch.no_grad():
+        wrapped(**example_inputs(unet, info, batch=1))
+    assert list(taps.pop()) == stages
+    taps.remove()
+    with pytest.raises(LdpruneError, match="no stage"):
+        FeatureTaps(unet, ["down_blocks.9"])

@@ -47,7 +47,8 @@ class BatchPlan:
         B, G = self.cfg.batch_size, self.cfg.batch_size * self.world
         pos = self.position(step, micro)
         idx = torch.stack([self._perm(k // self.n)[k % self.n] for k in range(pos, pos + G)])
-        g = torch.Generator().manual_seed(hash((self.cfg.seed, step, micro)) & (2**62 - 1))
+        # explicit arithmetic, not hash(): the stream must not depend on the Python version
+        g = torch.Generator().manual_seed(((self.cfg.seed * 1_000_003 + step) * 1009 + micro) % 2**63)
         out = {"idx": idx, "noise": torch.randn((G, *self.shape), generator=g),
                "t": torch.randint(0, self.T, (G,), generator=g),
                "flip": torch.rand(G, generator=g) < (0.5 if self.cfg.random_flip else 0.0),
@@ -92,7 +93,8 @@ def _forward(model, x, t, ctx, extra):
 
 def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
             on_grads: Callable[[int, torch.nn.Module], None] | None = None) -> Path:
-    """Distil ``teacher`` into the pruned ``student``; returns the final model folder (OUT/model).
+    """Distil ``teacher`` into the pruned ``student``; returns the final model folder (OUT/model,
+    or OUT itself with ``save_final=False``). An in-memory teacher is frozen and cast in place.
 
     ``on_grads(step, model)`` is called on the main process after the (all-reduced)
     gradients of each optimizer step are ready, before clipping: for tests and diagnostics.
@@ -299,7 +301,7 @@ def _finish(acc, out, model, ema, history, config, data, info, mem, start) -> Pa
             "n_samples": len(data), "teacher": info.name, "final": saved, "config": config.to_json(),
             "last": history[-1] if history else None})
     acc.wait_for_everyone()
-    return final
+    return final if config.save_final else out
 
 
 def _save(net, ema, path: Path) -> None:
