@@ -186,7 +186,13 @@ def save_onnx(model, path: Path) -> list[Path]:
     """Save, with weights in ``<name>.data`` when the proto would pass 2 GB; return files written."""
     import onnx
 
-    size = model.ByteSize() if model.ByteSize() >= 0 else TWO_GB + 1
+    # ByteSize() itself raises past 2 GB, so count the weights first
+    size = sum(len(t.raw_data) for t in model.graph.initializer)
+    if size < TWO_GB:
+        try:
+            size = model.ByteSize()
+        except Exception:   # protobuf EncodeError
+            size = TWO_GB + 1
     data = path.with_name(path.name + ".data")
     if data.exists():
         data.unlink()
