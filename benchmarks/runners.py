@@ -171,6 +171,8 @@ def main() -> int:
         rows: list[dict] = []
         if "torch" in kinds:
             for label, runner, opts, cl in torch_variants(args.smoke, args.compile_channels_last):
+                if runner == "torch-compile":   # inductor's persistent cache: a re-run skips most compiling
+                    opts = {**opts, "cache_dir": str(cache / "inductor")}
                 measure(label, runner, unet, info, RunSpec(**{**spec.__dict__, "options": opts}), rows, cl)
         if "ort" in kinds:
             unet.to(device="cpu", dtype=torch.float32)   # export traces on CPU in fp32 anyway

@@ -171,3 +171,19 @@ def test_pipeline_folder_layout(tmp_path, uncond_fp16):
 
     assert [i.name for i in ort.InferenceSession(str(out / "unet" / "model.onnx")).get_inputs()] == ["sample",
                                                                                                      "timestep"]
+
+
+def test_sdxl_shaped_unet_exports_text_embeds_and_time_ids(tmp_path):
+    """SDXL's extra conditioning inputs, on a tiny text_time UNet (the real one is 2.6B)."""
+    from ldprune_deploy.models import build_unet
+    from ldprune_deploy.presets import PRESETS
+
+    cfg = {**PRESETS["tiny-t2i"].config, "addition_embed_type": "text_time", "addition_time_embed_dim": 8,
+           "projection_class_embeddings_input_dim": 16 + 6 * 8}
+    unet = build_unet("UNet2DConditionModel", cfg)
+    unet, info = load_model(unet)
+    man = read_manifest(export(unet, ExportConfig(out_dir=str(tmp_path / "xl"), precision="fp16", batch="2")))
+    assert [i["name"] for i in man["io"]["inputs"]] == ["sample", "timestep", "encoder_hidden_states",
+                                                          "text_embeds", "time_ids"]
+    assert man["io"]["inputs"][3]["shape"][1] == 16 and man["io"]["inputs"][4]["shape"][1] == 6
+    assert man["check"]["passed"]
