@@ -9,6 +9,7 @@ finite inputs into NaN/Inf.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -127,17 +128,28 @@ def _float_outputs(model, skip_ops=("Constant", "ConstantOfShape")) -> list[str]
     return [o for n in model.graph.node if n.op_type not in skip_ops for o in n.output if vi.get(o) in (1, 10)]
 
 
-def _reduced(model, inputs: tuple, reduce: str) -> dict[str, float]:
-    """{intermediate name: scalar} for every float intermediate, in one ORT run."""
+def _reduced(model, inputs: tuple, reduce: str, base_dir: Path | None = None) -> dict[str, float]:
+    """{intermediate name: scalar} for every float intermediate, in one ORT run.
+
+    ``base_dir`` is where the model's external data lives: the probe is written there so a
+    model loaded with ``load_external_data=False`` keeps its weights on disk (SD1.5 fp32: 3.4 GB).
+    """
     from .onnx_export import save_onnx
 
     names = _float_outputs(model)
     with tempfile.TemporaryDirectory(prefix="ldprune-probe-") as d:
-        path = Path(d) / "probe.onnx"
-        save_onnx(_probe(model, names, reduce), path)
-        sess = ort_session(path)
-        outs = [o.name for o in sess.get_outputs()]
-        vals = dict(zip(outs, sess.run(outs, feeds_for(sess, inputs))))
+        fd, tmp = tempfile.mkstemp(prefix=".probe-", suffix=".onnx", dir=base_dir or d)
+        os.close(fd)
+        path = Path(tmp)
+        try:
+            save_onnx(_probe(model, names, reduce), path)
+            sess = ort_session(path)
+            outs = [o.name for o in sess.get_outputs()]
+            vals = dict(zip(outs, sess.run(outs, feeds_for(sess, inputs))))
+            del sess
+        finally:
+            path.unlink(missing_ok=True)
+            Path(str(path) + ".data").unlink(missing_ok=True)
     res = {n: float(vals[f"__probe{i}"]) for i, n in enumerate(names)}
     if reduce == "nonfinite":   # 1.0 when NaN/Inf present, else 0.0
         res = {n: float(vals[f"__probe{i}_nan"] > 0 or not np.isfinite(res[n])) for i, n in enumerate(names)}
@@ -149,7 +161,7 @@ def _describe(node) -> dict[str, str]:
     return {"node": node.name, "op_type": node.op_type, "operator": meta.get("ldprune.operator", "")}
 
 
-def scan_range(fp32_model, inputs: tuple) -> list[dict[str, Any]]:
+def scan_range(fp32_model, inputs: tuple, base_dir: Path | None = None) -> list[dict[str, Any]]:
     """fp32 intermediates whose magnitude does not fit fp16 (they become Inf in an fp16 graph).
 
     This does not depend on the provider: ORT's CPU provider silently runs fp16 nodes it has no
@@ -157,7 +169,7 @@ def scan_range(fp32_model, inputs: tuple) -> list[dict[str, Any]]:
     """
     producer = {o: n for n in fp32_model.graph.node for o in n.output}
     return [{**_describe(producer[name]), "output": name, "abs_max": peak}
-            for name, peak in _reduced(fp32_model, inputs, "absmax").items() if not peak <= FP16_MAX]
+            for name, peak in _reduced(fp32_model, inputs, "absmax", base_dir).items() if not peak <= FP16_MAX]
 
 
 def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
@@ -166,9 +178,9 @@ def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
     return [n.name for n in fp32_model.graph.node if big & set(n.output) or big & set(n.input)]
 
 
-def first_nonfinite(fp16_model, inputs: tuple) -> dict[str, str] | None:
+def first_nonfinite(fp16_model, inputs: tuple, base_dir: Path | None = None) -> dict[str, str] | None:
     """First node (graph order is topological) turning finite inputs into NaN/Inf."""
-    bad = {name for name, v in _reduced(fp16_model, inputs, "nonfinite").items() if v != 0}
+    bad = {name for name, v in _reduced(fp16_model, inputs, "nonfinite", base_dir).items() if v != 0}
     producer = {o: n for n in fp16_model.graph.node for o in n.output}
     for node in fp16_model.graph.node:
         if bad & set(node.output) and not bad & set(node.input):

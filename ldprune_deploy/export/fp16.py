@@ -57,7 +57,7 @@ def resolve_keep(model, keep: list[str]) -> tuple[list[str], list[str]]:
     return sorted(set(nodes)), sorted(set(ops))
 
 
-def convert_fp16(model, keep: list[str] | None = None):
+def convert_fp16(model, keep: list[str] | None = None, inplace: bool = False):
     """Return (fp16 model, node names kept in fp32). IO tensors become fp16 as well."""
     float16 = _converter()
     nodes, ops = resolve_keep(model, keep or [])
@@ -65,8 +65,10 @@ def convert_fp16(model, keep: list[str] | None = None):
     import onnx
 
     # the converter edits its argument in place; the fp32 graph is still needed (range scan)
-    work = onnx.ModelProto()
-    work.CopyFrom(model)
+    work = model
+    if not inplace:
+        work = onnx.ModelProto()
+        work.CopyFrom(model)
     # shapes were inferred on the file already (the in-memory pass fails over 2 GB)
     out = float16.convert_float_to_float16(
         work, keep_io_types=False, disable_shape_infer=True,

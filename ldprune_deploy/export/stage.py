@@ -90,8 +90,9 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
         timings["annotate_check_s"] = time.perf_counter() - t0
         final = tmp / ONNX_FILE
         kept: list[str] = []
-        m32 = onnx.load(str(fp32_path))   # reload with inferred value_info
-        graph, fusions = m32, None
+        # structure only (with inferred value_info); over 2 GB the weights stay on disk
+        m32 = onnx.load(str(fp32_path), load_external_data=False)
+        graph, fusions = fp32_path, None
         if cfg.optimize:
             from .ort_optimize import optimize_unet
 
@@ -101,11 +102,11 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
         if cfg.precision == "fp16":
             kept = _convert(graph, cfg, final, timings)
         else:
-            save_onnx(graph, final)
+            save_onnx(onnx.load(str(graph)) if isinstance(graph, Path) else graph, final)
         del graph
         check = None
         if cfg.check:
-            check, kept = _numeric_check(unet, info, cfg, check_batch, final, m32, kept, timings)
+            check, kept = _numeric_check(unet, info, cfg, check_batch, final, m32, kept, timings, fp32_path)
         del m32
         manifest: dict[str, Any] = {
             "model": identity(unet, info), "format": "onnx", "precision": cfg.precision,
@@ -130,19 +131,24 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
     return out_dir
 
 
-def _convert(m32, cfg: ExportConfig, final: Path, timings: dict[str, float]) -> list[str]:
+def _convert(source, cfg: ExportConfig, final: Path, timings: dict[str, float]) -> list[str]:
+    """fp16-convert ``source`` (the fp32 file, loaded fresh, or an optimized proto) into ``final``."""
+    import onnx
+
     from .fp16 import convert_fp16
 
     t0 = time.perf_counter()
     keep = [k for k in cfg.keep_fp32 if k != "auto"]
-    m16, kept = convert_fp16(m32, keep)
+    model = onnx.load(str(source)) if isinstance(source, Path) else source
+    m16, kept = convert_fp16(model, keep, inplace=True)
+    del model
     save_onnx(m16, final)
-    timings["fp16_convert_s"] = time.perf_counter() - t0
+    timings["fp16_convert_s"] = timings.get("fp16_convert_s", 0.0) + time.perf_counter() - t0
     return kept
 
 
 def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, kept: list[str],
-                   timings) -> tuple[dict[str, Any], list[str]]:
+                   timings, fp32_path: Path) -> tuple[dict[str, Any], list[str]]:
     t0 = time.perf_counter()
     inputs = example_inputs(unet, info, batch=batch, resolution=cfg.resolution.opt, dtype=torch.float32,
                             device="cpu", seed=cfg.seed + 1)
@@ -163,7 +169,7 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
         provider = "CUDAExecutionProvider"
     res = run_check(final, ref, flat, cfg.precision, cfg.tolerance, provider)
     if cfg.precision == "fp16":
-        res, kept = _fp16_overflow(final, m32, flat, ref, cfg, res, provider, kept, timings)
+        res, kept = _fp16_overflow(final, m32, fp32_path, flat, ref, cfg, res, provider, kept, timings)
     timings["check_s"] = time.perf_counter() - t0
     if not res["passed"]:
         raise LdpruneError(f"exported ONNX does not match PyTorch: {'; '.join(res['failures'])} "
@@ -173,7 +179,7 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
     return res, kept
 
 
-def _fp16_overflow(final: Path, m32, flat, ref, cfg: ExportConfig, res, provider, kept, timings):
+def _fp16_overflow(final: Path, m32, fp32_path: Path, flat, ref, cfg: ExportConfig, res, provider, kept, timings):
     """Range scan of the fp32 graph + NaN/Inf localisation; applies ``--keep-fp32 auto``."""
     import onnx
 
@@ -181,7 +187,7 @@ def _fp16_overflow(final: Path, m32, flat, ref, cfg: ExportConfig, res, provider
 
     one = tuple(x[:1] for x in flat)
     graph_out = {o.name for o in m32.graph.output}
-    oor = scan_range(m32, one) if cfg.range_scan and not cfg.optimize else []
+    oor = scan_range(m32, one, fp32_path.parent) if cfg.range_scan and not cfg.optimize else []
 
     def unsafe(keep: list[str]) -> list[dict]:
         ks = set(keep)
@@ -195,19 +201,26 @@ def _fp16_overflow(final: Path, m32, flat, ref, cfg: ExportConfig, res, provider
     if "auto" in cfg.keep_fp32 and need:
         log.warning("fp16 overflow: keeping %d more node(s) in fp32 (--keep-fp32 auto) and re-checking", len(need))
         auto = ExportConfig(**{**cfg.__dict__, "keep_fp32": sorted(set(kept) | set(need))})
-        kept = _convert(m32, auto, final, timings)
+        kept = _convert(fp32_path if not cfg.optimize else _optimized(fp32_path, cfg), auto, final, timings)
         res = run_check(final, ref, flat, cfg.precision, cfg.tolerance, provider)
         info["auto_keep_fp32"] = need
         bad = unsafe(kept)
         if not res["nonfinite"] and not bad:
             return {**res, "overflow": info}, kept
-    first = first_nonfinite(onnx.load(str(final)), one) if res["nonfinite"] else None
+    first = (first_nonfinite(onnx.load(str(final), load_external_data=False), one, final.parent)
+             if res["nonfinite"] else None)
     fix = keep_for(m32, bad) or ([first["node"]] if first else [])
     if any(e["output"] in graph_out for e in bad):
         raise LdpruneError(f"the model output itself exceeds fp16's range (|x| up to "
                            f"{max(e['abs_max'] for e in bad):.3g} at {bad[0]['node']}); no fp32 island can fix that",
                            "export with --precision fp32, or check the weights (an fp16 UNet output is never that large)")
     raise overflow_error(res["nonfinite"], res["numel"], first, bad, fix)
+
+
+def _optimized(fp32_path: Path, cfg: ExportConfig):
+    from .ort_optimize import optimize_unet
+
+    return optimize_unet(str(fp32_path), cfg.optimize)[0]
 
 
 def _meta(model, kv: dict[str, str]) -> None:
