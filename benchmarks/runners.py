@@ -2,7 +2,8 @@
 
 GPU (the figures the README quotes; random weights, fp16, batch 2, 512x512):
     python benchmarks/runners.py --out benchmarks/results/runners
-    # parts, to stay under a 10-minute call:  --models full   /   --models pruned30   /   --runners ort
+    # in parts (10-minute calls; rows merge into the same --out while the machine stays warm):
+    #   --runners torch   then   --models full --runners ort,tensorrt   then   --models pruned30 --runners ort,tensorrt
 CPU smoke (tiny-t2i, fp32, seconds; checks the script end to end, its figures mean nothing):
     python benchmarks/runners.py --smoke --out /tmp/runners_smoke
 
@@ -121,6 +122,23 @@ def tensorrt_row(unet, info, spec, cache: Path, rows) -> None:
             RunSpec(**{**spec.__dict__, "options": {"export_dir": str(folder)}}), rows)
 
 
+def merged_rows(path: Path, result: dict, variant: str, rows: list[dict]) -> list[dict]:
+    """Keep rows of earlier calls (same device, other runners) so one table can be built in parts."""
+    import json
+
+    if not path.is_file():
+        return rows
+    old = json.loads(path.read_text())
+    if old.get("device", {}).get("gpu") != result["device"].get("gpu") or old.get("model") != result["model"]:
+        return rows
+    for name, v in old.get("variants", {}).items():
+        if name != variant:
+            result["variants"].setdefault(name, v)
+    labels = {r["label"] for r in rows}
+    prev = [r for r in old.get("variants", {}).get(variant, {}).get("rows", []) if r["label"] not in labels]
+    return prev + rows
+
+
 def summarise(rows, floor_ms):
     eager = next((r["median_ms"] for r in rows if r["label"] in ("torch eager", "cpu eager") and "median_ms" in r), None)
     for r in rows:
@@ -181,6 +199,7 @@ def main() -> int:
                         rows)
         if "tensorrt" in kinds and not args.smoke:
             tensorrt_row(unet, info, spec, cache, rows)
+        rows = merged_rows(out / "runners.json", result, variant, rows)
         summarise(rows, floor_ms)
         result["variants"][variant] = {"flops": flops, "flops_removed": round(frac, 4), "floor_ms": round(floor_ms, 3),
                                        "plan": plan_json, "rows": rows, "wall_s": round(time.perf_counter() - t0, 1)}
