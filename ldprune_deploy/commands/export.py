@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--optimize", choices=["cuda", "cpu"],
                    help="apply ONNX Runtime's UNet fusions for this provider (on the fp32 graph, before fp16)")
     p.add_argument("--no-check", action="store_true", help="skip the numeric check against PyTorch (not advised)")
+    p.add_argument("--no-range-scan", action="store_true",
+                   help="fp16: skip the scan of fp32 intermediates for values beyond fp16's range (one extra ORT run)")
     p.add_argument("--check-batch", type=int, help="batch of the numeric check (default: opt batch, max 2)")
     p.add_argument("--pipeline", metavar="DIR",
                    help="also write an ONNX pipeline folder (see export/README.md: what optimum can load)")
@@ -43,7 +45,7 @@ def run(args) -> int:
         model, _ = load_model(args.model, preset=args.preset, quiet=True)
     cfg = ExportConfig(out_dir=args.out, format=args.format, precision=args.precision, batch=args.batch,
                        resolution=args.resolution, exporter=args.exporter, opset=args.opset,
-                       keep_fp32=[k for k in args.keep_fp32.split(",") if k.strip()], check=not args.no_check,
+                       keep_fp32=[k for k in args.keep_fp32.split(",") if k.strip()], check=not args.no_check, range_scan=not args.no_range_scan,
                        check_batch=args.check_batch, optimize=args.optimize, overwrite=args.overwrite)
     out = export(model, cfg)
     man = read_manifest(out)
