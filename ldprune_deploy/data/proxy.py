@@ -1,0 +1,152 @@
+"""Proxy feature extractors for proxy-FID (emoji) and proxy-FAD (mel): a small CNN classifier
+per modality trained on the coarse labels; its penultimate (pooled) features are the
+embedding. They are *not* Inception/VGGish: every report must call the metric "proxy".
+
+The exported TorchScript module maps (N, C, H, W) images in [0, 1] (or uint8 in [0, 255])
+to (N, D) features, resizing and converting channels itself, and carries ``num_features``
+so ``torchmetrics.image.fid.FrechetInceptionDistance(feature=module, normalize=True)``
+uses it as is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..artifacts import write_json_atomic
+from ..errors import LdpruneError
+
+SCHEMA = "ldprune.proxy/1"
+
+
+class ProxyCNN(nn.Module):
+    def __init__(self, in_channels: int, size: int, n_classes: int, width: int = 24, feat_dim: int = 128):
+        super().__init__()
+        self.in_channels, self.size, self.num_features = in_channels, size, feat_dim
+        chans = [width, width * 2, width * 4, feat_dim]
+        layers, c = [], in_channels
+        # inputs above 32x32 start with a stride-2 conv: the same compute as a 32x32 input
+        # (CPU-trainable in minutes) while the stem still sees every input pixel
+        stem = 2 if size > 32 else 1
+        for i, o in enumerate(chans):
+            layers += [nn.Conv2d(c, o, 3, padding=1, stride=stem if i == 0 else 1), nn.BatchNorm2d(o), nn.SiLU(),
+                       nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.SiLU()]
+            if i < len(chans) - 1:
+                layers.append(nn.AvgPool2d(2))
+            c = o
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(feat_dim, n_classes)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
+        x = x.float()
+        if x.shape[1] != self.in_channels:
+            # FID calls with 3-channel images; a mono extractor averages, an RGB one repeats
+            x = x.mean(1, keepdim=True) if self.in_channels == 1 else x[:, :1].expand(-1, self.in_channels, -1, -1)
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=[self.size, self.size], mode="bilinear", align_corners=False, antialias=True)
+        return x * 2.0 - 1.0
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.prepare(x)).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class FeatureExtractor(nn.Module):
+    """What is exported: images -> penultimate features."""
+
+    def __init__(self, net: ProxyCNN):
+        super().__init__()
+        self.net = net
+        self.num_features: int = net.num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+
+def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor:
+    # small shifts only: the features must separate real from generated, not be invariant to everything
+    if modality == "image" and torch.rand(1, generator=g).item() < 0.5:
+        x = x.flip(-1)
+    dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=g))
+    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+
+
+def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
+                seed: int = 0, batch: int = 128, device: str = "cpu", log=print) -> tuple[ProxyCNN, dict]:
+    """x: (N, C, H, W) uint8. Returns the trained net and its held-out accuracy."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    n_classes = int(labels.max()) + 1
+    xs = torch.from_numpy(x)
+    ys = torch.from_numpy(labels.astype(np.int64))
+    tr, te = np.flatnonzero(~held), np.flatnonzero(held)
+    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes).to(device)
+    # class-balanced loss: People & Body is 59 % of the emoji; the features should not be
+    # dominated by one group
+    counts = torch.bincount(ys[tr], minlength=n_classes).float().clamp_min(1)
+    weight = (counts.sum() / counts / n_classes).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = epochs * max(1, len(tr) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    t0, step = time.perf_counter(), 0
+    for ep in range(epochs):
+        net.train()
+        perm = torch.from_numpy(tr)[torch.randperm(len(tr), generator=g)]
+        for i in range(0, len(perm) - batch + 1, batch):
+            idx = perm[i:i + batch]
+            xb = _augment(xs[idx], g, modality).to(device)
+            loss = F.cross_entropy(net(xb), ys[idx].to(device), weight=weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+        log(f"  epoch {ep + 1}/{epochs} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
+    acc = evaluate(net, xs[te], ys[te], device)
+    return net.cpu().eval(), {"held_out_accuracy": acc, "n_train": len(tr), "n_held_out": len(te),
+                              "epochs": epochs, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
+                              "n_classes": n_classes, "chance_accuracy": float(np.bincount(labels[te]).max() / max(1, len(te)))}
+
+
+@torch.no_grad()
+def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu") -> float:
+    net.eval()
+    if len(y) == 0:
+        return float("nan")
+    pred = torch.cat([net(x[i:i + 256].to(device)).argmax(1).cpu() for i in range(0, len(x), 256)])
+    return float((pred == y).float().mean())
+
+
+def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
+    """TorchScript file + ``<path>.json`` sidecar (modality, input size, feature dim, accuracy, seed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scripted = torch.jit.script(FeatureExtractor(net.cpu().eval()))
+    scripted.save(str(path))
+    write_json_atomic(sidecar(path), {"schema": SCHEMA, "input_channels": net.in_channels,
+                                      "input_size": net.size, "feature_dim": net.num_features,
+                                      "input_range": "[0, 1] float or uint8 [0, 255]", **meta})
+    return path
+
+
+def sidecar(path: str | Path) -> Path:
+    return Path(str(path) + ".json")
+
+
+def load_proxy(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise LdpruneError(f"proxy feature extractor not found: {path}",
+                           "train it with `python benchmarks/train_proxies.py` (CPU, a few minutes)")
+    meta = json.loads(sidecar(path).read_text()) if sidecar(path).is_file() else {}
+    return torch.jit.load(str(path), map_location=device).eval(), meta

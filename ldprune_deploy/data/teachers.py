@@ -1,0 +1,96 @@
+"""Teacher configs for the quality benchmarks and the data <-> model-space transforms.
+
+T2I and UIG work on emoji 64x64x3 through a fixed invertible downsampler, pixel-unshuffle
+by 2 (-> 12x32x32). It is exact (decode(encode(x)) == x, tested), so unlike a VAE it adds
+no reconstruction error to the FID and needs no training; it plays the VAE's role of
+cutting spatial positions 4x, so a 64x64 model costs what a 32x32 one does. (A larger
+factor, 4 -> 48x16x16, leaves each latent pixel a 4x4 patch to model jointly; at these
+model sizes that shows as blockiness, so 2 is the compromise.) UAG works on the 1x64x64
+mel spectrogram directly (AudioDiffusion's set-up in miniature: pixel-space mel).
+
+Sizes: 5.6 M + 2.7 M + 2.9 M params = 22.4 MB in fp16, under the 24 MB committed-weights cap.
+All three use the toolchain's default noise schedule (``sampling.make_scheduler``), so
+scoring and distillation sample them with the same scheduler they were trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+UNSHUFFLE = 2
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    name: str
+    cls: str
+    config: dict[str, Any]
+    data: str                   # "emoji" or "notes"
+    space: str                  # "unshuffle2" (emoji 64x64 -> 12x32x32) or "mel" (1x64x64)
+    conditional: bool
+    steps: int                  # H100 training steps (~<= 2 min each at bf16)
+    batch: int
+    lr: float = 1e-3
+    text_len: int = 32
+    cond_drop: float = 0.1      # caption dropout (zero embedding) so guidance is possible later
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latent_size(self) -> int:
+        return self.config["sample_size"]
+
+
+_COMMON = dict(layers_per_block=2, norm_num_groups=16, flip_sin_to_cos=True, freq_shift=0, act_fn="silu")
+
+TEACHERS: dict[str, TeacherConfig] = {t.name: t for t in [
+    TeacherConfig(
+        "emoji-t2i", "UNet2DConditionModel",
+        dict(sample_size=32, in_channels=12, out_channels=12, block_out_channels=[32, 64, 112],
+             down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+             up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+             cross_attention_dim=384, attention_head_dim=8, **_COMMON),
+        data="emoji", space="unshuffle2", conditional=True, steps=6000, batch=256),
+    TeacherConfig(
+        "emoji-uig", "UNet2DModel",
+        dict(sample_size=32, in_channels=12, out_channels=12, block_out_channels=[32, 64, 96],
+             down_block_types=["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
+             up_block_types=["AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"], attention_head_dim=32, **_COMMON),
+        data="emoji", space="unshuffle2", conditional=False, steps=6000, batch=256),
+    TeacherConfig(
+        "notes-uag", "UNet2DModel",
+        dict(sample_size=64, in_channels=1, out_channels=1, block_out_channels=[32, 48, 64, 96],
+             down_block_types=["DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "DownBlock2D"],
+             up_block_types=["UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"], attention_head_dim=32,
+             **_COMMON),
+        data="notes", space="mel", conditional=False, steps=6000, batch=256),
+]}
+
+
+def to_model_space(x: np.ndarray | torch.Tensor, space: str) -> torch.Tensor:
+    """uint8 data -> float model space in [-1, 1]. Emoji: (N, 64, 64, 3); mel: (N, 1, 64, 64)."""
+    x = torch.as_tensor(np.asarray(x)).float() / 127.5 - 1.0
+    if space == "unshuffle2":
+        return F.pixel_unshuffle(x.permute(0, 3, 1, 2), UNSHUFFLE)
+    if space == "mel":
+        return x
+    raise ValueError(f"unknown space {space!r}")
+
+
+def to_unit_images(z: torch.Tensor, space: str) -> torch.Tensor:
+    """Model space -> (N, C, H, W) in [0, 1]: what the proxy extractors take."""
+    if space == "unshuffle2":
+        z = F.pixel_shuffle(z, UNSHUFFLE)
+    elif space != "mel":
+        raise ValueError(f"unknown space {space!r}")
+    return ((z.float() + 1.0) / 2.0).clamp(0, 1)
+
+
+def build_teacher(cfg: TeacherConfig):
+    from ..models import build_unet
+
+    return build_unet(cfg.cls, cfg.config)
