@@ -222,3 +222,12 @@ def test_budget_and_tolerance_parsing_and_gate():
     with pytest.raises(GateFailed) as e:
         enforce(worse)
     assert e.value.exit_code == 3 and "\n" not in e.value.message
+
+
+def test_stage_api_is_reachable_lazily():
+    import ldprune_deploy
+    import ldprune_deploy.evaluate as pkg
+
+    assert callable(ldprune_deploy.evaluate) and ldprune_deploy.EvaluateConfig is pkg.EvaluateConfig
+    with pytest.raises(LdpruneError, match="unknown metric"):
+        ldprune_deploy.evaluate("tiny-uncond", "tiny-uncond", pkg.EvaluateConfig(metrics=["psnr"]))
