@@ -17,6 +17,16 @@ from ldprune_deploy.cli import main
 from ldprune_deploy.errors import GateFailed, LdpruneError
 from ldprune_deploy.evaluate import EvaluateConfig, evaluate
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tiny models gain nothing from a second thread, and on a shared 2-core machine
+    two spinning OpenMP threads made the module ~4x slower (measured); restored afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 FEATS = """import torch
 def feats(x):
     pooled = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
