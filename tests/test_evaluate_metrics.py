@@ -135,6 +135,14 @@ def test_user_module_torchscript_and_proxy_extractors(tmp_path, monkeypatch):
     assert ex.kind == "proxy" and ex.input_size == (16, 16) and ex.source["sha256"]
     assert ex(torch.rand(2, 1, 32, 32)).shape == (2, 5)    # 1 channel is expanded, resized to 16x16
 
+    # the data stage's export format: any file name, a "<file>.json" sidecar marks it as a proxy
+    plain = tmp_path / "emoji.pt"
+    torch.jit.save(torch.jit.script(Net()), str(plain))
+    assert load_feature_extractor(str(plain)).kind == "user"
+    (tmp_path / "emoji.pt.json").write_text('{"schema": "ldprune.proxy/1", "modality": "image", "feature_dim": 5}')
+    marked = load_feature_extractor(str(plain))
+    assert marked.kind == "proxy" and marked.source["meta"]["feature_dim"] == 5
+
     # safetensors + config: the builder must live inside ldprune_deploy
     import json
     import sys

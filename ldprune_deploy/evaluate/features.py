@@ -167,12 +167,24 @@ def _load_torchscript(path: Path, modality: str) -> FeatureExtractor:
     except Exception as e:
         raise LdpruneError(f"cannot load TorchScript extractor {path}: {e}", "re-save it with torch.jit.save") from None
     fn = m.features if hasattr(m, "features") else m
-    proxy = "proxy" in path.name.lower() or bool(getattr(m, "proxy", False))
+    # the data stage's exports (ldprune_deploy.data.proxy) carry a "<file>.json" sidecar
+    side = Path(str(path) + ".json")
+    meta = {}
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+    proxy = ("proxy" in path.name.lower() or bool(getattr(m, "proxy", False))
+             or str(meta.get("schema", "")).startswith("ldprune.proxy/"))
     size = getattr(m, "input_size", None)
+    src = _source(path)
+    if meta:
+        src["meta"] = {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, type(None)))}
     return FeatureExtractor(fn, name=f"{'proxy' if proxy else 'torchscript'}:{path.name}",
-                            kind="proxy" if proxy else "user", modality=modality,
+                            kind="proxy" if proxy else "user", modality=meta.get("modality", modality),
                             input_size=tuple(size) if size else None, channels=getattr(m, "channels", None),
-                            source=_source(path))
+                            source=src)
 
 
 def _proxy_config(path: Path) -> tuple[Path, Path]:
