@@ -116,9 +116,15 @@ def test_tighter_budget_never_keeps_more_importance(strategy):
 
 
 def simple_rank(scores, profile, budget_ms):
-    """LD-Pruner's procedure written out plainly: ascending score, one per operator, no conflicts."""
+    """LD-Pruner's procedure written out plainly: each operator's most aggressive modification,
+    ascending score, no conflicts."""
+    strength = ["remove", "shortcut", "width:0.25", "width:0.5", "width:0.75"].index
+    primary = {}
+    for c in _candidates(scores, profile):
+        if c[0] not in primary or strength(c[1]) < strength(primary[c[0]][1]):
+            primary[c[0]] = c
     chosen, saved = [], 0.0
-    for op, mod, _score, sv in sorted(_candidates(scores, profile), key=lambda c: c[2]):
+    for op, mod, _score, sv in sorted(primary.values(), key=lambda c: c[2]):
         if FULL_MS - saved <= budget_ms:
             break
         if any(_nested(op, c[0]) for c in chosen):

@@ -115,14 +115,37 @@ def _nested(a: str, b: str) -> bool:
     return a == b or b.startswith(a + ".") or a.startswith(b + ".")
 
 
+_AGGRESSIVENESS = ("remove", "shortcut", "width:0.25", "width:0.5", "width:0.75")
+
+
+def _strength(mod: str) -> int:
+    return _AGGRESSIVENESS.index(mod) if mod in _AGGRESSIVENESS else len(_AGGRESSIVENESS)
+
+
+def primary_candidates(p: Problem) -> list[int]:
+    """Each operator's most aggressive modification (remove > shortcut > narrowest width).
+
+    LD-Pruner modifies an operator by removing or replacing it; ranking every width
+    variant separately would let an operator's mildest variant (lowest score) block its
+    real modification and its parent's, so the published baseline could never reach a
+    deep budget.
+    """
+    best: dict[str, int] = {}
+    for i, (op, mod) in enumerate(zip(p.ops, p.mods)):
+        if op not in best or _strength(mod) < _strength(p.mods[best[op]]):
+            best[op] = i
+    return sorted(best.values())
+
+
 def rank_select(p: Problem, needs: list[Need]) -> Selection:
     """LD-Pruner as published: lowest score first, until every need is met.
 
-    One modification per operator (an operator's lowest-scored one comes first); a candidate
-    that conflicts with one already taken is skipped; savings never influence the order.
+    One modification per operator (its most aggressive one, see ``primary_candidates``); a
+    candidate that conflicts with one already taken is skipped; savings never influence
+    the order.
     """
     t0 = time.perf_counter()
-    order = sorted(range(len(p)), key=lambda i: (p.scores[i], i))
+    order = sorted(primary_candidates(p), key=lambda i: (p.scores[i], i))
     chosen: list[int] = []
     got = {nd.name: 0.0 for nd in needs}
 
