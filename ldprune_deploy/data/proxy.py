@@ -90,6 +90,9 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     xs = torch.from_numpy(x)
     ys = torch.from_numpy(labels.astype(np.int64))
     tr, te = np.flatnonzero(~held), np.flatnonzero(held)
+    if len(tr) == 0:
+        raise LdpruneError("no training items for the proxy (everything is held out)", "build a larger data set")
+    batch = min(batch, len(tr))   # small slices (tests) still take steps
     net = ProxyCNN(x.shape[1], x.shape[-1], n_classes).to(device)
     # class-balanced loss: People & Body is 59 % of the emoji; the features should not be
     # dominated by one group

@@ -1,0 +1,112 @@
+"""Proxy feature extractors, the teachers' data transforms, and the teacher script's --smoke."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ldprune_deploy.data.proxy import ProxyCNN, export_proxy, load_proxy, train_proxy
+from ldprune_deploy.data.teachers import TEACHERS, build_teacher, to_model_space, to_unit_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toy(n=64, c=3, size=32, seed=0):
+    # two classes a CNN separates at once: dark vs bright images
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = (rng.integers(0, 80, (n, c, size, size)) + 150 * y[:, None, None, None]).astype(np.uint8)
+    return x, y, np.arange(n) % 5 == 0
+
+
+def test_extractor_shape_and_torchscript_roundtrip(tmp_path):
+    x, y, held = _toy()
+    net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None)
+    assert info["held_out_accuracy"] >= 0.75 and info["n_held_out"] == 13
+    path = export_proxy(net, tmp_path / "p.pt", {"modality": "emoji", "seed": 0, **info})
+    mod, meta = load_proxy(path)
+    assert meta["feature_dim"] == 128 and meta["input_size"] == 32
+    assert meta["held_out_accuracy"] == info["held_out_accuracy"]
+    imgs = torch.from_numpy(x[:5]).float() / 255
+    with torch.no_grad():
+        ref = net.features(imgs)
+        out = mod(imgs)
+    assert out.shape == (5, 128) and mod.num_features == 128
+    torch.testing.assert_close(out, ref)
+    # uint8 input and another size are converted inside the module
+    torch.testing.assert_close(mod(torch.from_numpy(x[:5])), ref)
+    assert mod(torch.rand(2, 3, 64, 64)).shape == (2, 128)
+    _check_fid(mod, torch.from_numpy(x).float() / 255, y)
+
+
+def _check_fid(mod, imgs, y):
+    """The exported module plugs into torchmetrics' FID: same set ~0, a class-skewed set > 0."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    fid = FrechetInceptionDistance(feature=mod, normalize=True, reset_real_features=False)
+    fid.update(imgs, real=True)
+    fid.update(imgs, real=False)
+    same = float(fid.compute())
+    fid.reset()
+    fid.update(imgs[torch.from_numpy(y == 0)], real=False)   # only dark images
+    assert abs(same) < 1e-2 < float(fid.compute())
+
+
+def test_unshuffle_space_is_exact_and_sizes_fit_budget():
+    x = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    z = to_model_space(x, "unshuffle2")
+    assert z.shape == (3, 12, 32, 32) and z.min() >= -1 and z.max() <= 1
+    back = (to_unit_images(z, "unshuffle2") * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(back, x)
+    total = sum(sum(p.numel() for p in build_teacher(c).parameters()) for c in TEACHERS.values())
+    assert total * 2 <= 24e6   # fp16 bytes of all three teachers
+
+
+@pytest.mark.slow
+def test_train_teachers_smoke(tmp_path):
+    """The GPU script's --smoke runs end to end on CPU on a data slice."""
+    from safetensors.torch import save_file
+
+    from ldprune_deploy.data.emoji import EMOJI_TEST, FONT_PATH, build_emoji
+    from ldprune_deploy.data.notes import SOUNDFONT, build_notes
+
+    if not (Path(FONT_PATH).is_file() and Path(EMOJI_TEST).is_file() and Path(SOUNDFONT).is_file()):
+        pytest.skip("needs apt packages fonts-noto-color-emoji unicode-data fluidsynth fluid-soundfont-gm")
+    data = tmp_path / "data"
+    pe, _ = build_emoji(str(data), limit=24)
+    build_notes(str(data), limit=16)
+    caps = [str(c) for c in np.load(pe)["captions"]]
+    # an EmbeddingFile of the right format; its values do not matter for a smoke run
+    emb = data / "emb.safetensors"
+    save_file({"embeddings": torch.randn(len(caps), 32, 384).half()}, str(emb), {"prompts": json.dumps(caps)})
+    assets = tmp_path / "assets"
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "benchmarks/train_proxies.py", "--data", str(data), "--limit", "24",
+                    "--only", "emoji", "--epochs", "1", "--out", str(assets), "--results", str(tmp_path / "r.json")],
+                   cwd=ROOT, check=True, env=env)
+    subprocess.run([sys.executable, "benchmarks/train_proxies.py", "--data", str(data), "--limit", "16",
+                    "--only", "mel", "--epochs", "1", "--out", str(assets), "--results", str(tmp_path / "r2.json")],
+                   cwd=ROOT, check=True, env=env)
+    out = tmp_path / "teachers"
+    # emoji slice 24 and notes slice 16 differ: one teacher at a time with its own --limit
+    for only, limit in (["emoji-t2i", 24], ["notes-uag", 16]):
+        subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
+                        "--limit", str(limit), "--emb", str(emb), "--proxies", str(assets), "--out", str(out / only),
+                        "--only", only], cwd=ROOT, check=True, env=env, timeout=300)
+        curves = json.loads((out / only / "curves.json").read_text())["teachers"][only]
+        assert curves["steps_done"] == 4 and len(curves["proxy_fid"]) == 2
+        assert all(np.isfinite(curves["proxy_fid"]))
+        unet_dir = out / only / only / "unet"
+        cfg = json.loads((unet_dir / "config.json").read_text())
+        assert cfg["_ldprune_teacher"]["name"] == only
+        from ldprune_deploy.models import load_model
+
+        unet, _ = load_model(str(out / only / only), quiet=True)
+        from safetensors import safe_open
+
+        with safe_open(str(unet_dir / "diffusion_pytorch_model.safetensors"), "pt") as f:
+            assert all(f.get_tensor(k).dtype == torch.float16 for k in list(f.keys())[:5])
