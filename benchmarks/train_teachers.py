@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.artifacts import write_json_atomic
-from ldprune_deploy.conditioning import EmbeddingFile
 from ldprune_deploy.data import load_emoji, load_notes
 from ldprune_deploy.data.proxy import load_proxy
+from ldprune_deploy.data.text import load_embeddings
 from ldprune_deploy.data.teachers import TEACHERS, TeacherConfig, build_teacher, to_model_space, to_unit_images
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 
@@ -78,7 +78,7 @@ def load_data(cfg: TeacherConfig, a):
         from ldprune_deploy.data.common import cache_dir
 
         emb = a.emb or cache_dir(a.data) / ("emoji-emb.safetensors" if a.limit is None else f"emoji-{a.limit}-emb.safetensors")
-        cond = EmbeddingFile(emb).encode([str(c) for c in d["captions"]])
+        cond = load_embeddings(emb).encode([str(c) for c in d["captions"]])
     return x[train], (cond[train] if cond is not None else None)
 
 

@@ -25,6 +25,9 @@ def register(sub) -> None:
     m.add_argument("--field", default="captions", choices=["captions", "cldr_names"],
                    help="which .npz text to embed (default captions = Unicode names)")
     m.add_argument("--text-len", type=int, default=None, help="tokens per caption (default 32)")
+    m.add_argument("--dense", action="store_true",
+                   help="write the dense EmbeddingFile layout (fp16 (N, L, 384); 90 MB for all emoji) "
+                        "instead of the compact int8 one (~20 MB, read by data.text.load_embeddings)")
     m.add_argument("-o", "--output", metavar="FILE", help="default: <captions folder>/emoji-emb.safetensors")
     p.set_defaults(func=run)
 
@@ -61,4 +64,5 @@ def _embed(args) -> dict:
     else:
         prompts = [l.strip() for l in src.read_text().splitlines() if l.strip()]
     out = Path(args.output) if args.output else src.with_name(f"{src.stem}-emb.safetensors")
-    return write_embedding_file(prompts, out, args.text_len or TEXT_LEN, source=f"{src.name}:{args.field}")
+    return write_embedding_file(prompts, out, args.text_len or TEXT_LEN, source=f"{src.name}:{args.field}",
+                                compact=not args.dense)

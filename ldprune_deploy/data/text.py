@@ -4,7 +4,14 @@ the package nor transformers.
 
 Token embeddings are the last hidden state at a fixed length ``text_len`` (padding and
 truncation to it), like CLIP's in Stable Diffusion: the UNet cross-attends to all positions.
-The pooled embedding is the model's sentence embedding (masked mean, L2-normalised).
+Padding positions are zero. The pooled embedding is the model's sentence embedding
+(masked mean, L2-normalised).
+
+Two file layouts: the dense EmbeddingFile (``embeddings`` (N, L, 384) fp16; 90 MB for the
+3664 emoji captions at L=32) and the compact one the GPU machine gets (only real tokens,
+int8 with one fp32 scale per feature dimension — per dimension because BERT-style models
+have a few large-magnitude dimensions that a per-token scale would let swamp the rest;
+~20 MB). ``load_embeddings`` reads either.
 """
 
 from __future__ import annotations
@@ -57,8 +64,10 @@ class MiniLMEncoder:
             lengths += [len(ids) for ids in self.tokenizer(chunk)["input_ids"]]
             batch = self.tokenizer(chunk, padding="max_length", truncation=True, max_length=self.text_len,
                                    return_tensors="pt").to(self.device)
-            hidden = self.model(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
+            # padding positions are zero (not the encoder's pad outputs): then a caption's
+            # embedding is its real tokens only, which is what the compact file stores
+            hidden = self.model(**batch).last_hidden_state.float() * mask
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
             toks.append(hidden.cpu())
             pooled.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
@@ -71,9 +80,10 @@ class MiniLMEncoder:
 
 
 def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: int = TEXT_LEN,
-                         source: str = "") -> dict:
-    """EmbeddingFile-compatible safetensors: ``embeddings`` (N, L, 384) fp16, ``pooled`` (N, 384),
-    prompts as JSON in the metadata. Duplicate prompts are stored once."""
+                         source: str = "", compact: bool = True) -> dict:
+    """Safetensors with the prompts as JSON in the metadata and ``pooled`` (N, 384); tokens
+    either dense (EmbeddingFile: ``embeddings`` (N, L, 384) fp16) or compact (``tokens_q``
+    int8 (T, 384), ``scale`` (384,), ``lengths`` (N,)). Duplicate prompts are stored once."""
     from safetensors.torch import save_file
 
     unique = list(dict.fromkeys(prompts))
@@ -88,7 +98,56 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
             "source": source, "truncated": str(truncated)}
     tmp = path.with_name(f".{path.name}.tmp")
     # fp16 halves the file; the embeddings are O(1) so nothing is lost that a UNet would see
-    save_file({"embeddings": tokens.half().contiguous(), "pooled": pooled.half().contiguous()}, str(tmp), meta)
+    lens = lengths.clamp(max=text_len)
+    if compact:
+        real = torch.cat([tokens[i, :n] for i, n in enumerate(lens.tolist())])
+        scale = real.abs().amax(0).clamp_min(1e-8) / 127.0
+        tensors = {"tokens_q": (real / scale).round().clamp(-127, 127).to(torch.int8).contiguous(),
+                   "scale": scale.contiguous(), "lengths": lens.to(torch.int32)}
+    else:
+        tensors = {"embeddings": tokens.half().contiguous()}
+    save_file({**tensors, "pooled": pooled.half().contiguous()}, str(tmp), meta)
     os.replace(tmp, path)
     return {"path": str(path), "n": len(unique), "text_len": text_len, "truncated": truncated,
+            "layout": "compact-int8" if compact else "dense-fp16",
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}
+
+
+class CompactEmbeddingFile:
+    """Reads the compact layout; ``encode(prompts) -> (B, text_len, 384)`` float32, zero-padded."""
+
+    def __init__(self, path: str | os.PathLike):
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            q, scale, lengths = f.get_tensor("tokens_q"), f.get_tensor("scale"), f.get_tensor("lengths")
+        self.text_len, self.dim = int(meta["text_len"]), q.shape[1]
+        self.name = f"file:{Path(path).name}"
+        self._index = {p: i for i, p in enumerate(json.loads(meta["prompts"]))}
+        real = q.float() * scale
+        self._emb = torch.zeros(len(lengths), self.text_len, self.dim)
+        offsets = torch.cumsum(lengths.long(), 0) - lengths.long()
+        for i, (o, n) in enumerate(zip(offsets.tolist(), lengths.tolist())):
+            self._emb[i, :n] = real[o:o + n]
+
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        missing = [p for p in prompts if p not in self._index]
+        if missing:
+            raise LdpruneError(f"{len(missing)} prompt(s) have no pre-computed embedding, e.g. {missing[0]!r}",
+                               "re-encode the caption list with `ldprune data embed`")
+        return self._emb[[self._index[p] for p in prompts]]
+
+
+def load_embeddings(path: str | os.PathLike):
+    """An EmbeddingFile (dense layout) or CompactEmbeddingFile, by the file's tensors."""
+    from safetensors import safe_open
+
+    from ..conditioning import EmbeddingFile
+
+    path = Path(path)
+    if not path.is_file():
+        raise LdpruneError(f"embedding file not found: {path}", "make it with `ldprune data embed`")
+    with safe_open(str(path), "pt") as f:
+        compact = "tokens_q" in f.keys()
+    return CompactEmbeddingFile(path) if compact else EmbeddingFile(path)
