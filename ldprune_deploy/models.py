@@ -185,7 +185,27 @@ def _load_folder(path: Path, device, dtype) -> tuple[nn.Module, ModelInfo]:
     unet = build_unet(cfg["_class_name"], cfg, "meta", dtype)
     _load_weights(unet, _weight_file(unet_dir), device, dtype)
     info = _info_for(str(path), "folder", unet, None, False, _vae_scale_from_folder(unet_dir))
+    _apply_hints(info, cfg)
     return unet.eval(), info
+
+
+# Data spaces of the project's own teachers (benchmarks/train_teachers.py tags their config):
+# pixels per model-space pixel.
+_SPACE_SCALE = {"unshuffle2": 2, "mel": 1, "pixel": 1}
+
+
+def _apply_hints(info: ModelInfo, cfg: dict[str, Any]) -> None:
+    """Folder configs may carry ``_ldprune_teacher`` hints (data space, text length)."""
+    hint = cfg.get("_ldprune_teacher")
+    if not isinstance(hint, dict):
+        return
+    scale = _SPACE_SCALE.get(hint.get("space", ""), None)
+    if scale is not None:
+        size = cfg.get("sample_size", 32)
+        size = size if isinstance(size, int) else size[0]
+        info.vae_scale_factor, info.resolution = scale, size * scale
+    if isinstance(hint.get("text_len"), int):
+        info.text_len = hint["text_len"]
 
 
 def _weight_file(folder: Path) -> Path:

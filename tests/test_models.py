@@ -77,3 +77,14 @@ def test_example_inputs_for_sdxl_include_micro_conditioning():
     x = example_inputs(unet, info, batch=2, resolution=1024, device="meta")
     assert x["sample"].shape == (2, 4, 128, 128)
     assert x["added_cond_kwargs"]["text_embeds"].shape == (2, 1280)
+
+
+def test_teacher_folder_hints_set_data_space_and_text_length(tmp_path, tiny_uncond):
+    unet, info = tiny_uncond
+    unet.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["_ldprune_teacher"] = {"space": "unshuffle2", "text_len": 32}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    _, hinted = load_model(str(tmp_path))
+    assert (hinted.vae_scale_factor, hinted.resolution, hinted.text_len) == (2, 32, 32)
+    assert hinted.fingerprint == info.fingerprint  # private keys do not change the architecture hash
