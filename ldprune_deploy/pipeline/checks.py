@@ -114,14 +114,16 @@ def check_budget_feasible(r: Recipe, prof: dict[str, Any]) -> None:
         raise
 
 
-def _runner_ok(name: str) -> tuple[bool, str]:
+def _runner_ok(name: str, machine: bool = True) -> tuple[bool, str]:
     from ..runners import available_runners
 
+    if not machine:
+        return True, ""
     why = available_runners().get(name, "unknown runner")
     return not why, why
 
 
-def check_environment(r: Recipe) -> None:
+def check_environment(r: Recipe, machine: bool = True) -> None:
     import torch
 
     t, s, p, ev = r["target"], r["score"], r["plan"], r["evaluate"]
@@ -130,7 +132,7 @@ def check_environment(r: Recipe) -> None:
     cuda = torch.cuda.is_available()
     if r.profile_now:
         t["backend"] = t["backend"] or ("torch-graph" if cuda else "cpu")
-        ok, why = _runner_ok(t["backend"])
+        ok, why = _runner_ok(t["backend"], machine)
         if not ok:
             _fail("target.backend", f"cannot profile now with '{t['backend']}': {why}",
                   "pick a runner this machine has (e.g. cpu), or point target.profile at a committed profile")
@@ -145,7 +147,7 @@ def check_environment(r: Recipe) -> None:
         p["verify"] = ok
         r.notes.append(f"plan verify: {'on' if ok else 'off'} ({p['backend']}" + ("" if ok else f": {why}") + ")")
     elif p["verify"]:
-        ok, why = _runner_ok(p["backend"])
+        ok, why = _runner_ok(p["backend"], machine)
         if not ok:
             _fail("plan.verify", f"verify needs runner '{p['backend']}': {why}",
                   "set plan.verify: auto (verify only where the runner exists) or false")
@@ -155,7 +157,7 @@ def check_environment(r: Recipe) -> None:
         ok, _ = _runner_ok(t["backend"])
         ev["runner"] = t["backend"] if ok else ("torch-graph" if cuda else "cpu")
     elif ev["runner"] != "none":
-        ok, why = _runner_ok(ev["runner"])
+        ok, why = _runner_ok(ev["runner"], machine)
         if not ok:
             _fail("evaluate.runner", f"'{ev['runner']}' cannot run here: {why}", "pick a runner this machine has")
     if ev["budget"] is None:

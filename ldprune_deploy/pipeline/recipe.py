@@ -138,8 +138,9 @@ def parse_recipe(data: Any, path: Path) -> Recipe:
                   sections=sections)
 
 
-def load_recipe(path: str | Path, check_files: bool = True) -> Recipe:
-    """Read, type-check and cross-check ``path``; ``check_files=False`` stops after the structure."""
+def load_recipe(path: str | Path, check_files: bool = True, check_machine: bool = True) -> Recipe:
+    """Read, type-check and cross-check ``path``; ``check_files=False`` stops after the structure,
+    ``check_machine=False`` skips whether this machine has the recipe's runners (CI on CPU)."""
     path = Path(path)
     if not path.is_file():
         raise LdpruneError(f"recipe not found: {path}", "pass a YAML file, e.g. export/recipes/tiny-cpu.yaml")
@@ -150,12 +151,17 @@ def load_recipe(path: str | Path, check_files: bool = True) -> Recipe:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise LdpruneError(f"recipe {path} is not valid YAML{where}: {getattr(e, 'problem', e)}",
                            "fix the YAML syntax") from None
-    recipe = parse_recipe(data, path)
+    return recipe_from_data(data, path, check_files, check_machine)
+
+
+def recipe_from_data(data: Any, path: str | Path, check_files: bool = True, check_machine: bool = True) -> Recipe:
+    """Validate already-loaded recipe data; ``path`` anchors its relative paths."""
+    recipe = parse_recipe(data, Path(path))
     _check_values(recipe)
     if check_files:
         from .checks import check_environment
 
-        check_environment(recipe)
+        check_environment(recipe, check_machine)
     return recipe
 
 
