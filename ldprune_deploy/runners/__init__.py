@@ -7,6 +7,8 @@ the export stage adds ``ort-cpu``, ``ort-cuda``, ``tensorrt``). Every runner ret
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -47,7 +49,7 @@ class LatencyStats:
         return cls(float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a), **kw)
 
 
-class Runner:
+class Runner(abc.ABC):
     """Base class. ``available()`` says whether it can run here (and why not)."""
 
     name = "base"
@@ -57,8 +59,9 @@ class Runner:
     def available(cls) -> tuple[bool, str]:
         return True, ""
 
-    def measure(self, model, info, spec: RunSpec) -> LatencyStats:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def measure(self, model, info, spec: RunSpec) -> LatencyStats:
+        """Run ``model`` (or the engine it names) at ``spec`` and return latency statistics."""
 
 
 _REGISTRY: dict[str, Callable[[], Runner]] = {}

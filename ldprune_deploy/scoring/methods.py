@@ -6,6 +6,8 @@ the additivity check). Higher score = more important (modifying it changes more)
 
 from __future__ import annotations
 
+import abc
+
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -46,7 +48,7 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Method:
+class Method(abc.ABC):
     name = ""
     generative = False  # runs the UNet (needs prompts, sampler, ...)
 
@@ -54,8 +56,9 @@ class Method:
         """Compute reference quantities; return the ``baseline`` stats stored in the file."""
         return {}
 
+    @abc.abstractmethod
     def score(self, ctx: Context, mods: list[Modification]) -> tuple[float, dict[str, float]]:
-        raise NotImplementedError
+        """(score, parts) of applying ``mods`` together; higher = more important."""
 
     def params(self, ctx: Context) -> dict[str, Any]:
         return {}
