@@ -7,7 +7,6 @@ package without it reports no quality number rather than an invented one.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +16,6 @@ import yaml
 from .pipeline.recipe import recipe_from_data, resolve_path
 
 RECIPE = Path(__file__).parent / "recipes" / "tiny-cpu.yaml"
-log = logging.getLogger("ldprune")
 
 
 def demo_recipe():

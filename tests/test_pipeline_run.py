@@ -133,3 +133,14 @@ def test_cli_run_check_and_bad_stage(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'compile' is not a stage" in err and "profile, score, plan" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_ort_evaluator_times_this_runs_export(base_run, tmp_path):
+    out = _copy(base_run, tmp_path)
+    res, lines = _run(_recipe(tmp_path, **{"evaluate.runner": "ort-cpu", "evaluate.latency_batch": 1,
+                                           "evaluate.iters": 2, "evaluate.warmup": 1}), out)
+    st = _status(res)
+    assert st["export"] == "skipped" and st["evaluate"] == "done", lines
+    report = json.loads((out / "evaluate" / "report" / "report.json").read_text())
+    used = Path(report["latency"]["candidate"]["extra"]["export_dir"])
+    assert used.is_symlink() and used.resolve() == (out / "export" / "fp32").resolve()

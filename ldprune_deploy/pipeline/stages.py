@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..artifacts import read_json, write_json_atomic
+from ..artifacts import read_json
 from .recipe import Recipe
 
 STAGES = ("profile", "score", "plan", "prune", "distill", "export", "evaluate")
@@ -225,4 +225,4 @@ REGISTRY: dict[str, Stage] = {s.name: s for s in (
           _evaluate_run),
 )}
 
-__all__ = ["REGISTRY", "STAGES", "Stage", "write_json_atomic"]
+__all__ = ["REGISTRY", "STAGES", "Stage"]
