@@ -149,6 +149,9 @@ def pareto(data: dict[str, Any] | list, measured: dict[str, Any] | None) -> byte
     return _png(fig)
 
 
+_NOT_LOSSES = {"lr", "grad_norm", "elapsed_s", "samples_per_s", "epoch"}
+
+
 def curves(data: dict[str, Any] | list) -> bytes:
     series: dict[str, tuple[list, list]] = {}
     if isinstance(data, dict) and "series" in data:
@@ -156,7 +159,9 @@ def curves(data: dict[str, Any] | list) -> bytes:
     else:
         hist = data.get("history", []) if isinstance(data, dict) else data
         keys = [k for k in (hist[0] if hist else {}) if k != "step" and isinstance(hist[0][k], (int, float))]
-        series = {k: ([h["step"] for h in hist], [h[k] for h in hist]) for k in keys if "/" not in k}
+        # loss terms only: lr, gradient norm and wall time have other units and would share the axis
+        keys = [k for k in keys if "/" not in k and k not in _NOT_LOSSES]
+        series = {k: ([h["step"] for h in hist], [h[k] for h in hist]) for k in keys}
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, (x, y) in series.items():
