@@ -4,11 +4,24 @@ import pytest
 import torch
 
 from ldprune_deploy.catalogue import build_catalogue
-from ldprune_deploy.demo import flops_plan
 from ldprune_deploy.models import example_inputs, load_model
-from ldprune_deploy.surgery import apply_plan, load_pruned, save_pruned
+from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, find_conflicts, load_pruned, save_pruned
 
 pytestmark = pytest.mark.gpu
+
+
+def flops_plan(cat, info, target):
+    """Biggest FLOP saving per operator first, until ``target`` of the FLOPs is removed."""
+    best = sorted(((o.flops - min(m.flops for m in o.modifications), o.id,
+                    min(o.modifications, key=lambda m: m.flops).name) for o in cat.prunable), reverse=True)
+    chosen, saved = [], 0
+    for gain, op, mod in best:
+        if saved >= target * cat.total_flops:
+            break
+        if not find_conflicts(chosen + [Modification(op, mod)]):
+            chosen.append(Modification(op, mod))
+            saved += gain
+    return PrunePlan(info.fingerprint, chosen, model=info.name)
 
 
 def test_sd15_fp16_plan_round_trip(tmp_path):
