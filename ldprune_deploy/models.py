@@ -39,6 +39,7 @@ class ModelInfo:
     text_len: int
     random_weights: bool
     fingerprint: str          # of the base architecture (config hash)
+    space: str | None = None  # data space of the project's teachers ("unshuffle2", "mel", "pixel"), from the hint
 
     def latent_size(self, resolution: int | None = None) -> int:
         res = resolution or self.resolution
@@ -201,6 +202,7 @@ def _apply_hints(info: ModelInfo, cfg: dict[str, Any]) -> None:
         return
     scale = _SPACE_SCALE.get(hint.get("space", ""), None)
     if scale is not None:
+        info.space = hint["space"]
         size = cfg.get("sample_size", 32)
         size = size if isinstance(size, int) else size[0]
         info.vae_scale_factor, info.resolution = scale, size * scale

@@ -10,7 +10,9 @@ from ._common import add_parser, print_json
 
 def register(sub) -> None:
     p = add_parser(sub, "data", "build the offline data sets (emoji images, GM notes) and caption embeddings",
-                   "ldprune data emoji && ldprune data notes && ldprune data embed")
+                   "ldprune data emoji && ldprune data notes && ldprune data embed && "
+                   "ldprune data distill-set --data emoji --embeddings data_cache/emoji-emb.safetensors "
+                   "-o data_cache/emoji-train.safetensors")
     dsub = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
     e = dsub.add_parser("emoji", help="Noto Color Emoji glyphs at 64x64 and 32x32 with Unicode-name captions")
     n = dsub.add_parser("notes", help="General-MIDI notes (fluidsynth) as 64x64 log-mel spectrograms")
@@ -29,6 +31,17 @@ def register(sub) -> None:
                    help="write the dense EmbeddingFile layout (fp16 (N, L, 384); 90 MB for all emoji) "
                         "instead of the compact int8 one (~20 MB, read by data.text.load_embeddings)")
     m.add_argument("-o", "--output", metavar="FILE", help="default: <captions folder>/emoji-emb.safetensors")
+    d = dsub.add_parser("distill-set", help="the training split as the distill stage's pre-encoded .safetensors "
+                        "(latents in the teachers' model space, dense caption embeddings)",
+                        description="example: ldprune data distill-set --data emoji --embeddings "
+                                    "data_cache/emoji-emb.safetensors -o data_cache/emoji-train.safetensors")
+    d.add_argument("--data", required=True, choices=["emoji", "notes"], help="which cached data set")
+    d.add_argument("--embeddings", metavar="FILE",
+                   help="caption embeddings from `ldprune data embed` (compact or dense; emoji only; "
+                        "needed for the text-conditional teacher)")
+    d.add_argument("--cache", metavar="DIR", help="cache folder (default data_cache/ or $LDPRUNE_DATA_CACHE)")
+    d.add_argument("--limit", type=int, metavar="N", help="use the slice built with `ldprune data ... --limit N`")
+    d.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors")
     p.set_defaults(func=run)
 
 
@@ -41,6 +54,11 @@ def run(args) -> int:
         from ..data.notes import build_notes
 
         _, info = build_notes(args.out, args.limit, workers=args.workers)
+    elif args.data_command == "distill-set":
+        from ..data.export import export_distill_set
+
+        info = export_distill_set(args.data, args.output, embeddings=args.embeddings, cache=args.cache,
+                                  limit=args.limit)
     else:
         info = _embed(args)
     print_json(info)

@@ -190,7 +190,12 @@ def evaluate(teacher, candidate, config: EvaluateConfig | None = None) -> dict[s
     modality = "audio" if "fad" in cfg.metrics else "image"
     extractors = _extractors(cfg, modality)
     notes: list[str] = []
-    decoder = Decoder(t_info.vae_scale_factor, cfg.vae, cfg.latent_space, device, dtype)
+    t_space, c_space = getattr(t_info, "space", None), getattr(c_info, "space", None)
+    if t_space and c_space and t_space != c_space:
+        raise LdpruneError(f"teacher works in the '{t_space}' data space, the candidate in '{c_space}'",
+                           "compare a pruned model with the teacher it was pruned from")
+    # a pruned folder saved before ModelInfo.space existed: the teacher's space decides
+    decoder = Decoder(t_info.vae_scale_factor, cfg.vae, cfg.latent_space, device, dtype, t_space or c_space)
     n = cfg.n_samples
     seeds = list(range(cfg.seed, cfg.seed + n))
     sampler = SamplerConfig(scheduler=cfg.scheduler, steps=cfg.steps, guidance=cfg.guidance)
@@ -252,6 +257,7 @@ def evaluate(teacher, candidate, config: EvaluateConfig | None = None) -> dict[s
         **_fingerprints(cfg, c_unet),
         "sampling": {"n": n, "seeds": [seeds[0], seeds[-1]], **sampler.to_json(), "dtype": dtype_name,
                      "resolution": lsize * t_info.vae_scale_factor, "decoding": decoder.mode,
+                     "space": decoder.space,
                      "encoder": encoder, "prompts": cfg.prompts or ("builtin" if prompts else None),
                      "teacher": t_gen, "candidate": c_gen, "mel": cfg.mel.to_json() if "fad" in cfg.metrics else None},
         "quality": quality,

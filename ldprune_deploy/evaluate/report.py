@@ -99,8 +99,8 @@ def markdown(report: dict[str, Any], figs: dict[str, tuple[str, bytes]]) -> str:
              f"device: {dev.get('gpu') or dev.get('cpu')} ({dev.get('kind')}), torch {dev.get('torch')}, "
              f"{report['created']}", "",
              f"samples: n={report['sampling']['n']}, {report['sampling']['steps']} {report['sampling']['scheduler']} "
-             f"steps, seeds {report['sampling']['seeds'][0]}..{report['sampling']['seeds'][1]}, decoding "
-             f"{report['sampling']['decoding']}", "",
+             f"steps, seeds {report['sampling']['seeds'][0]}..{report['sampling']['seeds'][1]}, "
+             f"{'decoded:' if report['sampling'].get('space') else 'decoding'} {report['sampling']['decoding']}", "",
              "| figure | teacher | candidate | note |", "|---|---:|---:|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary_rows(report)]
     refs = {q.get("reference") for q in report["quality"].values() if q.get("reference")}

@@ -5,6 +5,10 @@ output from [-1, 1] to [0, 1] directly. Latent UNets need ``--vae`` (a local dif
 ``AutoencoderKL`` folder). Without one, ``--latent-space`` computes the metrics on the
 latents themselves (min-max scaled to [0, 1] with the *teacher's* range, so both models
 share one mapping), and every figure is labelled ``latent-space``; otherwise it is an error.
+UNets tagged with one of the project's data spaces (``ModelInfo.space``, from the
+``_ldprune_teacher`` hint of ``benchmarks/train_teachers.py``) are decoded exactly with
+``data.teachers.to_unit_images`` (``unshuffle2``: pixel shuffle back to 64x64 RGB; ``mel``:
+the spectrogram itself), with no VAE and no latent-space label.
 """
 
 from __future__ import annotations
@@ -81,11 +85,23 @@ def time_sampling(unet, seeds: list[int], latent_size: int, sampler: SamplerConf
             "peak_memory_mb": peak}
 
 
+# data spaces decoded by ``data.teachers.to_unit_images``, and how the report names them
+SPACE_DECODING = {"unshuffle2": "unshuffle2 (exact pixel shuffle)", "mel": "mel (spectrogram as is)"}
+
+
 class Decoder:
-    def __init__(self, vae_scale_factor: int, vae: str | None, latent_space: bool, device, dtype):
+    def __init__(self, vae_scale_factor: int, vae: str | None, latent_space: bool, device, dtype,
+                 space: str | None = None):
         self.vae = None
         self.range: tuple[float, float] | None = None
-        if vae_scale_factor == 1:
+        # an explicit --latent-space still wins (metrics on the raw model space, labelled so)
+        self.space = space if space in SPACE_DECODING and not latent_space else None
+        if self.space is not None and vae:
+            raise LdpruneError(f"this UNet works in the '{space}' data space, decoded exactly without a VAE; "
+                               f"--vae {vae} does not apply", "drop --vae")
+        if self.space is not None:
+            self.mode = SPACE_DECODING[self.space]
+        elif vae_scale_factor == 1:
             self.mode = "pixels"
         elif vae:
             self.mode = f"vae:{Path(vae).name}"
@@ -99,6 +115,10 @@ class Decoder:
 
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor, batch: int = 16) -> torch.Tensor:
+        if self.space is not None:
+            from ..data.teachers import to_unit_images
+
+            return to_unit_images(latents, self.space)
         if self.mode == "pixels":
             return ((latents + 1) / 2).clamp(0, 1)
         if self.mode == "latent-space":

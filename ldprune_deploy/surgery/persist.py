@@ -39,7 +39,7 @@ def save_pruned(model: nn.Module, out_dir: str | Path, *, overwrite: bool = Fals
             saved.meta = {**saved.meta, "model_info": {
                 "name": info.name, "vae_scale_factor": info.vae_scale_factor,
                 "resolution": info.resolution, "text_len": info.text_len,
-                "random_weights": info.random_weights}}
+                "random_weights": info.random_weights, "space": info.space}}
         write_json_atomic(tmp / PLAN_FILE, saved.to_json())
     return Path(out_dir)
 
@@ -94,5 +94,6 @@ def load_pruned(path: str | Path, *, device: str | torch.device = "cpu",
     unet._ldprune_info = ModelInfo(
         name=str(path), source="pruned", cls=cfg["_class_name"], conditional=cond, vae_scale_factor=vsf,
         resolution=mi.get("resolution", size * vsf), text_len=mi.get("text_len", 77),
-        random_weights=mi.get("random_weights", False), fingerprint=plan.model_fingerprint)
+        random_weights=mi.get("random_weights", False), fingerprint=plan.model_fingerprint,
+        space=mi.get("space"))
     return unet
