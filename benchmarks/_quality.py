@@ -1,0 +1,434 @@
+"""Shared by benchmarks/quality_*.py: teacher + data loading, proxy-FID/FAD, score -> profile ->
+plan (verified, so every plan carries its *measured* latency) -> prune -> distil, and tables.
+
+Work-arounds for package APIs (no package code is changed):
+- ``ScoreConfig.embeddings`` reads only the dense ``EmbeddingFile`` layout, while ``ldprune data
+  embed`` writes the compact one: ``dense_embedding_file`` writes a small dense file holding just
+  the captions used for scoring.
+- ``distill`` has no periodic evaluation hook; the recovery curve is measured from the
+  ``on_grads(step, model)`` callback (raw student weights after ``step`` updates, no EMA).
+- ``plan(..., verify=True)`` only takes a model *path*; ``plan_verified`` builds the Planner
+  and calls ``verify_loop`` with the in-memory teacher instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import _common  # noqa: F401  (puts the repo root on sys.path)
+import torch
+import torch.nn.functional as F
+
+from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.device import device_fingerprint
+from ldprune_deploy.models import load_model
+from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
+
+METRIC_NOTE = ("proxy metric: Frechet distance on the penultimate features of a small CNN trained here "
+               "(benchmarks/train_proxies.py), not Inception/VGGish")
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int) -> None:
+    ap.add_argument("--teacher", help="a trained teacher folder (train_teachers.py OUT/<name>); not needed with --smoke")
+    ap.add_argument("--data", default="data_cache", help="data cache folder (default data_cache)")
+    ap.add_argument("--emb", help="caption embeddings (default <data>/emoji-emb.safetensors; T2I teachers only)")
+    ap.add_argument("--proxies", default="benchmarks/assets", help="folder with proxy-emoji.pt, proxy-mel.pt")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", default=seeds, help=f"comma-separated seeds (default {seeds})")
+    ap.add_argument("--steps", type=int, default=steps, help=f"distillation steps (default {steps})")
+    ap.add_argument("--batch", type=int, default=128, help="distillation batch (default 128)")
+    ap.add_argument("--lr", type=float, default=5e-4, help="distillation learning rate (default 5e-4)")
+    ap.add_argument("--fid-n", type=int, default=fid_n, help=f"generated samples per proxy-FID/FAD (default {fid_n})")
+    ap.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for the metric samples (default 25)")
+    ap.add_argument("--ref-n", type=int, help="real reference items (default: the whole training split)")
+    ap.add_argument("--n-gen", type=int, default=64, help="LD-Pruner/LAPTOP samples (default 64)")
+    ap.add_argument("--score-steps", type=int, default=10, help="sampler steps while scoring (default 10)")
+    ap.add_argument("--backend", help="latency runner (default torch-graph on CUDA, cpu otherwise)")
+    ap.add_argument("--profile-batch", type=int, default=8, help="batch of the latency profile (default 8)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="CPU check in well under a minute: throwaway teacher trained for 2 steps, tiny N; figures mean nothing")
+
+
+def finish_args(a, smoke_teacher: str) -> None:
+    a.seed_list = [int(s) for s in str(a.seeds).split(",") if s.strip()]
+    a.backend = a.backend or ("torch-graph" if device() == "cuda" else "cpu")
+    if a.smoke:
+        a.seed_list = a.seed_list[:1]
+        a.steps, a.batch, a.fid_n, a.sample_steps = min(a.steps, 4), 4, 16, 2
+        a.ref_n, a.n_gen, a.score_steps, a.profile_batch = 64, 2, 1, 1
+        a.teacher = str(smoke_teacher_folder(smoke_teacher, a))
+    elif not a.teacher:
+        raise SystemExit("--teacher DIR is required (a folder written by benchmarks/train_teachers.py) unless --smoke")
+
+
+# --------------------------------------------------------------------------- teacher and data
+
+
+@dataclass
+class Teacher:
+    unet: torch.nn.Module
+    info: Any
+    hint: dict
+    folder: Path
+    x_train: torch.Tensor              # model space
+    cond_train: torch.Tensor | None
+    captions_train: list[str] | None
+    curve: dict | None                 # this teacher's entry of curves.json (if found)
+
+
+def _unet_dir(folder: Path) -> Path:
+    return folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
+
+
+def load_teacher(folder: str | Path, data_dir: str, emb: str | None) -> Teacher:
+    from ldprune_deploy.data import load_emoji, load_notes
+    from ldprune_deploy.data.teachers import to_model_space
+
+    folder = Path(folder)
+    cfg = json.loads((_unet_dir(folder) / "config.json").read_text())
+    hint = cfg.get("_ldprune_teacher")
+    if not isinstance(hint, dict):
+        raise SystemExit(f"{folder} is not a teacher written by train_teachers.py (no _ldprune_teacher in config.json)")
+    unet, info = load_model(str(folder), device=device(), quiet=True)
+    unet = unet.float().eval()
+    d = load_emoji(data_dir) if hint["data"] == "emoji" else load_notes(data_dir)
+    x = to_model_space(d["images64"] if hint["data"] == "emoji" else d["mels"], hint["space"])
+    train = torch.from_numpy(~d["held_out"])
+    cond = captions = None
+    if hint["conditional"]:
+        from ldprune_deploy.data.common import cache_dir
+        from ldprune_deploy.data.text import load_embeddings
+
+        captions = [str(c) for c, keep in zip(d["captions"], train.tolist()) if keep]
+        cond = load_embeddings(emb or cache_dir(data_dir) / "emoji-emb.safetensors").encode(captions)
+    curve = None
+    for cand in (folder.parent / "curves.json", folder / "curves.json"):
+        if cand.is_file():
+            curve = json.loads(cand.read_text()).get("teachers", {}).get(hint["name"])
+            break
+    return Teacher(unet, info, hint, folder, x[train], cond, captions, curve)
+
+
+def smoke_teacher_folder(name: str, a) -> Path:
+    """Train a throwaway teacher for 2 steps at batch 4 on the CPU (the smoke test's stand-in),
+    with a 2-point curve measured by this module's own proxy metric. Same config shape as the
+    real teacher (class, block types, data space), but 16-channel blocks and one layer per
+    block, so the whole smoke run fits in well under a minute on 2 CPU cores."""
+    from dataclasses import replace
+
+    from ldprune_deploy.data.teachers import TEACHERS, build_teacher
+
+    cfg = TEACHERS[name]
+    n_blocks = len(cfg.config["block_out_channels"])
+    cfg = replace(cfg, config={**cfg.config, "block_out_channels": [16] * n_blocks, "layers_per_block": 1,
+                               "norm_num_groups": 8, "attention_head_dim": 8})
+    root = Path(a.out) / "_smoke_teacher"
+    folder = root / name
+    torch.manual_seed(0)
+    unet = build_teacher(cfg).train()
+    tmp = copy.copy(a)
+    t = Teacher(unet, None, {"name": name, "data": cfg.data, "space": cfg.space, "conditional": cfg.conditional,
+                             "text_len": cfg.text_len}, folder, *_smoke_data(cfg, a), None)
+    metric = ProxyMetric(t, tmp)
+    sched = make_scheduler(SamplerConfig(scheduler="ddpm"))
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(0)
+    log = {"proxy_fid_step": [], "proxy_fid": []}
+    for step in range(1, 3):
+        idx = torch.randint(0, len(t.x_train), (4,), generator=g)
+        x0, noise = t.x_train[idx], torch.randn(4, *t.x_train.shape[1:], generator=g)
+        tt = torch.randint(0, 1000, (4,), generator=g)
+        kw = {"encoder_hidden_states": t.cond_train[idx]} if t.cond_train is not None else {}
+        loss = F.mse_loss(unet(sched.add_noise(x0, noise, tt), tt, **kw, return_dict=False)[0], noise)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        log["proxy_fid_step"].append(step)
+        log["proxy_fid"].append(metric(unet.eval(), seed=0))
+        unet.train()
+    unet.eval().save_pretrained(str(folder / "unet"), safe_serialization=True)
+    p = folder / "unet" / "config.json"
+    c = json.loads(p.read_text())
+    c["_ldprune_teacher"] = t.hint
+    write_json_atomic(p, c)
+    write_json_atomic(root / "curves.json", {"smoke": True, "teachers": {name: {
+        "steps_done": 2, "batch": 4, "fid_n": a.fid_n, "sample_steps": a.sample_steps, **log}}})
+    return folder
+
+
+def _smoke_data(cfg, a):
+    from ldprune_deploy.data import load_emoji, load_notes
+    from ldprune_deploy.data.teachers import to_model_space
+
+    d = load_emoji(a.data) if cfg.data == "emoji" else load_notes(a.data)
+    x = to_model_space(d["images64"] if cfg.data == "emoji" else d["mels"], cfg.space)
+    train = torch.from_numpy(~d["held_out"])
+    cond = caps = None
+    if cfg.conditional:
+        from ldprune_deploy.data.common import cache_dir
+        from ldprune_deploy.data.text import load_embeddings
+
+        caps = [str(c) for c, k in zip(d["captions"], train.tolist()) if k]
+        cond = load_embeddings(a.emb or cache_dir(a.data) / "emoji-emb.safetensors").encode(caps)
+    return x[train], cond, caps
+
+
+# --------------------------------------------------------------------------- proxy metric
+
+
+class ProxyMetric:
+    """Proxy-FID (emoji) / proxy-FAD (mel) of a UNet's DDIM samples against the training
+    split (the reference train_teachers.py's curves use), real statistics computed once."""
+
+    def __init__(self, t: Teacher, a):
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        from ldprune_deploy.data.proxy import load_proxy
+        from ldprune_deploy.data.teachers import to_unit_images
+
+        self.t, self.n, self.steps, self.dev = t, a.fid_n, a.sample_steps, device()
+        self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
+        proxy, self.proxy_meta = load_proxy(Path(a.proxies) / ("proxy-mel.pt" if t.hint["data"] == "notes"
+                                                               else "proxy-emoji.pt"), self.dev)
+        real = t.x_train
+        if a.ref_n:
+            real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:a.ref_n]]
+        self.n_ref = len(real)
+        self.fid = FrechetInceptionDistance(feature=proxy, normalize=True, reset_real_features=False).to(self.dev)
+        ru = to_unit_images(real, t.hint["space"])
+        for i in range(0, len(ru), 500):
+            self.fid.update(ru[i:i + 500].to(self.dev), real=True)
+        self._to_unit = to_unit_images
+
+    def settings(self) -> dict:
+        return {"metric": self.name, "n_generated": self.n, "n_reference": self.n_ref, "sampler": "ddim",
+                "sample_steps": self.steps, "guidance": 1.0, "reference": "training split", "note": METRIC_NOTE,
+                "proxy_held_out_accuracy": self.proxy_meta.get("held_out_accuracy")}
+
+    @torch.no_grad()
+    def __call__(self, unet: torch.nn.Module, seed: int = 0) -> float:
+        t = self.t
+        was_training = unet.training
+        unet.eval()
+        c = None
+        if t.cond_train is not None:
+            pick = torch.randint(0, len(t.cond_train), (self.n,), generator=torch.Generator().manual_seed(seed))
+            c = t.cond_train[pick]
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.dev == "cuda"):
+            z = generate(unet, seeds=list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + self.n)),
+                         latent_size=unet.config.sample_size, cond=c, batch_size=500,
+                         sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=1.0), vae_scale=1)
+        fake = self._to_unit(z, t.hint["space"])
+        self.fid.reset()
+        for i in range(0, len(fake), 500):
+            self.fid.update(fake[i:i + 500].to(self.dev), real=False)
+        unet.train(was_training)
+        return round(float(self.fid.compute()), 4)
+
+
+# --------------------------------------------------------------------------- score / profile / plan
+
+
+def dense_embedding_file(captions: list[str], emb: torch.Tensor, path: Path) -> Path:
+    """Work-around: ScoreConfig.embeddings reads the dense EmbeddingFile layout only."""
+    from safetensors.torch import save_file
+
+    uniq, rows = [], []
+    for c, e in zip(captions, emb):
+        if c not in uniq:
+            uniq.append(c)
+            rows.append(e)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"embeddings": torch.stack(rows).contiguous()}, str(path), metadata={"prompts": json.dumps(uniq)})
+    return path
+
+
+def candidate_subset(t: Teacher, k: int) -> list[tuple[str, str]]:
+    from ldprune_deploy.catalogue import build_catalogue
+
+    return build_catalogue(t.unet, t.info, batch=1).candidates()[:k]
+
+
+def score_teacher(t: Teacher, a, method: str, seed: int, out: Path, candidates=None) -> dict:
+    from ldprune_deploy.scoring import ScoreConfig, score
+
+    kw: dict[str, Any] = {}
+    if t.cond_train is not None:
+        g = torch.Generator().manual_seed(1000 + seed)
+        pick = torch.randperm(len(t.captions_train), generator=g)[:a.n_gen].tolist()
+        caps = [t.captions_train[i] for i in pick]
+        kw = dict(prompt_list=caps, embeddings=str(dense_embedding_file(
+            caps, t.cond_train[pick], out / f"score-emb-{seed}.safetensors")), guidance=1.0)
+    cfg = ScoreConfig(method=method, output=out / f"scores-{method}-s{seed}.json", n_gen=a.n_gen,
+                      steps=a.score_steps, seed=seed, device=device(), overwrite=True, progress=False,
+                      batch_size=min(a.n_gen, 256), candidates=candidates, **kw)
+    return score(t.unet, cfg)
+
+
+def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
+    from ldprune_deploy.profiler import ProfileConfig, profile
+
+    dtype = "fp16" if device() == "cuda" else "fp32"
+    inc = [f"^{re.escape(o)}:{re.escape(m)}$" for o, m in candidates] if candidates else None
+    cfg = ProfileConfig(backend=a.backend, batch=a.profile_batch, dtype=dtype, methods=("isolated",),
+                        output=out / f"profile-{a.backend}.json", overwrite=True, include=inc, progress=False,
+                        warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
+                        op_warmup=1 if a.smoke else 3, op_iters=2 if a.smoke else 30)
+    return profile(copy.deepcopy(t.unet), cfg)
+
+
+def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget: str):
+    """A plan for ``budget`` (e.g. '65%' = 35 % cut), verified on the runner: measured latency set."""
+    from ldprune_deploy.planner import PlanConfig, Planner
+    from ldprune_deploy.planner.verify import verify_loop
+
+    dtype = "fp16" if device() == "cuda" else "fp32"
+    # smoke: a parameter budget (always feasible; CPU latency on 2 cores is too noisy for a latency budget)
+    lat = {"max_params": "90%"} if a.smoke else {"budget": budget}
+    cfg = PlanConfig(**lat, strategy=strategy, verify=True, backend=a.backend, dtype=dtype,
+                     allow_missing=bool(a.smoke), warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
+                     max_rounds=2 if a.smoke else 3)
+    planner = Planner(scores, prof, cfg)
+    m = copy.deepcopy(t.unet).to(dtype=torch.float16 if dtype == "fp16" else torch.float32)
+    m._ldprune_info = t.info
+    plan = verify_loop(planner, model=m)
+    del m
+    return plan
+
+
+def plan_summary(plan) -> dict:
+    ms = plan.measured or {}
+    full = ms.get("full_latency_ms")
+    return {"n_modifications": len(plan.modifications),
+            "modifications": [[m.operator, m.modification] for m in plan.modifications],
+            "predicted_ms": (plan.predicted or {}).get("latency_ms"),
+            "importance_lost": (plan.predicted or {}).get("importance_lost"),
+            "measured_ms": ms.get("latency_ms"), "measured_full_ms": full,
+            "measured_cut": (1 - ms["latency_ms"] / full) if full else None,
+            "verify_met": (plan.meta.get("verify") or {}).get("met")}
+
+
+def prune(t: Teacher, plan, *, scratch_seed: int | None = None) -> torch.nn.Module:
+    """The pruned student; with ``scratch_seed`` the same architecture from a randomly
+    initialised teacher of the same config (the 'from scratch' control)."""
+    from ldprune_deploy.models import build_unet
+    from ldprune_deploy.surgery import apply_plan
+
+    src = t.unet
+    if scratch_seed is not None:
+        torch.manual_seed(scratch_seed)
+        src = build_unet(type(t.unet).__name__, dict(t.unet.config)).to(device()).float()
+        src._ldprune_info = t.info
+    s = apply_plan(src, plan)
+    s._ldprune_info = t.info
+    return s
+
+
+def params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+# --------------------------------------------------------------------------- distillation
+
+
+def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed: int, steps: int,
+                    feat_loss: str = "normalized", eval_at: list[int] | None = None, metric=None):
+    """Distil ``student`` from the teacher on the teacher's training split; returns
+    (trained student, curve [(step, metric)], seconds). ``eval_at`` steps are measured
+    from the on_grads hook (weights after that many updates); the final step after training."""
+    from ldprune_deploy.distill import DistillConfig, DistillData, distill
+
+    curve: list[tuple[int, float]] = []
+
+    def hook(step: int, model):
+        if eval_at and metric is not None and step in eval_at and step > 0:
+            curve.append((step, metric(model)))
+
+    cuda = device() == "cuda"
+    cfg = DistillConfig(output=out, steps=steps, batch_size=a.batch, lr=a.lr, warmup_steps=min(50, steps // 10),
+                        lr_schedule="cosine", feat_loss=feat_loss, data=DistillData(t.x_train, t.cond_train),
+                        beta_schedule="scaled_linear",   # what train_teachers.py trained with (make_scheduler default)
+                        cond_dropout=0.1 if t.cond_train is not None else 0.0, mixed_precision="bf16" if cuda else "no",
+                        cpu=not cuda, seed=seed, progress=False, overwrite=True, save_final=True, weight_decay=0.0)
+    t0 = time.perf_counter()
+    folder = distill(t.unet, student, cfg, on_grads=hook if eval_at else None)
+    secs = time.perf_counter() - t0
+    trained, _ = load_model(str(folder), device=device())
+    trained = trained.float().eval()
+    if metric is not None and eval_at is not None:
+        curve.append((steps, metric(trained)))
+    t.unet.float()   # distill casts an in-memory teacher to teacher_dtype in place (fp32 here, kept explicit)
+    return trained, curve, secs
+
+
+# --------------------------------------------------------------------------- output
+
+
+def mean_spread(vals: list[float]) -> dict:
+    v = [x for x in vals if x is not None and math.isfinite(x)]
+    if not v:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+            "min": min(v), "max": max(v), "n": len(v)}
+
+
+def fmt(ms: dict, nd: int = 2) -> str:
+    if ms.get("mean") is None:
+        return "n/a"
+    return f"{ms['mean']:.{nd}f} ± {ms['std']:.{nd}f}" if ms["n"] > 1 else f"{ms['mean']:.{nd}f}"
+
+
+def header(a, script: str, t: Teacher, metric: ProxyMetric) -> dict:
+    return {"schema": f"ldprune.bench.{script}/1", "script": f"benchmarks/{script}.py", "smoke": bool(a.smoke),
+            "device": device_fingerprint(device()), "teacher": {"folder": str(t.folder), **t.hint,
+            "params": params(t.unet), "curve_steps_done": (t.curve or {}).get("steps_done")},
+            "seeds": a.seed_list, "distill": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "schedule": "cosine",
+            "warmup": min(50, a.steps // 10), "losses": "task + output KD + feature KD", "ema": None},
+            "metric": metric.settings(), "runner": a.backend,
+            "scoring": {"n_gen": a.n_gen, "steps": a.score_steps, "sampler": "ddim", "guidance": 1.0},
+            **({"smoke_note": "SMOKE RUN: throwaway 2-step teacher, tiny N; the figures mean nothing"} if a.smoke else {})}
+
+
+def write(out: Path, name: str, result: dict, table: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    result["table_md"] = table
+    write_json_atomic(out / f"{name}.json", result)
+    (out / f"{name}.md").write_text(table + "\n")
+
+
+def plot_png(path: Path, series: dict[str, list[tuple[float, float]]], *, xlabel: str, ylabel: str, title: str,
+             hlines: dict[str, float] | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for name, pts in series.items():
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="o", label=name)
+    for name, y in (hlines or {}).items():
+        if y is not None:
+            ax.axhline(y, ls="--", lw=1, color="gray")
+            ax.text(ax.get_xlim()[0], y, f" {name}", va="bottom", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
