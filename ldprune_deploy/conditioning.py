@@ -69,6 +69,14 @@ class EmbeddingFile:
         return self._emb[[self._index[p] for p in prompts]]
 
 
+def open_embeddings(path: str | Path):
+    """Pre-computed embeddings in either layout: dense (``EmbeddingFile``) or the compact
+    int8 one written by ``ldprune data embed`` (``data.text.CompactEmbeddingFile``)."""
+    from .data.text import load_embeddings
+
+    return load_embeddings(path)
+
+
 def builtin_prompts() -> list[str]:
     text = resources.files("ldprune_deploy").joinpath("data_files/prompts.txt").read_text()
     return [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")]

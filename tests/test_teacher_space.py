@@ -187,3 +187,20 @@ def test_distill_set_errors_are_actionable(tmp_path, capsys):
     assert main(["data", "distill-set", "--data", "emoji", "--cache", str(tmp_path), "-o",
                  str(tmp_path / "o.safetensors")]) == 2
     assert "ldprune data emoji" in capsys.readouterr().err
+
+
+def test_score_and_evaluate_read_compact_embedding_files(tmp_path, tiny_t2i):
+    """`ldprune data embed` writes the compact int8 layout; the stages that take --embeddings read it."""
+    from ldprune_deploy.conditioning import open_embeddings
+    from ldprune_deploy.data.text import CompactEmbeddingFile
+    from ldprune_deploy.scoring import ScoreConfig, score
+
+    captions = [f"caption {i}" for i in range(4)]
+    emb = tmp_path / "emb.safetensors"
+    _compact_embeddings(emb, captions, text_len=8, dim=32)
+    enc = open_embeddings(emb)
+    assert isinstance(enc, CompactEmbeddingFile) and enc.encode(captions[:2]).shape == (2, 8, 32)
+    unet, _ = tiny_t2i
+    out = score(unet, ScoreConfig(method="ld-pruner", n_gen=4, steps=2, embeddings=str(emb), prompt_list=captions,
+                                  kinds=["attn2"], output=str(tmp_path / "scores.json")))
+    assert len(out["scores"]) > 0 and all(s["score"] >= 0 for s in out["scores"])

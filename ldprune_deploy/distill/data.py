@@ -83,14 +83,14 @@ class DistillData:
 
 
 def resolve_encoder(spec: Any, unet: nn.Module):
-    from ..conditioning import EmbeddingFile, default_encoder
+    from ..conditioning import open_embeddings, default_encoder
 
     if spec is None:
         log.warning("no text encoder given: captions get deterministic synthetic embeddings "
                     "(fine for random-weight models; pass --text-encoder for real ones)")
         return default_encoder(unet)
     if isinstance(spec, (str, Path)):
-        return EmbeddingFile(spec)
+        return open_embeddings(spec)
     if hasattr(spec, "encode"):
         return spec
     if callable(spec):

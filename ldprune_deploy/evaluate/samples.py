@@ -28,10 +28,10 @@ log = logging.getLogger("ldprune")
 
 def prompt_conditioning(unet, n: int, prompts_file: str | None, embeddings: str | None):
     """(prompts, cond (n, L, D), uncond (1, L, D), encoder name) for a conditional UNet."""
-    from ..conditioning import EmbeddingFile, default_encoder, load_prompts
+    from ..conditioning import open_embeddings, default_encoder, load_prompts
 
     if embeddings:
-        enc = EmbeddingFile(embeddings)
+        enc = open_embeddings(embeddings)
         if prompts_file:
             prompts, _ = load_prompts(prompts_file)
         else:   # the file's own prompts, in their stored order

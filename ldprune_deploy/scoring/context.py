@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..conditioning import EmbeddingFile, default_encoder, load_prompts
+from ..conditioning import open_embeddings, default_encoder, load_prompts
 from ..errors import LdpruneError
 from ..sampling import SamplerConfig
 from .config import ScoreConfig
@@ -46,7 +46,7 @@ def build_context(unet, info, catalogue, config: ScoreConfig, generative: bool) 
               "latent_size": latent, "dtype": config.dtype, "device_type": torch.device(config.device).type}
     if info.conditional:
         prompts, source = _prompts(config)
-        encoder = EmbeddingFile(config.embeddings) if config.embeddings else default_encoder(unet)
+        encoder = open_embeddings(config.embeddings) if config.embeddings else default_encoder(unet)
         if encoder.dim != unet.config.cross_attention_dim:
             raise LdpruneError(f"embeddings have dimension {encoder.dim}, the UNet expects "
                                f"{unet.config.cross_attention_dim}", "use embeddings from this model's text encoder")
