@@ -69,6 +69,8 @@ def finish_args(a, smoke_teacher: str) -> None:
         a.seed_list = a.seed_list[:1]
         a.steps, a.batch, a.fid_n, a.sample_steps = min(a.steps, 4), 4, 16, 2
         a.ref_n, a.n_gen, a.score_steps, a.profile_batch = 64, 2, 1, 1
+        if hasattr(a, "budget"):
+            a.budget = "max_params 90% (smoke: CPU latency too noisy for a latency budget)"
         a.teacher = str(smoke_teacher_folder(smoke_teacher, a))
     elif not a.teacher:
         raise SystemExit("--teacher DIR is required (a folder written by benchmarks/train_teachers.py) unless --smoke")

@@ -42,8 +42,6 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", default="65%", help="latency budget (default 65%%: a 35%% cut)")
     a = ap.parse_args(argv)
     Q.finish_args(a, "emoji-uig")
-    if a.smoke:
-        a.budget = "max_params 90% (smoke: CPU latency too noisy for a latency budget)"
     out = Path(a.out)
     work = out / "work"
     t0 = time.perf_counter()

@@ -1,0 +1,72 @@
+"""CPU smoke of benchmarks/quality_*.py: each --smoke run (throwaway 2-step teacher, tiny N)
+writes its JSON with the expected rows and finite numbers. The figures mean nothing."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data_cache"
+PROXIES = ROOT / "benchmarks" / "assets"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+pytestmark = pytest.mark.skipif(
+    not ((DATA / "emoji.npz").is_file() and (DATA / "notes.npz").is_file() and (PROXIES / "proxy-emoji.pt").is_file()
+         and (PROXIES / "proxy-mel.pt").is_file()),
+    reason="needs data_cache/{emoji,notes}.npz (ldprune data emoji|notes) and benchmarks/assets/proxy-*.pt")
+
+
+def _run(script: str, tmp_path: Path) -> dict:
+    mod = importlib.import_module(script)
+    out = tmp_path / script
+    assert mod.main(["--smoke", "--data", str(DATA), "--proxies", str(PROXIES), "--out", str(out)]) == 0
+    res = json.loads((out / f"{script}.json").read_text())
+    assert res["smoke"] is True and res["device"]["kind"] == "cpu"
+    assert (out / f"{script}.md").read_text().strip() == res["table_md"].strip()
+    return res
+
+
+def _finite(*xs):
+    for x in xs:
+        assert isinstance(x, (int, float)) and math.isfinite(x), x
+
+
+def test_strategies_smoke(tmp_path):
+    res = _run("quality_strategies", tmp_path)
+    pairs = {(r["method"], r["strategy"]) for r in res["rows"]}
+    assert pairs == {("ld-pruner", "latency-aware"), ("ld-pruner", "rank"), ("laptop", "latency-aware"),
+                     ("magnitude", "latency-aware"), ("random", "latency-aware")}
+    for r in res["rows"]:
+        _finite(r["fid_pruned"], r["fid_distilled"], r["measured_ms"], r["measured_full_ms"])
+        assert r["n_modifications"] >= 1 and r["student_params"] < res["teacher"]["params"]
+    assert len(res["summary"]) == 5 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
+
+
+def test_recovery_smoke(tmp_path):
+    res = _run("quality_recovery", tmp_path)
+    assert [(r["init"], r["feat_loss"]) for r in res["runs"]] == [
+        ("preserved", "normalized"), ("scratch", "normalized"), ("preserved", "plain")]
+    for r in res["runs"]:
+        steps = [p["step"] for p in r["curve"]]
+        assert steps == [0, *res["eval_at"], res["distill"]["steps"]] and len(steps) >= 3
+        _finite(*(p["fid"] for p in r["curve"]))
+    v = res["verdict"]
+    _finite(v["teacher_fid_here"], v["target_fid"])
+    assert v["teacher_steps"] == 2 and isinstance(v["reached"], bool)
+    # same architecture, different weights: the scratch control is not the preserved student
+    assert res["runs"][1]["curve"][0]["fid"] != res["runs"][0]["curve"][0]["fid"]
+
+
+def test_audio_smoke(tmp_path):
+    res = _run("quality_audio", tmp_path)
+    assert res["teacher"]["data"] == "notes" and res["metric"]["metric"] == "proxy-FAD"
+    assert [r["seed"] for r in res["rows"]] == [0]
+    for r in res["rows"]:
+        _finite(r["fad_pruned"], r["fad_finetuned"], r["ratio_to_teacher"], r["measured_ms"])
+    _finite(res["teacher_fad"])
