@@ -17,14 +17,7 @@ from ldprune_deploy.cli import main
 from ldprune_deploy.errors import GateFailed, LdpruneError
 from ldprune_deploy.evaluate import EvaluateConfig, evaluate
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tiny models gain nothing from a second thread, and on a shared 2-core machine
-    two spinning OpenMP threads made the module ~4x slower (measured); restored afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FEATS = """import torch

@@ -12,14 +12,7 @@ from ldprune_deploy.evaluate.audio import MelSpec, mel_to_waveform, resample, wa
 from ldprune_deploy.evaluate.gate import enforce, gate, parse_budget, parse_tolerances, quality_drop
 from ldprune_deploy.evaluate.metrics import extract
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tiny models gain nothing from a second thread, and on a shared 2-core machine
-    two spinning OpenMP threads made the module ~4x slower (measured); restored afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 MEL = MelSpec(sample_rate=16000, n_fft=512, hop_length=128, griffin_lim_iters=16)

@@ -75,26 +75,26 @@ def _extractors(cfg: EvaluateConfig, modality: str):
     from .features import load_feature_extractor
     from .standard import load_inception, load_vggish
 
+    # metric -> (standard weights, their loader, the modality a user/proxy extractor must serve, fix text)
+    standard = {
+        "fid": (cfg.inception_weights, load_inception, "image",
+                "pass --inception-weights FILE (standard FID) or --feature-extractor "
+                "SPEC (module.py:fn, TorchScript, or a proxy .safetensors)"),
+        "fad": (cfg.vggish_weights, load_vggish, "audio",
+                "pass --vggish-weights FILE (standard FAD) or --feature-extractor SPEC "
+                "(a proxy or user extractor on mel spectrograms)"),
+    }
     out = {}
     for m in cfg.metrics:
-        if m == "fid":
-            if cfg.inception_weights:
-                out[m] = load_inception(cfg.inception_weights)
-            elif cfg.feature_extractor:
-                out[m] = load_feature_extractor(cfg.feature_extractor, "image")
-            else:
-                raise LdpruneError("FID needs a feature extractor and none was given",
-                                   "pass --inception-weights FILE (standard FID) or --feature-extractor "
-                                   "SPEC (module.py:fn, TorchScript, or a proxy .safetensors)")
-        elif m == "fad":
-            if cfg.vggish_weights:
-                out[m] = load_vggish(cfg.vggish_weights)
-            elif cfg.feature_extractor:
-                out[m] = load_feature_extractor(cfg.feature_extractor, "audio")
-            else:
-                raise LdpruneError("FAD needs a feature extractor and none was given",
-                                   "pass --vggish-weights FILE (standard FAD) or --feature-extractor SPEC "
-                                   "(a proxy or user extractor on mel spectrograms)")
+        if m not in standard:
+            continue
+        weights, load_standard, kind, fix = standard[m]
+        if weights:
+            out[m] = load_standard(weights)
+        elif cfg.feature_extractor:
+            out[m] = load_feature_extractor(cfg.feature_extractor, kind)
+        else:
+            raise LdpruneError(f"{m.upper()} needs a feature extractor and none was given", fix)
     return out
 
 
