@@ -12,9 +12,7 @@ formats), ``audio`` (mel <-> waveform), ``samples`` (decoding rules), ``gate`` (
 tolerance syntax).
 """
 
-import sys
-import types
-
+from .._callable_stage import make_package_callable
 from .audio import MelSpec
 from .core import METRICS, EvaluateConfig, evaluate
 from .features import FeatureExtractor, load_feature_extractor
@@ -24,13 +22,4 @@ from .metrics import clip_score, frechet_distance
 __all__ = ["METRICS", "EvaluateConfig", "FeatureExtractor", "MelSpec", "clip_score", "evaluate",
            "frechet_distance", "load_feature_extractor", "parse_budget", "parse_tolerances"]
 
-
-class _CallableStage(types.ModuleType):
-    """Importing this package binds ``ldprune_deploy.evaluate`` to the module, shadowing the lazily
-    mapped stage function; a callable module keeps ``ldprune_deploy.evaluate(t, c, cfg)`` working."""
-
-    def __call__(self, *args, **kwargs):
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableStage
+make_package_callable(__name__, "evaluate")
