@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except LdpruneError as e:
         if debug:
             raise
-        print(f"ldprune {args.command}: error: {e.message}", file=sys.stderr)
-        if e.fix:
-            print(f"  fix: {e.fix}", file=sys.stderr)
+        # one line, problem then fix, so it reads well in CI logs and greps cleanly
+        fix = f" (fix: {e.fix})" if e.fix else ""
+        print(f"ldprune {args.command}: error: {e.message}{fix}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"ldprune {args.command}: interrupted; finished work was saved where the stage checkpoints",

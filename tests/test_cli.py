@@ -90,7 +90,9 @@ def test_console_script_entry_point():
     r = subprocess.run([sys.executable, "-m", "ldprune_deploy.cli", "catalogue", "--model", "nope"],
                        capture_output=True, text=True)
     assert r.returncode == 2
-    assert r.stderr.count("\n") <= 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "unknown model 'nope'" in lines[0] and "(fix: use one of:" in lines[0]
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
