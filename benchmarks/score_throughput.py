@@ -4,6 +4,8 @@ GPU (the figures the closing note quotes; SD1.5 random weights, 256², N_gen=64,
 CFG so every UNet call is batch 128):
     python benchmarks/score_throughput.py --device cuda --dtype fp16 --channels-last \
         --out benchmarks/results/score_throughput            # the 86 remove/shortcut candidates
+    ... --compile-blocks                                     # the same sweep with ScoreConfig.compile_blocks
+                                                             # (wall_s includes compiling; per_call is eager)
     ... --full                                               # also the whole catalogue (296 on SD1.5)
 CPU smoke (tiny-t2i, seconds; checks the script end to end, its figures mean nothing):
     python benchmarks/score_throughput.py --smoke --out /tmp/score_throughput_smoke
@@ -63,7 +65,8 @@ def sweep(unet, info, args, mods: list[str] | None, label: str, workdir: Path) -
     cfg = ScoreConfig(method="ld-pruner", output=workdir / f"scores-{label}.json", n_gen=args.n_gen,
                       steps=args.steps, guidance=args.guidance, resolution=args.resolution, mods=mods,
                       device=args.device, dtype=args.dtype, channels_last=args.channels_last,
-                      batch_size=args.batch_size, overwrite=True, progress=not args.no_progress)
+                      batch_size=args.batch_size, compile_blocks=args.compile_blocks, overwrite=True,
+                      progress=not args.no_progress)
     if args.max_candidates:
         cat = build_catalogue(unet, info, flops=False)
         chosen = [c for c in cat.candidates() if mods is None or c[1] in mods][:args.max_candidates]
@@ -89,6 +92,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="fp16")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile-blocks", action="store_true",
+                    help="score with ScoreConfig.compile_blocks (wall time includes compiling; per-call is eager)")
     ap.add_argument("--batch-size", type=int, help="samples per UNet call (default: all N_gen)")
     ap.add_argument("--full", action="store_true", help="also sweep the whole catalogue (width variants too)")
     ap.add_argument("--max-candidates", type=int, help="score only the first N candidates of each sweep")
@@ -122,11 +127,13 @@ def main(argv=None) -> int:
     result = {"benchmark": "score_throughput", "device": device_fingerprint(args.device), "model": args.model,
               "random_weights": info.random_weights, "resolution": args.resolution, "n_gen": args.n_gen,
               "steps": args.steps, "guidance": args.guidance, "dtype": args.dtype,
-              "channels_last": args.channels_last, "unet_call_batch": call_batch,
+              "channels_last": args.channels_last, "compile_blocks": args.compile_blocks,
+              "unet_call_batch": call_batch,
               "per_call": call, "flops_per_call": flops, "peak_tflops": args.peak_tflops,
               "flop_floor_ms": floor_ms, "flop_floor_ratio": call["min_ms"] / floor_ms,
               "achieved_tflops": flops / (call["min_ms"] * 1e-3) / 1e12, "sweeps": []}
     name = f"score_throughput-{args.model}-{args.resolution}-{args.dtype}{'-cl' if args.channels_last else ''}"
+    name += "-cb" if args.compile_blocks else ""
     with tempfile.TemporaryDirectory(dir=out) as work:
         plans = [(["remove", "shortcut"], "remove_shortcut")] + ([(None, "full")] if args.full else [])
         for mods, label in plans:

@@ -41,6 +41,8 @@ def register(sub) -> None:
     r.add_argument("--device", default="cpu", help="cpu or cuda (torchrun: one GPU per rank)")
     r.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convs on GPU)")
+    r.add_argument("--compile-blocks", action="store_true",
+                   help="torch.compile each ResnetBlock2D/BasicTransformerBlock (regional; compile time counts)")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished candidates")
     r.add_argument("--overwrite", action="store_true", help="replace an existing scores file")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,8 +57,8 @@ def run(args) -> int:
                       prompts=args.prompts, embeddings=args.embeddings, batch_size=args.batch_size,
                       kinds=args.kinds, mods=args.mods, include=args.include, exclude=args.exclude,
                       check_additivity=args.check_additivity, device=args.device, dtype=args.dtype,
-                      channels_last=args.channels_last, resume=args.resume, overwrite=args.overwrite,
-                      progress=not args.no_progress, preset=args.preset)
+                      channels_last=args.channels_last, compile_blocks=args.compile_blocks, resume=args.resume,
+                      overwrite=args.overwrite, progress=not args.no_progress, preset=args.preset)
     doc = score(args.model, cfg)
     import torch.distributed as dist
 

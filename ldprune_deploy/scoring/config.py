@@ -40,6 +40,7 @@ class ScoreConfig:
     device: str = "cpu"
     dtype: str = "fp32"
     channels_last: bool = False
+    compile_blocks: bool = False       # torch.compile the repeated blocks per instance (scoring/compile.py)
     resume: bool = False
     overwrite: bool = False
     progress: bool = True

@@ -11,6 +11,7 @@ itself with one process, ``.<name>.rank<r>.partial.json`` beside it with several
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from ..errors import LdpruneError
 from ..models import _quiet_diffusers, load_model, parse_dtype
 from ..surgery import Modification
 from .additivity import additivity_report, additivity_sets
+from .compile import compile_backend, compiled_blocks
 from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
 from .context import build_context
 from .io import read_progress
@@ -100,39 +102,11 @@ def _load_unet(model, config: ScoreConfig, device: str):
     return unet.eval().requires_grad_(False), info
 
 
-def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> dict[str, Any]:
-    """Score the selected candidates of ``model``; write ``config.output``; return its content."""
-    import torch.distributed as dist
+def _run_tasks(method, ctx, config: ScoreConfig, header: dict, cands, sets, done: dict, joint: dict, baseline,
+               mine: list, out: Path, rank: int, world: int) -> tuple[dict | None, dict, dict]:
+    """Score this rank's tasks, writing progress after each; ``(baseline, new_done, new_joint)``."""
     from tqdm.auto import tqdm
 
-    config = config or ScoreConfig()
-    config.validate()  # before loading a large model
-    rank, world, device, created = _init_distributed(config.device)
-    out = Path(config.output)
-    _check_output(out, config, rank)
-    unet, info = _load_unet(model, config, device)
-    config.validate(info.conditional)
-    method = METHODS[config.method]()
-    catalogue = build_catalogue(unet, info, batch=1, resolution=config.resolution, flops=config.method == "size")
-    cands = select_candidates(catalogue, config)
-    ctx, params = build_context(unet, info, catalogue, config, method.generative)
-    params.update(method.params(ctx))
-    sets = additivity_sets(cands, config.check_additivity, config.additivity_max_set, config.seed)
-    header = {"schema": SCORES_SCHEMA, "method": config.method, "params": params, "model": info.name,
-              "model_fingerprint": info.fingerprint, "n_candidates": len(cands),
-              "filters": {"kinds": config.kinds, "mods": config.mods, "include": config.include,
-                          "exclude": config.exclude, "explicit": config.candidates is not None}}
-    sig_src = json.dumps({"h": header, "c": cands, "s": sets}, sort_keys=True, default=str)
-    header["signature"] = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
-
-    done, joint, baseline = ({}, {}, None)
-    if config.resume:
-        done, joint, baseline = read_progress([out, *_partial_files(out)], header["signature"])
-    if world > 1:
-        dist.barrier()  # every rank has read the old progress before any rank overwrites it
-    tasks = [("single", i) for i, c in enumerate(cands) if _key(c) not in done]
-    tasks += [("joint", j) for j in range(len(sets)) if j not in joint]
-    mine = tasks[rank::world]
     if mine:
         baseline = method.prepare(ctx)
     progress_file = out if world == 1 else out.parent / f".{out.name}.rank{rank}.partial.json"
@@ -151,6 +125,47 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
         write_json_atomic(progress_file, _document(header, cands, {**done, **new_done}, {**joint, **new_joint},
                                                    baseline, None, complete=False))
     bar.close()
+    return baseline, new_done, new_joint
+
+
+def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> dict[str, Any]:
+    """Score the selected candidates of ``model``; write ``config.output``; return its content."""
+    import torch.distributed as dist
+
+    config = config or ScoreConfig()
+    config.validate()  # before loading a large model
+    rank, world, device, created = _init_distributed(config.device)
+    out = Path(config.output)
+    _check_output(out, config, rank)
+    unet, info = _load_unet(model, config, device)
+    config.validate(info.conditional)
+    method = METHODS[config.method]()
+    catalogue = build_catalogue(unet, info, batch=1, resolution=config.resolution, flops=config.method == "size")
+    cands = select_candidates(catalogue, config)
+    ctx, params = build_context(unet, info, catalogue, config, method.generative)
+    params.update(method.params(ctx))
+    if config.compile_blocks:  # recorded only when on: the default run's file and signature are unchanged
+        params["compile_blocks"] = {"backend": compile_backend()}
+    sets = additivity_sets(cands, config.check_additivity, config.additivity_max_set, config.seed)
+    header = {"schema": SCORES_SCHEMA, "method": config.method, "params": params, "model": info.name,
+              "model_fingerprint": info.fingerprint, "n_candidates": len(cands),
+              "filters": {"kinds": config.kinds, "mods": config.mods, "include": config.include,
+                          "exclude": config.exclude, "explicit": config.candidates is not None}}
+    sig_src = json.dumps({"h": header, "c": cands, "s": sets}, sort_keys=True, default=str)
+    header["signature"] = hashlib.sha256(sig_src.encode()).hexdigest()[:16]
+
+    done, joint, baseline = ({}, {}, None)
+    if config.resume:
+        done, joint, baseline = read_progress([out, *_partial_files(out)], header["signature"])
+    if world > 1:
+        dist.barrier()  # every rank has read the old progress before any rank overwrites it
+    tasks = [("single", i) for i, c in enumerate(cands) if _key(c) not in done]
+    tasks += [("joint", j) for j in range(len(sets)) if j not in joint]
+    mine = tasks[rank::world]
+    compiling = compiled_blocks(unet) if config.compile_blocks and mine else contextlib.nullcontext()
+    with compiling:
+        baseline, new_done, new_joint = _run_tasks(method, ctx, config, header, cands, sets, done, joint, baseline,
+                                                   mine, out, rank, world)
     if world > 1:
         gathered: list = [None] * world
         dist.all_gather_object(gathered, (new_done, new_joint, baseline))

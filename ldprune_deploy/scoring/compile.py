@@ -1,0 +1,95 @@
+"""Opt-in regional compilation of the UNet's repeated blocks for the scoring sweep.
+
+In the style of diffusers' ``compile_repeated_blocks``: every ``ResnetBlock2D`` and
+``BasicTransformerBlock`` instance gets ``module.compile(fullgraph=False, dynamic=False)``.
+With ``torch._dynamo.config.inline_inbuilt_nn_modules`` (default True) parameters are graph
+inputs, so structurally identical instances share compiled code, and a candidate that swaps
+one operator (``surgery.swapped``) leaves every untouched block compiled; a block whose own
+children change (e.g. attn2 removed inside it) is recompiled once per new structure/shape.
+
+Two hazards are handled here:
+
+* ``module.compile()`` stores ``torch.compile(module._call_impl)`` -- a method *bound to that
+  module* -- in the instance attribute ``_compiled_call_impl``. ``surgery.mods._shallow_copy``
+  (``copy.copy``, used for ``width:*`` candidates) would copy it with the rest of ``__dict__``
+  and a narrowed copy would silently run the *original* block -- unless ``nn.Module.__getstate__``
+  drops it, as it does in recent torch (2.13 here: copies run eagerly). Where a probe shows
+  that a copy keeps it, a forward pre-hook on the UNet resets the attribute, before each UNet
+  call, on any module that carries another module's compiled call (the copy then runs eagerly).
+* The user's model is restored on exit: the compiled calls, the hook and dynamo's recompile
+  limit are put back as they were. Dynamo's code caches (attached to the blocks' ``forward``
+  code objects) remain; they are consulted only inside compiled code, so they are harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from typing import Iterator
+
+import torch
+from torch import nn
+
+log = logging.getLogger("ldprune")
+
+BLOCK_CLASSES = ("ResnetBlock2D", "BasicTransformerBlock")
+_MISSING = object()
+
+
+def compile_backend() -> str:
+    """``LDPRUNE_COMPILE_BACKEND`` (tests use ``aot_eager``: no C++ compile on CPU), else inductor."""
+    return os.environ.get("LDPRUNE_COMPILE_BACKEND", "inductor")
+
+
+def copy_keeps_compiled_call() -> bool:
+    """Whether ``copy.copy`` of a compiled module carries its ``_compiled_call_impl`` (older torch)."""
+    m = nn.Identity()
+    m.__dict__["_compiled_call_impl"] = m._call_impl  # stands in for a compiled call; never run
+    return copy.copy(m).__dict__.get("_compiled_call_impl") is not None
+
+
+@contextlib.contextmanager
+def compiled_blocks(unet: nn.Module, classes: tuple[str, ...] = BLOCK_CLASSES, backend: str | None = None,
+                    recompile_limit: int = 64, guard_copies: bool | None = None) -> Iterator[int]:
+    """Compile the repeated blocks of ``unet`` for the duration of the block; yields their count.
+
+    ``guard_copies``: install the pre-hook that un-compiles copies of compiled blocks;
+    None: only where this torch's ``copy.copy`` keeps the compiled call.
+    """
+    backend = backend or compile_backend()
+    guard_copies = copy_keeps_compiled_call() if guard_copies is None else guard_copies
+    owner: dict[int, nn.Module] = {}          # id(compiled callable) -> the module it is bound to
+    saved: list[tuple[nn.Module, object]] = []
+    for m in unet.modules():
+        if type(m).__name__ not in classes or m.__dict__.get("_compiled_call_impl") is not None:
+            continue  # not a repeated block, or already compiled by the caller: left as it is
+        saved.append((m, m.__dict__.get("_compiled_call_impl", _MISSING)))
+        m.compile(backend=backend, fullgraph=False, dynamic=False)
+        owner[id(m._compiled_call_impl)] = m
+
+    def drop_foreign(module, args):
+        for sub in module.modules():
+            fn = sub.__dict__.get("_compiled_call_impl")
+            if fn is not None and id(fn) in owner and owner[id(fn)] is not sub:
+                sub.__dict__["_compiled_call_impl"] = None  # a copy of a compiled block: run it eagerly
+
+    handle = unet.register_forward_pre_hook(drop_foreign) if guard_copies else None
+    dyn = torch._dynamo.config
+    old_limit = dyn.recompile_limit
+    # every distinct (structure, shape) of a block class is one cache entry of its forward:
+    # SD1.5 has 4 resolutions × the unmodified and the modified structures
+    dyn.recompile_limit = max(old_limit, recompile_limit)
+    log.info("compiled %d blocks (%s, backend %s)", len(saved), ", ".join(classes), backend)
+    try:
+        yield len(saved)
+    finally:
+        dyn.recompile_limit = old_limit
+        if handle is not None:
+            handle.remove()
+        for m, old in saved:
+            if old is _MISSING:
+                m.__dict__.pop("_compiled_call_impl", None)
+            else:
+                m.__dict__["_compiled_call_impl"] = old

@@ -1,0 +1,144 @@
+"""Opt-in regional compilation of the scoring sweep (``compile_blocks``), on tiny models (CPU).
+
+Most tests use dynamo with the ``aot_eager`` backend (``LDPRUNE_COMPILE_BACKEND``): the same
+graph capture, guards, recompiles and module inlining as inductor without its C++ compile,
+which costs ~30 s per run on this machine; one ``slow`` test runs inductor itself.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ldprune_deploy.errors import LdpruneError
+from ldprune_deploy.models import example_inputs, load_model
+from ldprune_deploy.scoring import ScoreConfig, score
+from ldprune_deploy.scoring.compile import compiled_blocks, copy_keeps_compiled_call
+from ldprune_deploy.surgery import Modification, swapped
+from ldprune_deploy.surgery.apply import resolve
+from ldprune_deploy.surgery.mods import _shallow_copy, build_replacement
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# t2i: a whole transformer removed, attn2 inside a compiled BasicTransformerBlock removed and
+# narrowed (the block recompiles), a resnet shortcut and narrowed (copy.copy of a compiled block)
+FEW = (r"^(down_blocks\.0\.attentions\.0|down_blocks\.0\.attentions\.0\.transformer_blocks\.0\.attn2"
+       r"|up_blocks\.0\.resnets\.0):(remove|shortcut|width:0\.5)$")
+
+
+@pytest.fixture(autouse=True)
+def aot_eager(monkeypatch):
+    monkeypatch.setenv("LDPRUNE_COMPILE_BACKEND", "aot_eager")
+
+
+@pytest.fixture(scope="module")
+def t2i():
+    return load_model("tiny-t2i", quiet=True)
+
+
+def _out(unet, inp):
+    with torch.no_grad():
+        return unet(**inp).sample
+
+
+def _cfg(tmp_path, name, **kw):
+    return ScoreConfig(n_gen=3, steps=2, output=tmp_path / name, progress=False, include=FEW, **kw)
+
+
+def test_compiled_scores_equal_eager_and_model_is_restored(t2i, tmp_path):
+    unet, info = t2i
+    inp = example_inputs(unet, info, batch=2)
+    before = _out(unet, inp)
+    eager = score(unet, _cfg(tmp_path, "eager.json"))
+    comp = score(unet, _cfg(tmp_path, "comp.json", compile_blocks=True))
+    pairs = [(e["operator"], e["modification"]) for e in eager["scores"]]
+    assert pairs == [(e["operator"], e["modification"]) for e in comp["scores"]]
+    assert len(pairs) == 5 and ("up_blocks.0.resnets.0", "width:0.5") in pairs
+    for a, b in zip(eager["scores"], comp["scores"]):
+        assert a["score"] > 0
+        assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
+    # the option is recorded and separates the runs; the default file does not mention it
+    assert comp["params"]["compile_blocks"] == {"backend": "aot_eager"}
+    assert "compile_blocks" not in eager["params"]
+    assert comp["signature"] != eager["signature"]
+    # restored: no compiled call left on the user's model, same outputs as before
+    assert not [n for n, m in unet.named_modules() if m.__dict__.get("_compiled_call_impl") is not None]
+    assert torch.equal(_out(unet, inp), before)
+
+
+def test_compiled_copy_runs_its_own_forward_and_restore_is_exact(t2i):
+    unet, info = t2i
+    inp = example_inputs(unet, info, batch=2)
+    op = Modification("up_blocks.0.resnets.0", "width:0.5")
+    before = _out(unet, inp)
+    with swapped(unet, op):
+        want = _out(unet, inp)
+    assert not torch.allclose(want, before)
+    with compiled_blocks(unet) as n:
+        assert n == 12 + 6  # every ResnetBlock2D and BasicTransformerBlock of tiny-t2i
+        block = unet.get_submodule("up_blocks.0.resnets.0")
+        # width:* candidates are shallow copies; they must not run the original's compiled call
+        leaked = _shallow_copy(block).__dict__.get("_compiled_call_impl")
+        assert (leaked is block._compiled_call_impl) == copy_keeps_compiled_call()
+        assert torch.allclose(_out(unet, inp), before, rtol=1e-4, atol=1e-5)
+        with swapped(unet, op):
+            got = _out(unet, inp)
+        assert torch.allclose(_out(unet, inp), before, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(got, before)
+    assert torch.equal(_out(unet, inp), before)
+    assert "_compiled_call_impl" not in block.__dict__
+
+
+def test_guard_runs_a_copy_that_carries_the_originals_compiled_call_eagerly(t2i):
+    # older torch: copy.copy keeps _compiled_call_impl; simulate that copy and check the guard
+    unet, info = t2i
+    inp = example_inputs(unet, info, batch=2)
+    with swapped(unet, Modification("up_blocks.0.resnets.0", "width:0.5")):
+        want = _out(unet, inp)
+    module, parent, leaf, kind = resolve(unet, "up_blocks.0.resnets.0")
+    with compiled_blocks(unet, guard_copies=True):
+        narrowed, _ = build_replacement(kind, module, "width:0.5")
+        narrowed.__dict__["_compiled_call_impl"] = module._compiled_call_impl  # what old torch's copy did
+        setattr(parent, leaf, narrowed)
+        try:
+            got = _out(unet, inp)
+        finally:
+            setattr(parent, leaf, module)
+        assert narrowed.__dict__["_compiled_call_impl"] is None
+        assert unet._forward_pre_hooks
+    assert not unet._forward_pre_hooks
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_run_cannot_resume_an_eager_one(t2i, tmp_path):
+    unet, _ = t2i
+    score(unet, _cfg(tmp_path, "s.json"))
+    with pytest.raises(LdpruneError, match="other settings"):
+        score(unet, _cfg(tmp_path, "s.json", compile_blocks=True, resume=True))
+
+
+def test_cli_flag(tmp_path):
+    import argparse
+
+    from ldprune_deploy.commands import score as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.register(p.add_subparsers())
+    args = p.parse_args(["score", "--model", "tiny-uncond", "--compile-blocks"])
+    assert args.compile_blocks is True
+    assert p.parse_args(["score", "--model", "tiny-uncond"]).compile_blocks is False
+
+
+@pytest.mark.slow
+def test_inductor_scores_equal_eager(tmp_path, monkeypatch):
+    monkeypatch.setenv("LDPRUNE_COMPILE_BACKEND", "inductor")
+    unet, _ = load_model("tiny-uncond", quiet=True)
+    kw = dict(n_gen=3, steps=2, progress=False, include=r"^(mid_block\.resnets\.0|up_blocks\.0\.resnets\.0):",
+              mods=["remove", "shortcut", "width:0.5"])
+    eager = score(unet, ScoreConfig(output=tmp_path / "e.json", **kw))
+    comp = score(unet, ScoreConfig(output=tmp_path / "c.json", compile_blocks=True, **kw))
+    assert len(eager["scores"]) == 4 and comp["params"]["compile_blocks"] == {"backend": "inductor"}
+    for a, b in zip(eager["scores"], comp["scores"]):
+        assert (a["operator"], a["modification"]) == (b["operator"], b["modification"])
+        assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
