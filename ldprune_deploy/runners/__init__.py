@@ -55,6 +55,9 @@ class Runner(abc.ABC):
     name = "base"
     device = "cpu"
 
+    def __init__(self, **options: Any):
+        self.options = options  # runner-specific defaults; RunSpec.options override them per call
+
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return True, ""

@@ -34,9 +34,6 @@ class _OrtRunner(Runner):
     target = "cpu"
     extra = "ldprune-deploy[onnx]"
 
-    def __init__(self, **options: Any):
-        self.options = options
-
     @classmethod
     def available(cls) -> tuple[bool, str]:
         try:

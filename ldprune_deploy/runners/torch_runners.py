@@ -97,9 +97,6 @@ def _peak_memory_mb(device: str) -> tuple[float | None, str]:
 class _TorchRunner(Runner):
     device = "cuda"
 
-    def __init__(self, **options: Any):
-        self.options = options
-
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return cuda_status() if cls.device == "cuda" else (True, "")

@@ -23,22 +23,16 @@ class TensorRTRunner(Runner):
 
     device = "cuda"
 
-    def __init__(self, **options: Any):
-        self.options = options
-
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        import torch
-
         from ..export.tensorrt import import_trt
+        from .torch_runners import cuda_status
 
         try:
             import_trt()
         except LdpruneError as e:
             return False, f"{e.message}; {e.fix}"
-        if not torch.cuda.is_available():
-            return False, "no CUDA device"
-        return True, ""
+        return cuda_status()
 
     def option(self, spec: RunSpec, key: str, default: Any = None) -> Any:
         return spec.options.get(key, self.options.get(key, default))
