@@ -60,6 +60,10 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--profile-batch", type=int, default=8, help="batch of the latency profile (default 8)")
     ap.add_argument("--smoke", action="store_true",
                     help="CPU check in well under a minute: throwaway teacher trained for 2 steps, tiny N; figures mean nothing")
+    ap.add_argument("--phase", choices=["plan", "train", "all"], default="all",
+                    help="plan: profile, score and verify every plan (times the runner: give it the GPU alone), "
+                         "saved under OUT/work/plans; train: prune, distil and measure from those saved plans "
+                         "(no latency is timed, so several scripts may share one GPU); all: both (default)")
 
 
 def finish_args(a, smoke_teacher: str) -> None:
@@ -290,6 +294,41 @@ def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
                         warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
                         op_warmup=1 if a.smoke else 3, op_iters=2 if a.smoke else 30)
     return profile(copy.deepcopy(t.unet), cfg)
+
+
+class PlanStore:
+    """Plans (and the profile they were solved on) kept under OUT/work/plans between the
+    ``--phase plan`` run, which times the runner, and the ``--phase train`` run, which must not."""
+
+    def __init__(self, a, work: Path):
+        self.phase, self.dir = a.phase, work / "plans"
+        self.profile_path = self.dir / "profile.json"
+
+    def profile(self, make) -> dict:
+        if self.phase == "train":
+            return json.loads(self._need(self.profile_path).read_text())
+        prof = make()
+        write_json_atomic(self.profile_path, prof)
+        return prof
+
+    def plan(self, key: str, make):
+        from ldprune_deploy.surgery import PrunePlan
+
+        path = self.dir / f"plan-{key}.json"
+        if self.phase == "train":
+            return PrunePlan.load(self._need(path))
+        plan = make()
+        plan.save(path)
+        return plan
+
+    @property
+    def train(self) -> bool:
+        return self.phase != "plan"
+
+    def _need(self, path: Path) -> Path:
+        if not path.is_file():
+            raise SystemExit(f"{path} is missing: run this script with --phase plan (same --out) first")
+        return path
 
 
 def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget: str):

@@ -37,13 +37,17 @@ def main(argv=None) -> int:
     t = Q.load_teacher(a.teacher, a.data, a.emb)
     if t.hint["data"] != "notes":
         raise SystemExit(f"{a.teacher} is a {t.hint['data']} teacher; this experiment is for the mel (notes-uag) one")
-    metric = Q.ProxyMetric(t, a)
-    teacher_fad = metric(t.unet)
-    prof = Q.profile_teacher(t, a, work)
+    store = Q.PlanStore(a, work)
+    prof = store.profile(lambda: Q.profile_teacher(t, a, work))
+    metric = Q.ProxyMetric(t, a) if store.train else None
+    teacher_fad = metric(t.unet) if metric else None
     rows = []
     for seed in a.seed_list:
-        scores = Q.score_teacher(t, a, "ld-pruner", seed, work)
-        plan = Q.plan_verified(t, a, scores, prof, "latency-aware", a.budget)
+        plan = store.plan(f"s{seed}", lambda: Q.plan_verified(
+            t, a, Q.score_teacher(t, a, "ld-pruner", seed, work), prof, "latency-aware", a.budget))
+        if not store.train:
+            print(f"seed {seed}: {len(plan.modifications)} mods, measured {Q.plan_summary(plan)['measured_cut']:.1%} cut")
+            continue
         student = Q.prune(t, plan)
         fad_pruned = metric(student)
         trained, _, secs = Q.distill_student(t, student, a, work / f"distill-s{seed}", seed=seed, steps=a.steps)
@@ -53,6 +57,8 @@ def main(argv=None) -> int:
                      "within_10pct": fad <= 1.10 * teacher_fad, "distill_seconds": round(secs, 1)})
         print(f"seed {seed}: cut {rows[-1]['measured_cut']:.1%}, proxy-FAD pruned {fad_pruned:.3f} -> {fad:.3f} "
               f"(teacher {teacher_fad:.3f})")
+    if not store.train:
+        return 0
     summary = {k: Q.mean_spread([r[k] for r in rows]) for k in
                ("measured_ms", "measured_cut", "fad_pruned", "fad_finetuned", "ratio_to_teacher")}
     res = {**Q.header(a, "quality_audio", t, metric), "budget": a.budget, "teacher_fad": teacher_fad,

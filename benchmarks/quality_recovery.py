@@ -54,11 +54,15 @@ def main(argv=None) -> int:
             raise SystemExit("no curves.json beside the teacher: pass --steps")
         a.steps = max(1, t_steps // 8)
     seed = a.seed_list[0]
+    store = Q.PlanStore(a, work)
+    prof = store.profile(lambda: Q.profile_teacher(t, a, work))
+    plan = store.plan(f"s{seed}", lambda: Q.plan_verified(
+        t, a, Q.score_teacher(t, a, "ld-pruner", seed, work), prof, "latency-aware", a.budget))
+    if not store.train:
+        print(f"{len(plan.modifications)} mods, measured {Q.plan_summary(plan)['measured_cut']:.1%} cut (plan saved)")
+        return 0
     metric = Q.ProxyMetric(t, a)
     teacher_fid = metric(t.unet)
-    prof = Q.profile_teacher(t, a, work)
-    scores = Q.score_teacher(t, a, "ld-pruner", seed, work)
-    plan = Q.plan_verified(t, a, scores, prof, "latency-aware", a.budget)
     eval_at = sorted({s for i in range(a.points - 1) if 0 < (s := round(a.steps * (i + 1) / a.points)) < a.steps})
     runs = []
     for init, feat in RUNS:

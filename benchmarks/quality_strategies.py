@@ -46,15 +46,18 @@ def main(argv=None) -> int:
     work = out / "work"
     t0 = time.perf_counter()
     t = Q.load_teacher(a.teacher, a.data, a.emb)
-    metric = Q.ProxyMetric(t, a)
+    store = Q.PlanStore(a, work)
     cands = None
-    teacher_fid = metric(t.unet)
-    prof = Q.profile_teacher(t, a, work, cands)
+    prof = store.profile(lambda: Q.profile_teacher(t, a, work, cands))
+    metric = Q.ProxyMetric(t, a) if store.train else None
+    teacher_fid = metric(t.unet) if metric else None
     rows = []
     magnitude_scores = None
     for seed in a.seed_list:
         cache: dict[str, dict] = {}
-        for method, strategy in PLANS:
+
+        def scores_for(method: str) -> dict:
+            nonlocal magnitude_scores
             if method not in cache:
                 if method == "magnitude" and magnitude_scores is not None:
                     cache[method] = magnitude_scores   # deterministic: scored once
@@ -62,7 +65,15 @@ def main(argv=None) -> int:
                     cache[method] = Q.score_teacher(t, a, method, seed, work, cands)
                     if method == "magnitude":
                         magnitude_scores = cache[method]
-            plan = Q.plan_verified(t, a, cache[method], prof, strategy, a.budget)
+            return cache[method]
+
+        for method, strategy in PLANS:
+            plan = store.plan(f"{method}-{strategy}-s{seed}",
+                              lambda: Q.plan_verified(t, a, scores_for(method), prof, strategy, a.budget))
+            if not store.train:
+                print(f"seed {seed} {method}/{strategy}: {len(plan.modifications)} mods, measured "
+                      f"{Q.plan_summary(plan)['measured_cut']:.1%} cut (plan saved)")
+                continue
             student = Q.prune(t, plan)
             fid_pruned = metric(student)
             trained, _, secs = Q.distill_student(t, student, a, work / f"distill-{method}-{strategy}-s{seed}",
@@ -73,6 +84,8 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f"seed {seed} {method}/{strategy}: {row['n_modifications']} mods, measured cut "
                   f"{row['measured_cut']:.1%}, {metric.name} pruned {fid_pruned:.2f} -> distilled {row['fid_distilled']:.2f}")
+    if not store.train:
+        return 0
     summary = []
     for method, strategy in PLANS:
         rs = [r for r in rows if (r["method"], r["strategy"]) == (method, strategy)]

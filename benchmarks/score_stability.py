@@ -53,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, nargs=2, default=[10, 25], metavar=("LOW", "REF"))
     ap.add_argument("--guidance", type=float, default=7.5)
     ap.add_argument("--resolution", type=int)
+    ap.add_argument("--embeddings", help="pre-computed caption embeddings (a text-conditioned teacher's own)")
     ap.add_argument("--mods", nargs="+", default=["remove", "shortcut"])
     ap.add_argument("--max-candidates", type=int)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     docs, walls = {}, {}
     for label, (n, s) in runs.items():
         cfg = ScoreConfig(method=args.method, output=out / f"scores-{args.method}-n{n}-s{s}.json", n_gen=n, steps=s,
-                          guidance=args.guidance, resolution=args.resolution, candidates=cands,
+                          guidance=args.guidance, resolution=args.resolution, candidates=cands, embeddings=args.embeddings,
                           device=args.device, dtype=args.dtype, channels_last=args.channels_last, resume=True)
         t = time.perf_counter()
         docs[label] = score(unet, cfg)
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
         print(f"{label}: N_gen={n} steps={s}: {len(cands)} candidates in {walls[label]:.1f} s")
     result = {"benchmark": "score_stability", "device": device_fingerprint(args.device), "model": args.model,
               "random_weights": info.random_weights, "method": args.method, "dtype": args.dtype,
-              "resolution": args.resolution or info.resolution, "candidates": len(cands), "mods": args.mods,
+              "resolution": args.resolution or info.resolution, "embeddings": args.embeddings, "candidates": len(cands), "mods": args.mods,
               "runs": {k: {"n_gen": runs[k][0], "steps": runs[k][1], "wall_s": walls[k]} for k in runs},
               f"n_gen_{n_lo}_vs_{n_ref}": compare(docs["reference"], docs["fewer_samples"], args.bottom_k),
               f"steps_{s_lo}_vs_{s_ref}": compare(docs["reference"], docs["fewer_steps"], args.bottom_k)}

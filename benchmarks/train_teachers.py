@@ -96,8 +96,12 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     batch = 4 if a.smoke else cfg.batch
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
     warm = max(1, min(200, steps // 10))
-    lr_at = lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))  # noqa: E731
-    sch = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+
+    def lr_factor(step: int, seconds: float) -> float:
+        # cosine over whichever budget runs out first (steps or --max-seconds), so a
+        # time-capped teacher still ends annealed instead of stopping at a high learning rate
+        progress = min(1.0, max(step / steps, seconds / a.max_seconds))
+        return min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * progress))
     x_dev = x.to(device)
     cond_dev = cond.to(device) if cond is not None else None
     log = {"step": [], "loss": [], "proxy_fid": [], "proxy_fid_step": [], "train_seconds": []}
@@ -123,8 +127,9 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(step, t_train)
         opt.step()
-        sch.step()
         with torch.no_grad():
             decay = min(EMA_DECAY, (1 + step) / (10 + step))   # warm-up: early EMA is not stuck at init
             for pe, p in zip(ema.parameters(), unet.parameters()):
@@ -148,7 +153,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     ema.half().save_pretrained(str(folder), safe_serialization=True)
     _tag_config(folder / "config.json", cfg)
     return {"config": cfg.name, "cls": cfg.cls, "params": n_params, "data": cfg.data, "space": cfg.space,
-            "steps_planned": steps, "steps_done": step, "batch": batch, "lr": cfg.lr, "ema_decay": EMA_DECAY,
+            "steps_planned": steps, "steps_done": step, "batch": batch, "lr": cfg.lr,
+            "lr_schedule": f"warm-up {warm} steps, cosine over min(steps, {a.max_seconds:g} s) of progress", "ema_decay": EMA_DECAY,
             "train_seconds": round(t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
             "fid_n": a.fid_n, "sample_steps": a.sample_steps, "sampler": "ddim, guidance 1",
             "fid_reference": f"{len(x)} training-split items", "proxy": proxy_meta.get("modality"),

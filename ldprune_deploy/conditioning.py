@@ -77,6 +77,18 @@ def open_embeddings(path: str | Path):
     return load_embeddings(path)
 
 
+def file_prompts(encoder, n: int) -> list[str]:
+    """``n`` prompts an embedding file holds, evenly spaced over its stored order (a caption
+    file is often sorted, e.g. by Unicode block: its first ``n`` would all be alike)."""
+    stored = list(getattr(encoder, "_index", {}))
+    stored = [p for p in stored if p]   # the empty prompt is the unconditional branch, not a caption
+    if not stored:
+        raise LdpruneError(f"{encoder.name} holds no prompts", "pass a prompt file with --prompts")
+    if n >= len(stored):
+        return stored
+    return [stored[(i * len(stored)) // n] for i in range(n)]
+
+
 def builtin_prompts() -> list[str]:
     text = resources.files("ldprune_deploy").joinpath("data_files/prompts.txt").read_text()
     return [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")]

@@ -208,3 +208,29 @@ def test_cli_score(tmp_path, capsys):
     assert load_scores(out)["method"] == "magnitude"
     assert main(["score", "--model", "tiny-uncond", "--n-gen", "1", "-o", str(tmp_path / "x.json")]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_embedding_file_prompts_are_the_default(t2i, tmp_path):
+    """With --embeddings and no prompts, scoring conditions on the file's own captions
+    (evenly spaced over its stored order), not on the built-in list the file cannot encode."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    from ldprune_deploy.conditioning import EmbeddingFile, file_prompts
+
+    caps = [f"CAPTION {i}" for i in range(10)]
+    dim = t2i.config.cross_attention_dim
+    emb = torch.randn(len(caps), 4, dim, generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "emb.safetensors"
+    save_file({"embeddings": emb}, str(path), metadata={"prompts": json.dumps(caps)})
+    enc = EmbeddingFile(path)
+    assert file_prompts(enc, 5) == ["CAPTION 0", "CAPTION 2", "CAPTION 4", "CAPTION 6", "CAPTION 8"]
+    assert file_prompts(enc, 50) == caps
+    doc = score(t2i, cfg(tmp_path, n_gen=5, embeddings=str(path)))
+    p = doc["params"]
+    assert p["prompt_source"] == "embeddings:file:emb.safetensors" and p["n_prompts"] == 5
+    assert p["prompts_sha"] == hashlib.sha256("\n".join(caps[0:10:2]).encode()).hexdigest()[:16]
+    with pytest.raises(LdpruneError, match="no pre-computed embedding"):
+        score(t2i, cfg(tmp_path, "b.json", n_gen=5, embeddings=str(path), prompts=None,
+                       prompt_list=["a prompt the file lacks"]))

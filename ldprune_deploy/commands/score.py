@@ -27,7 +27,7 @@ def register(sub) -> None:
     g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance (conditional UNets)")
     g.add_argument("--resolution", type=int, help="pixel resolution (default: the model's)")
     g.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (default 0)")
-    g.add_argument("--prompts", metavar="FILE", help="prompt file, one per line (default: built-in list)")
+    g.add_argument("--prompts", metavar="FILE", help="prompt file, one per line (default: the --embeddings file's own prompts, evenly spaced, else the built-in list)")
     g.add_argument("--embeddings", metavar="FILE", help="pre-computed text embeddings (.safetensors)")
     g.add_argument("--batch-size", type=int, help="samples per UNet call (default: all N_gen at once)")
     f = p.add_argument_group("candidate filters")

@@ -258,7 +258,7 @@ def evaluate(teacher, candidate, config: EvaluateConfig | None = None) -> dict[s
         "sampling": {"n": n, "seeds": [seeds[0], seeds[-1]], **sampler.to_json(), "dtype": dtype_name,
                      "resolution": lsize * t_info.vae_scale_factor, "decoding": decoder.mode,
                      "space": decoder.space,
-                     "encoder": encoder, "prompts": cfg.prompts or ("builtin" if prompts else None),
+                     "encoder": encoder, "prompts": _prompt_source(cfg, prompts),
                      "teacher": t_gen, "candidate": c_gen, "mel": cfg.mel.to_json() if "fad" in cfg.metrics else None},
         "quality": quality,
         "latency": latency,
@@ -294,3 +294,9 @@ def _clip(cfg, info, t_img, c_img, prompts, notes) -> dict[str, Any]:
     tv, cv = clip_score(t_img, prompts, cfg.clip_weights), clip_score(c_img, prompts, cfg.clip_weights)
     return {"label": "CLIP score", "extractor": {"name": f"clip ({Path(cfg.clip_weights).name})", "kind": "standard"},
             "teacher": tv, "candidate": cv, "drop": gate_mod.quality_drop("clip", tv, cv), "n": len(prompts)}
+
+
+def _prompt_source(cfg, prompts) -> str | None:
+    if not prompts:
+        return None
+    return str(cfg.prompts) if cfg.prompts else ("embeddings file, evenly spaced" if cfg.embeddings else "builtin")

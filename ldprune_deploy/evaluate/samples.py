@@ -28,14 +28,14 @@ log = logging.getLogger("ldprune")
 
 def prompt_conditioning(unet, n: int, prompts_file: str | None, embeddings: str | None):
     """(prompts, cond (n, L, D), uncond (1, L, D), encoder name) for a conditional UNet."""
-    from ..conditioning import open_embeddings, default_encoder, load_prompts
+    from ..conditioning import default_encoder, file_prompts, load_prompts, open_embeddings
 
     if embeddings:
         enc = open_embeddings(embeddings)
         if prompts_file:
             prompts, _ = load_prompts(prompts_file)
-        else:   # the file's own prompts, in their stored order
-            prompts = list(enc._index)
+        else:
+            prompts = file_prompts(enc, n)
     else:
         enc = default_encoder(unet)
         prompts, _ = load_prompts(prompts_file)

@@ -23,7 +23,7 @@ class ScoreConfig:
     guidance: float = 7.5
     resolution: int | None = None      # pixels; default: the model's
     seed: int = 0                      # sample i uses seed + i
-    prompts: str | Path | None = None  # prompt file; None: built-in list (conditional UNets)
+    prompts: str | Path | None = None  # prompt file; None: the embedding file's prompts, else the built-in list
     prompt_list: list[str] | None = None
     embeddings: str | Path | None = None  # pre-computed text embeddings (EmbeddingFile)
     batch_size: int | None = None      # samples per UNet call (None: all N_gen at once)

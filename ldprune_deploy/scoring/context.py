@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..conditioning import open_embeddings, default_encoder, load_prompts
+from ..conditioning import default_encoder, file_prompts, load_prompts, open_embeddings
 from ..errors import LdpruneError
 from ..sampling import SamplerConfig
 from .config import ScoreConfig
@@ -45,8 +45,11 @@ def build_context(unet, info, catalogue, config: ScoreConfig, generative: bool) 
               "seeds": [seeds[0], seeds[-1]], "resolution": config.resolution or info.resolution,
               "latent_size": latent, "dtype": config.dtype, "device_type": torch.device(config.device).type}
     if info.conditional:
-        prompts, source = _prompts(config)
         encoder = open_embeddings(config.embeddings) if config.embeddings else default_encoder(unet)
+        if config.embeddings and config.prompt_list is None and config.prompts is None:
+            prompts, source = file_prompts(encoder, config.n_gen), f"embeddings:{encoder.name}"
+        else:
+            prompts, source = _prompts(config)
         if encoder.dim != unet.config.cross_attention_dim:
             raise LdpruneError(f"embeddings have dimension {encoder.dim}, the UNet expects "
                                f"{unet.config.cross_attention_dim}", "use embeddings from this model's text encoder")

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# One device session for the quality benchmarks (issue 8), the emoji-t2i and SD1.5 recipes
+# (issue 9), the ONNX Runtime rows (issue 11), the planner frontier (issue 5) and the score
+# throughput with regional compile (issue 10), ordered so that nothing timed shares the GPU:
+#
+#   P1 shared     train the three teachers side by side (launch-bound tiny UNets), build the
+#                 emoji distillation set
+#   P2 exclusive  quality scripts --phase plan (profile + verify time the runner), emoji-t2i
+#                 recipe until its plan
+#   P3 shared     quality scripts --phase train, additivity and ranking stability on the
+#                 trained teachers, emoji-t2i recipe until distill, SD1.5 recipe until score
+#   P4 exclusive  emoji-t2i recipe export + evaluate, ORT runner rows, SD1.5 recipe to the end,
+#                 planner frontier, score throughput with --compile-blocks
+#
+# Usage on the device (from the repo root; data_cache and .whl carried):
+#   bash benchmarks/device/quality_session.sh start      # copies the tree to /tmp/work, detaches (setsid)
+#   bash benchmarks/device/quality_session.sh collect N  # wait up to N s for progress, pack results into $OUT
+# The detached run survives between device calls while the machine stays warm; onnxruntime-gpu
+# is staged meanwhile (../shared/device/stage.sh) and P4 waits for it.
+set -uo pipefail
+W=/tmp/work R=/tmp/results T=/tmp/work/benchmarks/assets/teachers
+OUT=${OUT:-/tmp/out}
+
+start() {
+  mkdir -p "$W" "$R/logs"
+  cp -a . "$W/"
+  cd "$W" || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  setsid nohup bash benchmarks/device/quality_session.sh run > "$R/logs/session.log" 2>&1 < /dev/null &
+  sleep 20
+  tail -n 20 "$R/logs/session.log"
+}
+
+job() {  # job NAME CMD...: run, log to $R/logs/NAME.log, record rc and seconds
+  local name=$1; shift
+  local t0; t0=$(date +%s)
+  echo "=== $(date -u +%H:%M:%S) START $name"
+  bash -c "$*" > "$R/logs/$name.log" 2>&1
+  local rc=$?
+  echo "=== $(date -u +%H:%M:%S) END $name rc=$rc $(( $(date +%s) - t0 ))s"
+  tail -n 3 "$R/logs/$name.log"
+}
+
+run() {
+  cd "$W" || exit 1
+  export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
+  export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.used --format=csv
+  echo "### P1 shared $(date -u +%H:%M:%S)"
+  for n in emoji-t2i emoji-uig notes-uag; do
+    job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
+        --max-seconds "${TEACHER_SECONDS:-150}" &
+  done
+  job distill-set python3 -m ldprune_deploy.cli data distill-set --data emoji \
+      --embeddings data_cache/emoji-emb.safetensors -o data_cache/emoji-train.safetensors &
+  wait
+  python3 - <<'EOF'
+import json, pathlib, shutil
+T = pathlib.Path("benchmarks/assets/teachers"); T.mkdir(parents=True, exist_ok=True)
+merged = None
+for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
+    src = pathlib.Path("/tmp/teachers") / n
+    shutil.rmtree(T / n, ignore_errors=True)
+    shutil.copytree(src / n, T / n)
+    c = json.loads((src / "curves.json").read_text())
+    merged = merged or {k: v for k, v in c.items() if k != "teachers"} | {"teachers": {}}
+    merged["teachers"].update(c["teachers"])
+(T / "curves.json").write_text(json.dumps(merged, indent=1))
+print("teachers merged:", sorted(merged["teachers"]))
+EOF
+  echo "### P2 exclusive $(date -u +%H:%M:%S)"
+  Q="--data data_cache --out $R/quality"
+  job plan-strategies python3 benchmarks/quality_strategies.py --teacher "$T/emoji-uig" $Q/strategies --phase plan
+  job plan-recovery python3 benchmarks/quality_recovery.py --teacher "$T/emoji-uig" $Q/recovery --phase plan
+  job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q/audio --phase plan
+  job t2i-plan python3 -m ldprune_deploy.cli run export/recipes/emoji-t2i.yaml -o runs/emoji-t2i --until-stage plan
+  echo "### P3 shared $(date -u +%H:%M:%S)"
+  job train-strategies python3 benchmarks/quality_strategies.py --teacher "$T/emoji-uig" $Q/strategies --phase train &
+  job train-recovery python3 benchmarks/quality_recovery.py --teacher "$T/emoji-uig" $Q/recovery --phase train &
+  job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q/audio --phase train &
+  job t2i-distill python3 -m ldprune_deploy.cli run export/recipes/emoji-t2i.yaml -o runs/emoji-t2i --until-stage distill &
+  ( for n in emoji-t2i emoji-uig notes-uag; do for m in ld-pruner laptop; do
+      job "additivity-$n-$m" python3 -m ldprune_deploy.cli score --model "$T/$n" --method "$m" --n-gen 64 --steps 25 \
+          --guidance 1.0 --mods remove shortcut --device cuda --dtype fp16 --check-additivity 20 --no-progress --overwrite \
+          $([ "$n" = emoji-t2i ] && echo --embeddings data_cache/emoji-emb.safetensors) \
+          -o "$R/additivity/$n-$m.json"
+    done; done
+    job stability-t2i python3 benchmarks/score_stability.py --model "$T/emoji-t2i" --guidance 1.0 --device cuda \
+        --dtype fp16 --embeddings data_cache/emoji-emb.safetensors --out "$R/score_stability/emoji-t2i" ) &
+  job sd15-score python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct --until-stage score &
+  wait
+  echo "### P4 exclusive $(date -u +%H:%M:%S)"
+  for _ in $(seq 60); do [ -f /tmp/site/onnxruntime/__init__.py ] && break; sleep 5; done
+  source benchmarks/stage_device_wheels.sh
+  job t2i-finish python3 -m ldprune_deploy.cli run export/recipes/emoji-t2i.yaml -o runs/emoji-t2i
+  job ort-rows python3 benchmarks/runners.py --models full --runners ort --cache /tmp/rcache --out "$R/runners"
+  job sd15-finish python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct
+  job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
+      --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
+  job throughput-compile python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --channels-last \
+      --compile-blocks --out "$R/score_throughput"
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
+collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
+  local n=${1:-0} t0; t0=$(date +%s)
+  local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
+  while [ $(( $(date +%s) - t0 )) -lt "$n" ] && [ ! -f "$R/DONE" ]; do
+    [ "$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)" != "$before" ] && [ "${2:-}" = phase ] && break
+    sleep 5
+  done
+  mkdir -p "$OUT"
+  for run in emoji-t2i sd15-h100-70pct; do   # the small artefacts of the recipe runs
+    [ -d "$W/runs/$run" ] && (cd "$W/runs" && find "$run" -path "$run/distill/model" -prune -o -type f \
+        \( -name '*.json' -o -name '*.md' -o -name '*.png' -o -name '*.html' \) -size -3M -print) \
+      | tar -C "$W/runs" -czf "$OUT/run-$run.tgz" -T - 2>/dev/null
+  done
+  (cd "$R" && find . -path './quality/*/work/distill*' -prune -o -path ./runners/cache -prune -o -type f -size -4M -print) \
+    | tar -C "$R" -czf "$OUT/results.tgz" -T - 2>/dev/null
+  for n in emoji-t2i emoji-uig notes-uag; do   # one file each: the device returns files of at most 16 MiB
+    [ -f "$T/$n/unet/config.json" ] && tar -C "$W/benchmarks/assets/teachers" -czf "$OUT/teacher-$n.tgz" "$n"
+  done
+  [ -f "$T/curves.json" ] && cp "$T/curves.json" "$OUT/curves.json"
+  cp "$R/logs/session.log" "$OUT/session.log" 2>/dev/null
+  tail -n 40 "$R/logs/session.log"
+  ls -la "$OUT"
+}
+
+case "${1:-}" in
+  start) start ;;
+  run) run ;;
+  collect) collect "${2:-0}" "${3:-}" ;;
+  *) sed -n 2,22p "$0"; exit 2 ;;
+esac
