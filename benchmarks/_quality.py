@@ -45,7 +45,7 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--teacher", help="a trained teacher folder (train_teachers.py OUT/<name>); not needed with --smoke")
     ap.add_argument("--data", default="data_cache", help="data cache folder (default data_cache)")
     ap.add_argument("--emb", help="caption embeddings (default <data>/emoji-emb.safetensors; T2I teachers only)")
-    ap.add_argument("--proxies", default="benchmarks/assets", help="folder with proxy-emoji.pt, proxy-mel.pt")
+    ap.add_argument("--proxies", default="benchmarks/assets", help="folder with proxy-emoji.safetensors, proxy-mel.safetensors")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds", default=seeds, help=f"comma-separated seeds (default {seeds})")
     ap.add_argument("--steps", type=int, default=steps, help=f"distillation steps (default {steps})")
@@ -207,8 +207,8 @@ class ProxyMetric:
 
         self.t, self.n, self.steps, self.dev = t, a.fid_n, a.sample_steps, device()
         self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
-        proxy, self.proxy_meta = load_proxy(Path(a.proxies) / ("proxy-mel.pt" if t.hint["data"] == "notes"
-                                                               else "proxy-emoji.pt"), self.dev)
+        proxy, self.proxy_meta = load_proxy(Path(a.proxies) / ("proxy-mel.safetensors" if t.hint["data"] == "notes"
+                                                               else "proxy-emoji.safetensors"), self.dev)
         real = t.x_train
         if a.ref_n:
             real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:a.ref_n]]

@@ -1,10 +1,10 @@
 """Train the proxy feature extractors (emoji: RGB 32x32 -> emoji group; mel: 64x64 -> GM
-instrument family) and export them as TorchScript + JSON sidecar.
+instrument family) and export them as safetensors + a JSON config.
 
     python benchmarks/train_proxies.py [--data data_cache] [--out benchmarks/assets] [--epochs 12]
 
 Needs `ldprune data emoji` and `ldprune data notes` first. CPU: a few minutes; fixed seed.
-Writes benchmarks/assets/proxy-{emoji,mel}.pt(+.json) and benchmarks/results/train_proxies.json.
+Writes benchmarks/assets/proxy-{emoji,mel}.safetensors (+ .json) and benchmarks/results/train_proxies.json.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}
-        path = export_proxy(net, Path(a.out) / f"proxy-{name}.pt", meta)
+        path = export_proxy(net, Path(a.out) / f"proxy-{name}.safetensors", meta)
         print(f"  held-out accuracy {info['held_out_accuracy']:.3f} (majority class {info['chance_accuracy']:.3f}), "
               f"{info['seconds']} s -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
         results["proxies"][name] = {"path": str(path), **meta}

@@ -1,6 +1,6 @@
 """``ldprune demo``: ``ldprune run`` on the packaged ``tiny-cpu.yaml``, then a short summary.
 
-The quality figure uses the project's proxy extractor (``benchmarks/assets/proxy-emoji.pt``,
+The quality figure uses the project's proxy extractor (``benchmarks/assets/proxy-emoji.safetensors``,
 a small CNN trained here on emoji groups) when this is a source checkout; an installed
 package without it reports no quality number rather than an invented one.
 """

@@ -23,13 +23,13 @@ def _toy(n=64, c=3, size=32, seed=0):
     return x, y, np.arange(n) % 5 == 0
 
 
-def test_extractor_shape_and_torchscript_roundtrip(tmp_path):
+def test_extractor_shape_and_safetensors_roundtrip(tmp_path):
     x, y, held = _toy()
     net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None)
     assert info["held_out_accuracy"] >= 0.75 and info["n_held_out"] == 13
-    path = export_proxy(net, tmp_path / "p.pt", {"modality": "emoji", "seed": 0, **info})
+    path = export_proxy(net, tmp_path / "p.safetensors", {"modality": "emoji", "seed": 0, **info})
     mod, meta = load_proxy(path)
-    assert meta["feature_dim"] == 128 and meta["input_size"] == 32
+    assert meta["feature_dim"] == 128 and meta["kwargs"]["size"] == 32 and meta["data"] == "emoji"
     assert meta["held_out_accuracy"] == info["held_out_accuracy"]
     imgs = torch.from_numpy(x[:5]).float() / 255
     with torch.no_grad():
@@ -41,6 +41,29 @@ def test_extractor_shape_and_torchscript_roundtrip(tmp_path):
     torch.testing.assert_close(mod(torch.from_numpy(x[:5])), ref)
     assert mod(torch.rand(2, 3, 64, 64)).shape == (2, 128)
     _check_fid(mod, torch.from_numpy(x).float() / 255, y)
+    # the evaluator's --feature-extractor loads the same file to the same features, labelled proxy
+    from ldprune_deploy.evaluate.features import load_feature_extractor
+
+    fx = load_feature_extractor(str(path))
+    assert fx.kind == "proxy" and fx.modality == "image"
+    torch.testing.assert_close(fx(imgs), ref)
+
+
+def test_proxy_files_that_are_not_safe_or_complete_are_refused(tmp_path):
+    from ldprune_deploy.errors import LdpruneError
+
+    x, y, held = _toy()
+    net, info = train_proxy(x, y, held, "image", epochs=1, batch=16, log=lambda *_: None)
+    with pytest.raises(LdpruneError, match="must end in .safetensors"):
+        export_proxy(net, tmp_path / "p.pt", info)
+    scripted = tmp_path / "p.pt"
+    torch.jit.script(net).save(str(scripted))
+    with pytest.raises(LdpruneError, match="not a .safetensors proxy"):
+        load_proxy(scripted)
+    path = export_proxy(net, tmp_path / "q.safetensors", info)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(LdpruneError, match="not a ldprune.proxy/1 config"):
+        load_proxy(path)
 
 
 def _check_fid(mod, imgs, y):

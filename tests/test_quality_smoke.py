@@ -17,9 +17,9 @@ PROXIES = ROOT / "benchmarks" / "assets"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 pytestmark = pytest.mark.skipif(
-    not ((DATA / "emoji.npz").is_file() and (DATA / "notes.npz").is_file() and (PROXIES / "proxy-emoji.pt").is_file()
-         and (PROXIES / "proxy-mel.pt").is_file()),
-    reason="needs data_cache/{emoji,notes}.npz (ldprune data emoji|notes) and benchmarks/assets/proxy-*.pt")
+    not ((DATA / "emoji.npz").is_file() and (DATA / "notes.npz").is_file() and (PROXIES / "proxy-emoji.safetensors").is_file()
+         and (PROXIES / "proxy-mel.safetensors").is_file()),
+    reason="needs data_cache/{emoji,notes}.npz (ldprune data emoji|notes) and benchmarks/assets/proxy-*.safetensors")
 
 
 def _run(script: str, tmp_path: Path) -> dict:

@@ -2,10 +2,12 @@
 per modality trained on the coarse labels; its penultimate (pooled) features are the
 embedding. They are *not* Inception/VGGish: every report must call the metric "proxy".
 
-The exported TorchScript module maps (N, C, H, W) images in [0, 1] (or uint8 in [0, 255])
-to (N, D) features, resizing and converting channels itself, and carries ``num_features``
-so ``torchmetrics.image.fid.FrechetInceptionDistance(feature=module, normalize=True)``
-uses it as is.
+The loaded extractor maps (N, C, H, W) images in [0, 1] (or uint8 in [0, 255]) to (N, D)
+features, resizing and converting channels itself, and carries ``num_features`` so
+``torchmetrics.image.fid.FrechetInceptionDistance(feature=module, normalize=True)`` uses it
+as is. Stored as safetensors weights + a JSON config with the architecture: no pickled or
+scripted code is loaded, and the file loads on any torch version (a TorchScript file from a
+newer torch can reference operators an older one lacks).
 """
 
 from __future__ import annotations
@@ -131,25 +133,54 @@ def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu
 
 
 def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
-    """TorchScript file + ``<path>.json`` sidecar (modality, input size, feature dim, accuracy, seed)."""
+    """Safetensors weights + a ``<stem>.json`` config beside them: the architecture as a
+    package builder + kwargs, the layout the evaluator's ``--feature-extractor`` loads
+    (``evaluate.features``), plus modality, accuracy and seed."""
+    from safetensors.torch import save_file
+
     path = Path(path)
+    if path.suffix != ".safetensors":
+        raise LdpruneError(f"proxy file {path} must end in .safetensors", "name it e.g. proxy-emoji.safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    scripted = torch.jit.script(FeatureExtractor(net.cpu().eval()))
-    scripted.save(str(path))
-    write_json_atomic(sidecar(path), {"schema": SCHEMA, "input_channels": net.in_channels,
-                                      "input_size": net.size, "feature_dim": net.num_features,
-                                      "input_range": "[0, 1] float or uint8 [0, 255]", **meta})
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    data = meta.get("modality", "image")
+    arch = {"in_channels": net.in_channels, "size": net.size, "n_classes": net.head.out_features,
+            "width": net.body[0].out_channels, "feat_dim": net.num_features}
+    write_json_atomic(sidecar(path), {
+        "schema": SCHEMA, "name": path.stem, "builder": "ldprune_deploy.data.proxy:ProxyCNN", "kwargs": arch,
+        # no input_size/channels keys: ProxyCNN.prepare resizes and adapts channels itself, so the
+        # evaluator and load_proxy compute the very same features
+        "feature_method": "features", "feature_dim": net.num_features, "input_range": "[0, 1] float or uint8 [0, 255]",
+        **meta, "data": data, "modality": "audio" if data == "mel" else "image"})
     return path
 
 
 def sidecar(path: str | Path) -> Path:
-    return Path(str(path) + ".json")
+    return Path(path).with_suffix(".json")
 
 
-def load_proxy(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
+def load_proxy(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """The feature extractor (eval mode, on ``device``) and its config (see ``export_proxy``)."""
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.is_file():
         raise LdpruneError(f"proxy feature extractor not found: {path}",
                            "train it with `python benchmarks/train_proxies.py` (CPU, a few minutes)")
-    meta = json.loads(sidecar(path).read_text()) if sidecar(path).is_file() else {}
-    return torch.jit.load(str(path), map_location=device).eval(), meta
+    if path.suffix != ".safetensors":
+        raise LdpruneError(f"{path} is not a .safetensors proxy (TorchScript proxies are not loaded: they run "
+                           "stored code and break across torch versions)",
+                           "use benchmarks/assets/proxy-*.safetensors or retrain with benchmarks/train_proxies.py")
+    side = sidecar(path)
+    meta = json.loads(side.read_text()) if side.is_file() else {}
+    if meta.get("schema") != SCHEMA or not isinstance(meta.get("kwargs"), dict):
+        raise LdpruneError(f"{side} is missing or is not a {SCHEMA} config", "keep the .json config beside the weights")
+    try:
+        net = ProxyCNN(**meta["kwargs"])
+        net.load_state_dict(load_file(str(path)))
+    except (TypeError, RuntimeError) as e:
+        raise LdpruneError(f"{path} does not match its config {side.name}: {str(e)[:200]}",
+                           "retrain with benchmarks/train_proxies.py") from None
+    return FeatureExtractor(net).to(device).eval(), meta
