@@ -109,7 +109,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert json.loads((tmp_path / "demo" / stage / "stage.json").read_text())["complete"] is True
     assert "operators modified" in out and "predicted" in out and "measured" in out
     # the quality row names its extractor (the project's proxy), never a bare number
-    assert "proxy-FID [proxy:proxy-emoji.safetensors]" in out
+    assert "proxy-FID [proxy:proxy-emoji]" in out
     report = tmp_path / "demo" / "evaluate" / "report" / "report.json"
     assert str(report.parent / "report.html") in out and report.exists()
     assert json.loads(report.read_text())["quality"]["fid"]["label"] == "proxy-FID"

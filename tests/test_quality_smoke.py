@@ -70,3 +70,21 @@ def test_audio_smoke(tmp_path):
     for r in res["rows"]:
         _finite(r["fad_pruned"], r["fad_finetuned"], r["ratio_to_teacher"], r["measured_ms"])
     _finite(res["teacher_fad"])
+
+
+def test_plan_then_train_phases(tmp_path):
+    """--phase plan times the runner and saves the plans; --phase train reuses them exactly
+    (no latency is timed there, so several scripts can share one GPU); train without plans
+    stops with the command to run first."""
+    mod = importlib.import_module("quality_audio")
+    out = tmp_path / "qa"
+    args = ["--smoke", "--data", str(DATA), "--proxies", str(PROXIES), "--out", str(out)]
+    with pytest.raises(SystemExit, match="--phase plan"):
+        mod.main(args + ["--phase", "train"])
+    assert mod.main(args + ["--phase", "plan"]) == 0
+    saved = json.loads((out / "work" / "plans" / "plan-s0.json").read_text())
+    assert (out / "work" / "plans" / "profile.json").is_file() and not (out / "quality_audio.json").exists()
+    assert mod.main(args + ["--phase", "train"]) == 0
+    res = json.loads((out / "quality_audio.json").read_text())
+    assert res["rows"][0]["modifications"] == [[m["operator"], m["modification"]] for m in saved["modifications"]]
+    assert res["rows"][0]["measured_ms"] == saved["measured"]["latency_ms"]
