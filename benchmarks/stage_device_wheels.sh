@@ -6,7 +6,9 @@
 # back-to-back device calls (each call carries one <=48 MiB chunk; /tmp survives while warm):
 #
 #   cd <repo root>
-#   ../shared/device/stage.sh diffusers==0.42.1 importlib_metadata==8.7.0 onnxruntime-gpu==1.31.1   # ~6 chunks
+#   STAGE_MB=30 ../shared/device/stage.sh onnxruntime-gpu==1.31.1   # ~10 chunks; diffusers travels in .whl/
+#   (one call carries at most 64 MiB and the tree itself is ~29 MiB since the teachers were
+#   committed, so the default 48 MiB chunks no longer fit)
 #   # optional, TensorRT-RTX (builds engines on the H100, cannot run them: CC 9.0 unsupported):
 #   ../shared/device/stage.sh tensorrt-rtx==1.7.1
 #

@@ -23,7 +23,10 @@
 #   call 3  bash benchmarks/device/quality_session.sh start       # copies tree + data to /tmp/work, detaches (setsid)
 #   then    bash benchmarks/device/quality_session.sh collect N [phase]   # wait <= N s, pack results into $OUT
 # The detached run survives between device calls while the machine stays warm (30 s after a
-# call); onnxruntime-gpu is staged meanwhile (../shared/device/stage.sh) and P4 waits for it.
+# call); onnxruntime-gpu is staged meanwhile (STAGE_MB=30 ../shared/device/stage.sh
+# onnxruntime-gpu==1.31.1: 30 MiB chunks, since the tree is ~29 MiB) and P4 waits for it.
+# Phase times on 2026-11-23 (H100): P1 185 s (shared), P2 436 s, P3 196 s, P4: t2i-finish 46 s,
+# ORT rows > 307 s (SD1.5 export 129 s + optimizer), SD1.5 recipe to the end ~280 s.
 set -uo pipefail
 W=/tmp/work R=/tmp/results T=/tmp/work/benchmarks/assets/teachers
 OUT=${OUT:-/tmp/out}
