@@ -1,14 +1,12 @@
 """Shared by benchmarks/quality_*.py: teacher + data loading, proxy-FID/FAD, score -> profile ->
 plan (verified, so every plan carries its *measured* latency) -> prune -> distil, and tables.
 
-Work-arounds for package APIs (no package code is changed):
-- ``ScoreConfig.embeddings`` reads only the dense ``EmbeddingFile`` layout, while ``ldprune data
-  embed`` writes the compact one: ``dense_embedding_file`` writes a small dense file holding just
-  the captions used for scoring.
+Notes:
+- A text-conditioned teacher is scored on a seeded subset of its training captions, written to a
+  small dense embedding file (``dense_embedding_file``) so the scores file names exactly those.
 - ``distill`` has no periodic evaluation hook; the recovery curve is measured from the
   ``on_grads(step, model)`` callback (raw student weights after ``step`` updates, no EMA).
-- ``plan(..., verify=True)`` only takes a model *path*; ``plan_verified`` builds the Planner
-  and calls ``verify_loop`` with the in-memory teacher instead.
+- Verified plans measure the in-memory teacher: ``planner.plan(..., verify=True, unet=m)``.
 """
 
 from __future__ import annotations
@@ -249,7 +247,7 @@ class ProxyMetric:
 
 
 def dense_embedding_file(captions: list[str], emb: torch.Tensor, path: Path) -> Path:
-    """Work-around: ScoreConfig.embeddings reads the dense EmbeddingFile layout only."""
+    """The scoring captions and their embeddings as a dense EmbeddingFile (one row per caption)."""
     from safetensors.torch import save_file
 
     uniq, rows = [], []
@@ -333,8 +331,7 @@ class PlanStore:
 
 def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget: str):
     """A plan for ``budget`` (e.g. '65%' = 35 % cut), verified on the runner: measured latency set."""
-    from ldprune_deploy.planner import PlanConfig, Planner
-    from ldprune_deploy.planner.verify import verify_loop
+    from ldprune_deploy.planner import PlanConfig, plan
 
     dtype = "fp16" if device() == "cuda" else "fp32"
     # smoke: a parameter budget (always feasible; CPU latency on 2 cores is too noisy for a latency budget)
@@ -342,12 +339,9 @@ def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget
     cfg = PlanConfig(**lat, strategy=strategy, verify=True, backend=a.backend, dtype=dtype,
                      allow_missing=bool(a.smoke), warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
                      max_rounds=2 if a.smoke else 3)
-    planner = Planner(scores, prof, cfg)
     m = copy.deepcopy(t.unet).to(dtype=torch.float16 if dtype == "fp16" else torch.float32)
     m._ldprune_info = t.info
-    plan = verify_loop(planner, model=m)
-    del m
-    return plan
+    return plan(scores, prof, cfg, unet=m)
 
 
 def plan_summary(plan) -> dict:

@@ -71,6 +71,20 @@ def test_verify_loop_corrects_overestimated_savings(tiny_cat, correction):
         assert abs(rounds[-1]["error_pct"]) < 2.0
 
 
+def test_public_plan_verifies_an_in_memory_unet(tiny_cat):
+    """plan(..., verify=True, unet=m) measures that very module (no path, no reload)."""
+    unet, info, cat = tiny_cat
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS)
+    profile.pop("model", None)          # nothing to load by name: only the in-memory UNet can be measured
+    ParamsRunner.total = cat.total_params
+    ParamsRunner.calls = []
+    pl = plan(scores, profile, budget="80%", verify=True, backend="planner-test-params", unet=unet, max_rounds=2)
+    assert ParamsRunner.calls[0] == cat.total_params            # the first measure is the full in-memory model
+    assert pl.measured["runner"] == "planner-test-params" and pl.meta["verify"]["rounds"]
+    with pytest.raises(LdpruneError, match="needs the model"):
+        plan(scores, profile, budget="80%", verify=True, backend="planner-test-params")
+
+
 def test_verify_stops_after_max_rounds_and_says_so(tiny_cat):
     unet, info, cat = tiny_cat
     scores, profile = from_catalogue(cat, full_ms=FULL_MS, factor=3.0)

@@ -209,8 +209,11 @@ class Planner:
         return self.to_plan(self.problem, self.select(self.problem, budgets, strategy), budgets, strategy)
 
 
-def plan(scores: str | Path | dict, profile: str | Path | dict, config: PlanConfig | None = None, **kw) -> PrunePlan:
-    """Plan from a scores and a profile (paths or loaded dicts); ``kw`` fills a PlanConfig."""
+def plan(scores: str | Path | dict, profile: str | Path | dict, config: PlanConfig | None = None, *,
+         unet=None, **kw) -> PrunePlan:
+    """Plan from a scores and a profile (paths or loaded dicts); ``kw`` fills a PlanConfig.
+    With ``verify``, an in-memory ``unet`` is measured as is; without one, the model that
+    ``config.model`` or the profile names is loaded."""
     config = config or PlanConfig(**kw)
     s, p = load_inputs(scores, profile)
     planner = Planner(s, p, config, sources=(None if isinstance(scores, dict) else scores,
@@ -219,7 +222,7 @@ def plan(scores: str | Path | dict, profile: str | Path | dict, config: PlanConf
     if config.verify:
         from .verify import verify_loop
 
-        result = verify_loop(planner)
+        result = verify_loop(planner, model=unet)
     return result
 
 
