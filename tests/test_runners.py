@@ -85,3 +85,80 @@ def test_out_of_memory_at_batch_one(tiny_uncond):
     with pytest.raises(LdpruneError) as e:
         runner.measure(unet, info, RunSpec(**{**FAST, "batch": 4}))
     assert "does not fit even at batch 1" in e.value.message
+
+
+# -- ort-cuda cuda_graph: the static graph with folded shape subgraphs (checked on CPU) ----------
+# operands that ORT's CUDA kernels read from host memory; anything computed there lands on the
+# CPU provider (with Memcpy nodes), and ORT then refuses CUDA graph capture
+_HOST_OPERANDS = {"Reshape": (1,), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
+                  "Slice": (1, 2, 3, 4), "Resize": (1, 2, 3), "Pad": (1, 2, 3), "ConstantOfShape": (0,),
+                  "Range": (0, 1, 2)}
+
+
+def _computed_host_operands(graph) -> list[str]:
+    consts = {t.name for t in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    return [f"{n.op_type}:{n.name}[{i}]" for n in graph.node for i in _HOST_OPERANDS.get(n.op_type, ())
+            if i < len(n.input) and n.input[i] and n.input[i] not in consts]
+
+
+@pytest.fixture(scope="module")
+def t2i_fp16_export(tmp_path_factory):
+    from ldprune_deploy.export import ExportConfig, export
+
+    # symbolic batch and spatial axes, like a user's export folder (the runner's own cache is
+    # static except the batch axis, a subset of this)
+    return export("tiny-t2i", ExportConfig(out_dir=str(tmp_path_factory.mktemp("ort") / "t2i"), precision="fp16",
+                                           batch="1:2:2", resolution="64:128:128"))
+
+
+def test_cuda_graph_static_graph_has_no_shape_subgraphs_and_same_output(t2i_fp16_export):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from ldprune_deploy.export import read_manifest
+    from ldprune_deploy.runners.ort_runners import static_graph
+
+    folder = t2i_fp16_export
+    man = read_manifest(folder)
+    src = onnx.load(str(folder / man["onnx_file"]))
+    ops_src = {n.op_type for n in src.graph.node}
+    assert {"Shape", "ConstantOfShape"} <= ops_src and _computed_host_operands(src.graph)   # the check can fail
+
+    # what OrtCudaRunner.measure(cuda_graph=True) loads; the fold run is on the CPU provider here
+    path, meta = static_graph(folder, man, batch=2, res=64)
+    assert path.parent == folder and path.name == "unet.static-2x4x8x8_2_2x8x32.onnx"
+    m = onnx.load(str(path))
+    ops = {n.op_type for n in m.graph.node}
+    assert not ops & {"Shape", "Size", "ConstantOfShape", "Range"}, ops
+    assert _computed_host_operands(m.graph) == []
+    assert {n.domain for n in m.graph.node} <= {"", "ai.onnx"}
+    dims = {v.name: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
+            for v in [*m.graph.input, *m.graph.output]}
+    assert dims == {"sample": [2, 4, 8, 8], "timestep": [2], "encoder_hidden_states": [2, 8, 32],
+                    "out_sample": [2, 4, 8, 8]}
+    assert meta["folded_nodes"] > 100 and meta["nodes_after"] < meta["nodes_before"] == len(src.graph.node)
+    assert meta["shapes"]["sample"] == [2, 4, 8, 8]
+
+    # same output as the unfolded graph, on the runner's session options; timesteps differ per
+    # sample so a wrong batch broadcast shows
+    rng = np.random.default_rng(0)
+    feeds = {"sample": rng.standard_normal((2, 4, 8, 8)).astype(np.float16), "timestep": np.array([500, 20]),
+             "encoder_hidden_states": rng.standard_normal((2, 8, 32)).astype(np.float16)}
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    ref, out = (ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+                for p in (folder / man["onnx_file"], path))
+    assert out.shape == ref.shape == (2, 4, 8, 8) and np.isfinite(out).all()
+    # fp16 graph on the CPU provider: ORT removes some fp16 round trips of the unfolded shape
+    # arithmetic (attention scale), so a few 1-ulp differences remain (fp32 graphs come out equal)
+    np.testing.assert_allclose(out.astype(np.float32), ref.astype(np.float32), rtol=5e-3, atol=5e-3)
+
+    # made once: a second call (and the runner) reuse the file; other shapes get their own file
+    mtime = path.stat().st_mtime_ns
+    assert static_graph(folder, man, batch=2, res=64) == (path, meta) and path.stat().st_mtime_ns == mtime
+    stats = get_runner("ort-cpu").measure(str(folder), None, RunSpec(batch=2, resolution=64, dtype="fp16", warmup=1,
+                                                                     iters=2, options={"fold_shapes": True}))
+    assert stats.extra["static_graph"]["file"] == path.name and path.stat().st_mtime_ns == mtime
+    other, _ = static_graph(folder, man, batch=1, res=128)
+    assert other.name == "unet.static-1x4x16x16_1_1x8x32.onnx" and other != path
