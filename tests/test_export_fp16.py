@@ -85,3 +85,22 @@ def test_keep_fp32_by_op_type_and_operator_id():
     m = onnx.helper.make_model(g)
     assert resolve_keep(m, ["Softmax"]) == ([], ["Softmax"])
     assert resolve_keep(m, ["up_blocks.0.attentions.1"]) == (["/up_blocks.0/attentions.1/Softmax"], [])
+
+
+def test_fast_fp16_cast_matches_the_converters_clamping():
+    """np_to_float16 (swapped into ORT's converter during export) gives bit-identical results
+    to the converter's own convert_np_to_float16, edge values included."""
+    import numpy as np
+
+    float16 = pytest.importorskip("onnxruntime.transformers.float16")
+    from ldprune_deploy.export.fp16 import np_to_float16
+
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(200_000) * rng.choice([1e-9, 3e-8, 0.02, 1.0, 6.6e4, 1e6], 200_000)).astype(np.float32)
+    edges = np.float32([0, -0.0, np.nan, np.inf, -np.inf, 5.96e-08, -5.96e-08, 2.98e-08, 2.9802326e-08, 1e-45,
+                        -1e-45, 65504.0, 65519.99, 65520.0, -65520.0, 3.4e38, -3.4e38])
+    for x in (a, edges, a.reshape(400, 500)):
+        ref, got = float16.convert_np_to_float16(x), np_to_float16(x)
+        assert got.dtype == np.float16 and got.shape == x.shape
+        np.testing.assert_array_equal(got.view(np.uint16), ref.view(np.uint16))
+    assert float16.convert_np_to_float16 is not np_to_float16   # only swapped in for the call
