@@ -61,11 +61,17 @@ class EmbeddingFile:
         self.name = f"file:{path.name}"
         self.text_len, self.dim = self._emb.shape[1], self._emb.shape[2]
 
+    @property
+    def prompts(self) -> list[str]:
+        """The prompts the file holds, in stored order."""
+        return list(self._index)
+
     def encode(self, prompts: list[str]) -> torch.Tensor:
         missing = [p for p in prompts if p not in self._index]
         if missing:
             raise LdpruneError(f"{len(missing)} prompt(s) have no pre-computed embedding, e.g. {missing[0]!r}",
-                               "re-encode the prompt list or use prompts from the embedding file")
+                               "re-encode the prompt list (`ldprune data embed`) or use prompts from the "
+                               "embedding file")
         return self._emb[[self._index[p] for p in prompts]]
 
 
@@ -80,8 +86,7 @@ def open_embeddings(path: str | Path):
 def file_prompts(encoder, n: int) -> list[str]:
     """``n`` prompts an embedding file holds, evenly spaced over its stored order (a caption
     file is often sorted, e.g. by Unicode block: its first ``n`` would all be alike)."""
-    stored = list(getattr(encoder, "_index", {}))
-    stored = [p for p in stored if p]   # the empty prompt is the unconditional branch, not a caption
+    stored = [p for p in getattr(encoder, "prompts", []) if p]   # "" is the unconditional branch, not a caption
     if not stored:
         raise LdpruneError(f"{encoder.name} holds no prompts", "pass a prompt file with --prompts")
     if n >= len(stored):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..conditioning import EmbeddingFile
 from ..errors import LdpruneError
 
 DIM = 384
@@ -113,10 +114,11 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}
 
 
-class CompactEmbeddingFile:
-    """Reads the compact layout; ``encode(prompts) -> (B, text_len, 384)`` float32, zero-padded."""
+class CompactEmbeddingFile(EmbeddingFile):
+    """Reads the compact layout; ``encode(prompts) -> (B, text_len, 384)`` float32, zero-padded
+    (lookup and errors are the dense file's)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike):   # not super().__init__: that one reads the dense layout
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as f:
@@ -131,19 +133,10 @@ class CompactEmbeddingFile:
         for i, (o, n) in enumerate(zip(offsets.tolist(), lengths.tolist())):
             self._emb[i, :n] = real[o:o + n]
 
-    def encode(self, prompts: list[str]) -> torch.Tensor:
-        missing = [p for p in prompts if p not in self._index]
-        if missing:
-            raise LdpruneError(f"{len(missing)} prompt(s) have no pre-computed embedding, e.g. {missing[0]!r}",
-                               "re-encode the caption list with `ldprune data embed`")
-        return self._emb[[self._index[p] for p in prompts]]
-
 
 def load_embeddings(path: str | os.PathLike):
     """An EmbeddingFile (dense layout) or CompactEmbeddingFile, by the file's tensors."""
     from safetensors import safe_open
-
-    from ..conditioning import EmbeddingFile
 
     path = Path(path)
     if not path.is_file():
