@@ -117,7 +117,7 @@ def test_cuda_graph_static_graph_has_no_shape_subgraphs_and_same_output(t2i_fp16
     import onnxruntime as ort
 
     from ldprune_deploy.export import read_manifest
-    from ldprune_deploy.runners.ort_runners import static_graph
+    from ldprune_deploy.runners.ort_static import static_graph
 
     folder = t2i_fp16_export
     man = read_manifest(folder)
