@@ -36,6 +36,21 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` for any writer (same suffix, so writers that pick the
+    format from it still work); renamed onto ``path`` when the block succeeds, removed if it fails,
+    so an interrupted write never leaves a half file under the real name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _json_default(o: Any) -> Any:
     if hasattr(o, "item"):  # numpy / torch scalars
         return o.item()

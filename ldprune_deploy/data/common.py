@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..artifacts import atomic_path
 from ..errors import LdpruneError
 
 DEFAULT_CACHE = Path("data_cache")
@@ -48,18 +48,9 @@ def require_tool(name: str, apt_package: str) -> str:
 
 def save_npz_atomic(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Compressed .npz via temp file + rename, so an interrupted build leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def load_npz(path: str | os.PathLike, builder: str) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..artifacts import atomic_path
 from ..errors import LdpruneError
 from . import load_emoji, load_notes
 from .teachers import to_model_space
@@ -67,10 +68,8 @@ def export_distill_set(data: str, output: str | os.PathLike, *, embeddings: str 
         tensors["embeddings"] = emb.half().contiguous()
         meta.update(embeddings=Path(embeddings).name, encoder=getattr(enc, "name", None),
                     text_len=int(emb.shape[1]))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"source": f"ldprune data distill-set {data}", "meta": json.dumps(meta)})
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        save_file(tensors, str(tmp), metadata={"source": f"ldprune data distill-set {data}", "meta": json.dumps(meta)})
     return {"path": str(output), **meta, "latents": list(latents.shape),
             "embeddings_shape": list(tensors["embeddings"].shape) if "embeddings" in tensors else None,
             "bytes": output.stat().st_size}

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..artifacts import write_json_atomic
+from ..artifacts import atomic_path, write_json_atomic
 from ..errors import LdpruneError
 
 SCHEMA = "ldprune.proxy/1"
@@ -141,10 +141,8 @@ def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise LdpruneError(f"proxy file {path} must end in .safetensors", "name it e.g. proxy-emoji.safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
     data = meta.get("modality", "image")
     arch = {"in_channels": net.in_channels, "size": net.size, "n_classes": net.head.out_features,
             "width": net.body[0].out_channels, "feat_dim": net.num_features}

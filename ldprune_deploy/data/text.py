@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..artifacts import atomic_path
 from ..conditioning import EmbeddingFile
 from ..errors import LdpruneError
 
@@ -97,7 +98,6 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"prompts": json.dumps(unique), "encoder": enc.name, "text_len": str(text_len),
             "source": source, "truncated": str(truncated)}
-    tmp = path.with_name(f".{path.name}.tmp")
     # fp16 halves the file; the embeddings are O(1) so nothing is lost that a UNet would see
     lens = lengths.clamp(max=text_len)
     if compact:
@@ -107,8 +107,8 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
                    "scale": scale.contiguous(), "lengths": lens.to(torch.int32)}
     else:
         tensors = {"embeddings": tokens.half().contiguous()}
-    save_file({**tensors, "pooled": pooled.half().contiguous()}, str(tmp), meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({**tensors, "pooled": pooled.half().contiguous()}, str(tmp), meta)
     return {"path": str(path), "n": len(unique), "text_len": text_len, "truncated": truncated,
             "layout": "compact-int8" if compact else "dense-fp16",
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..artifacts import atomic_path
+
 log = logging.getLogger("ldprune")
 GiB = 2**30
 
@@ -81,8 +83,7 @@ def plot_losses(history: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_title(title)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import write_json_atomic
+from ..artifacts import atomic_path, write_json_atomic
 from ..errors import LdpruneError
 
 log = logging.getLogger("ldprune")
@@ -188,12 +188,8 @@ def fold_shape_subgraphs(src: Path, dst: Path, shapes: dict[str, list[int]],
              "nodes_before": nodes_before, "nodes_after": len(live)}
     meta = m.metadata_props.add()
     meta.key, meta.value = "ldprune.static_fold", json.dumps({"shapes": shapes, **stats})
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(dst) as tmp:
         onnx.save_model(m, str(tmp))
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     stats["fold_s"] = round(time.perf_counter() - t0, 2)
     log.info("static graph %s: %d shape nodes folded into %d constants, %d -> %d nodes (%.1f s)", dst.name,
              len(fold), len(frontier), nodes_before, len(live), stats["fold_s"])
