@@ -95,7 +95,7 @@ EOF
   p34
 }
 
-p34() {  # P3 + P4; "from-p3" re-enters here (after a change of plan mid-session)
+p34() {  # P3 + P4
   cd "$W" || exit 1
   export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
   local Q="--data data_cache --out $R/quality"
@@ -133,16 +133,6 @@ p34() {  # P3 + P4; "from-p3" re-enters here (after a change of plan mid-session
   touch "$R/DONE"
 }
 
-from_p3() {  # take over from a running session at P3: stop its orchestrator, let its current job finish
-  pkill -f "quality_session.sh run" || true
-  cp -a benchmarks/device/quality_session.sh "$W/benchmarks/device/"
-  for f in "$@"; do cp -a "$f" "$W/$f"; done
-  setsid nohup bash -c "while pgrep -f 'until-stage [p]lan' > /dev/null; do sleep 2; done; bash $W/benchmarks/device/quality_session.sh p34" \
-      >> "$R/logs/session.log" 2>&1 < /dev/null &
-  sleep 2
-  tail -n 5 "$R/logs/session.log"
-}
-
 collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
   local n=${1:-0} t0; t0=$(date +%s)
   local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
@@ -171,8 +161,7 @@ case "${1:-}" in
   put) put ;;
   start) start ;;
   run) run ;;
-  p34) p34 ;;
-  from-p3) shift; from_p3 "$@" ;;
+  p34) p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;
 esac
