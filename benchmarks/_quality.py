@@ -282,13 +282,17 @@ def score_teacher(t: Teacher, a, method: str, seed: int, out: Path, candidates=N
     return score(t.unet, cfg)
 
 
+def profile_path(a, out: Path) -> Path:
+    return out / f"profile-{a.backend}.json"
+
+
 def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
     from ldprune_deploy.profiler import ProfileConfig, profile
 
     dtype = "fp16" if device() == "cuda" else "fp32"
     inc = [f"^{re.escape(o)}:{re.escape(m)}$" for o, m in candidates] if candidates else None
     cfg = ProfileConfig(backend=a.backend, batch=a.profile_batch, dtype=dtype, methods=("isolated",),
-                        output=out / f"profile-{a.backend}.json", overwrite=True, include=inc, progress=False,
+                        output=profile_path(a, out), overwrite=True, include=inc, progress=False,
                         warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
                         op_warmup=1 if a.smoke else 3, op_iters=2 if a.smoke else 30)
     return profile(copy.deepcopy(t.unet), cfg)
@@ -300,14 +304,13 @@ class PlanStore:
 
     def __init__(self, a, work: Path):
         self.phase, self.dir = a.phase, work / "plans"
-        self.profile_path = self.dir / "profile.json"
+        self.profile_path = profile_path(a, work)
 
     def profile(self, make) -> dict:
+        """``make()`` profiles (and writes ``profile_path``); the train phase reads that file."""
         if self.phase == "train":
             return json.loads(self._need(self.profile_path).read_text())
-        prof = make()
-        write_json_atomic(self.profile_path, prof)
-        return prof
+        return make()
 
     def plan(self, key: str, make):
         from ldprune_deploy.surgery import PrunePlan

@@ -83,7 +83,7 @@ def test_plan_then_train_phases(tmp_path):
         mod.main(args + ["--phase", "train"])
     assert mod.main(args + ["--phase", "plan"]) == 0
     saved = json.loads((out / "work" / "plans" / "plan-s0.json").read_text())
-    assert (out / "work" / "plans" / "profile.json").is_file() and not (out / "quality_audio.json").exists()
+    assert (out / "work" / "profile-cpu.json").is_file() and not (out / "quality_audio.json").exists()
     assert mod.main(args + ["--phase", "train"]) == 0
     res = json.loads((out / "quality_audio.json").read_text())
     assert res["rows"][0]["modifications"] == [[m["operator"], m["modification"]] for m in saved["modifications"]]
