@@ -200,13 +200,12 @@ class ProxyMetric:
     def __init__(self, t: Teacher, a):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        from ldprune_deploy.data.proxy import load_proxy
+        from ldprune_deploy.data.proxy import load_proxy, proxy_path
         from ldprune_deploy.data.teachers import to_unit_images
 
         self.t, self.n, self.steps, self.dev = t, a.fid_n, a.sample_steps, device()
         self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
-        proxy, self.proxy_meta = load_proxy(Path(a.proxies) / ("proxy-mel.safetensors" if t.hint["data"] == "notes"
-                                                               else "proxy-emoji.safetensors"), self.dev)
+        proxy, self.proxy_meta = load_proxy(proxy_path(a.proxies, t.hint["data"]), self.dev)
         real = t.x_train
         if a.ref_n:
             real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:a.ref_n]]

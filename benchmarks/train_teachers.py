@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ldprune_deploy.artifacts import write_json_atomic
 from ldprune_deploy.data import load_emoji, load_notes
-from ldprune_deploy.data.proxy import load_proxy
+from ldprune_deploy.data.proxy import load_proxy, proxy_path
 from ldprune_deploy.data.text import load_embeddings
 from ldprune_deploy.data.teachers import TEACHERS, TeacherConfig, build_teacher, to_model_space, to_unit_images
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
@@ -86,7 +86,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     torch.manual_seed(a.seed)
     g = torch.Generator().manual_seed(a.seed)
     x, cond = load_data(cfg, a)
-    proxy, proxy_meta = load_proxy(Path(a.proxies) / ("proxy-emoji.safetensors" if cfg.data == "emoji" else "proxy-mel.safetensors"), device)
+    proxy, proxy_meta = load_proxy(proxy_path(a.proxies, cfg.data), device)
     fid_metric = _fid_metric(proxy, to_unit_images(x, cfg.space), device)
     unet = build_teacher(cfg).to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)

@@ -155,6 +155,12 @@ def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
     return path
 
 
+def proxy_path(folder: str | Path, data: str) -> Path:
+    """The proxy extractor for a data set (``emoji`` or ``notes``) in ``folder``, as
+    benchmarks/train_proxies.py names it."""
+    return Path(folder) / ("proxy-mel.safetensors" if data == "notes" else "proxy-emoji.safetensors")
+
+
 def sidecar(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
