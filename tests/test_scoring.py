@@ -6,6 +6,8 @@ import json
 import math
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -126,19 +128,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank_main(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    score("tiny-t2i", ScoreConfig(n_gen=3, steps=2, output=out, progress=False, include=FEW,
-                                  mods=["remove", "shortcut"], check_additivity=3))
+def _rank_env(rank: int, world: int, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RANK", "WORLD_SIZE", "LOCAL_", "MASTER_"))}
+    # one intra-op thread per rank: two ranks share the two cores, and it matches the single-process run
+    env.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+               RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
+    return env
 
 
 def test_two_gloo_processes_equal_one_process(t2i, tmp_path):
-    import torch.multiprocessing as mp
-
+    # the ranks are launched as torchrun would (environment variables, one CLI process each) rather than
+    # with mp.spawn, which re-imports this test module and pytest in every child
     single = score(t2i, cfg(tmp_path, "one.json", check_additivity=3))
-    mp.spawn(_rank_main, args=(2, _free_port(), str(tmp_path / "two.json")), nprocs=2, join=True)
+    cmd = [sys.executable, "-m", "ldprune_deploy.cli", "score", "--model", "tiny-t2i", "--n-gen", "3", "--steps",
+           "2", "--include", FEW, "--mods", "remove", "shortcut", "--check-additivity", "3", "--no-progress",
+           "-o", str(tmp_path / "two.json")]
+    port = _free_port()
+    procs = [subprocess.Popen(cmd, env=_rank_env(r, 2, port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for r in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-3000:] for log in logs)
     two = json.loads((tmp_path / "two.json").read_text())
     assert two == json.loads(json.dumps(single))
     assert not list(tmp_path.glob(".two.json.rank*"))  # partial shard files cleaned up
