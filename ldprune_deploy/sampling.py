@@ -68,11 +68,14 @@ def added_cond(unet: nn.Module, batch: int, latent_size: int, vae_scale: int, de
 @torch.no_grad()
 def generate(unet: nn.Module, *, seeds: list[int], latent_size: int, sampler: SamplerConfig | None = None,
              cond: torch.Tensor | None = None, uncond: torch.Tensor | None = None,
-             batch_size: int | None = None, vae_scale: int = 8, progress=None) -> torch.Tensor:
+             batch_size: int | None = None, vae_scale: int = 8, progress=None,
+             cuda_graph: bool = False) -> torch.Tensor:
     """Final latents, one per seed; ``cond`` is (len(seeds), L, D) for conditional UNets.
 
     With ``guidance > 1`` the conditional and unconditional halves go through the UNet in
-    one batched call. Returns a float32 CPU tensor.
+    one batched call. ``cuda_graph``: replay the UNet call from a CUDA graph after the first
+    step (``graph_call.GraphedCall``; the UNet must not change during the call). Returns a
+    float32 CPU tensor.
     """
     sampler = sampler or SamplerConfig()
     p = next(unet.parameters())
@@ -84,16 +87,25 @@ def generate(unet: nn.Module, *, seeds: list[int], latent_size: int, sampler: Sa
         raise LdpruneError("prompts were given for an unconditional UNet", "drop the prompts")
     shape = (unet.config.in_channels, latent_size, latent_size)
     bs = batch_size or len(seeds)
+    call = _unet_call(unet)
+    if cuda_graph:
+        from .graph_call import GraphedCall
+
+        call = GraphedCall(call, name=f"{type(unet).__name__} sampling")
     outs = []
     for start in range(0, len(seeds), bs):
         idx = list(range(start, min(start + bs, len(seeds))))
         x = initial_noise(shape, [seeds[i] for i in idx]).to(device, dtype)
         c = cond[idx].to(device, dtype) if cond is not None else None
-        outs.append(_denoise(unet, x, c, uncond, sampler, latent_size, vae_scale, progress).float().cpu())
+        outs.append(_denoise(unet, call, x, c, uncond, sampler, latent_size, vae_scale, progress).float().cpu())
     return torch.cat(outs)
 
 
-def _denoise(unet, x, c, uncond, sampler: SamplerConfig, latent_size, vae_scale, progress) -> torch.Tensor:
+def _unet_call(unet):
+    return lambda **kw: unet(**kw, return_dict=False)[0]
+
+
+def _denoise(unet, call, x, c, uncond, sampler: SamplerConfig, latent_size, vae_scale, progress) -> torch.Tensor:
     sched = make_scheduler(sampler)
     sched.set_timesteps(sampler.steps, device=x.device)
     x = x * sched.init_noise_sigma
@@ -112,7 +124,7 @@ def _denoise(unet, x, c, uncond, sampler: SamplerConfig, latent_size, vae_scale,
         kw = {"encoder_hidden_states": ctx} if ctx is not None else {}
         if extra is not None:
             kw["added_cond_kwargs"] = extra
-        eps = unet(inp, t, **kw, return_dict=False)[0]
+        eps = call(sample=inp, timestep=t, **kw)
         if cfg:
             e_u, e_c = eps.chunk(2)
             eps = e_u + sampler.guidance * (e_c - e_u)

@@ -239,7 +239,8 @@ def generate_data_free(teacher: nn.Module, info, config, beta_schedule: str) -> 
     sampler = SamplerConfig(scheduler="ddim", steps=config.gen_steps, guidance=config.gen_guidance,
                             prediction_type=config.prediction_type, beta_schedule=beta_schedule)
     lat = generate(teacher, seeds=seeds, latent_size=info.latent_size(config.resolution), sampler=sampler,
-                   cond=emb, batch_size=max(1, config.batch_size), vae_scale=info.vae_scale_factor)
+                   cond=emb, batch_size=max(1, config.batch_size), vae_scale=info.vae_scale_factor,
+                   cuda_graph=next(teacher.parameters()).is_cuda)
     return DistillData(lat.float(), emb, "data-free", meta)
 
 

@@ -52,6 +52,7 @@ SECTIONS: dict[str, dict[str, tuple[str, object]]] = {
         "exclude": ("str", None),
         "device": ("str", None),         # default: cuda when present, else cpu
         "dtype": ("str", "fp32"),
+        "cuda_graph": ("bool", None),    # default: on for CUDA (sampling's UNet call replayed from a graph)
     },
     "plan": {
         "budget": ("str", None),         # 70% | 8.5ms | 1.5x

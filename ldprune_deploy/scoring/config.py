@@ -41,6 +41,8 @@ class ScoreConfig:
     dtype: str = "fp32"
     channels_last: bool = False
     compile_blocks: bool = False       # torch.compile the repeated blocks per instance (scoring/compile.py)
+    cuda_graph: bool | None = None     # replay sampling's UNet call from a CUDA graph; None: on for CUDA
+                                       # unless compile_blocks (graph_call.py)
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
@@ -69,6 +71,9 @@ class ScoreConfig:
         if self.check_additivity and not METHODS[self.method].generative:
             raise LdpruneError(f"the additivity check is defined for ld-pruner and laptop, not '{self.method}'",
                                "drop --check-additivity or use --method ld-pruner|laptop")
+        from ..graph_call import use_cuda_graph
+
+        use_cuda_graph(self.cuda_graph, self.device, "--compile-blocks" if self.compile_blocks else None)
         if self.additivity_max_set < 2:
             raise LdpruneError("additivity sets need at least 2 modifications", "pass additivity_max_set >= 2")
 

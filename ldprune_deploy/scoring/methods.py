@@ -45,6 +45,7 @@ class Context:
     uncond: torch.Tensor | None = None
     batch_size: int | None = None
     seed: int = 0
+    cuda_graph: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,7 +93,7 @@ class LDPruner(Method):
     def _latents(self, ctx: Context) -> torch.Tensor:
         return generate(ctx.unet, seeds=ctx.seeds, latent_size=ctx.latent_size, sampler=ctx.sampler,
                         cond=ctx.cond, uncond=ctx.uncond, batch_size=ctx.batch_size,
-                        vae_scale=ctx.info.vae_scale_factor)
+                        vae_scale=ctx.info.vae_scale_factor, cuda_graph=ctx.cuda_graph)
 
     def prepare(self, ctx):
         lat = self._latents(ctx)
@@ -129,7 +130,7 @@ class Laptop(Method):
     def prepare(self, ctx):
         x0 = generate(ctx.unet, seeds=ctx.seeds, latent_size=ctx.latent_size, sampler=ctx.sampler,
                       cond=ctx.cond, uncond=ctx.uncond, batch_size=ctx.batch_size,
-                      vae_scale=ctx.info.vae_scale_factor)
+                      vae_scale=ctx.info.vae_scale_factor, cuda_graph=ctx.cuda_graph)
         ts, noise = [], []
         for s in ctx.seeds:
             g = torch.Generator("cpu").manual_seed(s + self.NOISE_SEED_OFFSET)

@@ -25,6 +25,7 @@ from torch import nn
 from ..artifacts import write_json_atomic
 from ..catalogue import build_catalogue
 from ..errors import LdpruneError
+from ..graph_call import use_cuda_graph
 from ..models import _quiet_diffusers, load_model, parse_dtype
 from ..surgery import Modification
 from .additivity import additivity_report, additivity_sets
@@ -146,6 +147,10 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     params.update(method.params(ctx))
     if config.compile_blocks:  # recorded only when on: the default run's file and signature are unchanged
         params["compile_blocks"] = {"backend": compile_backend()}
+    ctx.cuda_graph = method.generative and use_cuda_graph(config.cuda_graph, device,
+                                                          "--compile-blocks" if config.compile_blocks else None)
+    if ctx.cuda_graph:  # likewise recorded only when on (CPU files are unchanged)
+        params["cuda_graph"] = True
     sets = additivity_sets(cands, config.check_additivity, config.additivity_max_set, config.seed)
     header = {"schema": SCORES_SCHEMA, "method": config.method, "params": params, "model": info.name,
               "model_fingerprint": info.fingerprint, "n_candidates": len(cands),
