@@ -9,7 +9,8 @@
 #   P2 exclusive  quality scripts --phase plan (profile + verify time the runner), emoji-t2i
 #                 recipe until its plan
 #   P3 shared     quality scripts --phase train, additivity on the trained teachers, emoji-t2i
-#                 recipe until distill, SD1.5 recipe until score (nothing timed)
+#                 recipe until distill, SD1.5 recipe until score, WITH_STABILITY=1 score
+#                 stability on the T2I teacher (nothing timed)
 #   P4 exclusive  emoji-t2i recipe export + evaluate, ORT runner rows, SD1.5 recipe to the end,
 #                 WITH_FRONTIER=1 planner frontier, WITH_THROUGHPUT=1 score throughput
 #
@@ -23,8 +24,9 @@
 #   call 3  bash benchmarks/device/quality_session.sh start       # copies tree + data to /tmp/work, detaches (setsid)
 #   then    bash benchmarks/device/quality_session.sh collect N [phase]   # wait <= N s, pack results into $OUT
 # The detached run survives between device calls while the machine stays warm (30 s after a
-# call); onnxruntime-gpu is staged meanwhile (STAGE_MB=30 ../shared/device/stage.sh
-# onnxruntime-gpu==1.31.1: 30 MiB chunks, since the tree is ~29 MiB) and P4 waits for it.
+# call); onnxruntime-gpu and tensorrt-rtx are staged meanwhile (STAGE_MB=30 ../shared/device/stage.sh
+# onnxruntime-gpu==1.31.1 tensorrt-rtx==1.7.1: 30 MiB chunks, since the tree is ~29 MiB) and P4
+# waits for onnxruntime.
 # Phase times on 2026-11-23 (H100): P1 185 s (shared), P2 436 s, P3 196 s, P4: t2i-finish 46 s,
 # ORT rows > 307 s (SD1.5 export 129 s + optimizer), SD1.5 recipe to the end ~280 s.
 set -uo pipefail
@@ -114,12 +116,18 @@ p34() {  # P3 + P4
           -o "$R/additivity/$n-$m.json"
     done; done ) &
   job sd15-score python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct --until-stage score &
+  if [ -n "${WITH_STABILITY:-}" ]; then   # issue 10: ranking stability on the trained T2I teacher (nothing timed)
+    job stability python3 benchmarks/score_stability.py --model "$T/emoji-t2i" --embeddings data_cache/emoji-emb.safetensors \
+        --guidance 1.0 --device cuda --dtype fp16 --out "$R/score_stability" &
+  fi
   wait
   echo "### P4 exclusive $(date -u +%H:%M:%S)"
   for _ in $(seq 60); do [ -f /tmp/site/onnxruntime/__init__.py ] && break; sleep 5; done
   source benchmarks/stage_device_wheels.sh
   job t2i-finish python3 -m ldprune_deploy.cli run export/recipes/emoji-t2i.yaml -o runs/emoji-t2i
-  job ort-rows python3 benchmarks/runners.py --models full --runners ort --cache /tmp/rcache --out "$R/runners"
+  # one cached export serves both: ORT-CUDA rows (plain, optimized, CUDA graph) and, where
+  # tensorrt-rtx was staged, the TensorRT-RTX engine build (it refuses to run on compute 9.0)
+  job ort-rows python3 benchmarks/runners.py --models full --runners ort,tensorrt --cache /tmp/rcache --out "$R/runners"
   job sd15-finish python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct
   if [ -n "${WITH_FRONTIER:-}" ]; then
     job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
