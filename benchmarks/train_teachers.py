@@ -6,22 +6,38 @@
 
 DDPM epsilon loss on the toolchain's default schedule, AdamW + warm-up/cosine, bf16 autocast
 on CUDA, EMA weights (those are saved and evaluated), proxy-FID (proxy-FAD for mel) of EMA
-samples (DDIM, guidance 1) against the training split every ``--eval-every`` steps: the
-curve the recovery-speed experiment compares students against. Training stops at the
-configured steps or ``--max-seconds``, whichever comes first (the step count reached is
-recorded). Output (7 files): <name>/unet/{config.json, diffusion_pytorch_model.safetensors}
-(fp16) per teacher, and curves.json.
+samples (DDIM, guidance 1) against the training split: the curve the recovery-speed experiment
+compares students against. Training stops at the configured steps or ``--max-seconds`` of
+training time, whichever comes first (the step count reached is recorded); evaluation time is
+not training time. Evaluation points: by default (``--eval-every 0``) ``--eval-points`` evenly
+spaced fractions of that budget, the last one at the end, so a run gets the same number of
+points however many steps it reaches; ``--eval-every N`` evaluates every N steps (and at the end).
+
+CUDA graphs (``--cuda-graph``, auto = on for CUDA): these UNets are small (2.7–5.6 M params)
+and a training step is launch-bound. On the H100 an eager step took ~40–50 ms, almost all of it
+Python and kernel launches for a step whose GPU work is ~1–2 ms, and with a ~150 s budget the
+step count reached is what limits teacher quality. So the UNet's forward and backward are
+captured once (``torch.cuda.make_graphed_callables``) and replayed; sampling, noise, loss,
+clipping, the fused AdamW step and the EMA stay eager (a handful of kernels). The graphed call
+is compared with the eager one on a fresh batch before it is used; if capture or that check
+fails, auto prints why and trains eagerly (``on`` stops instead). curves.json records which.
+
+Output (7 files): <name>/unet/{config.json, diffusion_pytorch_model.safetensors} (fp16) per
+teacher, and curves.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime
+import gc
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -35,6 +51,10 @@ from ldprune_deploy.data.teachers import TEACHERS, TeacherConfig, build_teacher,
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 
 EMA_DECAY = 0.999
+# relative L2 error allowed between the graphed and the eager eps / parameter grads on one batch;
+# bf16 rounding and nondeterministic reductions stay far below it, a stale input or output buffer
+# or a doubled grad does not
+GRAPH_CHECK_TOL = 0.05
 
 
 def main(argv=None) -> int:
@@ -47,7 +67,13 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", choices=list(TEACHERS))
     ap.add_argument("--steps", type=int, help="override every teacher's step count")
     ap.add_argument("--max-seconds", type=float, default=100.0, help="training-time cap per teacher (default 100)")
-    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="proxy-FID every N steps and at the end; 0 (default): at --eval-points points of the budget")
+    ap.add_argument("--eval-points", type=int, default=6,
+                    help="with --eval-every 0: evaluate at 1/N, 2/N, ..., 1 of the training budget (default 6)")
+    ap.add_argument("--cuda-graph", choices=["auto", "on", "off"], default="auto",
+                    help="replay the UNet's forward+backward from a CUDA graph (auto: on for CUDA, with an eager "
+                         "fallback if capture fails; on: fail instead)")
     ap.add_argument("--fid-n", type=int, default=1000, help="generated samples per proxy-FID point")
     ap.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for the FID samples")
     ap.add_argument("--seed", type=int, default=0)
@@ -55,7 +81,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.smoke:
         a.steps, a.eval_every, a.fid_n, a.sample_steps = a.steps or 2, 1, 8, 1
+    if a.eval_every < 0 or a.eval_points < 1:
+        ap.error("--eval-every must be >= 0 and --eval-points >= 1")
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if a.cuda_graph == "on" and device != "cuda":
+        ap.error("--cuda-graph on needs a CUDA device and none is visible: pass --cuda-graph auto (or off) on this machine")
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     out = Path(a.out)
@@ -66,7 +96,153 @@ def main(argv=None) -> int:
     for name in a.only or list(TEACHERS):
         curves["teachers"][name] = train_one(TEACHERS[name], a, device, out)
         write_json_atomic(out / "curves.json", curves)   # after each teacher: a crash keeps the finished ones
+        # a graphed teacher's module and graph pool sit in a reference cycle (the patched forward
+        # refers to its module): free them before the next teacher allocates
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
     return 0
+
+
+class EvalSchedule:
+    """When to measure proxy-FID. ``every > 0``: every ``every`` steps. ``every == 0``: at the
+    fractions 1/points, 2/points, ..., 1 of the training budget, where progress is whichever of
+    ``step / steps`` and ``seconds / max_seconds`` is further along (what the LR cosine follows),
+    so the points are time-based when the time cap binds. Always at the end of training."""
+
+    def __init__(self, steps: int, max_seconds: float, every: int = 0, points: int = 6):
+        self.steps, self.max_seconds, self.every, self.points = steps, max_seconds, every, points
+        self._passed_at_last_eval = 0
+
+    def progress(self, step: int, seconds: float) -> float:
+        return min(1.0, max(step / self.steps, seconds / self.max_seconds))
+
+    def finished(self, step: int, seconds: float) -> bool:
+        return step >= self.steps or seconds >= self.max_seconds
+
+    def points_passed(self, step: int, seconds: float) -> int:
+        # the epsilon keeps a point that float sums land a hair short of (50 s as 49.99999...) on
+        # time; the last point is reached only by finished(), else a near-miss there would give
+        # one evaluation just before the end and another at it
+        return min(self.points - 1, math.floor(self.progress(step, seconds) * self.points + 1e-9))
+
+    def due(self, step: int, seconds: float) -> bool:
+        """Whether to evaluate after ``step`` steps and ``seconds`` of training (no side effects)."""
+        if self.finished(step, seconds):
+            return True
+        if self.every:
+            return step % self.every == 0
+        return self.points_passed(step, seconds) > self._passed_at_last_eval
+
+    def mark(self, step: int, seconds: float) -> None:
+        """Record an evaluation (a point skipped over between two steps is not made up)."""
+        self._passed_at_last_eval = self.points_passed(step, seconds)
+
+    def describe(self) -> str:
+        if self.every:
+            return f"every {self.every} steps and at the end"
+        return (f"{self.points} points at k/{self.points} of the budget (min of {self.steps} steps, "
+                f"{self.max_seconds:g} s of training), the last at the end")
+
+
+class EpsCall(torch.nn.Module):
+    """``unet(sample, timestep[, encoder_hidden_states])[0]`` with positional tensor arguments
+    and a tensor result: the form ``make_graphed_callables`` takes."""
+
+    def __init__(self, unet: torch.nn.Module):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample, timestep, encoder_hidden_states=None):
+        kw = {} if encoder_hidden_states is None else {"encoder_hidden_states": encoder_hidden_states}
+        return self.unet(sample, timestep, **kw, return_dict=False)[0]
+
+
+def make_autocast(device: str, graphed: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    # make_graphed_callables refuses autocast's cast cache (casts cached during capture would be
+    # freed while the graph still reads them); with it off the weight casts are part of the graph
+    # and are redone from the updated fp32 weights at every replay
+    return lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda",
+                                  cache_enabled=False if graphed else None)
+
+
+def check_graphed(graphed, eager, params: list[torch.Tensor], args: tuple, target: torch.Tensor,
+                  autocast_graphed, autocast_eager, tol: float = GRAPH_CHECK_TOL) -> str | None:
+    """None if two successive graphed forward+backward passes on ``args`` give the eager eps and
+    parameter grads (relative L2 error <= tol), else what differed. ``args`` should not be the
+    capture's sample batch, so a replay that ignored its inputs would show. Leaves grads None."""
+
+    def run(fn, autocast):
+        for p in params:
+            p.grad = None
+        with autocast():
+            eps = fn(*args)
+        F.mse_loss(eps.float(), target).backward()
+        grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().float().flatten()
+                           for p in params])
+        return eps.detach().float().clone(), grads
+
+    def rel(x, ref):
+        return float((x - ref).norm() / ref.norm().clamp_min(1e-12))
+
+    try:
+        ref_eps, ref_grads = run(eager, autocast_eager)
+        for i in range(2):
+            eps, grads = run(graphed, autocast_graphed)
+            de, dg = rel(eps, ref_eps), rel(grads, ref_grads)
+            if not (de <= tol and dg <= tol):   # written so that NaN fails too
+                return (f"graphed call {i + 1} differs from eager: eps rel. error {de:.3g}, "
+                        f"grads rel. error {dg:.3g} (tolerance {tol:g})")
+    finally:
+        for p in params:
+            p.grad = None
+    return None
+
+
+def wants_graph(mode: str, device: str) -> bool:
+    """--cuda-graph auto / on / off: auto tries a graph on CUDA only."""
+    return mode == "on" or (mode == "auto" and device == "cuda")
+
+
+def setup_eps_call(unet: torch.nn.Module, device: str, mode: str, sample_args: tuple, check_args: tuple,
+                   check_target: torch.Tensor) -> tuple[Callable, dict]:
+    """The UNet call the training loop uses, and what to record about it: ``{"cuda_graph": bool,
+    "cuda_graph_fallback": str | None, "cuda_graph_capture_seconds": float | None}``.
+
+    ``mode`` is auto / on / off (main() has already refused ``on`` without CUDA). With a graph the
+    call must run under ``make_autocast(device, True)``; the returned dict's ``autocast`` is the
+    factory to use either way."""
+    eager = EpsCall(unet)
+    info = {"cuda_graph": False, "cuda_graph_fallback": None, "cuda_graph_capture_seconds": None,
+            "autocast": make_autocast(device, False)}
+    if not wants_graph(mode, device):
+        return eager, info
+    t0 = time.perf_counter()
+    try:
+        autocast = make_autocast(device, True)
+        # train mode as in the loop (the graphed forward only replays while the module's training
+        # flag matches the captured one); no hooks on it; unet's buffers (none) need no grad
+        wrapper = EpsCall(unet).train()
+        with autocast():
+            # the sample args are clones of a real batch: the shapes, dtypes and requires_grad
+            # (False for all, as in the loop) the replays will see. allow_unused_input: a parameter
+            # that gets no grad eagerly gets None here too, rather than an error
+            graphed = torch.cuda.make_graphed_callables(
+                wrapper, tuple(x.detach().clone() for x in sample_args), num_warmup_iters=3, allow_unused_input=True)
+        params = [p for p in unet.parameters() if p.requires_grad]
+        bad = check_graphed(graphed, eager, params, check_args, check_target, autocast, make_autocast(device, False))
+        if bad is not None:
+            raise RuntimeError(bad)
+    except Exception as e:  # noqa: BLE001 - any capture failure means: train eagerly (auto) or stop (on)
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        if mode == "on":
+            raise SystemExit(f"--cuda-graph on: capturing the UNet failed ({reason}); "
+                             f"pass --cuda-graph auto to fall back to eager training") from e
+        print(f"  CUDA graph not used, training eagerly: {reason}")
+        info["cuda_graph_fallback"] = reason
+        return eager, info
+    info.update(cuda_graph=True, cuda_graph_capture_seconds=round(time.perf_counter() - t0, 2), autocast=autocast)
+    return graphed, info
 
 
 def load_data(cfg: TeacherConfig, a):
@@ -84,7 +260,9 @@ def load_data(cfg: TeacherConfig, a):
 
 def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     torch.manual_seed(a.seed)
-    g = torch.Generator().manual_seed(a.seed)
+    # on the device: a CPU index tensor copied over each step is a blocking copy that stalls the
+    # host until the GPU has drained, and the host has to run ahead for a launch-bound step
+    g = torch.Generator(device).manual_seed(a.seed)
     x, cond = load_data(cfg, a)
     proxy, proxy_meta = load_proxy(proxy_path(a.proxies, cfg.data), device)
     fid_metric = _fid_metric(proxy, to_unit_images(x, cfg.space), device)
@@ -98,53 +276,77 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0, fused=device == "cuda")
     ema_params, params = list(ema.parameters()), list(unet.parameters())
     warm = max(1, min(200, steps // 10))
+    evals = EvalSchedule(steps, a.max_seconds, a.eval_every, a.eval_points)
 
     def lr_factor(step: int, seconds: float) -> float:
         # cosine over whichever budget runs out first (steps or --max-seconds), so a
         # time-capped teacher still ends annealed instead of stopping at a high learning rate
-        progress = min(1.0, max(step / steps, seconds / a.max_seconds))
-        return min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * progress))
+        return min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * evals.progress(step, seconds)))
     x_dev = x.to(device)
     cond_dev = cond.to(device) if cond is not None else None
-    log = {"step": [], "loss": [], "proxy_fid": [], "proxy_fid_step": [], "train_seconds": []}
-    n_params = sum(p.numel() for p in unet.parameters())
-    print(f"{cfg.name}: {n_params / 1e6:.2f} M params, {len(x)} training items, {steps} steps x {batch} on {device}")
-    t_train, loss_acc, step = 0.0, 0.0, 0
-    while step < steps and t_train < a.max_seconds:
-        t0 = time.perf_counter()
-        idx = torch.randint(0, len(x), (batch,), generator=g).to(device)
+
+    def make_batch(gen: torch.Generator) -> tuple[tuple, torch.Tensor]:
+        """((xt, t[, text embeddings]), noise): the UNet's inputs and its epsilon target."""
+        idx = torch.randint(0, len(x), (batch,), generator=gen, device=device)
         x0 = x_dev[idx]
         noise = torch.randn_like(x0)
         t = torch.randint(0, len(acp), (batch,), device=device)
         ab = acp[t].view(-1, 1, 1, 1)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        kw = {}
-        if cond_dev is not None:
-            c = cond_dev[idx]
-            keep = (torch.rand(batch, 1, 1, device=device) >= cfg.cond_drop).to(c.dtype)
-            kw["encoder_hidden_states"] = c * keep
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-            eps = unet(xt, t, **kw, return_dict=False)[0]
+        if cond_dev is None:
+            return (xt, t), noise
+        c = cond_dev[idx]
+        keep = (torch.rand(batch, 1, 1, device=device) >= cfg.cond_drop).to(c.dtype)
+        return (xt, t, c * keep), noise
+
+    n_params = sum(p.numel() for p in unet.parameters())
+    print(f"{cfg.name}: {n_params / 1e6:.2f} M params, {len(x)} training items, {steps} steps x {batch} on {device}")
+    graph_info: dict = {"cuda_graph": False, "cuda_graph_fallback": None, "cuda_graph_capture_seconds": None}
+    eps_call, autocast = EpsCall(unet), make_autocast(device, False)
+    if wants_graph(a.cuda_graph, device):
+        # capture and check batches from forked RNG and their own index generator, so the training
+        # batches are the same whether or not a graph is tried
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else [], device_type="cuda"):
+            gen = torch.Generator(device).manual_seed(a.seed + 1)
+            sample_args, _ = make_batch(gen)
+            check_args, check_target = make_batch(gen)
+        eps_call, graph_info = setup_eps_call(unet, device, a.cuda_graph, sample_args, check_args, check_target)
+        autocast = graph_info.pop("autocast")
+        if graph_info["cuda_graph"]:
+            print(f"  CUDA graph: forward+backward captured and checked in {graph_info['cuda_graph_capture_seconds']} s")
+    log = {"step": [], "loss": [], "proxy_fid": [], "proxy_fid_step": [], "train_seconds": []}
+    t_train, step = 0.0, 0
+    while step < steps and t_train < a.max_seconds:
+        t0 = time.perf_counter()
+        args, noise = make_batch(g)
+        with autocast():
+            eps = eps_call(*args)
         loss = F.mse_loss(eps.float(), noise)
+        # set_to_none=True is also what a graphed call needs: its backward hands autograd grads that
+        # live in the graph's static buffers, and AccumulateGrad adopts them as .grad when .grad is
+        # None; a zeroed-in-place .grad would be that same buffer, and "grad += new" would double it
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, t_train)
         opt.step()
         with torch.no_grad():
             decay = min(EMA_DECAY, (1 + step) / (10 + step))   # warm-up: early EMA is not stuck at init
             torch._foreach_lerp_(ema_params, params, 1 - decay)
-        if device == "cuda" and step % 50 == 0:
+        step += 1
+        log_now = step % 50 == 0 or a.smoke
+        # the host runs ahead of the GPU between syncs; sync where the clock is read for a log
+        # line or an evaluation so neither charges training work to the evaluation or vice versa
+        if device == "cuda" and (log_now or evals.due(step, t_train + time.perf_counter() - t0)):
             torch.cuda.synchronize()
         t_train += time.perf_counter() - t0
-        loss_acc += loss.item() if step % 50 == 0 or a.smoke else 0.0
-        step += 1
-        if step % 50 == 0 or a.smoke:
+        if log_now:
             log["step"].append(step)
             log["loss"].append(round(loss.item(), 5))
             log["train_seconds"].append(round(t_train, 2))
-        if step % a.eval_every == 0 or step >= steps or t_train >= a.max_seconds:
+        if evals.due(step, t_train):
+            evals.mark(step, t_train)
             fid = proxy_fid(ema, cfg, a, fid_metric, cond)
             log["proxy_fid_step"].append(step)
             log["proxy_fid"].append(round(fid, 4))
@@ -158,6 +360,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             "lr_schedule": f"warm-up {warm} steps, cosine over min(steps, {a.max_seconds:g} s) of progress", "ema_decay": EMA_DECAY,
             "train_seconds": round(t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
             "fid_n": a.fid_n, "sample_steps": a.sample_steps, "sampler": "ddim, guidance 1",
+            "eval_schedule": evals.describe(), **graph_info,
             "fid_reference": f"{len(x)} training-split items", "proxy": proxy_meta.get("modality"),
             "proxy_accuracy": proxy_meta.get("held_out_accuracy"), **log}
 
