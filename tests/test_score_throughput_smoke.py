@@ -1,0 +1,126 @@
+"""The scoring throughput benchmark's --smoke --variants --pick-fastest path on the CPU (tiny-t2i)."""
+
+import contextlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ldprune_deploy.graph_call import GraphedCall
+from ldprune_deploy.models import load_model
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # --smoke sets 1 thread; the fixture restores it
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setenv("LDPRUNE_COMPILE_BACKEND", "aot_eager")  # dynamo without inductor's C++ compile
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    import score_throughput
+
+    yield score_throughput
+    sys.modules.pop("score_throughput", None)
+
+
+def _run(bench, out: Path, *extra: str) -> dict:
+    argv = ["--smoke", "--variants", "--pick-fastest", "--max-candidates", "2", "--no-progress",
+            "--out", str(out), *extra]
+    assert bench.main(argv) == 0
+    (f,) = out.glob("score_throughput-tiny-t2i-128-fp32-fastest.json")
+    return json.loads(f.read_text())
+
+
+def _check_picked(r: dict) -> dict:
+    ok = [v for v in r["per_call_variants"] if "error" not in v]
+    for v in ok:
+        assert math.isfinite(v["min_ms"]) and 0 < v["min_ms"] <= v["median_ms"]
+        assert v["flop_floor_ratio"] == pytest.approx(v["min_ms"] / r["flop_floor_ms"])
+    best = min(ok, key=lambda v: v["min_ms"])
+    p = r["picked_variant"]
+    assert p["name"] == best["name"] and p["min_ms"] == best["min_ms"] and f"{best['min_ms']:.2f} ms" in p["reason"]
+    # the sweep ran with the picked settings, and per_call is that variant's time
+    assert (r["channels_last"], r["sdpa_backend"], r["compile_blocks"]) == \
+        (best["channels_last"], best["sdpa_backend"], best["compile_blocks"])
+    assert r["cuda_graph"] == ("on" if best["cuda_graph"] else "off")
+    assert r["per_call"]["min_ms"] == best["min_ms"] and r["per_call"]["variant"] == best["name"]
+    (s,) = r["sweeps"]
+    assert s["candidates"] == 2 and s["wall_s"] > 0 and s["overhead_ratio"] > 0 and s["cuda_graph"] is False
+    return best
+
+
+def test_variants_with_compiled_and_pick_fastest(bench, tmp_path):
+    r = _run(bench, tmp_path, "--compile-blocks")
+    names = [v["name"] for v in r["per_call_variants"]]
+    assert names[:2] == ["nchw", "channels_last"] and len(names) == 3  # CPU: no forced SDPA backends, no graph
+    eager, comp = r["per_call_variants"][:2], r["per_call_variants"][2]
+    assert all("error" not in v and v["sdpa_backend"] == "default" for v in r["per_call_variants"])
+    # the compiled variant sits on the fastest eager memory format; its compile time is apart
+    fastest_eager = min(eager, key=lambda v: v["min_ms"])
+    assert comp["compile_blocks"] and comp["channels_last"] == fastest_eager["channels_last"]
+    assert comp["name"] == fastest_eager["name"] + "+compile"
+    assert comp["compile_s"] > 0 and comp["compile_s"] * 1e3 > comp["min_ms"]
+    _check_picked(r)
+    # the fields other code cites are still there
+    for k in ("per_call", "flops_per_call", "flop_floor_ms", "flop_floor_ratio", "achieved_tflops", "unet_call_batch"):
+        assert k in r
+
+
+def test_failing_variant_is_recorded_and_skipped(bench, tmp_path, monkeypatch):
+    @contextlib.contextmanager
+    def broken(unet):
+        raise RuntimeError("compile exploded")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(bench, "compiled_blocks", broken)
+    r = _run(bench, tmp_path, "--compile-blocks")
+    failed = [v for v in r["per_call_variants"] if "error" in v]
+    assert [v["name"].endswith("+compile") for v in failed] == [True]
+    assert "compile exploded" in failed[0]["error"] and "min_ms" not in failed[0]
+    best = _check_picked(r)
+    assert not best["compile_blocks"] and not r["compile_blocks"]
+
+
+class FakeGraphed(GraphedCall):
+    """CPU stand-in for the CUDA capture (as in test_graph_call): replay re-runs the call on the static buffers."""
+
+    def _warmup(self, inputs):
+        return self.fn(**inputs)
+
+    def _capture(self, leaves, spec):
+        from torch.utils._pytree import tree_unflatten
+
+        static = [x.clone() if torch.is_tensor(x) else x for x in leaves]
+        out = torch.empty(0)
+
+        def replay():
+            out.set_(self.fn(**tree_unflatten(static, spec)))
+        replay()
+        return replay, static, out
+
+
+class BrokenGraphed(FakeGraphed):
+    def _capture(self, leaves, spec):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_cuda_graph_variant_times_replays_and_records_a_failed_capture(bench, monkeypatch, tiny_t2i):
+    import argparse
+
+    unet, info = tiny_t2i
+    args = argparse.Namespace(resolution=64, device="cpu", repeats=2)
+    monkeypatch.setattr(bench, "GraphedCall", FakeGraphed)
+    v = bench.measure_variant(unet, info, args, 2, 1.0, False, "default", False, cuda_graph=True)
+    assert v["name"] == "nchw+graph" and v["cuda_graph"] and "error" not in v
+    assert v["capture_s"] > 0 and 0 < v["min_ms"] <= v["median_ms"] and v["flop_floor_ratio"] == v["min_ms"]
+    monkeypatch.setattr(bench, "GraphedCall", BrokenGraphed)  # falls back to eager: not a graph time
+    v = bench.measure_variant(unet, info, args, 2, 1.0, True, "default", False, cuda_graph=True)
+    assert v["name"] == "channels_last+graph" and "stream is capturing" in v["error"] and "min_ms" not in v
+    bench.set_memory_format(unet, False)  # the session fixture's UNet goes back as it came
+    assert bench.pick_fastest([v]) is None
