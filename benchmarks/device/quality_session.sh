@@ -12,7 +12,7 @@
 #                 recipe until distill, SD1.5 recipe until score, WITH_STABILITY=1 score
 #                 stability on the T2I teacher (nothing timed)
 #   P4 exclusive  emoji-t2i recipe export + evaluate, ORT runner rows, SD1.5 recipe to the end,
-#                 WITH_FRONTIER=1 planner frontier, WITH_THROUGHPUT=1 score throughput
+#                 WITH_FRONTIER=1 planner frontier, WITH_THROUGHPUT=1 score throughput (fastest variant)
 #
 # Measured on 2026-11-23: three teacher trainings sharing the H100 ran at 4.7-8.8 it/s each
 # (time-sliced contexts, launch-bound steps), so P1 now trains them in turn.
@@ -135,7 +135,9 @@ p34() {  # P3 + P4
         --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
   fi
   if [ -n "${WITH_THROUGHPUT:-}" ]; then
-    job throughput-compile python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --channels-last \
+    # per-call variants (memory format x attention backend, CUDA graph, compiled blocks), then the
+    # 86-candidate sweep with the fastest of them
+    job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
         --compile-blocks --out "$R/score_throughput"
   fi
   echo "### DONE $(date -u +%H:%M:%S)"
