@@ -6,28 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _fake_graph import FakeGraphed
 
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.graph_call import GraphedCall, use_cuda_graph
+from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.scoring import ScoreConfig
-
-
-class FakeGraphed(GraphedCall):
-    """A capture whose replay re-runs ``fn`` on the static buffers, as a graph replay reads them."""
-
-    def _warmup(self, inputs):
-        return self.fn(**inputs)
-
-    def _capture(self, leaves, spec):
-        from torch.utils._pytree import tree_unflatten
-
-        static = [x.clone() if torch.is_tensor(x) else x for x in leaves]
-        out = torch.empty(0)
-
-        def replay():
-            out.set_(self.fn(**tree_unflatten(static, spec)))
-        replay()
-        return replay, static, out
 
 
 def model(sample, timestep, extra):

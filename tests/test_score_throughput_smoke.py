@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from _fake_graph import FakeGraphed
 
-from ldprune_deploy.graph_call import GraphedCall
 from ldprune_deploy.models import load_model
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -85,24 +84,6 @@ def test_failing_variant_is_recorded_and_skipped(bench, tmp_path, monkeypatch):
     assert "compile exploded" in failed[0]["error"] and "min_ms" not in failed[0]
     best = _check_picked(r)
     assert not best["compile_blocks"] and not r["compile_blocks"]
-
-
-class FakeGraphed(GraphedCall):
-    """CPU stand-in for the CUDA capture (as in test_graph_call): replay re-runs the call on the static buffers."""
-
-    def _warmup(self, inputs):
-        return self.fn(**inputs)
-
-    def _capture(self, leaves, spec):
-        from torch.utils._pytree import tree_unflatten
-
-        static = [x.clone() if torch.is_tensor(x) else x for x in leaves]
-        out = torch.empty(0)
-
-        def replay():
-            out.set_(self.fn(**tree_unflatten(static, spec)))
-        replay()
-        return replay, static, out
 
 
 class BrokenGraphed(FakeGraphed):
