@@ -72,14 +72,8 @@ class GraphedCall:
         return out.clone()
 
     def _warmup(self, inputs: dict[str, Any]) -> torch.Tensor:
-        # capture wants lazily initialised state (cuBLAS workspaces, cuDNN plans) created on a
-        # side stream first; the warm-up's result is a real step's result
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            out = self.fn(**inputs)
-        torch.cuda.current_stream().wait_stream(side)
-        return out
+        # the warm-up's result is a real step's result
+        return on_side_stream(lambda: self.fn(**inputs))
 
     def _capture(self, leaves: list[Any], spec) -> tuple[Callable[[], None], list[Any], torch.Tensor]:
         """(replay, static input leaves, static output). Overridden by the CPU tests."""
@@ -88,6 +82,17 @@ class GraphedCall:
         with _no_autocast_cache(), torch.cuda.graph(graph):
             out = self.fn(**tree_unflatten(static, spec))
         return graph.replay, static, out
+
+
+def on_side_stream(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on a fresh side stream, ordered after the current stream's work and before its next:
+    capture wants lazily initialised state (cuBLAS workspaces, cuDNN plans) created this way first."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        out = fn()
+    torch.cuda.current_stream().wait_stream(side)
+    return out
 
 
 @contextlib.contextmanager

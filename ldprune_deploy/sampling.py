@@ -87,7 +87,7 @@ def generate(unet: nn.Module, *, seeds: list[int], latent_size: int, sampler: Sa
         raise LdpruneError("prompts were given for an unconditional UNet", "drop the prompts")
     shape = (unet.config.in_channels, latent_size, latent_size)
     bs = batch_size or len(seeds)
-    call = _unet_call(unet)
+    call = unet_call(unet)
     if cuda_graph:
         from .graph_call import GraphedCall
 
@@ -101,7 +101,7 @@ def generate(unet: nn.Module, *, seeds: list[int], latent_size: int, sampler: Sa
     return torch.cat(outs)
 
 
-def _unet_call(unet):
+def unet_call(unet):
     return lambda **kw: unet(**kw, return_dict=False)[0]
 
 

@@ -62,8 +62,7 @@ def run(args) -> int:
                       kinds=args.kinds, mods=args.mods, include=args.include, exclude=args.exclude,
                       check_additivity=args.check_additivity, device=args.device, dtype=args.dtype,
                       channels_last=args.channels_last, compile_blocks=args.compile_blocks, cuda_graph=args.cuda_graph,
-                      resume=args.resume,
-                      overwrite=args.overwrite, progress=not args.no_progress, preset=args.preset)
+                      resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress, preset=args.preset)
     doc = score(args.model, cfg)
     import torch.distributed as dist
 

@@ -93,8 +93,8 @@ def _score_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
                       scheduler=s["scheduler"], guidance=s["guidance"], resolution=s["resolution"], seed=s["seed"],
                       prompts=s["prompts"], embeddings=s["embeddings"], batch_size=s["batch_size"],
                       kinds=s["kinds"], mods=s["mods"], include=s["include"], exclude=s["exclude"],
-                      device=s["device"], dtype=s["dtype"], cuda_graph=s["cuda_graph"], resume=resume, overwrite=True, progress=False,
-                      preset=r.preset)
+                      device=s["device"], dtype=s["dtype"], cuda_graph=s["cuda_graph"], resume=resume, overwrite=True,
+                      progress=False, preset=r.preset)
     doc = score(r.model, cfg)
     return {"scores": str(scores_file(root)), "n": len(doc["scores"])}
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import LdpruneError
+from ..graph_call import on_side_stream
 from ..models import _quiet_diffusers, example_inputs, parse_dtype
 from . import LatencyStats, Runner, RunSpec, register_runner
 
@@ -75,12 +76,8 @@ def time_callable(fn: Callable[[], Any], device: str, warmup: int, iters: int) -
 
 def capture_graph(fn: Callable[[], Any], warmup: int = 2) -> "torch.cuda.CUDAGraph":
     """Capture ``fn`` in a CUDA graph (warmed up on a side stream, as capture requires)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s), torch.no_grad():
-        for _ in range(warmup):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
+    with torch.no_grad():
+        on_side_stream(lambda: [fn() for _ in range(warmup)])
     g = torch.cuda.CUDAGraph()
     with torch.no_grad(), torch.cuda.graph(g):
         fn()
