@@ -95,6 +95,17 @@ def measure(label, runner, unet, info, spec, rows, channels_last=False):
             torch.cuda.empty_cache()
 
 
+def export_for_ort(unet, info, spec: RunSpec, smoke: bool) -> None:
+    """The cached exports that the ort rows (plain and optimized) will look up, made now."""
+    unet.to(device="cpu", dtype=torch.float32)
+    runner = get_runner("ort-cpu" if smoke else "ort-cuda")
+    for optimize in (False, True):
+        t0 = time.perf_counter()
+        folder = runner.resolve_export(unet, info, RunSpec(**{**spec.__dict__,
+                                                              "options": {**spec.options, "optimize": optimize}}))
+        log.info("export ready (optimize=%s) in %.1f s: %s", optimize, time.perf_counter() - t0, folder)
+
+
 def tensorrt_row(unet, info, spec, cache: Path, rows) -> None:
     """Build (always, if a runtime imports) and run (where the runtime supports this GPU)."""
     from ldprune_deploy.export.cache import cached_export
@@ -158,6 +169,9 @@ def main() -> int:
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
     ap.add_argument("--cache", default=None, help="export cache folder (default: <out>/cache)")
+    ap.add_argument("--export-only", action="store_true",
+                    help="only fill --cache with the ONNX exports the ort rows use (plain and optimized), timing "
+                         "nothing: lets the exports run while the GPU is busy with other work")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -186,6 +200,9 @@ def main() -> int:
         floor_ms = flops / PEAK_FLOPS * 1e3
         spec = RunSpec(batch=batch, resolution=res, dtype=dtype, warmup=args.warmup, iters=args.iters,
                        options={"cache_dir": str(cache)})
+        if args.export_only:
+            export_for_ort(unet, info, spec, args.smoke)
+            continue
         rows: list[dict] = []
         if "torch" in kinds:
             for label, runner, opts, cl in torch_variants(args.smoke, args.compile_channels_last):
@@ -206,6 +223,8 @@ def main() -> int:
         write_json_atomic(out / "runners.json", result)
         if unet is not base:
             del unet
+    if args.export_only:
+        return 0
     (out / "runners.md").write_text(table(result))
     print(table(result))
     return 0

@@ -9,10 +9,14 @@
 #   P2 exclusive  quality scripts --phase plan (profile + verify time the runner), emoji-t2i
 #                 recipe until its plan
 #   P3 shared     quality scripts --phase train, additivity on the trained teachers, emoji-t2i
-#                 recipe until distill, SD1.5 recipe until score, WITH_STABILITY=1 score
-#                 stability on the T2I teacher (nothing timed)
-#   P4 exclusive  emoji-t2i recipe export + evaluate, ORT runner rows, SD1.5 recipe to the end,
-#                 WITH_FRONTIER=1 planner frontier, WITH_THROUGHPUT=1 score throughput (fastest variant)
+#                 recipe until distill, the GPU tests, the SD1.5 ONNX exports the ORT rows use
+#                 (runners.py --export-only, CPU-bound), WITH_SD15=1 SD1.5 recipe until score,
+#                 WITH_STABILITY=1 score stability on the T2I teacher (nothing timed)
+#   P4 exclusive  emoji-t2i recipe export + evaluate, WITH_FRONTIER=1 planner frontier, ORT runner
+#                 rows (full and pruned30) + TensorRT-RTX build, WITH_SD15=1 SD1.5 recipe to the end,
+#                 WITH_THROUGHPUT=1 score throughput (fastest variant)
+# WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
+# run gets there), so a poll that finds time left can add the throughput job.
 #
 # Measured on 2026-11-23: three teacher trainings sharing the H100 ran at 4.7-8.8 it/s each
 # (time-sliced contexts, launch-bound steps), so P1 now trains them in turn.
@@ -59,6 +63,8 @@ job() {  # job NAME CMD...: run, log to $R/logs/NAME.log, record rc and seconds
   echo "=== $(date -u +%H:%M:%S) END $name rc=$rc $(( $(date +%s) - t0 ))s"
   tail -n 3 "$R/logs/$name.log"
 }
+
+want() { [ -n "${!1:-}" ] || [ -f "/tmp/flags/$1" ]; }
 
 run() {
   cd "$W" || exit 1
@@ -116,8 +122,16 @@ p34() {  # P3 + P4
           --mods remove shortcut --device cuda --dtype fp16 --check-additivity 20 --no-progress --overwrite \
           -o "$R/additivity/$n-$m.json"
     done; done ) &
-  job sd15-score python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct --until-stage score &
-  if [ -n "${WITH_STABILITY:-}" ]; then   # issue 10: ranking stability on the trained T2I teacher (nothing timed)
+  job gpu-tests python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu &
+  ( for _ in $(seq 120); do [ -f /tmp/site/onnxruntime/__init__.py ] && break; sleep 5; done
+    source benchmarks/stage_device_wheels.sh > /dev/null
+    for v in full pruned30; do   # export + ORT optimizer are CPU work: done here, timed in P4
+      job "ort-export-$v" python3 benchmarks/runners.py --models "$v" --export-only --cache /tmp/rcache --out "$R/runners" &
+    done; wait ) &
+  if want WITH_SD15; then   # the acceptance run passed on 2026-11-23 (benchmarks/results/recipes)
+    job sd15-score python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct --until-stage score &
+  fi
+  if want WITH_STABILITY; then   # issue 10: ranking stability on the trained T2I teacher (nothing timed)
     job stability python3 benchmarks/score_stability.py --model "$T/emoji-t2i" --embeddings data_cache/emoji-emb.safetensors \
         --guidance 1.0 --device cuda --dtype fp16 --out "$R/score_stability" &
   fi
@@ -126,15 +140,17 @@ p34() {  # P3 + P4
   for _ in $(seq 60); do [ -f /tmp/site/onnxruntime/__init__.py ] && break; sleep 5; done
   source benchmarks/stage_device_wheels.sh
   job t2i-finish python3 -m ldprune_deploy.cli run export/recipes/emoji-t2i.yaml -o runs/emoji-t2i
-  # one cached export serves both: ORT-CUDA rows (plain, optimized, CUDA graph) and, where
-  # tensorrt-rtx was staged, the TensorRT-RTX engine build (it refuses to run on compute 9.0)
-  job ort-rows python3 benchmarks/runners.py --models full --runners ort,tensorrt --cache /tmp/rcache --out "$R/runners"
-  job sd15-finish python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct
-  if [ -n "${WITH_FRONTIER:-}" ]; then
+  if want WITH_FRONTIER; then
     job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
         --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
   fi
-  if [ -n "${WITH_THROUGHPUT:-}" ]; then
+  # the exports cached in P3 serve both: ORT-CUDA rows (plain, optimized, CUDA graph) and, where
+  # tensorrt-rtx was staged, the TensorRT-RTX engine build (it refuses to run on compute 9.0)
+  job ort-rows python3 benchmarks/runners.py --models full,pruned30 --runners ort,tensorrt --cache /tmp/rcache --out "$R/runners"
+  if want WITH_SD15; then
+    job sd15-finish python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct
+  fi
+  if want WITH_THROUGHPUT; then
     # per-call variants (memory format x attention backend, CUDA graph, compiled blocks), then the
     # 86-candidate sweep with the fastest of them
     job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \

@@ -1,0 +1,32 @@
+"""benchmarks/runners.py --smoke: --export-only fills the cache that the ort rows then reuse."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "runners.py"
+
+
+def _run(*args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--models", "full", *args],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout + p.stderr
+
+
+def test_export_only_then_ort_rows_reuse_the_cache(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    log = _run("--export-only", "--out", str(out), "--cache", str(cache))
+    folders = sorted(p.name for p in cache.iterdir() if (p / "export.json").is_file())
+    assert [f.rsplit("-", 1)[1] for f in folders] == ["cpu", "plain"], folders
+    assert log.count("export ready") == 2
+    assert not (out / "runners.json").exists()   # nothing was timed
+
+    log = _run("--runners", "ort", "--out", str(out), "--cache", str(cache))
+    assert "exported" not in log, "the ort rows exported again instead of using the cache"
+    rows = json.loads((out / "runners.json").read_text())["variants"]["full"]["rows"]
+    assert [r["label"] for r in rows] == ["ort-cpu", "ort-cpu + optimizer"]
+    assert all(r["median_ms"] > 0 for r in rows), rows
