@@ -10,7 +10,7 @@
 #   (one call carries at most 64 MiB and the tree itself is ~29 MiB since the teachers were
 #   committed, so the default 48 MiB chunks no longer fit)
 #   # optional, TensorRT-RTX (builds engines on the H100, cannot run them: CC 9.0 unsupported):
-#   ../shared/device/stage.sh tensorrt-rtx==1.7.1
+#   ../shared/device/stage.sh tensorrt-rtx-cu13-bindings==1.7.1.116 tensorrt-rtx-cu13-libs==1.7.1.116
 #
 # stage.sh prints one line per chunk call; the last call installs everything into /tmp/site.
 # Then, in the SAME warm session, source this file before the benchmark so that the CUDA

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Any, Callable
 
 import torch
@@ -107,10 +108,14 @@ def _no_autocast_cache():
 
 
 def use_cuda_graph(requested: bool | None, device: torch.device | str, reason_off: str | None = None) -> bool:
-    """Resolve an auto (None) / on / off setting: auto = on for CUDA devices unless ``reason_off``."""
+    """Resolve an auto (None) / on / off setting: auto = on for CUDA devices unless ``reason_off``.
+
+    ``LDPRUNE_CUDA_GRAPH=0`` in the environment turns auto off everywhere (scoring, data-free
+    distillation, the benchmarks' sampling) without touching recipes; an explicit request wins.
+    """
     cuda = torch.device(device).type == "cuda"
     if requested is None:
-        return cuda and reason_off is None
+        return cuda and reason_off is None and os.environ.get("LDPRUNE_CUDA_GRAPH", "1") != "0"
     if requested and not cuda:
         from .errors import LdpruneError
 

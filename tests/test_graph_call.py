@@ -51,7 +51,16 @@ def test_capture_failure_falls_back_to_eager_for_good(caplog):
     assert g.captures == 0 and "running eagerly" in caplog.text
 
 
-def test_auto_on_only_for_cuda_and_explicit_misuse_is_refused():
+def test_environment_turns_auto_off_but_not_an_explicit_request(monkeypatch):
+    monkeypatch.setenv("LDPRUNE_CUDA_GRAPH", "0")
+    assert use_cuda_graph(None, "cuda") is False
+    assert use_cuda_graph(True, "cuda") is True
+    monkeypatch.setenv("LDPRUNE_CUDA_GRAPH", "1")
+    assert use_cuda_graph(None, "cuda") is True
+
+
+def test_auto_on_only_for_cuda_and_explicit_misuse_is_refused(monkeypatch):
+    monkeypatch.delenv("LDPRUNE_CUDA_GRAPH", raising=False)
     assert use_cuda_graph(None, "cpu") is False
     assert use_cuda_graph(None, "cuda") is True
     assert use_cuda_graph(None, "cuda:1", "--compile-blocks") is False

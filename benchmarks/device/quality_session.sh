@@ -28,8 +28,8 @@
 #   call 3  bash benchmarks/device/quality_session.sh start       # copies tree + data to /tmp/work, detaches (setsid)
 #   then    bash benchmarks/device/quality_session.sh collect N [phase]   # wait <= N s, pack results into $OUT
 # The detached run survives between device calls while the machine stays warm (30 s after a
-# call); onnxruntime-gpu and tensorrt-rtx are staged meanwhile (STAGE_MB=30 ../shared/device/stage.sh
-# onnxruntime-gpu==1.31.1 tensorrt-rtx==1.7.1: 30 MiB chunks, since the tree is ~29 MiB) and P4
+# call); onnxruntime-gpu and tensorrt-rtx are staged meanwhile (STAGE_MB=33 ../shared/device/stage.sh
+# onnxruntime-gpu==1.31.1 tensorrt-rtx-cu13-bindings==1.7.1.116 tensorrt-rtx-cu13-libs==1.7.1.116: 33 MiB chunks, since the tree is ~29 MiB) and P4
 # waits for onnxruntime.
 # Phase times on 2026-11-23 (H100): P1 185 s (shared), P2 436 s, P3 196 s, P4: t2i-finish 46 s,
 # ORT rows > 307 s (SD1.5 export 129 s + optimizer), SD1.5 recipe to the end ~280 s.
