@@ -93,3 +93,20 @@ def test_build_engine_without_runtime_is_a_clear_error(tmp_path):
         pass
     with pytest.raises(LdpruneError, match="no TensorRT runtime"):
         build_engine(tmp_path)
+
+
+def test_wheel_only_tensorrt_rtx_is_found_under_its_bindings_name(monkeypatch):
+    """tensorrt-rtx-cu13-bindings installs ``tensorrt_rtx_bindings`` (no ``tensorrt_rtx`` shim)."""
+    import sys
+    import types
+
+    from ldprune_deploy.export.tensorrt import import_trt
+
+    fake = types.ModuleType("tensorrt_rtx_bindings")
+    fake.Builder = object
+    stub = types.ModuleType("tensorrt")          # PyPI's bare stub: no Builder
+    monkeypatch.setitem(sys.modules, "tensorrt", stub)
+    monkeypatch.setitem(sys.modules, "tensorrt_rtx", None)   # None in sys.modules: import fails
+    monkeypatch.setitem(sys.modules, "tensorrt_rtx_bindings", fake)
+    mod, flavour = import_trt()
+    assert mod is fake and flavour == "tensorrt_rtx"

@@ -85,6 +85,37 @@ def test_public_plan_verifies_an_in_memory_unet(tiny_cat):
         plan(scores, profile, budget="80%", verify=True, backend="planner-test-params")
 
 
+def test_verify_reclaims_budget_a_pessimistic_predictor_left_unused(tiny_cat):
+    """Savings under-predicted (0.6x): round 1 lands well under the budget; the loop re-solves
+    with a corrected predictor and keeps the plan that met the budget with more importance."""
+    unet, info, cat = tiny_cat
+    factor = 0.6 * (FULL_MS - BASE_MS) / FULL_MS
+    scores, profile = from_catalogue(cat, full_ms=FULL_MS, factor=factor)
+    ParamsRunner.total = cat.total_params
+    cfg = PlanConfig(budget="70%", model="tiny-t2i", tolerance=0.03, max_rounds=4, backend="planner-test-params")
+    pl = verify_loop(Planner(scores, profile, cfg), model=unet, runner=ParamsRunner())
+    ver = pl.meta["verify"]
+    first, chosen = ver["rounds"][0], ver["rounds"][ver["chosen_round"] - 1]
+    assert first["met"] and first["unused_budget"] and first["error_pct"] > 3.0
+    assert first["correction"]["kind"] == "scale" and first["correction"]["ratio"] > 1.0
+    assert ver["chosen_round"] > 1 and chosen["met"] and ver["met"]
+    assert chosen["importance_lost"] < first["importance_lost"]
+    assert chosen["n_modifications"] < first["n_modifications"]
+    assert abs(pl.measured["error_pct"]) <= 3.0
+    assert first["measured_ms"] < pl.measured["latency_ms"] <= 0.70 * FULL_MS * 1.03
+    n_params = sum(p.numel() for p in apply_plan(unet, pl).parameters())   # the figure is for this plan
+    assert pl.measured["latency_ms"] == pytest.approx(BASE_MS + (FULL_MS - BASE_MS) * n_params / cat.total_params)
+
+
+def test_best_round_prefers_met_plans_with_more_importance():
+    from ldprune_deploy.planner.verify import _best_round
+
+    rounds = [{"met": True, "importance_lost": 0.3}, {"met": False, "importance_lost": 0.1},
+              {"met": True, "importance_lost": 0.2}]
+    assert _best_round(rounds) == 2
+    assert _best_round([{"met": False, "importance_lost": 0.3}, {"met": False, "importance_lost": 0.1}]) == 1
+
+
 def test_verify_stops_after_max_rounds_and_says_so(tiny_cat):
     unet, info, cat = tiny_cat
     scores, profile = from_catalogue(cat, full_ms=FULL_MS, factor=3.0)

@@ -11,6 +11,7 @@ engine inspector's layers map back to catalogue operator ids.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
@@ -30,14 +31,20 @@ ENGINE_FILE, ENGINE_MANIFEST = "unet.engine", "engine.json"
 
 
 def import_trt():
-    """(module, flavour): ``tensorrt`` preferred, else ``tensorrt_rtx``; a clear error if neither."""
-    for name in ("tensorrt", "tensorrt_rtx"):
+    """(module, flavour): ``tensorrt`` preferred, else ``tensorrt_rtx``; a clear error if neither.
+
+    The ``tensorrt-rtx`` metapackage is an sdist that fetches its wheels at install time; where
+    only the wheels are installed (``tensorrt-rtx-cu13-bindings`` + ``-libs``, as on a machine
+    without an index) the module is ``tensorrt_rtx_bindings``, the same API under another name.
+    """
+    for name, flavour in (("tensorrt", "tensorrt"), ("tensorrt_rtx", "tensorrt_rtx"),
+                          ("tensorrt_rtx_bindings", "tensorrt_rtx")):
         try:
-            mod = __import__(name)
-            if hasattr(mod, "Builder"):   # PyPI's bare 'tensorrt' stub has no Builder
-                return mod, name
+            mod = importlib.import_module(name)
         except ImportError:
             continue
+        if hasattr(mod, "Builder"):   # PyPI's bare 'tensorrt' stub has no Builder
+            return mod, flavour
     raise LdpruneError("no TensorRT runtime is installed (neither 'tensorrt' nor 'tensorrt_rtx' imports)",
                        "pip install 'ldprune-deploy[tensorrt]' (TensorRT 10+, from NVIDIA's index) or "
                        "pip install tensorrt-rtx (RTX-class GPUs, compute capability 8.0/8.6/8.9/12.x)")

@@ -25,7 +25,9 @@ class PlanConfig:
     budget: ``8.5ms`` | ``70%`` (of the profile's full latency) | ``1.5x``; speedup: ``1.5x``.
     max_params / max_flops: ``60%`` of the full model or a count (``500M``).
     verify: apply the plan, measure it with ``backend`` and re-solve with a corrected predictor
-    while it misses the budget by more than ``tolerance`` (at most ``max_rounds`` plans).
+    while the measurement is off the prediction by more than ``tolerance`` in either direction
+    (at most ``max_rounds`` plans; the kept plan is the measured one that met the budget with the
+    most importance).
     """
 
     budget: str | None = None

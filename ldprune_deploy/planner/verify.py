@@ -4,9 +4,13 @@ As HALP does for CNNs, the latency model is calibrated on the device instead of 
 round 0 measures the full model with the verify runner (the predictor is re-anchored on it —
 savings scaled by measured/profiled full latency in ``scale`` mode, shifted in ``additive`` —
 and a relative budget such as 70% is re-resolved against it); each round then measures the
-planned model, and while it misses the budget by more than the tolerance the savings are
-rescaled by measured/predicted saving (``scale``, captures non-additive savings that grow
-with plan size) or shifted by the gap (``additive``), and the plan is solved again.
+planned model, and while its measured latency is off the prediction by more than the
+tolerance the savings are rescaled by measured/predicted saving (``scale``, captures
+non-additive savings that grow with plan size) or shifted by the gap (``additive``), and the
+plan is solved again. Both directions count: a plan that misses the budget is corrected, and
+so is one that beats its prediction by more than the tolerance (it modified more than the
+budget needed, losing importance for nothing). The plan returned is the measured one that met
+the budget with the most importance kept (the last round if none met it).
 """
 
 from __future__ import annotations
@@ -68,12 +72,13 @@ def verify_loop(planner, model=None, runner=None) -> PrunePlan:
     # every saving is assumed to shift with it (clocks, another runtime), else only the offset
     anchor = full.median_ms / base.full_ms if cfg.correction == "scale" and base.full_ms > 0 else 1.0
     problem = base.calibrated(full.median_ms, base.scale * anchor)
-    rounds, plan = [], None
+    rounds, tried = [], []
     for r in range(1, cfg.max_rounds + 1):
         sel = planner.select(problem, budgets)
         plan = planner.to_plan(problem, sel, budgets)
         pruned = apply_plan(model, plan)
         m = runner.measure(pruned, info, rs)
+        tried.append((plan, m))
         del pruned
         _free()
         pred = plan.predicted["latency_ms"]
@@ -86,26 +91,37 @@ def verify_loop(planner, model=None, runner=None) -> PrunePlan:
                "savings_scale": problem.scale, "full_ms_used": problem.full_ms}
         rounds.append(rec)
         met = lat is None or m.median_ms <= lat.value * (1.0 + cfg.tolerance)
-        rec["met"] = met
+        # faster than predicted by more than the tolerance: the budget had room for a plan that keeps more
+        rec["met"], rec["unused_budget"] = met, lat is not None and met and rec["error_pct"] > 100.0 * cfg.tolerance
         log.info("verify round %d: %d mods, predicted %.3f ms, measured %.3f ms (budget %s)", r,
                  len(plan.modifications), pred, m.median_ms, f"{lat.value:.3f} ms" if lat else "size only")
-        if met or r == cfg.max_rounds:
+        if (met and not rec["unused_budget"]) or r == cfg.max_rounds:
             break
         problem, rec["correction"] = _correct(problem, cfg.correction, pred, m.median_ms, full.median_ms)
+    chosen = _best_round(rounds)
+    plan, m = tried[chosen]
     plan.measured = {"latency_ms": m.median_ms, "p10_ms": m.p10_ms, "p90_ms": m.p90_ms, "n": m.n,
                      "runner": runner.name, "dtype": dtype, "batch": rs.batch, "resolution": rs.resolution,
                      "full_latency_ms": full.median_ms, "speedup": full.median_ms / m.median_ms,
-                     "error_pct": rounds[-1]["error_pct"], "peak_memory_mb": m.peak_memory_mb}
+                     "error_pct": rounds[chosen]["error_pct"], "peak_memory_mb": m.peak_memory_mb}
     plan.meta["verify"] = {"runner": runner.name, "tolerance": cfg.tolerance, "correction": cfg.correction,
-                           "max_rounds": cfg.max_rounds, "met": rounds[-1]["met"],
+                           "max_rounds": cfg.max_rounds, "met": rounds[chosen]["met"], "chosen_round": chosen + 1,
                            "budget_ms": lat.value if lat else None,
                            "baseline": {"profile_full_ms": base.full_ms, "measured_full_ms": full.median_ms, "anchor_scale": anchor,
                                         "p10_ms": full.p10_ms, "p90_ms": full.p90_ms},
                            "rounds": rounds, "device": device_fingerprint(getattr(runner, "device", None))}
-    if not rounds[-1]["met"]:
+    if not rounds[chosen]["met"]:
         log.warning("VERIFY MISSED THE BUDGET after %d round(s): measured %.3f ms > %.3f ms (+%.0f%% tolerance)",
                     len(rounds), m.median_ms, lat.value, 100 * cfg.tolerance)
     return plan
+
+
+def _best_round(rounds: list[dict]) -> int:
+    """Index of the round whose plan met the budget and lost the least importance (else the last)."""
+    met = [i for i, r in enumerate(rounds) if r["met"]]
+    if not met:
+        return len(rounds) - 1
+    return min(met, key=lambda i: (rounds[i]["importance_lost"], -i))
 
 
 def _correct(problem, mode: str, pred: float, measured: float, full_measured: float):
