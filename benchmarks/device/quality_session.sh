@@ -15,6 +15,13 @@
 #   P4 exclusive  emoji-t2i recipe export + evaluate, WITH_FRONTIER=1 planner frontier, ORT runner
 #                 rows (full and pruned30) + TensorRT-RTX build, WITH_SD15=1 SD1.5 recipe to the end,
 #                 WITH_THROUGHPUT=1 score throughput (fastest variant)
+# `start latency` runs the latency session instead (no teachers, no ORT staging needed):
+#   L1 exclusive  planner frontier (issue 5), score throughput: per-call variants, the fastest one
+#                 for the 86 remove/shortcut candidates and (THROUGHPUT_FULL=1, default) the whole
+#                 catalogue (issue 10), SD1.5 fp16 export alone with all 16 cores (issue 11)
+#   L2 shared     score stability on the T2I teacher (issue 10), SDXL fp16 export with external
+#                 data (issue 11, capped by SDXL_SECONDS)
+#   carry for it: one put call with [data_cache/emoji-emb.safetensors, .whl]
 # WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
 # run gets there), so a poll that finds time left can add the throughput job.
 #
@@ -49,7 +56,7 @@ start() {
   [ -d /tmp/carry ] && cp -a /tmp/carry/. "$W/"
   cd "$W" || exit 1
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  setsid nohup bash benchmarks/device/quality_session.sh run > "$R/logs/session.log" 2>&1 < /dev/null &
+  setsid nohup bash benchmarks/device/quality_session.sh "${1:-run}" > "$R/logs/session.log" 2>&1 < /dev/null &
   sleep 20
   tail -n 20 "$R/logs/session.log"
 }
@@ -160,6 +167,33 @@ p34() {  # P3 + P4
   touch "$R/DONE"
 }
 
+run_latency() {
+  cd "$W" || exit 1
+  export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
+  export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.used --format=csv
+  echo "### L1 exclusive $(date -u +%H:%M:%S)"
+  job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
+      --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
+  job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
+      --compile-blocks $([ "${THROUGHPUT_FULL:-1}" != 0 ] && echo --full) --out "$R/score_throughput"
+  # export is CPU work: every core (the quality session's exports ran with OMP_NUM_THREADS=4)
+  mkdir -p "$R/exports"
+  job export-sd15 env OMP_NUM_THREADS=16 python3 -m ldprune_deploy.cli export --model sd15 --precision fp16 \
+      -o /tmp/exp/sd15 --overwrite
+  cp /tmp/exp/sd15/export.json "$R/exports/sd15-fp16.json" 2>/dev/null
+  echo "### L2 shared $(date -u +%H:%M:%S)"
+  job stability python3 benchmarks/score_stability.py --model "$T/emoji-t2i" --embeddings data_cache/emoji-emb.safetensors \
+      --guidance 1.0 --device cuda --dtype fp16 --out "$R/score_stability" &
+  job export-sdxl timeout "${SDXL_SECONDS:-480}" env OMP_NUM_THREADS=12 python3 -m ldprune_deploy.cli export \
+      --model sdxl --precision fp16 --check-batch 1 -o /tmp/exp/sdxl --overwrite &
+  wait
+  cp /tmp/exp/sdxl/export.json "$R/exports/sdxl-fp16.json" 2>/dev/null
+  ls -la /tmp/exp/*/ > "$R/exports/files.txt" 2>&1
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
 collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
   local n=${1:-0} t0; t0=$(date +%s)
   local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
@@ -186,8 +220,9 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
 
 case "${1:-}" in
   put) put ;;
-  start) start ;;
+  start) start "${2:-run}" ;;   # start latency: the latency session
   run) run ;;
+  latency) run_latency ;;
   p34) p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;
