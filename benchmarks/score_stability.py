@@ -38,10 +38,13 @@ def compare(ref: dict, other: dict, k: int) -> dict:
     a = {(e["operator"], e["modification"]): e["score"] for e in ref["scores"]}
     b = {(e["operator"], e["modification"]): e["score"] for e in other["scores"]}
     keys = sorted(a)
+    if set(b) != set(a):
+        raise ValueError("the two scores files cover different candidates")
     rho = float(stats.spearmanr([a[c] for c in keys], [b[c] for c in keys])[0])
+    k = min(k, len(keys))   # with fewer candidates than k, the overlap is over all of them
     low_a = set(sorted(keys, key=a.get)[:k])
     low_b = set(sorted(keys, key=b.get)[:k])
-    return {"spearman": rho, f"bottom{k}_overlap": len(low_a & low_b) / k}
+    return {"spearman": rho, "bottom_k": k, f"bottom{k}_overlap": len(low_a & low_b) / k}
 
 
 def main(argv=None) -> int:
