@@ -73,11 +73,15 @@ job() {  # job NAME CMD...: run, log to $R/logs/NAME.log, record rc and seconds
 
 want() { [ -n "${!1:-}" ] || [ -f "/tmp/flags/$1" ]; }
 
-run() {
+setup_env() {   # every detached run: the staged wheels first on the path, NVLink multicast off
   cd "$W" || exit 1
   export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
   export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.used --format=csv
+}
+
+run() {
+  setup_env
   echo "### P1 $(date -u +%H:%M:%S)"
   job distill-set python3 -m ldprune_deploy.cli data distill-set --data emoji \
       --embeddings data_cache/emoji-emb.safetensors -o data_cache/emoji-train.safetensors
@@ -168,10 +172,7 @@ p34() {  # P3 + P4
 }
 
 run_latency() {
-  cd "$W" || exit 1
-  export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
-  export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.used --format=csv
+  setup_env
   echo "### L1 exclusive $(date -u +%H:%M:%S)"
   job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
       --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
