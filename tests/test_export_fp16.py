@@ -1,6 +1,8 @@
 """fp16 overflow (the 'black image' bug) on planted overflows: detected, the node named, the fix works."""
 
+import numpy as np
 import onnx
+import onnx.external_data_helper
 import pytest
 import torch
 
@@ -104,3 +106,80 @@ def test_fast_fp16_cast_matches_the_converters_clamping():
         assert got.dtype == np.float16 and got.shape == x.shape
         np.testing.assert_array_equal(got.view(np.uint16), ref.view(np.uint16))
     assert float16.convert_np_to_float16 is not np_to_float16   # only swapped in for the call
+
+
+@pytest.fixture(scope="module")
+def fp32_external(tmp_path_factory):
+    """tiny-uncond's fp32 export (value_info inferred, as stage converts it) re-saved with its
+    weights in an external file, the way an SD1.5 fp32 export is laid out."""
+    out = export("tiny-uncond", ExportConfig(out_dir=str(tmp_path_factory.mktemp("f") / "x"), precision="fp32",
+                                             batch="1", check=False))
+    path = tmp_path_factory.mktemp("ext") / "unet.fp32.onnx"
+    onnx.save_model(onnx.load(str(out / "unet.onnx")), str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=path.name + ".data", size_threshold=1024)
+    assert any(onnx.external_data_helper.uses_external_data(t) for t in onnx.load(str(path), load_external_data=False)
+               .graph.initializer)
+    return path
+
+
+@pytest.mark.parametrize("keep", [[], [f"{ATTN}/MatMul", f"{ATTN}/Softmax"], ["Conv"], ["down_blocks.1.attentions.0"]])
+def test_fp16_from_file_is_the_in_memory_conversion(fp32_external, keep):
+    """convert_fp16_file (weights read and cast as the converter reaches them, on worker threads)
+    gives byte for byte the proto of loading everything then converting (the reference path)."""
+    from ldprune_deploy.export.fp16 import convert_fp16, convert_fp16_file
+
+    ref, ref_kept = convert_fp16(onnx.load(str(fp32_external)), keep, inplace=True)
+    got, kept = convert_fp16_file(fp32_external, keep)
+    assert kept == ref_kept and bool(kept) == bool(keep)
+    assert [n.name for n in got.graph.node] == [n.name for n in ref.graph.node]
+    assert got.SerializeToString() == ref.SerializeToString()
+    tensors = list(onnx.external_data_helper._get_all_tensors(got))
+    assert not any(onnx.external_data_helper.uses_external_data(t) for t in tensors)
+    types = {t.data_type for t in got.graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in types
+    if keep == ["Conv"]:   # kept nodes' weights stay fp32: read by the loading pass, not the converter
+        conv = next(n for n in got.graph.node if n.op_type == "Conv")
+        w = next(t for t in got.graph.initializer if t.name == conv.input[1])
+        assert w.data_type == onnx.TensorProto.FLOAT and len(w.raw_data) == 4 * np.prod(w.dims)
+
+
+def test_fp16_from_file_joins_fp32_islands(fp32_external):
+    from ldprune_deploy.export.fp16 import convert_fp16_file
+
+    m, _ = convert_fp16_file(fp32_external, [f"{ATTN}/MatMul", f"{ATTN}/Softmax"])
+    matmul = next(n for n in m.graph.node if n.name == f"{ATTN}/MatMul")
+    softmax = next(n for n in m.graph.node if n.name == f"{ATTN}/Softmax")
+    assert softmax.input[0] == matmul.output[0]          # no Cast pair between the kept nodes
+    produced = {i.name for i in m.graph.input} | {t.name for t in m.graph.initializer} | {""}
+    for n in m.graph.node:                                # sorted again after the converter's appends
+        assert all(i in produced for i in n.input), n.name
+        produced.update(n.output)
+    casts = {n.name for n in m.graph.node if n.op_type == "Cast"}
+    assert matmul.output[0].endswith("_cast_to_fp16")
+    assert matmul.output[0] + "_node" not in casts        # its Cast-down lost its only reader and went
+    assert softmax.output[0] + "_node" in casts          # the island's exit is still cast down
+
+
+def test_fp16_from_file_refuses_a_truncated_data_file(fp32_external, tmp_path):
+    import shutil
+
+    from ldprune_deploy.export.fp16 import convert_fp16_file
+
+    path = tmp_path / fp32_external.name
+    shutil.copy(fp32_external, path)
+    data = fp32_external.with_name(fp32_external.name + ".data").read_bytes()
+    path.with_name(path.name + ".data").write_bytes(data[: len(data) // 2])
+    with pytest.raises((LdpruneError, ValueError)):
+        convert_fp16_file(path, [])
+
+
+def test_save_onnx_writes_what_onnx_save_model_writes(fp32_external, tmp_path):
+    """save_onnx encodes once (ByteSize() would encode as well) and writes those bytes itself."""
+    from ldprune_deploy.export.fp16 import convert_fp16_file
+    from ldprune_deploy.export.onnx_export import save_onnx
+
+    m, _ = convert_fp16_file(fp32_external, [])
+    onnx.save_model(m, str(tmp_path / "ref.onnx"))
+    assert save_onnx(m, tmp_path / "got.onnx") == [tmp_path / "got.onnx"]
+    assert (tmp_path / "got.onnx").read_bytes() == (tmp_path / "ref.onnx").read_bytes()
+    assert not (tmp_path / "got.onnx.data").exists()

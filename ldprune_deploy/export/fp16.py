@@ -9,6 +9,9 @@ weights stay fp32. The converter is ONNX Runtime's copy of onnxconverter-common'
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from ..errors import LdpruneError
 
@@ -81,9 +84,6 @@ def resolve_keep(model, keep: list[str]) -> tuple[list[str], list[str]]:
 
 def convert_fp16(model, keep: list[str] | None = None, inplace: bool = False):
     """Return (fp16 model, node names kept in fp32). IO tensors become fp16 as well."""
-    float16 = _converter()
-    nodes, ops = resolve_keep(model, keep or [])
-    kept = sorted({n.name for n in model.graph.node if n.name in set(nodes) or n.op_type in set(ops)})
     import onnx
 
     # the converter edits its argument in place; the fp32 graph is still needed (range scan)
@@ -91,21 +91,109 @@ def convert_fp16(model, keep: list[str] | None = None, inplace: bool = False):
     if not inplace:
         work = onnx.ModelProto()
         work.CopyFrom(model)
+    return _convert(work, keep or [], None)
+
+
+def convert_fp16_file(path, keep: list[str] | None = None):
+    """``convert_fp16(onnx.load(path), keep, inplace=True)``, same proto, without loading the fp32
+    weights first: each one is read from the external data file when the converter reaches it
+    and goes straight to fp16, so 3.4 GB of fp32 bytes are not copied into protobuf and out again."""
+    import onnx
+    from onnx.external_data_helper import load_external_data_for_model
+
+    base = str(Path(path).parent)
+    out, kept = _convert(onnx.load(str(path), load_external_data=False), keep or [], base)
+    # what the converter left in fp32 (weights of kept nodes) and the non-float tensors
+    load_external_data_for_model(out, base)
+    return out, kept
+
+
+def _convert(work, keep: list[str], base_dir: str | None):
+    float16 = _converter()
+    nodes, ops = resolve_keep(work, keep)
+    kept = sorted({n.name for n in work.graph.node if n.name in set(nodes) or n.op_type in set(ops)})
     # shapes were inferred on the file already (the in-memory pass fails over 2 GB); the
-    # converter looks its array helper up as a module global, so the faster equivalent is
-    # swapped in for the call only
-    slow = float16.convert_np_to_float16
+    # converter looks its helpers up as module globals, so the faster equivalents are swapped
+    # in for the call only
+    slow = float16.convert_np_to_float16, float16.convert_tensor_float_to_float16
+    pool = ThreadPoolExecutor(_workers()) if base_dir is not None else None
     float16.convert_np_to_float16 = np_to_float16
+    if pool is not None:
+        float16.convert_tensor_float_to_float16 = _external_to_float16(work, base_dir, pool, slow[1])
     try:
         out = float16.convert_float_to_float16(
             work, keep_io_types=False, disable_shape_infer=True,
             op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + ops, node_block_list=nodes or None)
     finally:
-        float16.convert_np_to_float16 = slow
+        float16.convert_np_to_float16, float16.convert_tensor_float_to_float16 = slow
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     _join_fp32_islands(out)
     if kept:
         log.info("fp16 export: %d node(s) kept in fp32", len(kept))
     return out, kept
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _external_to_float16(model, base_dir: str, pool, convert_loaded):
+    """The converter's ``convert_tensor_float_to_float16`` for tensors still on disk: leaves the
+    tensor as loading then converting would (fp16 raw_data, data_location DEFAULT, no
+    external_data entries)."""
+    from onnx import TensorProto
+    from onnx.external_data_helper import uses_external_data
+
+    # the converter takes the initializers one by one in graph order; reading and casting them
+    # ahead on other cores (numpy and file reads release the GIL) overlaps that work
+    ahead = {_where(t): pool.submit(_fp16_from_file, base_dir, _where(t), t.name)
+             for t in model.graph.initializer if t.data_type == TensorProto.FLOAT and uses_external_data(t)}
+
+    def convert(tensor, min_positive_val=5.96e-08, max_finite_val=FP16_MAX):
+        if tensor.data_type != TensorProto.FLOAT or not uses_external_data(tensor):
+            return convert_loaded(tensor, min_positive_val, max_finite_val)
+        where = _where(tensor)
+        fut = ahead.pop(where, None)
+        if fut is not None and (min_positive_val, max_finite_val) == (5.96e-08, FP16_MAX):
+            half = fut.result()
+        else:
+            half = np_to_float16(_read_float32(base_dir, where, tensor.name), min_positive_val, max_finite_val)
+        tensor.data_type = TensorProto.FLOAT16
+        tensor.raw_data = half.tobytes()
+        tensor.data_location = TensorProto.DEFAULT
+        del tensor.external_data[:]
+        return tensor
+
+    return convert
+
+
+def _where(tensor) -> tuple[str, int, int | None]:
+    from onnx.external_data_helper import ExternalDataInfo
+
+    info = ExternalDataInfo(tensor)
+    return info.location, info.offset or 0, info.length
+
+
+def _fp16_from_file(base_dir: str, where, name: str):
+    return np_to_float16(_read_float32(base_dir, where, name))
+
+
+def _read_float32(base_dir: str, where, name: str):
+    import numpy as np
+
+    location, offset, length = where
+    with open(Path(base_dir) / location, "rb") as f:
+        size = f.seek(0, 2) - offset
+        length = size if length is None else length
+        if not 0 <= length <= size or length % 4:
+            raise LdpruneError(f"external data of {name} ({location}, offset {offset}, length {length}) "
+                               "does not fit the file", "re-export the fp32 model")
+        f.seek(offset)
+        data = np.empty(length // 4, np.float32)
+        if f.readinto(memoryview(data).cast("B")) != length:
+            raise LdpruneError(f"short read of {name}'s external data ({location})", "re-export the fp32 model")
+    return data
 
 
 def _join_fp32_islands(model) -> None:

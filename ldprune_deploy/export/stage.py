@@ -132,16 +132,15 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
 
 
 def _convert(source, cfg: ExportConfig, final: Path, timings: dict[str, float]) -> list[str]:
-    """fp16-convert ``source`` (the fp32 file, loaded fresh, or an optimized proto) into ``final``."""
-    import onnx
-
-    from .fp16 import convert_fp16
+    """fp16-convert ``source`` (the fp32 file, read as it converts, or an optimized proto) into ``final``."""
+    from .fp16 import convert_fp16, convert_fp16_file
 
     t0 = time.perf_counter()
     keep = [k for k in cfg.keep_fp32 if k != "auto"]
-    model = onnx.load(str(source)) if isinstance(source, Path) else source
-    m16, kept = convert_fp16(model, keep, inplace=True)
-    del model
+    if isinstance(source, Path):
+        m16, kept = convert_fp16_file(source, keep)
+    else:
+        m16, kept = convert_fp16(source, keep, inplace=True)
     save_onnx(m16, final)
     timings["fp16_convert_s"] = timings.get("fp16_convert_s", 0.0) + time.perf_counter() - t0
     return kept
