@@ -16,11 +16,13 @@
 #                 rows (full and pruned30) + TensorRT-RTX build, WITH_SD15=1 SD1.5 recipe to the end,
 #                 WITH_THROUGHPUT=1 score throughput (fastest variant)
 # `start latency` runs the latency session instead (no teachers, no ORT staging needed):
-#   L1 exclusive  planner frontier (issue 5), score throughput: per-call variants, the fastest one
+#   L0            SD1.5 fp16 export alone with all 16 cores (issue 11)
+#   L1 GPU        planner frontier (issue 5), score throughput: per-call variants, the fastest one
 #                 for the 86 remove/shortcut candidates and (THROUGHPUT_FULL=1, default) the whole
-#                 catalogue (issue 10), SD1.5 fp16 export alone with all 16 cores (issue 11)
-#   L2 shared     score stability on the T2I teacher (issue 10), SDXL fp16 export with external
-#                 data (issue 11, capped by SDXL_SECONDS)
+#                 catalogue (issue 10); beside them on 8 cores the SDXL fp16 export with external
+#                 data (issue 11, capped by SDXL_SECONDS, not timed)
+#   L2            score stability on the T2I teacher (issue 10)
+# Estimate: ~23 min (export 70 s, frontier 140 s, throughput ~15 min, stability ~3 min).
 #   carry for it: one put call with [data_cache/emoji-emb.safetensors, .whl]
 # WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
 # run gets there), so a poll that finds time left can add the throughput job.
@@ -173,21 +175,26 @@ p34() {  # P3 + P4
 
 run_latency() {
   setup_env
-  echo "### L1 exclusive $(date -u +%H:%M:%S)"
+  mkdir -p "$R/exports"
+  echo "### L0 exclusive CPU $(date -u +%H:%M:%S)"
+  # export is CPU work: every core, nothing else running (the quality session's exports shared
+  # the machine with OMP_NUM_THREADS=4)
+  job export-sd15 env OMP_NUM_THREADS=16 python3 -m ldprune_deploy.cli export --model sd15 --precision fp16 \
+      -o /tmp/exp/sd15 --overwrite
+  cp /tmp/exp/sd15/export.json "$R/exports/sd15-fp16.json" 2>/dev/null
+  echo "### L1 exclusive GPU $(date -u +%H:%M:%S)"
+  # the SDXL export runs on 8 cores beside the GPU jobs: their timed calls are CUDA-graph replays
+  # (frontier) or GPU-bound at batch 128 (throughput), so they need little CPU; not timed itself
+  # (--no-range-scan: the scan keeps every fp32 intermediate of a 1024² SDXL call in memory)
+  job export-sdxl timeout "${SDXL_SECONDS:-900}" env OMP_NUM_THREADS=8 python3 -m ldprune_deploy.cli export \
+      --model sdxl --precision fp16 --check-batch 1 --no-range-scan -o /tmp/exp/sdxl --overwrite &
   job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
       --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
   job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
       --compile-blocks $([ "${THROUGHPUT_FULL:-1}" != 0 ] && echo --full) --out "$R/score_throughput"
-  # export is CPU work: every core (the quality session's exports ran with OMP_NUM_THREADS=4)
-  mkdir -p "$R/exports"
-  job export-sd15 env OMP_NUM_THREADS=16 python3 -m ldprune_deploy.cli export --model sd15 --precision fp16 \
-      -o /tmp/exp/sd15 --overwrite
-  cp /tmp/exp/sd15/export.json "$R/exports/sd15-fp16.json" 2>/dev/null
   echo "### L2 shared $(date -u +%H:%M:%S)"
   job stability python3 benchmarks/score_stability.py --model "$T/emoji-t2i" --embeddings data_cache/emoji-emb.safetensors \
-      --guidance 1.0 --device cuda --dtype fp16 --out "$R/score_stability" &
-  job export-sdxl timeout "${SDXL_SECONDS:-480}" env OMP_NUM_THREADS=12 python3 -m ldprune_deploy.cli export \
-      --model sdxl --precision fp16 --check-batch 1 -o /tmp/exp/sdxl --overwrite &
+      --guidance 1.0 --device cuda --dtype fp16 --out "$R/score_stability"
   wait
   cp /tmp/exp/sdxl/export.json "$R/exports/sdxl-fp16.json" 2>/dev/null
   ls -la /tmp/exp/*/ > "$R/exports/files.txt" 2>&1
