@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ldprune_deploy.artifacts import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
+from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 
@@ -234,7 +235,7 @@ class ProxyMetric:
             z = generate(unet, seeds=list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + self.n)),
                          latent_size=unet.config.sample_size, cond=c, batch_size=500,
                          sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=1.0), vae_scale=1,
-                         cuda_graph=self.dev == "cuda")  # the small students are launch-bound
+                         cuda_graph=use_cuda_graph(None, self.dev))  # the small students are launch-bound
         fake = self._to_unit(z, t.hint["space"])
         self.fid.reset()
         for i in range(0, len(fake), 500):

@@ -222,6 +222,7 @@ def load_folder(folder: str | Path, unet: nn.Module, info, config, device) -> Di
 def generate_data_free(teacher: nn.Module, info, config, beta_schedule: str) -> DistillData:
     """The teacher's own samples (final latents) from prompts, or unconditional."""
     from ..conditioning import load_prompts
+    from ..graph_call import use_cuda_graph
     from ..sampling import SamplerConfig, generate
 
     n = config.n_samples
@@ -240,7 +241,7 @@ def generate_data_free(teacher: nn.Module, info, config, beta_schedule: str) -> 
                             prediction_type=config.prediction_type, beta_schedule=beta_schedule)
     lat = generate(teacher, seeds=seeds, latent_size=info.latent_size(config.resolution), sampler=sampler,
                    cond=emb, batch_size=max(1, config.batch_size), vae_scale=info.vae_scale_factor,
-                   cuda_graph=next(teacher.parameters()).is_cuda)
+                   cuda_graph=use_cuda_graph(None, next(teacher.parameters()).device))
     return DistillData(lat.float(), emb, "data-free", meta)
 
 
