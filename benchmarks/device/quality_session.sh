@@ -117,9 +117,7 @@ EOF
   p34
 }
 
-p34() {  # P3 + P4
-  cd "$W" || exit 1
-  export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
+p34() {  # P3 + P4 (after setup_env)
   local Q="--data data_cache --out $R/quality"
   # seeds and steps sized to what one 30-minute device session holds (see the results' headers)
   echo "### P3 shared $(date -u +%H:%M:%S)"
@@ -231,7 +229,7 @@ case "${1:-}" in
   start) start "${2:-run}" ;;   # start latency: the latency session
   run) run ;;
   latency) run_latency ;;
-  p34) p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
+  p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;
 esac
