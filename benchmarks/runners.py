@@ -4,6 +4,8 @@ GPU (the figures the README quotes; random weights, fp16, batch 2, 512x512):
     python benchmarks/runners.py --out benchmarks/results/runners
     # in parts (10-minute calls; rows merge into the same --out while the machine stays warm):
     #   --runners torch   then   --models full --runners ort,tensorrt   then   --models pruned30 --runners ort,tensorrt
+    # CUDA provider options on top of the best ORT row (prefer_nhwc, cuDNN attention):
+    #   --models full --runners ort --ort-set tuning
 CPU smoke (tiny-t2i, fp32, seconds; checks the script end to end, its figures mean nothing):
     python benchmarks/runners.py --smoke --out /tmp/runners_smoke
 
@@ -66,12 +68,26 @@ def torch_variants(smoke: bool, compile_cl: bool) -> list[tuple[str, str, dict, 
     return v
 
 
-def ort_variants(smoke: bool) -> list[tuple[str, str, dict]]:
+# CUDA provider options tried on top of the best standard row (--ort-set tuning): NHWC kernels for
+# Conv and friends, and cuDNN's fused attention (sdpa_kernel bit 8) instead of ORT's own dispatch
+ORT_TUNING = (("prefer_nhwc", {"prefer_nhwc": "1"}), ("cuDNN attention", {"sdpa_kernel": "8"}),
+              ("prefer_nhwc + cuDNN attention", {"prefer_nhwc": "1", "sdpa_kernel": "8"}))
+
+
+def ort_variants(smoke: bool, ort_set: str = "standard") -> list[tuple[str, str, dict]]:
     if smoke:
-        return [("ort-cpu", "ort-cpu", {}), ("ort-cpu + optimizer", "ort-cpu", {"optimize": True})]
-    return [("ort-cuda", "ort-cuda", {}), ("ort-cuda + CUDA graph", "ort-cuda", {"cuda_graph": True}),
-            ("ort-cuda + optimizer", "ort-cuda", {"optimize": True}),
-            ("ort-cuda + optimizer + CUDA graph", "ort-cuda", {"optimize": True, "cuda_graph": True})]
+        v = [("ort-cpu", "ort-cpu", {}), ("ort-cpu + optimizer", "ort-cpu", {"optimize": True})]
+        runner, best = "ort-cpu", ("ort-cpu + optimizer", {"optimize": True})
+    else:
+        v = [("ort-cuda", "ort-cuda", {}), ("ort-cuda + CUDA graph", "ort-cuda", {"cuda_graph": True}),
+             ("ort-cuda + optimizer", "ort-cuda", {"optimize": True}),
+             ("ort-cuda + optimizer + CUDA graph", "ort-cuda", {"optimize": True, "cuda_graph": True})]
+        runner, best = "ort-cuda", v[-1][0::2]
+    if ort_set == "standard":
+        return v
+    # tuning: the best standard row again (the same-run reference), then each provider option on top
+    return [(best[0], runner, best[1])] + [(f"{best[0]} + {name}", runner, {**best[1], "provider_options": po})
+                                           for name, po in ORT_TUNING]
 
 
 def measure(label, runner, unet, info, spec, rows, channels_last=False):
@@ -95,11 +111,11 @@ def measure(label, runner, unet, info, spec, rows, channels_last=False):
             torch.cuda.empty_cache()
 
 
-def export_for_ort(unet, info, spec: RunSpec, smoke: bool) -> None:
+def export_for_ort(unet, info, spec: RunSpec, smoke: bool, ort_set: str = "standard") -> None:
     """The cached exports that the ort rows (plain and optimized) will look up, made now."""
     unet.to(device="cpu", dtype=torch.float32)
     runner = get_runner("ort-cpu" if smoke else "ort-cuda")
-    for optimize in (False, True):
+    for optimize in sorted({bool(o.get("optimize")) for _, _, o in ort_variants(smoke, ort_set)}):
         t0 = time.perf_counter()
         folder = runner.resolve_export(unet, info, RunSpec(**{**spec.__dict__,
                                                               "options": {**spec.options, "optimize": optimize}}))
@@ -168,6 +184,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
+    ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",
+                    help="ort rows: standard (plain/optimizer x CUDA graph) or tuning (the best standard row "
+                         "and CUDA provider options on top of it: prefer_nhwc, cuDNN attention)")
     ap.add_argument("--cache", default=None, help="export cache folder (default: <out>/cache)")
     ap.add_argument("--export-only", action="store_true",
                     help="only fill --cache with the ONNX exports the ort rows use (plain and optimized), timing "
@@ -201,7 +220,7 @@ def main() -> int:
         spec = RunSpec(batch=batch, resolution=res, dtype=dtype, warmup=args.warmup, iters=args.iters,
                        options={"cache_dir": str(cache)})
         if args.export_only:
-            export_for_ort(unet, info, spec, args.smoke)
+            export_for_ort(unet, info, spec, args.smoke, args.ort_set)
             continue
         rows: list[dict] = []
         if "torch" in kinds:
@@ -211,7 +230,7 @@ def main() -> int:
                 measure(label, runner, unet, info, RunSpec(**{**spec.__dict__, "options": opts}), rows, cl)
         if "ort" in kinds:
             unet.to(device="cpu", dtype=torch.float32)   # export traces on CPU in fp32 anyway
-            for label, runner, opts in ort_variants(args.smoke):
+            for label, runner, opts in ort_variants(args.smoke, args.ort_set):
                 measure(label, runner, unet, info, RunSpec(**{**spec.__dict__, "options": {**spec.options, **opts}}),
                         rows)
         if "tensorrt" in kinds and not args.smoke:

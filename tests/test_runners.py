@@ -162,3 +162,24 @@ def test_cuda_graph_static_graph_has_no_shape_subgraphs_and_same_output(t2i_fp16
     assert stats.extra["static_graph"]["file"] == path.name and path.stat().st_mtime_ns == mtime
     other, _ = static_graph(folder, man, batch=1, res=128)
     assert other.name == "unet.static-1x4x16x16_1_1x8x32.onnx" and other != path
+
+
+def test_ort_cuda_provider_options_merge_over_the_defaults():
+    from ldprune_deploy.runners.ort_runners import OrtCpuRunner, OrtCudaRunner
+
+    (name, opts), fallback = OrtCudaRunner().providers(True, {"prefer_nhwc": 1, "cudnn_conv_algo_search": "HEURISTIC"})
+    assert name == "CUDAExecutionProvider" and fallback == "CPUExecutionProvider"
+    assert opts == {"enable_cuda_graph": "1", "cudnn_conv_algo_search": "HEURISTIC",
+                    "cudnn_conv_use_max_workspace": "1", "prefer_nhwc": "1"}
+    assert OrtCudaRunner().providers(False)[0][1]["enable_cuda_graph"] == "0"
+    assert OrtCpuRunner().providers(False) == ["CPUExecutionProvider"]
+    assert OrtCpuRunner().providers(False, {"x": 2}) == [("CPUExecutionProvider", {"x": "2"})]
+
+
+def test_ort_provider_options_are_recorded_and_checked(t2i_fp16_export):
+    spec = dict(batch=2, resolution=64, dtype="fp16", warmup=1, iters=2)
+    stats = get_runner("ort-cpu").measure(str(t2i_fp16_export), None,
+                                          RunSpec(**spec, options={"provider_options": {"arena_extend_strategy": "kSameAsRequested"}}))
+    assert stats.extra["provider_options"] == {"arena_extend_strategy": "kSameAsRequested"}
+    with pytest.raises(LdpruneError, match="provider_options must be a mapping"):
+        get_runner("ort-cpu").measure(str(t2i_fp16_export), None, RunSpec(**spec, options={"provider_options": "prefer_nhwc"}))

@@ -30,3 +30,19 @@ def test_export_only_then_ort_rows_reuse_the_cache(tmp_path):
     rows = json.loads((out / "runners.json").read_text())["variants"]["full"]["rows"]
     assert [r["label"] for r in rows] == ["ort-cpu", "ort-cpu + optimizer"]
     assert all(r["median_ms"] > 0 for r in rows), rows
+
+
+def test_tuning_set_exports_only_the_optimized_graph_and_records_provider_options(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    log = _run("--export-only", "--ort-set", "tuning", "--out", str(out), "--cache", str(cache))
+    folders = sorted(p.name for p in cache.iterdir() if (p / "export.json").is_file())
+    assert [f.rsplit("-", 1)[1] for f in folders] == ["cpu"] and log.count("export ready") == 1, folders
+
+    _run("--runners", "ort", "--ort-set", "tuning", "--out", str(out), "--cache", str(cache))
+    rows = json.loads((out / "runners.json").read_text())["variants"]["full"]["rows"]
+    assert [r["label"] for r in rows] == ["ort-cpu + optimizer", "ort-cpu + optimizer + prefer_nhwc",
+                                          "ort-cpu + optimizer + cuDNN attention",
+                                          "ort-cpu + optimizer + prefer_nhwc + cuDNN attention"]
+    assert [r["extra"]["provider_options"] for r in rows] == [{}, {"prefer_nhwc": "1"}, {"sdpa_kernel": "8"},
+                                                     {"prefer_nhwc": "1", "sdpa_kernel": "8"}]
+    assert all(r["median_ms"] > 0 and r["extra"]["optimizer_fusions"] is not None for r in rows), rows

@@ -21,9 +21,14 @@
 #                 for the 86 remove/shortcut candidates and (THROUGHPUT_FULL=1, default) the whole
 #                 catalogue (issue 10); beside them on 8 cores the SDXL fp16 export with external
 #                 data (issue 11, capped by SDXL_SECONDS, not timed)
+#                 and, once onnxruntime-gpu is staged, the ORT-optimized SD1.5 export for L3
 #   L2            score stability on the T2I teacher (issue 10)
-# Estimate: ~23 min (export 70 s, frontier 140 s, throughput ~15 min, stability ~3 min).
-#   carry for it: one put call with [data_cache/emoji-emb.safetensors, .whl]
+#   L3 GPU        where onnxruntime-gpu was staged during L1: CUDA provider options on the best ORT
+#                 row (runners.py --ort-set tuning; issue 11's <= 6 ms goal)
+# Estimate: ~24 min (export 70 s, frontier 140 s, throughput ~12 min, stability ~3 min, ORT ~3 min).
+#   carry for it: one put call with [data_cache/emoji-emb.safetensors, .whl]; then, while L1 runs,
+#   one call per chunk of STAGE_MB=33 ../shared/device/stage.sh onnxruntime-gpu==1.31.1
+#   (carry [.stage/cK], command: bash .stage/cK/unstage.sh && bash ...quality_session.sh collect 3)
 # WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
 # run gets there), so a poll that finds time left can add the throughput job.
 #
@@ -188,6 +193,10 @@ run_latency() {
       --model sdxl --precision fp16 --check-batch 1 --no-range-scan -o /tmp/exp/sdxl --overwrite &
   job frontier python3 benchmarks/planner_frontier.py --model sd15 --backend torch-graph --dtype fp16 --batch 2 \
       --profile profiles/h100-sd15-torch-graph-b2-512.json --out "$R/planner_frontier"
+  ( for _ in $(seq 120); do [ -f /tmp/site/onnxruntime/__init__.py ] && break; sleep 5; done
+    source benchmarks/stage_device_wheels.sh > /dev/null   # the optimized export the L3 rows use (CPU work)
+    job ort-export-tuning python3 benchmarks/runners.py --models full --export-only --ort-set tuning \
+        --cache /tmp/rcache --out "$R/runners" ) &
   job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
       --compile-blocks $([ "${THROUGHPUT_FULL:-1}" != 0 ] && echo --full) --out "$R/score_throughput"
   echo "### L2 shared $(date -u +%H:%M:%S)"
@@ -196,6 +205,14 @@ run_latency() {
   wait
   cp /tmp/exp/sdxl/export.json "$R/exports/sdxl-fp16.json" 2>/dev/null
   ls -la /tmp/exp/*/ > "$R/exports/files.txt" 2>&1
+  if [ -f /tmp/site/onnxruntime/__init__.py ]; then
+    echo "### L3 exclusive GPU $(date -u +%H:%M:%S)"
+    # CUDA provider options on the best ORT row, merged into the committed runners table
+    source benchmarks/stage_device_wheels.sh
+    mkdir -p "$R/runners" && cp benchmarks/results/runners/runners.json "$R/runners/runners.json"
+    job ort-tuning python3 benchmarks/runners.py --models full --runners ort --ort-set tuning --cache /tmp/rcache \
+        --out "$R/runners"
+  fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
 }

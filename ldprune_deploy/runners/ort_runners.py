@@ -5,7 +5,8 @@ into a cache folder keyed by model + plan fingerprint, precision, shapes and opt
 Options (``spec.options`` or constructor): ``export_dir`` (use this export; its manifest must
 match the model), ``optimize`` (ORT transformer fusions, applied at export on the fp32 graph),
 ``cuda_graph`` (ort-cuda only; needs static shapes and IO binding), ``fold_shapes`` (load the
-static-shape graph that ``cuda_graph`` loads, on any provider), ``cache_dir``.
+static-shape graph that ``cuda_graph`` loads, on any provider), ``provider_options`` (extra
+execution-provider options, e.g. ``{"prefer_nhwc": "1", "sdpa_kernel": "8"}`` on CUDA), ``cache_dir``.
 Inputs and outputs are bound once (IO binding) so the timed loop copies nothing.
 The static-shape graph (``cuda_graph``, ``fold_shapes``) is made by ``ort_static``.
 """
@@ -76,18 +77,32 @@ class _OrtRunner(Runner):
                              cache_dir=self.option(spec, "cache_dir"))
 
     # -- session and timing -----------------------------------------------------------------
-    def session(self, path: Path, cuda_graph: bool):
+    def providers(self, cuda_graph: bool, provider_options: dict | None = None) -> list[Any]:
+        """Session providers; ``provider_options`` (e.g. CUDA's ``prefer_nhwc``, ``sdpa_kernel``) win over ours."""
+        opts: dict[str, str] = {}
+        if self.provider == "CUDAExecutionProvider":
+            opts = {"enable_cuda_graph": "1" if cuda_graph else "0", "cudnn_conv_algo_search": "EXHAUSTIVE",
+                    "cudnn_conv_use_max_workspace": "1"}
+        opts.update({str(k): str(v) for k, v in (provider_options or {}).items()})
+        if self.provider == "CUDAExecutionProvider":
+            return [(self.provider, opts), "CPUExecutionProvider"]
+        return [(self.provider, opts)] if opts else [self.provider]
+
+    def session(self, path: Path, cuda_graph: bool, provider_options: dict | None = None):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers: list[Any] = [self.provider]
-        if self.provider == "CUDAExecutionProvider":
-            providers = [(self.provider, {"enable_cuda_graph": "1" if cuda_graph else "0",
-                                          "cudnn_conv_algo_search": "EXHAUSTIVE",
-                                          "cudnn_conv_use_max_workspace": "1"}), "CPUExecutionProvider"]
-        return ort.InferenceSession(str(path), so, providers=providers)
+        try:
+            return ort.InferenceSession(str(path), so, providers=self.providers(cuda_graph, provider_options))
+        except Exception as e:
+            if not provider_options or "option" not in str(e).lower():
+                raise
+            raise LdpruneError(f"onnxruntime {ort.__version__} refused the provider options {provider_options}: "
+                               f"{str(e).strip()[:300]}",
+                               "drop the options this onnxruntime does not know (see the CUDA execution "
+                               "provider's documentation for its version)") from None
 
     def fold_providers(self) -> list[Any]:
         """Providers of the one run that computes the folded shape values (no tuning needed)."""
@@ -119,9 +134,13 @@ class _OrtRunner(Runner):
         path, fold = folder / man["onnx_file"], None
         if cuda_graph or self.option(spec, "fold_shapes", False):
             path, fold = static_graph(folder, man, batch, res, spec.text_len, self.fold_providers())
+        provider_options = self.option(spec, "provider_options") or {}
+        if not isinstance(provider_options, dict):
+            raise LdpruneError(f"provider_options must be a mapping of option names to values, not {provider_options!r}",
+                               "pass e.g. {'prefer_nhwc': '1'}")
         t0 = time.perf_counter()
         try:
-            sess = self.session(path, cuda_graph)
+            sess = self.session(path, cuda_graph, provider_options)
         except Exception as e:
             if not cuda_graph or "graph capture" not in str(e):
                 raise
@@ -135,6 +154,7 @@ class _OrtRunner(Runner):
         opt = man.get("ort_optimizer") or {}
         extra = {
             "provider": self.provider, "export_dir": str(folder), "cuda_graph": cuda_graph,
+            "provider_options": provider_options,
             "optimizer_fusions": opt.get("fusions"), "exporter": man["exporter"], "precision": man["precision"],
             "session_load_s": round(load_s, 2), "batch": batch, "resolution": res,
             "export_s": round(sum(man.get("timings", {}).values()), 1)}
