@@ -6,6 +6,8 @@ GPU (the figures the README quotes; random weights, fp16, batch 2, 512x512):
     #   --runners torch   then   --models full --runners ort,tensorrt   then   --models pruned30 --runners ort,tensorrt
     # CUDA provider options on top of the best ORT row (prefer_nhwc, cuDNN attention):
     #   --models full --runners ort --ort-set tuning
+    # torch.compile with channels_last and inductor tuning (then the same with max-autotune):
+    #   --models full --runners torch --torch-set tuned      (--torch-set autotune)
 CPU smoke (tiny-t2i, fp32, seconds; checks the script end to end, its figures mean nothing):
     python benchmarks/runners.py --smoke --out /tmp/runners_smoke
 
@@ -57,9 +59,18 @@ def pruning_plan(unet, info, batch: int, res: int, target: float) -> tuple[Prune
     return plan, saved / cat.total_flops
 
 
-def torch_variants(smoke: bool, compile_cl: bool) -> list[tuple[str, str, dict, bool]]:
+# inductor settings of PyTorch's "Accelerating Generative AI: Diffusion, Fast" recipe (--torch-set tuned)
+INDUCTOR_TUNED = {"conv_1x1_as_mm": True, "coordinate_descent_tuning": True, "epilogue_fusion": False,
+                  "coordinate_descent_check_all_directions": True}
+
+
+def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -> list[tuple[str, str, dict, bool]]:
     if smoke:
         return [("cpu eager", "cpu", {}, False)]
+    if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
+        m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
+        return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",
+                 {"mode": m, "inductor": INDUCTOR_TUNED}, True)]
     v = [("torch eager", "torch-eager", {}, False), ("torch graph", "torch-graph", {}, False),
          ("torch graph channels_last", "torch-graph", {}, True),
          ("torch.compile reduce-overhead", "torch-compile", {"mode": "reduce-overhead"}, False)]
@@ -184,6 +195,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
+    ap.add_argument("--torch-set", choices=["standard", "tuned", "autotune"], default="standard",
+                    help="torch rows: standard (eager, CUDA graph, torch.compile), tuned (torch.compile "
+                         "reduce-overhead with channels_last and inductor tuning) or autotune (the same with "
+                         "max-autotune: many minutes of compiling)")
     ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",
                     help="ort rows: standard (plain/optimizer x CUDA graph) or tuning (the best standard row "
                          "and CUDA provider options on top of it: prefer_nhwc, cuDNN attention)")
@@ -224,7 +239,7 @@ def main() -> int:
             continue
         rows: list[dict] = []
         if "torch" in kinds:
-            for label, runner, opts, cl in torch_variants(args.smoke, args.compile_channels_last):
+            for label, runner, opts, cl in torch_variants(args.smoke, args.compile_channels_last, args.torch_set):
                 if runner == "torch-compile":   # inductor's persistent cache: a re-run skips most compiling
                     opts = {**opts, "cache_dir": str(cache / "inductor")}
                 measure(label, runner, unet, info, RunSpec(**{**spec.__dict__, "options": opts}), rows, cl)

@@ -139,6 +139,25 @@ def test_cli_export_and_bad_inputs(tmp_path, capsys):
     assert not (tmp_path / "b").exists() and not (tmp_path / "r").exists()
 
 
+def test_check_device_cpu_recorded_and_cuda_refused_without_it(tmp_path, capsys, t2i_fp32):
+    import torch
+
+    from ldprune_deploy.export.check import CUDA_CHECK_OPTIONS, check_providers
+
+    assert read_manifest(t2i_fp32)["check"]["reference_device"] == "cpu"   # auto on this machine
+    assert check_providers("CPUExecutionProvider") == ["CPUExecutionProvider"]
+    (name, opts), fallback = check_providers("CUDAExecutionProvider")
+    assert name == "CUDAExecutionProvider" and opts["use_tf32"] == "0" and opts == CUDA_CHECK_OPTIONS
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal is for machines without it")
+    out = tmp_path / "cuda-check"
+    assert main(["export", "--model", "tiny-uncond", "--batch", "1", "--check-device", "cuda", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--check-device cuda" in err and "--check-device cpu" in err and not out.exists()
+    with pytest.raises(LdpruneError, match="unknown check device"):
+        export("tiny-uncond", ExportConfig(out_dir=str(tmp_path / "x"), check_device="gpu"))
+
+
 def test_missing_external_data_is_named(tmp_path, uncond_fp16):
     from ldprune_deploy.export.onnx_export import check_model_file
 

@@ -183,3 +183,12 @@ def test_ort_provider_options_are_recorded_and_checked(t2i_fp16_export):
     assert stats.extra["provider_options"] == {"arena_extend_strategy": "kSameAsRequested"}
     with pytest.raises(LdpruneError, match="provider_options must be a mapping"):
         get_runner("ort-cpu").measure(str(t2i_fp16_export), None, RunSpec(**spec, options={"provider_options": "prefer_nhwc"}))
+
+
+def test_compile_runner_names_an_unknown_inductor_setting(tiny_uncond):
+    from ldprune_deploy.runners.torch_runners import CompileRunner
+
+    with pytest.raises(LdpruneError, match="no_such_knob") as e:
+        CompileRunner().prepare(tiny_uncond, {}, RunSpec(**{**FAST, "options": {"inductor": {"no_such_knob": True,
+                                                                                           "conv_1x1_as_mm": True}}}))
+    assert "conv_1x1_as_mm" not in str(e.value)   # a real setting is not reported

@@ -29,6 +29,11 @@
 #   carry for it: one put call with [data_cache/emoji-emb.safetensors, .whl]; then, while L1 runs,
 #   one call per chunk of STAGE_MB=33 ../shared/device/stage.sh onnxruntime-gpu==1.31.1
 #   (carry [.stage/cK], command: bash .stage/cK/unstage.sh && bash ...quality_session.sh collect 3)
+# `start tune` (after staging onnxruntime-gpu; the last chunk call carries .whl too and runs put):
+#   E             SD1.5 fp16 export with the numeric check on CUDA (--check-device cuda), the GPU
+#                 export test
+#   C GPU         runners.py --torch-set tuned, then autotune: torch.compile channels_last + inductor
+#                 tuning, reduce-overhead then max-autotune (capped by TUNE_SECONDS)
 # WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
 # run gets there), so a poll that finds time left can add the throughput job.
 #
@@ -217,6 +222,25 @@ run_latency() {
   touch "$R/DONE"
 }
 
+run_tune() {   # issue 11 follow-up: export time with the check on CUDA, tuned torch.compile rows
+  setup_env
+  source benchmarks/stage_device_wheels.sh   # staged before start: the export's check uses the CUDA provider
+  mkdir -p "$R/exports" "$R/runners"
+  echo "### E exclusive $(date -u +%H:%M:%S)"
+  job export-sd15-cudacheck env OMP_NUM_THREADS=16 python3 -m ldprune_deploy.cli export --model sd15 --precision fp16 \
+      --check-device cuda -o /tmp/exp/sd15 --overwrite
+  cp /tmp/exp/sd15/export.json "$R/exports/sd15-fp16-cudacheck.json" 2>/dev/null
+  job gpu-export-test python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu/test_export_gpu.py
+  echo "### C exclusive GPU $(date -u +%H:%M:%S)"
+  cp benchmarks/results/runners/runners.json "$R/runners/runners.json"
+  job torch-tuned python3 benchmarks/runners.py --models full --runners torch --torch-set tuned --cache /tmp/rcache \
+      --out "$R/runners"
+  job torch-autotune timeout "${TUNE_SECONDS:-900}" python3 benchmarks/runners.py --models full --runners torch \
+      --torch-set autotune --cache /tmp/rcache --out "$R/runners"
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
 collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
   local n=${1:-0} t0; t0=$(date +%s)
   local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
@@ -246,6 +270,7 @@ case "${1:-}" in
   start) start "${2:-run}" ;;   # start latency: the latency session
   run) run ;;
   latency) run_latency ;;
+  tune) run_tune ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;

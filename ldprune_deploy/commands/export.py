@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--no-range-scan", action="store_true",
                    help="fp16: skip the scan of fp32 intermediates for values beyond fp16's range (one extra ORT run)")
     p.add_argument("--check-batch", type=int, help="batch of the numeric check (default: opt batch, max 2)")
+    p.add_argument("--check-device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the numeric check runs: PyTorch's fp32 reference and ONNX Runtime "
+                        "(auto: CUDA where torch and onnxruntime-gpu both have it, else CPU)")
     p.add_argument("--pipeline", metavar="DIR",
                    help="also write an ONNX pipeline folder (see export/README.md: what optimum can load)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder, e.g. export/<name>/")
@@ -46,7 +49,7 @@ def run(args) -> int:
     cfg = ExportConfig(out_dir=args.out, format=args.format, precision=args.precision, batch=args.batch,
                        resolution=args.resolution, exporter=args.exporter, opset=args.opset,
                        keep_fp32=[k for k in args.keep_fp32.split(",") if k.strip()], check=not args.no_check, range_scan=not args.no_range_scan,
-                       check_batch=args.check_batch, optimize=args.optimize, overwrite=args.overwrite)
+                       check_batch=args.check_batch, check_device=args.check_device, optimize=args.optimize, overwrite=args.overwrite)
     out = export(model, cfg)
     man = read_manifest(out)
     if args.pipeline:

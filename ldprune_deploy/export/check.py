@@ -29,7 +29,19 @@ TOLERANCE = {
 }
 
 
-def ort_session(path: Path, providers: list[str] | None = None, **opts):
+# the check compares against an fp32 reference: no TF32 (ORT's CUDA provider enables it by default)
+# and no exhaustive cuDNN search (one run per session)
+CUDA_CHECK_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
+
+
+def check_providers(provider: str) -> list[Any]:
+    """Session providers for a check on ``provider`` (a provider name)."""
+    if provider == "CUDAExecutionProvider":
+        return [(provider, dict(CUDA_CHECK_OPTIONS)), "CPUExecutionProvider"]
+    return [provider]
+
+
+def ort_session(path: Path, providers: list[Any] | None = None, **opts):
     try:
         import onnxruntime as ort
     except ImportError:
@@ -80,7 +92,7 @@ def verdict(metrics: dict[str, Any], tol: dict[str, float]) -> list[str]:
 def run_check(path: Path, reference: np.ndarray, inputs: tuple, precision: str,
               tolerance: dict[str, float] | None = None, provider: str = "CPUExecutionProvider") -> dict[str, Any]:
     t0 = time.perf_counter()
-    sess = ort_session(path, [provider])
+    sess = ort_session(path, check_providers(provider))
     out = sess.run(["out_sample"], feeds_for(sess, inputs))[0]
     tol = {**TOLERANCE[precision], **(tolerance or {})}
     metrics = compare(reference, out)
@@ -128,7 +140,8 @@ def _float_outputs(model, skip_ops=("Constant", "ConstantOfShape")) -> list[str]
     return [o for n in model.graph.node if n.op_type not in skip_ops for o in n.output if vi.get(o) in (1, 10)]
 
 
-def _reduced(model, inputs: tuple, reduce: str, base_dir: Path | None = None) -> dict[str, float]:
+def _reduced(model, inputs: tuple, reduce: str, base_dir: Path | None = None,
+             provider: str = "CPUExecutionProvider") -> dict[str, float]:
     """{intermediate name: scalar} for every float intermediate, in one ORT run.
 
     ``base_dir`` is where the model's external data lives: the probe is written there so a
@@ -143,7 +156,7 @@ def _reduced(model, inputs: tuple, reduce: str, base_dir: Path | None = None) ->
         path = Path(tmp)
         try:
             save_onnx(_probe(model, names, reduce), path)
-            sess = ort_session(path)
+            sess = ort_session(path, check_providers(provider))
             outs = [o.name for o in sess.get_outputs()]
             vals = dict(zip(outs, sess.run(outs, feeds_for(sess, inputs))))
             del sess
@@ -161,7 +174,8 @@ def _describe(node) -> dict[str, str]:
     return {"node": node.name, "op_type": node.op_type, "operator": meta.get("ldprune.operator", "")}
 
 
-def scan_range(fp32_model, inputs: tuple, base_dir: Path | None = None) -> list[dict[str, Any]]:
+def scan_range(fp32_model, inputs: tuple, base_dir: Path | None = None,
+               provider: str = "CPUExecutionProvider") -> list[dict[str, Any]]:
     """fp32 intermediates whose magnitude does not fit fp16 (they become Inf in an fp16 graph).
 
     This does not depend on the provider: ORT's CPU provider silently runs fp16 nodes it has no
@@ -169,7 +183,8 @@ def scan_range(fp32_model, inputs: tuple, base_dir: Path | None = None) -> list[
     """
     producer = {o: n for n in fp32_model.graph.node for o in n.output}
     return [{**_describe(producer[name]), "output": name, "abs_max": peak}
-            for name, peak in _reduced(fp32_model, inputs, "absmax", base_dir).items() if not peak <= FP16_MAX]
+            for name, peak in _reduced(fp32_model, inputs, "absmax", base_dir, provider).items()
+            if not peak <= FP16_MAX]
 
 
 def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
@@ -178,9 +193,10 @@ def keep_for(fp32_model, out_of_range: list[dict[str, Any]]) -> list[str]:
     return [n.name for n in fp32_model.graph.node if big & set(n.output) or big & set(n.input)]
 
 
-def first_nonfinite(fp16_model, inputs: tuple, base_dir: Path | None = None) -> dict[str, str] | None:
+def first_nonfinite(fp16_model, inputs: tuple, base_dir: Path | None = None,
+                    provider: str = "CPUExecutionProvider") -> dict[str, str] | None:
     """First node (graph order is topological) turning finite inputs into NaN/Inf."""
-    bad = {name for name, v in _reduced(fp16_model, inputs, "nonfinite", base_dir).items() if v != 0}
+    bad = {name for name, v in _reduced(fp16_model, inputs, "nonfinite", base_dir, provider).items() if v != 0}
     producer = {o: n for n in fp16_model.graph.node for o in n.output}
     for node in fp16_model.graph.node:
         if bad & set(node.output) and not bad & set(node.input):

@@ -74,6 +74,7 @@ class ExportConfig:
     check: bool = True
     range_scan: bool = True                   # fp16: find fp32 intermediates beyond 65504 (provider-independent)
     check_batch: int | None = None           # default: opt batch, capped at 2 (CPU time)
+    check_device: str = "auto"               # numeric check: "cpu", "cuda" or "auto" (cuda where torch and ORT have it)
     tolerance: dict[str, float] | None = None
     overwrite: bool = False
     seed: int = 0
@@ -90,6 +91,8 @@ class ExportConfig:
             raise LdpruneError(f"unknown exporter '{self.exporter}'", f"use one of {', '.join(EXPORTERS)}")
         if self.opset < 17:
             raise LdpruneError(f"opset {self.opset} is too old (LayerNormalization needs 17)", "use --opset 17 or newer")
+        if self.check_device not in ("auto", "cpu", "cuda"):
+            raise LdpruneError(f"unknown check device '{self.check_device}'", "use --check-device auto, cpu or cuda")
         if self.optimize not in (None, "cuda", "cpu"):
             raise LdpruneError(f"unknown --optimize target '{self.optimize}'", "use cuda or cpu")
         batch = parse_range(self.batch, "batch")

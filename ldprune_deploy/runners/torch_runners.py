@@ -182,28 +182,35 @@ class CompileRunner(_TorchRunner):
     """``torch.compile`` (mode ``spec.options['mode']``, default reduce-overhead).
 
     ``cache_dir`` points inductor's persistent cache somewhere reusable, so a second run
-    (or the next candidate of a profile) skips most of the compile time.
+    (or the next candidate of a profile) skips most of the compile time. ``inductor``: a dict of
+    ``torch._inductor.config`` settings for this compile only (e.g. ``conv_1x1_as_mm``,
+    ``coordinate_descent_tuning``); an unknown name is an error naming it.
     """
 
     def prepare(self, model, inputs, spec):
+        import torch._inductor.config as inductor_config
+
         mode = self.option(spec, "mode", "reduce-overhead")
         cache = self.option(spec, "cache_dir")
+        knobs = dict(self.option(spec, "inductor") or {})
+        unknown = sorted(k for k in knobs if not hasattr(inductor_config, k))
+        if unknown:
+            raise LdpruneError(f"unknown torch._inductor.config setting(s): {', '.join(unknown)}",
+                               f"check the names against torch {torch.__version__}'s torch/_inductor/config.py")
         if cache:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
-            import torch._inductor.config as inductor_config
-
             inductor_config.fx_graph_cache = True
         compiled = torch.compile(model, mode=mode, dynamic=False, fullgraph=bool(self.option(spec, "fullgraph", False)))
 
         def call():
-            if mode == "reduce-overhead":
+            if mode in ("reduce-overhead", "max-autotune"):
                 # each call is a new step for cudagraph trees (outputs of the last may be reused)
                 torch.compiler.cudagraph_mark_step_begin()
             return compiled(**inputs, return_dict=False)
 
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), inductor_config.patch(knobs):
             call()  # the compile itself happens here; keep it out of the warm-up statistics
             torch.cuda.synchronize()
-        log.info("torch.compile (%s) took %.1f s", mode, time.perf_counter() - t0)
+        log.info("torch.compile (%s%s) took %.1f s", mode, f", {knobs}" if knobs else "", time.perf_counter() - t0)
         return call
