@@ -181,6 +181,8 @@ def test_ort_provider_options_are_recorded_and_checked(t2i_fp16_export):
     stats = get_runner("ort-cpu").measure(str(t2i_fp16_export), None,
                                           RunSpec(**spec, options={"provider_options": {"arena_extend_strategy": "kSameAsRequested"}}))
     assert stats.extra["provider_options"] == {"arena_extend_strategy": "kSameAsRequested"}
+    # the CPU provider reports no options back: recorded as None rather than assumed applied
+    assert stats.extra["provider_options_effective"] == {"arena_extend_strategy": None}
     with pytest.raises(LdpruneError, match="provider_options must be a mapping"):
         get_runner("ort-cpu").measure(str(t2i_fp16_export), None, RunSpec(**spec, options={"provider_options": "prefer_nhwc"}))
 

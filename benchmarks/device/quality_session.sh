@@ -34,6 +34,7 @@
 #                 export test
 #   C GPU         runners.py --torch-set tuned, then autotune: torch.compile channels_last + inductor
 #                 tuning, reduce-overhead then max-autotune (capped by TUNE_SECONDS)
+# `start throughput` (nothing to carry but .whl): score_throughput.py alone, ~15 min (issue 10)
 # WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
 # run gets there), so a poll that finds time left can add the throughput job.
 #
@@ -241,6 +242,15 @@ run_tune() {   # issue 11 follow-up: export time with the check on CUDA, tuned t
   touch "$R/DONE"
 }
 
+run_throughput() {   # issue 10 alone: per-call variants (compiled blocks in both memory formats), then the sweeps
+  setup_env
+  echo "### T exclusive GPU $(date -u +%H:%M:%S)"
+  job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
+      --compile-blocks $([ "${THROUGHPUT_FULL:-1}" != 0 ] && echo --full) --out "$R/score_throughput"
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
 collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
   local n=${1:-0} t0; t0=$(date +%s)
   local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
@@ -271,6 +281,7 @@ case "${1:-}" in
   run) run ;;
   latency) run_latency ;;
   tune) run_tune ;;
+  throughput) run_throughput ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;

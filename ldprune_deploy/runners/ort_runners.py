@@ -155,6 +155,9 @@ class _OrtRunner(Runner):
         extra = {
             "provider": self.provider, "export_dir": str(folder), "cuda_graph": cuda_graph,
             "provider_options": provider_options,
+            # what the provider reports back: a name it does not know may be dropped silently
+            "provider_options_effective": {k: sess.get_provider_options().get(self.provider, {}).get(str(k))
+                                           for k in provider_options},
             "optimizer_fusions": opt.get("fusions"), "exporter": man["exporter"], "precision": man["precision"],
             "session_load_s": round(load_s, 2), "batch": batch, "resolution": res,
             "export_s": round(sum(man.get("timings", {}).values()), 1)}
