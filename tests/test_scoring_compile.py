@@ -58,7 +58,7 @@ def test_compiled_scores_equal_eager_and_model_is_restored(t2i, tmp_path):
         assert a["score"] > 0
         assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
     # the option is recorded and separates the runs; the default file does not mention it
-    assert comp["params"]["compile_blocks"] == {"backend": "aot_eager"}
+    assert comp["params"]["compile_blocks"] == {"backend": "aot_eager", "modified_blocks": "eager"}
     assert "compile_blocks" not in eager["params"]
     assert comp["signature"] != eager["signature"]
     # restored: no compiled call left on the user's model, same outputs as before
@@ -138,7 +138,41 @@ def test_inductor_scores_equal_eager(tmp_path, monkeypatch):
               mods=["remove", "shortcut", "width:0.5"])
     eager = score(unet, ScoreConfig(output=tmp_path / "e.json", **kw))
     comp = score(unet, ScoreConfig(output=tmp_path / "c.json", compile_blocks=True, **kw))
-    assert len(eager["scores"]) == 4 and comp["params"]["compile_blocks"] == {"backend": "inductor"}
+    assert len(eager["scores"]) == 4 and comp["params"]["compile_blocks"] == {"backend": "inductor", "modified_blocks": "eager"}
     for a, b in zip(eager["scores"], comp["scores"]):
         assert (a["operator"], a["modification"]) == (b["operator"], b["modification"])
         assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
+
+
+@pytest.mark.parametrize("modified", ["eager", "recompile"])
+def test_a_block_with_swapped_children_runs_eagerly_instead_of_recompiling(t2i, modified):
+    unet, info = t2i
+    inp = example_inputs(unet, info, batch=2)
+    op = Modification("down_blocks.0.attentions.0.transformer_blocks.0.attn2", "remove")
+    with swapped(unet, op):
+        want = _out(unet, inp)
+    graphs = []
+
+    def counting(gm, example_inputs):   # a dynamo backend that records every graph it compiles
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    with compiled_blocks(unet, backend=counting, modified=modified):
+        _out(unet, inp)
+        first = len(graphs)
+        block = unet.get_submodule("down_blocks.0.attentions.0.transformer_blocks.0")
+        fn = block._compiled_call_impl
+        with swapped(unet, op):
+            got = _out(unet, inp)
+            assert (block._compiled_call_impl is None) == (modified == "eager")
+        _out(unet, inp)   # the original structure again: compiled again, no new graph
+        assert block._compiled_call_impl is fn
+    assert first > 0
+    # eager: the modified block ran eagerly, nothing compiled; recompile: its new structure was compiled
+    assert (len(graphs) == first) == (modified == "eager"), (first, len(graphs))
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert not unet._forward_pre_hooks and "_compiled_call_impl" not in block.__dict__
+    with pytest.raises(ValueError, match="modified"):
+        with compiled_blocks(unet, modified="sometimes"):
+            pass

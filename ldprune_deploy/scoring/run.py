@@ -146,7 +146,7 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     ctx, params = build_context(unet, info, catalogue, config, method.generative)
     params.update(method.params(ctx))
     if config.compile_blocks:  # recorded only when on: the default run's file and signature are unchanged
-        params["compile_blocks"] = {"backend": compile_backend()}
+        params["compile_blocks"] = {"backend": compile_backend(), "modified_blocks": "eager"}
     ctx.cuda_graph = method.generative and use_cuda_graph(config.cuda_graph, device,
                                                           "--compile-blocks" if config.compile_blocks else None)
     if ctx.cuda_graph:  # likewise recorded only when on (CPU files are unchanged)
