@@ -88,17 +88,15 @@ ORT_TUNING = (("prefer_nhwc", {"prefer_nhwc": "1"}), ("cuDNN attention", {"sdpa_
 def ort_variants(smoke: bool, ort_set: str = "standard") -> list[tuple[str, str, dict]]:
     if smoke:
         v = [("ort-cpu", "ort-cpu", {}), ("ort-cpu + optimizer", "ort-cpu", {"optimize": True})]
-        runner, best = "ort-cpu", ("ort-cpu + optimizer", {"optimize": True})
     else:
         v = [("ort-cuda", "ort-cuda", {}), ("ort-cuda + CUDA graph", "ort-cuda", {"cuda_graph": True}),
              ("ort-cuda + optimizer", "ort-cuda", {"optimize": True}),
              ("ort-cuda + optimizer + CUDA graph", "ort-cuda", {"optimize": True, "cuda_graph": True})]
-        runner, best = "ort-cuda", v[-1][0::2]
     if ort_set == "standard":
         return v
-    # tuning: the best standard row again (the same-run reference), then each provider option on top
-    return [(best[0], runner, best[1])] + [(f"{best[0]} + {name}", runner, {**best[1], "provider_options": po})
-                                           for name, po in ORT_TUNING]
+    # tuning: the best (last) standard row again as the same-run reference, then each provider option on top
+    label, runner, opts = v[-1]
+    return [v[-1]] + [(f"{label} + {name}", runner, {**opts, "provider_options": po}) for name, po in ORT_TUNING]
 
 
 def measure(label, runner, unet, info, spec, rows, channels_last=False):

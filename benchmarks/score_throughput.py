@@ -333,7 +333,6 @@ def main(argv=None) -> int:
         result["variants_s"] = variants_s
     if args.pick_fastest:
         result["picked_variant"] = picked
-    if args.pick_fastest:
         name = f"score_throughput-{args.model}-{args.resolution}-{args.dtype}-fastest"
     else:
         name = f"score_throughput-{args.model}-{args.resolution}-{args.dtype}{'-cl' if args.channels_last else ''}"

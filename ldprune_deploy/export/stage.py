@@ -153,15 +153,13 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
                             device="cpu", seed=cfg.seed + 1)
     flat = flat_inputs(inputs, input_names(unet, info))
     device, ort_cuda = _check_device(cfg)
-    ref = _reference(unet, inputs, flat, device)
-    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
     if cfg.optimize == "cuda" and not ort_cuda:   # fused GroupNorm/NhwcConv exist only in the CUDA provider
         timings["check_s"] = time.perf_counter() - t0
         log.warning("numeric check skipped: a CUDA-optimized graph needs the CUDA provider")
         return {"passed": None, "skipped": "graph optimized for CUDA (GroupNorm/NhwcConv contrib ops); "
                 "no CUDAExecutionProvider here"}, kept
-    if cfg.optimize == "cuda":
-        provider = "CUDAExecutionProvider"
+    ref = _reference(unet, inputs, flat, device)
+    provider = "CUDAExecutionProvider" if device == "cuda" or cfg.optimize == "cuda" else "CPUExecutionProvider"
     res = run_check(final, ref, flat, cfg.precision, cfg.tolerance, provider)
     res["reference_device"] = device
     if cfg.precision == "fp16":

@@ -152,12 +152,12 @@ class _OrtRunner(Runner):
         samples = self._time(sess, binding, spec)
         del keep
         opt = man.get("ort_optimizer") or {}
+        effective = sess.get_provider_options().get(self.provider, {})
         extra = {
             "provider": self.provider, "export_dir": str(folder), "cuda_graph": cuda_graph,
             "provider_options": provider_options,
             # what the provider reports back: a name it does not know may be dropped silently
-            "provider_options_effective": {k: sess.get_provider_options().get(self.provider, {}).get(str(k))
-                                           for k in provider_options},
+            "provider_options_effective": {k: effective.get(str(k)) for k in provider_options},
             "optimizer_fusions": opt.get("fusions"), "exporter": man["exporter"], "precision": man["precision"],
             "session_load_s": round(load_s, 2), "batch": batch, "resolution": res,
             "export_s": round(sum(man.get("timings", {}).values()), 1)}

@@ -4,8 +4,7 @@ In the style of diffusers' ``compile_repeated_blocks``: every ``ResnetBlock2D`` 
 ``BasicTransformerBlock`` instance gets ``module.compile(fullgraph=False, dynamic=False)``.
 With ``torch._dynamo.config.inline_inbuilt_nn_modules`` (default True) parameters are graph
 inputs, so structurally identical instances share compiled code, and a candidate that swaps
-one operator (``surgery.swapped``) leaves every untouched block compiled; a block whose own
-children change (e.g. attn2 removed inside it) is recompiled once per new structure/shape.
+one operator (``surgery.swapped``) leaves every untouched block compiled.
 
 A block whose own children a candidate changes (attn2 removed inside a transformer block, a
 conv narrowed inside a resnet) runs eagerly for that candidate by default (``modified="eager"``):
@@ -44,6 +43,7 @@ from torch import nn
 log = logging.getLogger("ldprune")
 
 BLOCK_CLASSES = ("ResnetBlock2D", "BasicTransformerBlock")
+MODIFIED_BLOCKS = "eager"   # what a block with swapped children does by default (recorded by scoring)
 _MISSING = object()
 
 
@@ -66,7 +66,7 @@ def _structure(block: nn.Module) -> tuple:
 @contextlib.contextmanager
 def compiled_blocks(unet: nn.Module, classes: tuple[str, ...] = BLOCK_CLASSES, backend=None,
                     recompile_limit: int = 64, guard_copies: bool | None = None,
-                    modified: str = "eager") -> Iterator[int]:
+                    modified: str = MODIFIED_BLOCKS) -> Iterator[int]:
     """Compile the repeated blocks of ``unet`` for the duration of the block; yields their count.
 
     ``guard_copies``: install the pre-hook that un-compiles copies of compiled blocks;

@@ -29,7 +29,7 @@ from ..graph_call import use_cuda_graph
 from ..models import _quiet_diffusers, load_model, parse_dtype
 from ..surgery import Modification
 from .additivity import additivity_report, additivity_sets
-from .compile import compile_backend, compiled_blocks
+from .compile import MODIFIED_BLOCKS, compile_backend, compiled_blocks
 from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
 from .context import build_context
 from .io import read_progress
@@ -146,7 +146,7 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     ctx, params = build_context(unet, info, catalogue, config, method.generative)
     params.update(method.params(ctx))
     if config.compile_blocks:  # recorded only when on: the default run's file and signature are unchanged
-        params["compile_blocks"] = {"backend": compile_backend(), "modified_blocks": "eager"}
+        params["compile_blocks"] = {"backend": compile_backend(), "modified_blocks": MODIFIED_BLOCKS}
     ctx.cuda_graph = method.generative and use_cuda_graph(config.cuda_graph, device,
                                                           "--compile-blocks" if config.compile_blocks else None)
     if ctx.cuda_graph:  # likewise recorded only when on (CPU files are unchanged)
