@@ -10,7 +10,8 @@ CFG so every UNet call is batch 128):
     ... --full                                               # also the whole catalogue (296 on SD1.5)
 Execution settings: time one UNet call of every variant first, then sweep with the fastest:
     python benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
-        --compile-blocks --out benchmarks/results/score_throughput
+        --compile-blocks [--compile-regions blocks wide] [--inductor-sets default mm] \
+        --out benchmarks/results/score_throughput
     # -> score_throughput-sd15-256-fp16-fastest.json: per_call_variants, picked_variant, sweeps
 CPU smoke (tiny-t2i, seconds; checks the script end to end, its figures mean nothing):
     python benchmarks/score_throughput.py --smoke --out /tmp/score_throughput_smoke
@@ -29,13 +30,17 @@ for each, the default SDPA dispatch and forced flash, memory-efficient and cuDNN
 (``torch.nn.attention.sdpa_kernel``). On top of the fastest of those: on CUDA the call replayed
 from a CUDA graph (``graph_call.GraphedCall``, what scoring's sampling does on CUDA by default;
 ``capture_s`` apart), and with ``--compile-blocks`` the blocks under
-``scoring.compile.compiled_blocks`` for each memory format on its fastest backend (``compile_s``,
-the first call, apart; graph and compile are exclusive, as in scoring). Reported times never include compiling or capturing. A variant that raises
-records its error. ``--pick-fastest`` (implies ``--variants``) sweeps with the variant of the
+``scoring.compile.compiled_blocks`` for each memory format on its fastest backend and each of
+``--compile-regions``, then each of ``--inductor-sets`` other than default on the fastest
+compiled variant (``compile_s``, the first call, apart; graph and compile are exclusive, as in
+scoring). Reported times never include compiling or capturing. A variant that raises records
+its error. ``--pick-fastest`` (implies ``--variants``) sweeps with the variant of the
 lowest ``min_ms`` (memory format, SDPA backend, compile, CUDA graph on/off) instead of
 ``--channels-last``/``--sdpa``/``--compile-blocks``/``--cuda-graph``; ``picked_variant`` says which
 and why, and ``per_call`` is then that variant's time. Each sweep records ``cuda_graph``, whether
-its sampling replayed CUDA graphs.
+its sampling replayed CUDA graphs, and, when it compiled, ``variant_compile_s``: the picked
+variant's compile ran earlier in the same process, so the sweep's own compile found inductor's
+caches warm, and a cold first ``ldprune score --compile-blocks`` takes about that much longer.
 Without either flag the run is the one described above.
 """
 
@@ -60,11 +65,16 @@ from ldprune_deploy.graph_call import GraphedCall
 from ldprune_deploy.models import example_inputs, load_model, parse_dtype
 from ldprune_deploy.sampling import unet_call
 from ldprune_deploy.scoring import ScoreConfig, score
-from ldprune_deploy.scoring.compile import compiled_blocks
+from ldprune_deploy.scoring.compile import REGIONS, compiled_blocks
 
 # --sdpa / variant name -> torch.nn.attention.SDPBackend member (None: PyTorch's own dispatch)
 SDPA_BACKENDS = {"default": None, "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",
                  "cudnn": "CUDNN_ATTENTION"}
+# --inductor-sets: torch._inductor.config settings tried on the fastest compiled variant. "mm" runs
+# 1x1 convolutions (the transformers' proj_in/out, resnet shortcuts) as matmuls, no autotuning;
+# "tuned" adds coordinate-descent tuning of the generated kernels (diffusers' SD recipe; long compile)
+INDUCTOR_SETS = {"default": {}, "mm": {"conv_1x1_as_mm": True},
+                 "tuned": {"conv_1x1_as_mm": True, "coordinate_descent_tuning": True, "epilogue_fusion": False}}
 
 
 def _sync(device: str) -> None:
@@ -118,26 +128,36 @@ def per_call_ms(unet, info, batch: int, resolution: int, device: str, repeats: i
     return {"min_ms": times[0], "median_ms": times[len(times) // 2], "n": repeats}
 
 
-def variant_name(channels_last: bool, sdpa: str, compile_blocks: bool, cuda_graph: bool = False) -> str:
+def variant_name(channels_last: bool, sdpa: str, compile_blocks: bool, cuda_graph: bool = False,
+                 regions: str = "blocks", inductor_set: str = "default") -> str:
+    comp = ("+compile" + ("" if regions == "blocks" else f"-{regions}") +
+            ("" if inductor_set == "default" else f"+{inductor_set}")) if compile_blocks else ""
     return ("channels_last" if channels_last else "nchw") + ("" if sdpa == "default" else f"+{sdpa}") + \
-        ("+compile" if compile_blocks else "") + ("+graph" if cuda_graph else "")
+        comp + ("+graph" if cuda_graph else "")
 
 
 @torch.no_grad()
 def measure_variant(unet, info, args, batch: int, floor_ms: float, channels_last: bool, sdpa: str,
-                    compile_blocks: bool, cuda_graph: bool = False) -> dict:
+                    compile_blocks: bool, cuda_graph: bool = False, regions: str = "blocks",
+                    inductor_set: str = "default") -> dict:
     """Per-call time of one execution variant of the unmodified UNet; an exception becomes ``error``.
 
     ``cuda_graph``: the call replayed from a CUDA graph as scoring's sampling does
     (``GraphedCall``: first call eager, second captured; both in ``capture_s``, not in the times).
+    ``regions``, ``inductor_set``: with ``compile_blocks``, a key of ``REGIONS`` and of ``INDUCTOR_SETS``.
     """
-    v = {"name": variant_name(channels_last, sdpa, compile_blocks, cuda_graph), "channels_last": channels_last,
-         "sdpa_backend": sdpa, "compile_blocks": compile_blocks, "cuda_graph": cuda_graph}
+    v = {"name": variant_name(channels_last, sdpa, compile_blocks, cuda_graph, regions, inductor_set),
+         "channels_last": channels_last, "sdpa_backend": sdpa, "compile_blocks": compile_blocks,
+         "cuda_graph": cuda_graph}
+    if compile_blocks:
+        v.update(compile_regions=regions, inductor_set=inductor_set)
     graphed = None
     t0 = time.perf_counter()
     try:
         set_memory_format(unet, channels_last)
-        with sdpa_context(sdpa), (compiled_blocks(unet) if compile_blocks else contextlib.nullcontext()):
+        compiling = compiled_blocks(unet, REGIONS[regions], inductor=INDUCTOR_SETS[inductor_set]) \
+            if compile_blocks else contextlib.nullcontext()
+        with sdpa_context(sdpa), compiling:
             if compile_blocks:  # the first call compiles every block at this shape: reported, not timed below
                 inp = call_inputs(unet, info, batch, args.resolution, channels_last)
                 _sync(args.device)
@@ -198,11 +218,20 @@ def measure_variants(unet, info, args, batch: int, floor_ms: float) -> list[dict
                                         base["sdpa_backend"], False, cuda_graph=True))
     if args.compile_blocks:   # per memory format, on its fastest eager backend: inductor may favour the other
         # format than eager does (measured 2026-11-23: eager NCHW 93.3 ms vs channels_last 104.1 ms)
+        compiled = []
         for cl in (False, True):
             mine = [v for v in ok if v["channels_last"] == cl]
             if mine or cl == base["channels_last"]:
                 b = min(mine, key=lambda v: v["min_ms"])["sdpa_backend"] if mine else base["sdpa_backend"]
-                variants.append(measure_variant(unet, info, args, batch, floor_ms, cl, b, True))
+                compiled += [measure_variant(unet, info, args, batch, floor_ms, cl, b, True, regions=r)
+                             for r in args.compile_regions]
+        variants += compiled
+        done = [v for v in compiled if "error" not in v]
+        if done and [k for k in args.inductor_sets if k != "default"]:   # settings on the fastest compiled one
+            top = min(done, key=lambda v: v["min_ms"])
+            variants += [measure_variant(unet, info, args, batch, floor_ms, top["channels_last"], top["sdpa_backend"],
+                                         True, regions=top["compile_regions"], inductor_set=k)
+                         for k in args.inductor_sets if k != "default"]
     set_memory_format(unet, args.channels_last)
     return variants
 
@@ -216,6 +245,8 @@ def pick_fastest(variants: list[dict]) -> dict | None:
     runner_up = f"; next {ranked[1]['name']} {ranked[1]['min_ms']:.2f} ms" if len(ranked) > 1 else ""
     return {"name": best["name"], "channels_last": best["channels_last"], "sdpa_backend": best["sdpa_backend"],
             "compile_blocks": best["compile_blocks"], "cuda_graph": best["cuda_graph"],
+            "compile_regions": best.get("compile_regions", "blocks"), "inductor_set": best.get("inductor_set", "default"),
+            "compile_s": best.get("compile_s"),
             "min_ms": best["min_ms"], "median_ms": best["median_ms"],
             "reason": f"lowest per-call min_ms ({best['min_ms']:.2f} ms) of the {len(ok)} of "
                       f"{len(variants)} variants that ran{runner_up}"}
@@ -226,6 +257,8 @@ def sweep(unet, info, args, mods: list[str] | None, label: str, workdir: Path) -
                       steps=args.steps, guidance=args.guidance, resolution=args.resolution, mods=mods,
                       device=args.device, dtype=args.dtype, channels_last=args.channels_last,
                       batch_size=args.batch_size, compile_blocks=args.compile_blocks, overwrite=True,
+                      compile_regions=args.compile_regions[0] if args.compile_blocks else "blocks",
+                      inductor=(INDUCTOR_SETS[args.inductor_sets[0]] or None) if args.compile_blocks else None,
                       cuda_graph={"auto": None, "on": True, "off": False}[args.cuda_graph],
                       progress=not args.no_progress)
     if args.max_candidates:
@@ -258,6 +291,12 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-blocks", action="store_true",
                     help="score with ScoreConfig.compile_blocks (wall time includes compiling; per-call is eager); "
                          "with --variants: also time the compiled variant")
+    ap.add_argument("--compile-regions", nargs="+", choices=list(REGIONS), default=["blocks"],
+                    help="with --compile-blocks: the compiled regions (scoring.compile.REGIONS); with --variants "
+                         "each is timed per memory format; without, the sweep uses the first")
+    ap.add_argument("--inductor-sets", nargs="+", choices=list(INDUCTOR_SETS), default=["default"],
+                    help="with --compile-blocks: inductor settings (INDUCTOR_SETS); with --variants the ones other "
+                         "than default are timed on the fastest compiled variant; without, the sweep uses the first")
     ap.add_argument("--sdpa", choices=list(SDPA_BACKENDS), default="default",
                     help="attention backend forced with sdpa_kernel around the sweep (default: PyTorch's dispatch)")
     ap.add_argument("--cuda-graph", choices=["auto", "on", "off"], default="auto",
@@ -311,6 +350,7 @@ def main(argv=None) -> int:
             else:
                 args.channels_last, args.sdpa = picked["channels_last"], picked["sdpa_backend"]
                 args.compile_blocks = picked["compile_blocks"]
+                args.compile_regions, args.inductor_sets = [picked["compile_regions"]], [picked["inductor_set"]]
                 args.cuda_graph = "on" if picked["cuda_graph"] else "off"
                 set_memory_format(unet, args.channels_last)
                 print(f"picked {picked['name']}: {picked['reason']}")
@@ -325,6 +365,8 @@ def main(argv=None) -> int:
               "steps": args.steps, "guidance": args.guidance, "dtype": args.dtype,
               "channels_last": args.channels_last, "compile_blocks": args.compile_blocks,
               "sdpa_backend": args.sdpa, "cuda_graph": args.cuda_graph, "unet_call_batch": call_batch,
+              "compile_regions": args.compile_regions[0] if args.compile_blocks else None,
+              "inductor": INDUCTOR_SETS[args.inductor_sets[0]] if args.compile_blocks else None,
               "per_call": call, "flops_per_call": flops, "peak_tflops": args.peak_tflops,
               "flop_floor_ms": floor_ms, "flop_floor_ratio": call["min_ms"] / floor_ms,
               "achieved_tflops": flops / (call["min_ms"] * 1e-3) / 1e12, "sweeps": []}
@@ -336,7 +378,8 @@ def main(argv=None) -> int:
         name = f"score_throughput-{args.model}-{args.resolution}-{args.dtype}-fastest"
     else:
         name = f"score_throughput-{args.model}-{args.resolution}-{args.dtype}{'-cl' if args.channels_last else ''}"
-        name += "-cb" if args.compile_blocks else ""
+        name += ("-cb" + ("" if args.compile_regions[0] == "blocks" else f"-{args.compile_regions[0]}") +
+                 ("" if args.inductor_sets[0] == "default" else f"-{args.inductor_sets[0]}")) if args.compile_blocks else ""
         name += "" if args.sdpa == "default" else f"-{args.sdpa}"
         name += "" if args.cuda_graph == "auto" else f"-graph{args.cuda_graph}"
     if variants is not None:
@@ -355,6 +398,10 @@ def main(argv=None) -> int:
                 s["overhead_ratio"] = s["wall_s"] / s["ideal_s"]
                 s["sweep_flop_floor_ratio"] = s["wall_s"] / (s["unet_calls"] * floor_ms / 1e3)
                 s.pop("scores_file")
+                if picked is not None and picked["compile_blocks"]:
+                    # the variant's first call compiled these blocks earlier in this process: the sweep's
+                    # compile found inductor's caches warm; a cold first run pays about this much more
+                    s["variant_compile_s"] = picked["compile_s"]
                 print(f"{label}: {s['candidates']} candidates in {s['wall_s']:.1f} s "
                       f"({s['candidates_per_s']:.3f}/s), per-call {call['min_ms']:.1f} ms, "
                       f"overhead x{s['overhead_ratio']:.3f}, FLOP floor x{result['flop_floor_ratio']:.2f}")

@@ -71,9 +71,30 @@ def test_variants_with_compiled_and_pick_fastest(bench, tmp_path):
         assert k in r
 
 
+def test_compiled_regions_and_inductor_sets_are_variants_the_sweep_can_pick(bench, tmp_path):
+    r = _run(bench, tmp_path, "--compile-blocks", "--compile-regions", "blocks", "wide", "--inductor-sets",
+             "default", "mm")
+    vs = r["per_call_variants"]
+    comp = [v for v in vs if v["compile_blocks"]]
+    assert [v["name"] for v in comp[:4]] == ["nchw+compile", "nchw+compile-wide", "channels_last+compile",
+                                             "channels_last+compile-wide"]
+    assert [v["compile_regions"] for v in comp[:4]] == ["blocks", "wide", "blocks", "wide"]
+    # the extra settings are timed once, on the fastest compiled variant
+    top = min(comp[:4], key=lambda v: v["min_ms"])
+    (mm,) = comp[4:]
+    assert mm["name"] == top["name"] + "+mm" and mm["inductor_set"] == "mm"
+    assert (mm["channels_last"], mm["compile_regions"]) == (top["channels_last"], top["compile_regions"])
+    best = _check_picked(r)
+    if best["compile_blocks"]:   # the sweep compiled what the picked variant did, and says its compile time
+        assert (r["compile_regions"], r["inductor"]) == (best["compile_regions"], bench.INDUCTOR_SETS[best["inductor_set"]])
+        assert r["sweeps"][0]["variant_compile_s"] == best["compile_s"] > 0
+    else:
+        assert r["compile_regions"] is None and "variant_compile_s" not in r["sweeps"][0]
+
+
 def test_failing_variant_is_recorded_and_skipped(bench, tmp_path, monkeypatch):
     @contextlib.contextmanager
-    def broken(unet):
+    def broken(unet, *args, **kw):
         raise RuntimeError("compile exploded")
         yield  # pragma: no cover
 

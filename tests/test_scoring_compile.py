@@ -58,7 +58,8 @@ def test_compiled_scores_equal_eager_and_model_is_restored(t2i, tmp_path):
         assert a["score"] > 0
         assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
     # the option is recorded and separates the runs; the default file does not mention it
-    assert comp["params"]["compile_blocks"] == {"backend": "aot_eager", "modified_blocks": "eager"}
+    assert comp["params"]["compile_blocks"] == {"backend": "aot_eager", "modified_blocks": "eager",
+                                                "regions": "blocks", "inductor": {}}
     assert "compile_blocks" not in eager["params"]
     assert comp["signature"] != eager["signature"]
     # restored: no compiled call left on the user's model, same outputs as before
@@ -138,7 +139,9 @@ def test_inductor_scores_equal_eager(tmp_path, monkeypatch):
               mods=["remove", "shortcut", "width:0.5"])
     eager = score(unet, ScoreConfig(output=tmp_path / "e.json", **kw))
     comp = score(unet, ScoreConfig(output=tmp_path / "c.json", compile_blocks=True, **kw))
-    assert len(eager["scores"]) == 4 and comp["params"]["compile_blocks"] == {"backend": "inductor", "modified_blocks": "eager"}
+    assert len(eager["scores"]) == 4
+    assert comp["params"]["compile_blocks"] == {"backend": "inductor", "modified_blocks": "eager", "regions": "blocks",
+                                                "inductor": {}}
     for a, b in zip(eager["scores"], comp["scores"]):
         assert (a["operator"], a["modification"]) == (b["operator"], b["modification"])
         assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
@@ -176,3 +179,83 @@ def test_a_block_with_swapped_children_runs_eagerly_instead_of_recompiling(t2i, 
     with pytest.raises(ValueError, match="modified"):
         with compiled_blocks(unet, modified="sometimes"):
             pass
+
+
+def test_wide_regions_compile_the_outermost_modules_and_score_like_eager(t2i, tmp_path):
+    from ldprune_deploy.scoring.compile import REGIONS, region_modules
+
+    unet, info = t2i
+    names = {id(m): n for n, m in unet.named_modules()}
+    wide = [names[id(m)] for m in region_modules(unet, REGIONS["wide"])]
+    assert len(wide) == len(set(wide))
+    # nothing compiled inside something compiled: whole Transformer2DModels, no block or Attention of theirs
+    assert not [a for a in wide for b in wide if a.startswith(b + ".")]
+    kinds = {type(unet.get_submodule(n)).__name__ for n in wide}
+    assert kinds == {"ResnetBlock2D", "Transformer2DModel", "Downsample2D", "Upsample2D", "GroupNorm"}, kinds
+    assert "conv_norm_out" in wide and "down_blocks.0.attentions.0" in wide
+    inp = example_inputs(unet, info, batch=2)
+    before = _out(unet, inp)
+    eager = score(unet, _cfg(tmp_path, "eager.json"))
+    comp = score(unet, _cfg(tmp_path, "wide.json", compile_blocks=True, compile_regions="wide"))
+    assert comp["params"]["compile_blocks"]["regions"] == "wide"
+    assert comp["signature"] != score(unet, _cfg(tmp_path, "blocks.json", compile_blocks=True))["signature"]
+    for a, b in zip(eager["scores"], comp["scores"], strict=True):
+        assert (a["operator"], a["modification"]) == (b["operator"], b["modification"])
+        assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
+    assert not [n for n, m in unet.named_modules() if m.__dict__.get("_compiled_call_impl") is not None]
+    assert torch.equal(_out(unet, inp), before)
+
+
+def test_inductor_settings_reach_inductor_compiles_only(t2i, monkeypatch):
+    unet, _ = t2i
+    seen = []
+
+    def fake_compile(self, *args, **kw):   # records what compiled_blocks asks for, compiles nothing
+        seen.append(kw)
+        self.__dict__["_compiled_call_impl"] = self._call_impl
+
+    monkeypatch.setattr(torch.nn.Module, "compile", fake_compile)
+    for backend, want in (("inductor", {"conv_1x1_as_mm": True}), ("aot_eager", None)):
+        seen.clear()
+        with compiled_blocks(unet, backend=backend, inductor={"conv_1x1_as_mm": True}) as n:
+            assert n == len(seen) > 0
+        assert {repr(kw.get("options")) for kw in seen} == {repr(want)}
+    with pytest.raises(LdpruneError, match="no_such_knob"):
+        with compiled_blocks(unet, inductor={"no_such_knob": 1}):
+            pass
+    assert not [m for m in unet.modules() if m.__dict__.get("_compiled_call_impl") is not None]
+
+
+def test_compile_settings_are_checked_before_loading(tmp_path):
+    ok = dict(output=tmp_path / "s.json")
+    with pytest.raises(LdpruneError, match="unknown compile regions 'everything'"):
+        ScoreConfig(compile_blocks=True, compile_regions="everything", **ok).validate()
+    with pytest.raises(LdpruneError, match="without compiling"):
+        ScoreConfig(compile_regions="wide", **ok).validate()
+    with pytest.raises(LdpruneError, match="without compiling"):
+        ScoreConfig(inductor={"conv_1x1_as_mm": True}, **ok).validate()
+    with pytest.raises(LdpruneError, match="unknown torch._inductor.config setting.*conv_as_mm"):
+        ScoreConfig(compile_blocks=True, inductor={"conv_as_mm": True}, **ok).validate()
+    ScoreConfig(compile_blocks=True, compile_regions="wide", inductor={"conv_1x1_as_mm": True}, **ok).validate()
+
+
+def test_cli_compile_options(tmp_path, capsys):
+    from ldprune_deploy.cli import main
+
+    out = tmp_path / "s.json"
+    base = ["score", "--model", "tiny-uncond", "--n-gen", "2", "--steps", "1", "--no-progress", "-o", str(out),
+            "--include", r"^mid_block\.resnets\.0:remove$"]
+    assert main(base + ["--compile-blocks", "--compile-regions", "wide", "--inductor", "conv_1x1_as_mm=true",
+                        "--inductor", "epilogue_fusion=false"]) == 0
+    import json
+
+    doc = json.loads(out.read_text())
+    assert doc["params"]["compile_blocks"]["regions"] == "wide"
+    assert doc["params"]["compile_blocks"]["inductor"] == {"conv_1x1_as_mm": True, "epilogue_fusion": False}
+    before = out.read_bytes()
+    for extra, msg in ((["--inductor", "conv_1x1_as_mm"], "not NAME=VALUE"),
+                       (["--compile-regions", "wide"], "without compiling"),
+                       (["--compile-blocks", "--inductor", "bogus=1"], "bogus")):
+        assert main(base + ["--overwrite", *extra]) != 0
+        assert msg in capsys.readouterr().err
+    assert out.read_bytes() == before

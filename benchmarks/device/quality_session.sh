@@ -34,7 +34,9 @@
 #                 export test
 #   C GPU         runners.py --torch-set tuned, then autotune: torch.compile channels_last + inductor
 #                 tuning, reduce-overhead then max-autotune (capped by TUNE_SECONDS)
-# `start throughput` (nothing to carry but .whl): score_throughput.py alone, ~15 min (issue 10)
+# `start throughput` (nothing to carry but .whl): score_throughput.py alone, ~17 min (issue 10):
+#   one call  carry [.whl]  bash ...quality_session.sh put && bash ...quality_session.sh start throughput \
+#             && bash ...quality_session.sh collect 540;   then calls of `collect 580` until DONE
 # WITH_* can also be switched on while the run is going: touch /tmp/flags/WITH_X (read when the
 # run gets there), so a poll that finds time left can add the throughput job.
 #
@@ -242,11 +244,14 @@ run_tune() {   # issue 11 follow-up: export time with the check on CUDA, tuned t
   touch "$R/DONE"
 }
 
-run_throughput() {   # issue 10 alone: per-call variants (compiled blocks in both memory formats), then the sweeps
+run_throughput() {   # issue 10 alone: per-call variants (compiled blocks and wide regions in both memory
+  # formats, then the 1x1-as-matmul inductor setting on the fastest), then the sweeps with the fastest;
+  # TORCH_LOGS=recompiles names any recompile in the log (the sweep of 2026-11-23 had 3-5 s spikes)
   setup_env
   echo "### T exclusive GPU $(date -u +%H:%M:%S)"
-  job throughput python3 benchmarks/score_throughput.py --device cuda --dtype fp16 --variants --pick-fastest \
-      --compile-blocks $([ "${THROUGHPUT_FULL:-1}" != 0 ] && echo --full) --out "$R/score_throughput"
+  job throughput env TORCH_LOGS=recompiles python3 benchmarks/score_throughput.py --device cuda --dtype fp16 \
+      --variants --pick-fastest --compile-blocks --compile-regions blocks wide --inductor-sets default mm \
+      $([ "${THROUGHPUT_FULL:-1}" != 0 ] && echo --full) --out "$R/score_throughput"
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
 }

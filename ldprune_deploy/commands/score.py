@@ -44,6 +44,12 @@ def register(sub) -> None:
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convs on GPU)")
     r.add_argument("--compile-blocks", action="store_true",
                    help="torch.compile each ResnetBlock2D/BasicTransformerBlock (regional; compile time counts)")
+    r.add_argument("--compile-regions", default="blocks", choices=["blocks", "wide"],
+                   help="with --compile-blocks: 'blocks' (default) or 'wide' (whole Transformer2DModels, "
+                        "down/upsamplers and the output norm as well)")
+    r.add_argument("--inductor", action="append", metavar="NAME=VALUE",
+                   help="with --compile-blocks: a torch._inductor.config setting, e.g. conv_1x1_as_mm=true "
+                        "(repeatable)")
     r.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="replay the sampling loop's UNet call from a CUDA graph (default: on with --device cuda, "
                         "unless --compile-blocks; small UNets are launch-bound, so this is their main speed-up)")
@@ -54,14 +60,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..inductor_knobs import parse_knob
     from ..scoring import ScoreConfig, score
 
+    knobs = dict(parse_knob(k) for k in args.inductor or [])
     cfg = ScoreConfig(method=args.method, output=args.output, n_gen=args.n_gen, steps=args.steps,
                       scheduler=args.scheduler, guidance=args.guidance, resolution=args.resolution, seed=args.seed,
                       prompts=args.prompts, embeddings=args.embeddings, batch_size=args.batch_size,
                       kinds=args.kinds, mods=args.mods, include=args.include, exclude=args.exclude,
                       check_additivity=args.check_additivity, device=args.device, dtype=args.dtype,
-                      channels_last=args.channels_last, compile_blocks=args.compile_blocks, cuda_graph=args.cuda_graph,
+                      channels_last=args.channels_last, compile_blocks=args.compile_blocks,
+                      compile_regions=args.compile_regions, inductor=knobs or None, cuda_graph=args.cuda_graph,
                       resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress, preset=args.preset)
     doc = score(args.model, cfg)
     import torch.distributed as dist

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import LdpruneError
 from ..graph_call import on_side_stream
+from ..inductor_knobs import check_inductor_knobs
 from ..models import _quiet_diffusers, example_inputs, parse_dtype
 from . import LatencyStats, Runner, RunSpec, register_runner
 
@@ -192,11 +193,7 @@ class CompileRunner(_TorchRunner):
 
         mode = self.option(spec, "mode", "reduce-overhead")
         cache = self.option(spec, "cache_dir")
-        knobs = dict(self.option(spec, "inductor") or {})
-        unknown = sorted(k for k in knobs if not hasattr(inductor_config, k))
-        if unknown:
-            raise LdpruneError(f"unknown torch._inductor.config setting(s): {', '.join(unknown)}",
-                               f"check the names against torch {torch.__version__}'s torch/_inductor/config.py")
+        knobs = check_inductor_knobs(self.option(spec, "inductor"))
         if cache:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
             inductor_config.fx_graph_cache = True

@@ -1,7 +1,12 @@
 """Opt-in regional compilation of the UNet's repeated blocks for the scoring sweep.
 
-In the style of diffusers' ``compile_repeated_blocks``: every ``ResnetBlock2D`` and
-``BasicTransformerBlock`` instance gets ``module.compile(fullgraph=False, dynamic=False)``.
+In the style of diffusers' ``compile_repeated_blocks``: every instance of the region's classes
+gets ``module.compile(fullgraph=False, dynamic=False)`` -- the outermost one only, where the
+classes nest. ``REGIONS["blocks"]`` (the default) compiles every ``ResnetBlock2D`` and
+``BasicTransformerBlock``; ``REGIONS["wide"]`` compiles whole ``Transformer2DModel``s (their
+GroupNorm and projections too), ``Attention`` outside them (UNet2DModel), the down/upsamplers and
+the output GroupNorm, leaving only concatenations and a few convolutions eager. ``inductor``
+passes ``torch._inductor.config`` settings to these compiles (``torch.compile(options=...)``).
 With ``torch._dynamo.config.inline_inbuilt_nn_modules`` (default True) parameters are graph
 inputs, so structurally identical instances share compiled code, and a candidate that swaps
 one operator (``surgery.swapped``) leaves every untouched block compiled.
@@ -40,9 +45,13 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from ..inductor_knobs import check_inductor_knobs
+
 log = logging.getLogger("ldprune")
 
 BLOCK_CLASSES = ("ResnetBlock2D", "BasicTransformerBlock")
+REGIONS = {"blocks": BLOCK_CLASSES,
+           "wide": ("ResnetBlock2D", "Transformer2DModel", "Attention", "Downsample2D", "Upsample2D", "GroupNorm")}
 MODIFIED_BLOCKS = "eager"   # what a block with swapped children does by default (recorded by scoring)
 _MISSING = object()
 
@@ -50,6 +59,15 @@ _MISSING = object()
 def compile_backend() -> str:
     """``LDPRUNE_COMPILE_BACKEND`` (tests use ``aot_eager``: no C++ compile on CPU), else inductor."""
     return os.environ.get("LDPRUNE_COMPILE_BACKEND", "inductor")
+
+
+def region_modules(unet: nn.Module, classes: tuple[str, ...]) -> list[nn.Module]:
+    """The outermost modules of ``classes`` in ``unet`` (one inside another is left to the outer one)."""
+    found: list[tuple[str, nn.Module]] = []
+    for name, m in unet.named_modules():
+        if type(m).__name__ in classes and not any(name.startswith(f"{n}.") for n, _ in found):
+            found.append((name, m))
+    return [m for _, m in found]
 
 
 def copy_keeps_compiled_call() -> bool:
@@ -66,9 +84,11 @@ def _structure(block: nn.Module) -> tuple:
 @contextlib.contextmanager
 def compiled_blocks(unet: nn.Module, classes: tuple[str, ...] = BLOCK_CLASSES, backend=None,
                     recompile_limit: int = 64, guard_copies: bool | None = None,
-                    modified: str = MODIFIED_BLOCKS) -> Iterator[int]:
+                    modified: str = MODIFIED_BLOCKS, inductor: dict | None = None) -> Iterator[int]:
     """Compile the repeated blocks of ``unet`` for the duration of the block; yields their count.
 
+    ``classes``: class names to compile (``REGIONS``), the outermost where they nest.
+    ``inductor``: ``torch._inductor.config`` settings for these compiles (inductor backend only).
     ``guard_copies``: install the pre-hook that un-compiles copies of compiled blocks;
     None: only where this torch's ``copy.copy`` keeps the compiled call.
     ``modified``: "eager" runs a block whose submodules were swapped eagerly, "recompile" lets
@@ -77,14 +97,16 @@ def compiled_blocks(unet: nn.Module, classes: tuple[str, ...] = BLOCK_CLASSES, b
     if modified not in ("eager", "recompile"):
         raise ValueError(f"modified must be 'eager' or 'recompile', not {modified!r}")
     backend = backend or compile_backend()
+    knobs = check_inductor_knobs(inductor)
+    options = knobs if knobs and backend == "inductor" else None   # other backends take no options
     guard_copies = copy_keeps_compiled_call() if guard_copies is None else guard_copies
     owner: dict[int, nn.Module] = {}          # id(compiled callable) -> the module it is bound to
     saved: list[tuple[nn.Module, object]] = []
-    for m in unet.modules():
-        if type(m).__name__ not in classes or m.__dict__.get("_compiled_call_impl") is not None:
-            continue  # not a repeated block, or already compiled by the caller: left as it is
+    for m in region_modules(unet, classes):
+        if m.__dict__.get("_compiled_call_impl") is not None:
+            continue  # already compiled by the caller: left as it is
         saved.append((m, m.__dict__.get("_compiled_call_impl", _MISSING)))
-        m.compile(backend=backend, fullgraph=False, dynamic=False)
+        m.compile(backend=backend, fullgraph=False, dynamic=False, options=options)
         owner[id(m._compiled_call_impl)] = m
 
     def drop_foreign(module, args):
@@ -106,7 +128,8 @@ def compiled_blocks(unet: nn.Module, classes: tuple[str, ...] = BLOCK_CLASSES, b
     # every distinct (structure, shape) of a block class is one cache entry of its forward:
     # SD1.5 has 4 resolutions × the unmodified and the modified structures
     dyn.recompile_limit = max(old_limit, recompile_limit)
-    log.info("compiled %d blocks (%s, backend %s)", len(saved), ", ".join(classes), backend)
+    log.info("compiled %d blocks (%s, backend %s%s)", len(saved), ", ".join(classes), backend,
+             f", inductor {knobs}" if options else "")
     try:
         yield len(saved)
     finally:

@@ -41,6 +41,8 @@ class ScoreConfig:
     dtype: str = "fp32"
     channels_last: bool = False
     compile_blocks: bool = False       # torch.compile the repeated blocks per instance (scoring/compile.py)
+    compile_regions: str = "blocks"    # which modules compile_blocks compiles: a key of compile.REGIONS
+    inductor: dict[str, Any] | None = None  # torch._inductor.config settings for those compiles
     cuda_graph: bool | None = None     # replay sampling's UNet call from a CUDA graph; None: on for CUDA
                                        # unless compile_blocks (graph_call.py)
     resume: bool = False
@@ -72,6 +74,17 @@ class ScoreConfig:
             raise LdpruneError(f"the additivity check is defined for ld-pruner and laptop, not '{self.method}'",
                                "drop --check-additivity or use --method ld-pruner|laptop")
         from ..graph_call import use_cuda_graph
+        from .compile import REGIONS
+
+        if self.compile_regions not in REGIONS:
+            raise LdpruneError(f"unknown compile regions '{self.compile_regions}'", f"use one of: {', '.join(REGIONS)}")
+        if not self.compile_blocks and (self.compile_regions != "blocks" or self.inductor):
+            raise LdpruneError("compile regions / inductor settings were given without compiling",
+                               "add --compile-blocks, or drop --compile-regions / --inductor")
+        if self.inductor:
+            from ..inductor_knobs import check_inductor_knobs
+
+            check_inductor_knobs(self.inductor)
 
         use_cuda_graph(self.cuda_graph, self.device, "--compile-blocks" if self.compile_blocks else None)
         if self.additivity_max_set < 2:
