@@ -260,6 +260,7 @@ def sweep(unet, info, args, mods: list[str] | None, label: str, workdir: Path) -
                       compile_regions=args.compile_regions[0] if args.compile_blocks else "blocks",
                       inductor=(INDUCTOR_SETS[args.inductor_sets[0]] or None) if args.compile_blocks else None,
                       cuda_graph={"auto": None, "on": True, "off": False}[args.cuda_graph],
+                      cudnn_benchmark=torch.device(args.device).type == "cuda",   # main() sets it for every timing
                       progress=not args.no_progress)
     if args.max_candidates:
         cat = build_catalogue(unet, info, flops=False)

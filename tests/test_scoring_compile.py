@@ -259,3 +259,40 @@ def test_cli_compile_options(tmp_path, capsys):
         assert main(base + ["--overwrite", *extra]) != 0
         assert msg in capsys.readouterr().err
     assert out.read_bytes() == before
+
+
+def test_cudnn_benchmark_is_cuda_only_scoped_and_recorded(tmp_path, monkeypatch):
+    from ldprune_deploy.scoring import run as score_run
+
+    with pytest.raises(LdpruneError, match="applies to CUDA devices"):
+        ScoreConfig(cudnn_benchmark=True, output=tmp_path / "s.json").validate()
+    old = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        with score_run.cudnn_benchmark(True):
+            assert torch.backends.cudnn.benchmark is True
+        assert torch.backends.cudnn.benchmark is False
+        with pytest.raises(RuntimeError):   # restored on the way out of a failing sweep too
+            with score_run.cudnn_benchmark(True):
+                raise RuntimeError("sweep died")
+        assert torch.backends.cudnn.benchmark is False
+        torch.backends.cudnn.benchmark = True
+        with score_run.cudnn_benchmark(False):   # off leaves the user's own setting alone
+            assert torch.backends.cudnn.benchmark is True
+    finally:
+        torch.backends.cudnn.benchmark = old
+
+
+def test_cli_cudnn_benchmark_flag_reaches_the_config(monkeypatch, tmp_path):
+    from ldprune_deploy.cli import main
+
+    seen = {}
+
+    def fake_score(model, cfg):
+        seen["cfg"] = cfg
+        return {"scores": [], "model": "m", "method": cfg.method}
+
+    monkeypatch.setattr("ldprune_deploy.scoring.score", fake_score)
+    assert main(["score", "--model", "tiny-uncond", "--device", "cuda", "--cudnn-benchmark", "-o",
+                 str(tmp_path / "s.json")]) == 0
+    assert seen["cfg"].cudnn_benchmark is True and seen["cfg"].device == "cuda"

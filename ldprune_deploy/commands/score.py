@@ -53,6 +53,9 @@ def register(sub) -> None:
     r.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="replay the sampling loop's UNet call from a CUDA graph (default: on with --device cuda, "
                         "unless --compile-blocks; small UNets are launch-bound, so this is their main speed-up)")
+    r.add_argument("--cudnn-benchmark", action="store_true",
+                   help="let cuDNN time its convolution algorithms (CUDA): a faster sweep (README), but scores "
+                        "may then differ slightly between processes instead of repeating bit for bit")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished candidates")
     r.add_argument("--overwrite", action="store_true", help="replace an existing scores file")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,6 +74,7 @@ def run(args) -> int:
                       check_additivity=args.check_additivity, device=args.device, dtype=args.dtype,
                       channels_last=args.channels_last, compile_blocks=args.compile_blocks,
                       compile_regions=args.compile_regions, inductor=knobs or None, cuda_graph=args.cuda_graph,
+                      cudnn_benchmark=args.cudnn_benchmark,
                       resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress, preset=args.preset)
     doc = score(args.model, cfg)
     import torch.distributed as dist

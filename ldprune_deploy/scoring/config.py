@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import LdpruneError
 
 SCORES_SCHEMA = "ldprune.scores/1"
@@ -45,6 +47,8 @@ class ScoreConfig:
     inductor: dict[str, Any] | None = None  # torch._inductor.config settings for those compiles
     cuda_graph: bool | None = None     # replay sampling's UNet call from a CUDA graph; None: on for CUDA
                                        # unless compile_blocks (graph_call.py)
+    cudnn_benchmark: bool = False      # let cuDNN time its convolution algorithms (CUDA only): faster, but
+                                       # its choice may differ between processes, so scores are not bit-exact
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
@@ -81,6 +85,9 @@ class ScoreConfig:
         if not self.compile_blocks and (self.compile_regions != "blocks" or self.inductor):
             raise LdpruneError("compile regions / inductor settings were given without compiling",
                                "add --compile-blocks, or drop --compile-regions / --inductor")
+        if self.cudnn_benchmark and torch.device(self.device).type != "cuda":
+            raise LdpruneError(f"--cudnn-benchmark applies to CUDA devices, not '{self.device}'",
+                               "drop --cudnn-benchmark or pass --device cuda")
         if self.inductor:
             from ..inductor_knobs import check_inductor_knobs
 

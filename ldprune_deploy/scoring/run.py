@@ -56,6 +56,18 @@ def _init_distributed(device: str) -> tuple[int, int, str, bool]:
     return dist.get_rank(), dist.get_world_size(), device, created
 
 
+@contextlib.contextmanager
+def cudnn_benchmark(on: bool):
+    """``torch.backends.cudnn.benchmark`` set to ``on`` inside the block (when on), as it was after."""
+    old = torch.backends.cudnn.benchmark
+    if on:
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = old
+
+
 def _key(c: tuple[str, str]) -> str:
     return f"{c[0]}|{c[1]}"
 
@@ -152,6 +164,8 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
                                                           "--compile-blocks" if config.compile_blocks else None)
     if ctx.cuda_graph:  # likewise recorded only when on (CPU files are unchanged)
         params["cuda_graph"] = True
+    if config.cudnn_benchmark:
+        params["cudnn_benchmark"] = True
     sets = additivity_sets(cands, config.check_additivity, config.additivity_max_set, config.seed)
     header = {"schema": SCORES_SCHEMA, "method": config.method, "params": params, "model": info.name,
               "model_fingerprint": info.fingerprint, "n_candidates": len(cands),
@@ -170,7 +184,7 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     mine = tasks[rank::world]
     compiling = (compiled_blocks(unet, REGIONS[config.compile_regions], inductor=config.inductor)
                  if config.compile_blocks and mine else contextlib.nullcontext())
-    with compiling:
+    with compiling, cudnn_benchmark(config.cudnn_benchmark):
         baseline, new_done, new_joint = _run_tasks(method, ctx, config, header, cands, sets, done, joint, baseline,
                                                    mine, out, rank, world)
     if world > 1:
