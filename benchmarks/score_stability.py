@@ -14,6 +14,12 @@ CPU smoke (tiny-t2i, seconds; its figures mean nothing):
 
 Each run's scores file is kept in --out and resumed, so a re-run after an interruption only
 does the missing candidates.
+
+Scores files from elsewhere (the same candidates under other execution settings, e.g. with and
+without ``--cudnn-benchmark``, or a cold and a warm run) are compared without scoring anything:
+    python benchmarks/score_stability.py --compare REF.json OTHER.json [...] --name NAME --out DIR
+    # -> DIR/NAME.json: per OTHER, Spearman, bottom-k overlap, whether every score is bit-identical,
+    #    the median and largest relative score difference, and the params that differ
 """
 
 from __future__ import annotations
@@ -47,6 +53,29 @@ def compare(ref: dict, other: dict, k: int) -> dict:
     return {"spearman": rho, "bottom_k": k, f"bottom{k}_overlap": len(low_a & low_b) / k}
 
 
+def compare_files(ref: Path, others: list[Path], k: int) -> dict:
+    """``compare`` of each scores file in ``others`` with ``ref``, plus exactness and the params that differ."""
+    import json
+    import statistics
+
+    load = lambda p: json.loads(Path(p).read_text())  # noqa: E731
+    r = load(ref)
+    a = {(e["operator"], e["modification"]): e["score"] for e in r["scores"]}
+    out = {"reference": str(ref), "reference_params": r["params"], "candidates": len(a), "compared": {}}
+    for p in others:
+        o = load(p)
+        b = {(e["operator"], e["modification"]): e["score"] for e in o["scores"]}
+        row = compare(r, o, k)
+        rel = [abs(b[c] - a[c]) / abs(a[c]) for c in a if a[c]]
+        row.update(identical=all(a[c] == b[c] for c in a), rel_diff_median=statistics.median(rel) if rel else 0.0,
+                   rel_diff_max=max(rel, default=0.0),
+                   params_differ={key: [r["params"].get(key), o["params"].get(key)]
+                                  for key in sorted(set(r["params"]) | set(o["params"]))
+                                  if r["params"].get(key) != o["params"].get(key)})
+        out["compared"][str(p)] = row
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="trained model folder / .safetensors, or a preset (random weights)")
@@ -64,8 +93,22 @@ def main(argv=None) -> int:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--bottom-k", type=int, default=10)
     ap.add_argument("--smoke", action="store_true", help="tiny-t2i on CPU in seconds")
+    ap.add_argument("--compare", nargs="+", metavar="SCORES", help="compare existing scores files (the first is the "
+                    "reference) instead of scoring")
+    ap.add_argument("--name", default="score_compare", help="with --compare: the result's file name")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.compare:
+        if len(args.compare) < 2:
+            ap.error("--compare needs a reference and at least one other scores file")
+        result = {"benchmark": "score_compare", **compare_files(Path(args.compare[0]), [Path(p) for p in args.compare[1:]],
+                                                                args.bottom_k)}
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_json_atomic(Path(args.out) / f"{args.name}.json", result)
+        for p, row in result["compared"].items():
+            print(f"{p}: spearman {row['spearman']:.4f}, identical {row['identical']}, "
+                  f"rel diff median {row['rel_diff_median']:.4g} max {row['rel_diff_max']:.4g}")
+        return 0
     if args.smoke:
         args.model, args.device, args.dtype = "tiny-t2i", "cpu", "fp32"
         args.n_gen, args.steps, args.max_candidates, args.bottom_k = [2, 4], [1, 2], args.max_candidates or 6, 3
