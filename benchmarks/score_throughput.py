@@ -65,7 +65,7 @@ from ldprune_deploy.graph_call import GraphedCall
 from ldprune_deploy.models import example_inputs, load_model, parse_dtype
 from ldprune_deploy.sampling import unet_call
 from ldprune_deploy.scoring import ScoreConfig, score
-from ldprune_deploy.scoring.compile import REGIONS, compiled_blocks
+from ldprune_deploy.scoring.compile import DEFAULT_REGIONS, REGIONS, compiled_blocks
 
 # --sdpa / variant name -> torch.nn.attention.SDPBackend member (None: PyTorch's own dispatch)
 SDPA_BACKENDS = {"default": None, "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",
@@ -257,7 +257,7 @@ def sweep(unet, info, args, mods: list[str] | None, label: str, workdir: Path) -
                       steps=args.steps, guidance=args.guidance, resolution=args.resolution, mods=mods,
                       device=args.device, dtype=args.dtype, channels_last=args.channels_last,
                       batch_size=args.batch_size, compile_blocks=args.compile_blocks, overwrite=True,
-                      compile_regions=args.compile_regions[0] if args.compile_blocks else "blocks",
+                      compile_regions=args.compile_regions[0] if args.compile_blocks else None,
                       inductor=(INDUCTOR_SETS[args.inductor_sets[0]] or None) if args.compile_blocks else None,
                       cuda_graph={"auto": None, "on": True, "off": False}[args.cuda_graph],
                       cudnn_benchmark=torch.device(args.device).type == "cuda",   # main() sets it for every timing
@@ -292,7 +292,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-blocks", action="store_true",
                     help="score with ScoreConfig.compile_blocks (wall time includes compiling; per-call is eager); "
                          "with --variants: also time the compiled variant")
-    ap.add_argument("--compile-regions", nargs="+", choices=list(REGIONS), default=["blocks"],
+    ap.add_argument("--compile-regions", nargs="+", choices=list(REGIONS), default=[DEFAULT_REGIONS],
                     help="with --compile-blocks: the compiled regions (scoring.compile.REGIONS); with --variants "
                          "each is timed per memory format; without, the sweep uses the first")
     ap.add_argument("--inductor-sets", nargs="+", choices=list(INDUCTOR_SETS), default=["default"],

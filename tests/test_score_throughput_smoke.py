@@ -58,7 +58,8 @@ def test_variants_with_compiled_and_pick_fastest(bench, tmp_path):
     r = _run(bench, tmp_path, "--compile-blocks")
     names = [v["name"] for v in r["per_call_variants"]]
     # CPU: no forced SDPA backends, no graph; compiled blocks once per memory format
-    assert names == ["nchw", "channels_last", "nchw+compile", "channels_last+compile"], names
+    # (the default regions: wide)
+    assert names == ["nchw", "channels_last", "nchw+compile-wide", "channels_last+compile-wide"], names
     comps = r["per_call_variants"][2:]
     assert all("error" not in v and v["sdpa_backend"] == "default" for v in r["per_call_variants"])
     # each compiled variant sits on its memory format's fastest eager backend; compile time is apart
@@ -101,7 +102,7 @@ def test_failing_variant_is_recorded_and_skipped(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "compiled_blocks", broken)
     r = _run(bench, tmp_path, "--compile-blocks")
     failed = [v for v in r["per_call_variants"] if "error" in v]
-    assert [v["name"] for v in failed] == ["nchw+compile", "channels_last+compile"]
+    assert [v["name"] for v in failed] == ["nchw+compile-wide", "channels_last+compile-wide"]
     assert "compile exploded" in failed[0]["error"] and "min_ms" not in failed[0]
     best = _check_picked(r)
     assert not best["compile_blocks"] and not r["compile_blocks"]

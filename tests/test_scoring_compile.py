@@ -13,7 +13,7 @@ import torch
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import example_inputs, load_model
 from ldprune_deploy.scoring import ScoreConfig, score
-from ldprune_deploy.scoring.compile import compiled_blocks, copy_keeps_compiled_call
+from ldprune_deploy.scoring.compile import BLOCK_CLASSES, compiled_blocks, copy_keeps_compiled_call
 from ldprune_deploy.surgery import Modification, swapped
 from ldprune_deploy.surgery.apply import resolve
 from ldprune_deploy.surgery.mods import _shallow_copy, build_replacement
@@ -59,7 +59,7 @@ def test_compiled_scores_equal_eager_and_model_is_restored(t2i, tmp_path):
         assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
     # the option is recorded and separates the runs; the default file does not mention it
     assert comp["params"]["compile_blocks"] == {"backend": "aot_eager", "modified_blocks": "eager",
-                                                "regions": "blocks", "inductor": {}}
+                                                "regions": "wide", "inductor": {}}
     assert "compile_blocks" not in eager["params"]
     assert comp["signature"] != eager["signature"]
     # restored: no compiled call left on the user's model, same outputs as before
@@ -75,7 +75,7 @@ def test_compiled_copy_runs_its_own_forward_and_restore_is_exact(t2i):
     with swapped(unet, op):
         want = _out(unet, inp)
     assert not torch.allclose(want, before)
-    with compiled_blocks(unet) as n:
+    with compiled_blocks(unet, BLOCK_CLASSES) as n:
         assert n == 12 + 6  # every ResnetBlock2D and BasicTransformerBlock of tiny-t2i
         block = unet.get_submodule("up_blocks.0.resnets.0")
         # width:* candidates are shallow copies; they must not run the original's compiled call
@@ -140,7 +140,7 @@ def test_inductor_scores_equal_eager(tmp_path, monkeypatch):
     eager = score(unet, ScoreConfig(output=tmp_path / "e.json", **kw))
     comp = score(unet, ScoreConfig(output=tmp_path / "c.json", compile_blocks=True, **kw))
     assert len(eager["scores"]) == 4
-    assert comp["params"]["compile_blocks"] == {"backend": "inductor", "modified_blocks": "eager", "regions": "blocks",
+    assert comp["params"]["compile_blocks"] == {"backend": "inductor", "modified_blocks": "eager", "regions": "wide",
                                                 "inductor": {}}
     for a, b in zip(eager["scores"], comp["scores"]):
         assert (a["operator"], a["modification"]) == (b["operator"], b["modification"])
@@ -161,7 +161,7 @@ def test_a_block_with_swapped_children_runs_eagerly_instead_of_recompiling(t2i, 
         return gm.forward
 
     torch._dynamo.reset()
-    with compiled_blocks(unet, backend=counting, modified=modified):
+    with compiled_blocks(unet, BLOCK_CLASSES, backend=counting, modified=modified):
         _out(unet, inp)
         first = len(graphs)
         block = unet.get_submodule("down_blocks.0.attentions.0.transformer_blocks.0")
@@ -196,9 +196,10 @@ def test_wide_regions_compile_the_outermost_modules_and_score_like_eager(t2i, tm
     inp = example_inputs(unet, info, batch=2)
     before = _out(unet, inp)
     eager = score(unet, _cfg(tmp_path, "eager.json"))
-    comp = score(unet, _cfg(tmp_path, "wide.json", compile_blocks=True, compile_regions="wide"))
+    comp = score(unet, _cfg(tmp_path, "wide.json", compile_blocks=True))   # wide is the default
     assert comp["params"]["compile_blocks"]["regions"] == "wide"
-    assert comp["signature"] != score(unet, _cfg(tmp_path, "blocks.json", compile_blocks=True))["signature"]
+    blocks = score(unet, _cfg(tmp_path, "blocks.json", compile_blocks=True, compile_regions="blocks"))
+    assert blocks["params"]["compile_blocks"]["regions"] == "blocks" and comp["signature"] != blocks["signature"]
     for a, b in zip(eager["scores"], comp["scores"], strict=True):
         assert (a["operator"], a["modification"]) == (b["operator"], b["modification"])
         assert b["score"] == pytest.approx(a["score"], rel=1e-4, abs=1e-6), (a, b)
@@ -230,8 +231,9 @@ def test_compile_settings_are_checked_before_loading(tmp_path):
     ok = dict(output=tmp_path / "s.json")
     with pytest.raises(LdpruneError, match="unknown compile regions 'everything'"):
         ScoreConfig(compile_blocks=True, compile_regions="everything", **ok).validate()
-    with pytest.raises(LdpruneError, match="without compiling"):
-        ScoreConfig(compile_regions="wide", **ok).validate()
+    for regions in ("wide", "blocks"):
+        with pytest.raises(LdpruneError, match="without compiling"):
+            ScoreConfig(compile_regions=regions, **ok).validate()
     with pytest.raises(LdpruneError, match="without compiling"):
         ScoreConfig(inductor={"conv_1x1_as_mm": True}, **ok).validate()
     with pytest.raises(LdpruneError, match="unknown torch._inductor.config setting.*conv_as_mm"):

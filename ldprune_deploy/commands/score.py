@@ -43,10 +43,10 @@ def register(sub) -> None:
     r.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convs on GPU)")
     r.add_argument("--compile-blocks", action="store_true",
-                   help="torch.compile each ResnetBlock2D/BasicTransformerBlock (regional; compile time counts)")
-    r.add_argument("--compile-regions", default="blocks", choices=["blocks", "wide"],
-                   help="with --compile-blocks: 'blocks' (default) or 'wide' (whole Transformer2DModels, "
-                        "down/upsamplers and the output norm as well)")
+                   help="torch.compile the UNet's repeated regions (see --compile-regions; compile time counts)")
+    r.add_argument("--compile-regions", choices=["blocks", "wide"],
+                   help="with --compile-blocks: 'wide' (default: whole Transformer2DModels, down/upsamplers and "
+                        "the output norm too) or 'blocks' (each ResnetBlock2D/BasicTransformerBlock)")
     r.add_argument("--inductor", action="append", metavar="NAME=VALUE",
                    help="with --compile-blocks: a torch._inductor.config setting, e.g. conv_1x1_as_mm=true "
                         "(repeatable)")

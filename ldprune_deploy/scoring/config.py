@@ -43,7 +43,8 @@ class ScoreConfig:
     dtype: str = "fp32"
     channels_last: bool = False
     compile_blocks: bool = False       # torch.compile the repeated blocks per instance (scoring/compile.py)
-    compile_regions: str = "blocks"    # which modules compile_blocks compiles: a key of compile.REGIONS
+    compile_regions: str | None = None  # which modules compile_blocks compiles: a key of compile.REGIONS
+                                        # (None: compile.DEFAULT_REGIONS)
     inductor: dict[str, Any] | None = None  # torch._inductor.config settings for those compiles
     cuda_graph: bool | None = None     # replay sampling's UNet call from a CUDA graph; None: on for CUDA
                                        # unless compile_blocks (graph_call.py)
@@ -80,9 +81,9 @@ class ScoreConfig:
         from ..graph_call import use_cuda_graph
         from .compile import REGIONS
 
-        if self.compile_regions not in REGIONS:
+        if self.compile_regions is not None and self.compile_regions not in REGIONS:
             raise LdpruneError(f"unknown compile regions '{self.compile_regions}'", f"use one of: {', '.join(REGIONS)}")
-        if not self.compile_blocks and (self.compile_regions != "blocks" or self.inductor):
+        if not self.compile_blocks and (self.compile_regions is not None or self.inductor):
             raise LdpruneError("compile regions / inductor settings were given without compiling",
                                "add --compile-blocks, or drop --compile-regions / --inductor")
         if self.cudnn_benchmark and torch.device(self.device).type != "cuda":
