@@ -101,6 +101,7 @@ run() {
   job distill-set python3 -m ldprune_deploy.cli data distill-set --data emoji \
       --embeddings data_cache/emoji-emb.safetensors -o data_cache/emoji-train.safetensors
   if [ "${TRAIN_TEACHERS:-1}" != 0 ]; then
+    touch "$R/TRAINS_TEACHERS"   # collect packs the teachers only then (the other modes leave them as committed)
     for n in emoji-t2i emoji-uig notes-uag; do
       job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
           --max-seconds "${TEACHER_SECONDS:-150}" \
@@ -272,9 +273,9 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
   (cd "$R" && find . -path './quality/*/work/distill*' -prune -o -path ./runners/cache -prune -o -type f -size -4M -print) \
     | tar -C "$R" -czf "$OUT/results.tgz" -T - 2>/dev/null
   for n in emoji-t2i emoji-uig notes-uag; do   # one file each: the device returns files of at most 16 MiB
-    [ -f "$T/$n/unet/config.json" ] && tar -C "$W/benchmarks/assets/teachers" -czf "$OUT/teacher-$n.tgz" "$n"
+    [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/$n/unet/config.json" ] && tar -C "$W/benchmarks/assets/teachers" -czf "$OUT/teacher-$n.tgz" "$n"
   done
-  [ -f "$T/curves.json" ] && cp "$T/curves.json" "$OUT/curves.json"
+  [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/curves.json" ] && cp "$T/curves.json" "$OUT/curves.json"
   cp "$R/logs/session.log" "$OUT/session.log" 2>/dev/null
   tail -n 40 "$R/logs/session.log"
   ls -la "$OUT"
