@@ -38,11 +38,14 @@ from ldprune_deploy.models import load_model, parse_dtype
 from ldprune_deploy.scoring import ScoreConfig, score
 
 
+def _by_candidate(doc: dict) -> dict[tuple[str, str], float]:
+    return {(e["operator"], e["modification"]): e["score"] for e in doc["scores"]}
+
+
 def compare(ref: dict, other: dict, k: int) -> dict:
     from scipy import stats
 
-    a = {(e["operator"], e["modification"]): e["score"] for e in ref["scores"]}
-    b = {(e["operator"], e["modification"]): e["score"] for e in other["scores"]}
+    a, b = _by_candidate(ref), _by_candidate(other)
     keys = sorted(a)
     if set(b) != set(a):
         raise ValueError("the two scores files cover different candidates")
@@ -58,13 +61,12 @@ def compare_files(ref: Path, others: list[Path], k: int) -> dict:
     import json
     import statistics
 
-    load = lambda p: json.loads(Path(p).read_text())  # noqa: E731
-    r = load(ref)
-    a = {(e["operator"], e["modification"]): e["score"] for e in r["scores"]}
+    r = json.loads(Path(ref).read_text())
+    a = _by_candidate(r)
     out = {"reference": str(ref), "reference_params": r["params"], "candidates": len(a), "compared": {}}
     for p in others:
-        o = load(p)
-        b = {(e["operator"], e["modification"]): e["score"] for e in o["scores"]}
+        o = json.loads(Path(p).read_text())
+        b = _by_candidate(o)
         row = compare(r, o, k)
         rel = [abs(b[c] - a[c]) / abs(a[c]) for c in a if a[c]]
         row.update(identical=all(a[c] == b[c] for c in a), rel_diff_median=statistics.median(rel) if rel else 0.0,

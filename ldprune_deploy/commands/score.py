@@ -12,6 +12,7 @@ log = logging.getLogger("ldprune")
 
 def register(sub) -> None:
     from ..scoring import METHODS
+    from ..scoring.compile import REGIONS
 
     p = add_parser(sub, "score", "score how much each candidate modification changes the model's output",
                    "ldprune score --model sd15 --method ld-pruner --n-gen 64 --steps 25 --resolution 256 "
@@ -44,7 +45,7 @@ def register(sub) -> None:
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convs on GPU)")
     r.add_argument("--compile-blocks", action="store_true",
                    help="torch.compile the UNet's repeated regions (see --compile-regions; compile time counts)")
-    r.add_argument("--compile-regions", choices=["blocks", "wide"],
+    r.add_argument("--compile-regions", choices=list(REGIONS),
                    help="with --compile-blocks: 'wide' (default: whole Transformer2DModels, down/upsamplers and "
                         "the output norm too) or 'blocks' (each ResnetBlock2D/BasicTransformerBlock)")
     r.add_argument("--inductor", action="append", metavar="NAME=VALUE",

@@ -157,10 +157,10 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     cands = select_candidates(catalogue, config)
     ctx, params = build_context(unet, info, catalogue, config, method.generative)
     params.update(method.params(ctx))
+    regions = config.compile_regions or DEFAULT_REGIONS
     if config.compile_blocks:  # recorded only when on: the default run's file and signature are unchanged
         params["compile_blocks"] = {"backend": compile_backend(), "modified_blocks": MODIFIED_BLOCKS,
-                                    "regions": config.compile_regions or DEFAULT_REGIONS,
-                                    "inductor": dict(config.inductor or {})}
+                                    "regions": regions, "inductor": dict(config.inductor or {})}
     ctx.cuda_graph = method.generative and use_cuda_graph(config.cuda_graph, device,
                                                           "--compile-blocks" if config.compile_blocks else None)
     if ctx.cuda_graph:  # likewise recorded only when on (CPU files are unchanged)
@@ -183,7 +183,7 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     tasks = [("single", i) for i, c in enumerate(cands) if _key(c) not in done]
     tasks += [("joint", j) for j in range(len(sets)) if j not in joint]
     mine = tasks[rank::world]
-    compiling = (compiled_blocks(unet, REGIONS[config.compile_regions or DEFAULT_REGIONS], inductor=config.inductor)
+    compiling = (compiled_blocks(unet, REGIONS[regions], inductor=config.inductor)
                  if config.compile_blocks and mine else contextlib.nullcontext())
     with compiling, cudnn_benchmark(config.cudnn_benchmark):
         baseline, new_done, new_joint = _run_tasks(method, ctx, config, header, cands, sets, done, joint, baseline,
