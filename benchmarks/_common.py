@@ -30,14 +30,7 @@ def gpu_slug() -> str:
 
 
 def load_for(model: str, device: str, dtype: str):
-    """Load a preset straight onto ``device``: initialising SDXL's random weights on the GPU
-    takes seconds instead of a minute on the CPU (latency does not depend on the values)."""
-    if device == "cuda":
-        try:
-            with torch.device("cuda"):
-                return load_model(model, device="cuda", dtype=parse_dtype(dtype), quiet=True)
-        except Exception as e:  # any trouble initialising on the GPU: fall back to the plain path
-            log.warning("GPU-side init of %s failed (%s); loading on the CPU", model, e)
+    """The model as every command loads it (``load_model``: presets initialised on ``device``)."""
     return load_model(model, device=device, dtype=parse_dtype(dtype), quiet=True)
 
 

@@ -103,8 +103,8 @@ def measure(label, runner, unet, info, spec, rows, channels_last=False):
     log.info("== %s", label)
     t0 = time.perf_counter()
     try:
-        if channels_last:
-            unet.to(memory_format=torch.channels_last)
+        if channels_last:   # the runner converts the model and its input, and restores them after
+            spec = RunSpec(**{**spec.__dict__, "options": {**spec.options, "channels_last": True}})
         stats = get_runner(runner).measure(unet, info, spec)
         rows.append({"label": label, "runner": runner, "options": spec.options, "channels_last": channels_last,
                      **stats.to_json(), "wall_s": round(time.perf_counter() - t0, 1)})
@@ -114,8 +114,6 @@ def measure(label, runner, unet, info, spec, rows, channels_last=False):
                      "trace": traceback.format_exc(limit=3)[-1500:]})
         log.warning("   failed: %s", e)
     finally:
-        if channels_last:
-            unet.to(memory_format=torch.contiguous_format)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 

@@ -23,3 +23,11 @@ class GateFailed(LdpruneError):
     """The evaluator's budget/quality gate did not pass (exit code 3)."""
 
     exit_code = 3
+
+
+class Infeasible(LdpruneError):
+    """No selection of modifications can meet the budget(s) under the current predictor."""
+
+
+class BudgetMissed(GateFailed):
+    """plan --verify measured every plan it tried over the budget (the best one is still written)."""

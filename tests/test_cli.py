@@ -98,22 +98,18 @@ def test_console_script_entry_point():
 def test_demo_runs_end_to_end(tmp_path, capsys):
     """`ldprune demo` = `ldprune run` on tiny-cpu.yaml: every stage runs, the summary table is printed,
     and a second demo into the same folder skips every stage."""
-    import time
-
-    t0 = time.perf_counter()
     rc, out, _ = _run(capsys, "demo", "-o", str(tmp_path / "demo"))
-    first_s = time.perf_counter() - t0
     assert rc == 0, out
     for stage in ("profile", "score", "plan", "prune", "distill", "export", "evaluate"):
         assert f"] {stage:<8} done in" in out
         assert json.loads((tmp_path / "demo" / stage / "stage.json").read_text())["complete"] is True
-    assert "operators modified" in out and "predicted" in out and "measured" in out
+    assert "operators modified" in out and "predicted" in out and "not verified" in out
+    assert "teacher" in out and "-> candidate" in out
     # the quality row names its extractor (the project's proxy), never a bare number
     assert "proxy-FID [proxy:proxy-emoji]" in out
     report = tmp_path / "demo" / "evaluate" / "report" / "report.json"
     assert str(report.parent / "report.html") in out and report.exists()
     assert json.loads(report.read_text())["quality"]["fid"]["label"] == "proxy-FID"
     assert (tmp_path / "demo" / "export" / "fp32" / "unet.onnx").exists()
-    assert first_s < 120, f"demo took {first_s:.0f} s (budget: under two minutes)"
     rc, out, _ = _run(capsys, "demo", "-o", str(tmp_path / "demo"))
     assert rc == 0 and out.count("skipped (unchanged") == 7

@@ -64,10 +64,10 @@ class _FitsUpTo(CpuRunner):
 
     limit = 2
 
-    def _measure(self, model, info, spec, batch, dtype):
+    def _open(self, model, info, spec, batch, dtype):
         if batch > self.limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return super()._measure(model, info, spec, batch, dtype)
+        return super()._open(model, info, spec, batch, dtype)
 
 
 def test_out_of_memory_names_the_largest_batch_that_fits(tiny_uncond):

@@ -15,8 +15,8 @@ feasibility) before any stage starts. Exit code: 0, or 3 when the evaluator's ga
 (2 for a bad recipe). Recipe keys: docs/recipes.md."""
 
 EXAMPLE = """ldprune run export/recipes/tiny-cpu.yaml -o runs/tiny
-  ldprune run export/recipes/sd15-h100-70pct.yaml -o runs/sd15 --until-stage export
-  ldprune run export/recipes/sd15-h100-70pct.yaml -o runs/sd15 --from-stage distill
+  ldprune run export/recipes/sd15-70pct.yaml -o runs/sd15 --until-stage export
+  ldprune run export/recipes/sd15-70pct.yaml -o runs/sd15 --from-stage distill
   ldprune run export/recipes/tiny-cpu.yaml --check        # validate only"""
 
 

@@ -14,12 +14,12 @@ tolerance syntax).
 
 from .._callable_stage import make_package_callable
 from .audio import MelSpec
-from .core import METRICS, EvaluateConfig, evaluate
+from .core import METRICS, EvaluateConfig, evaluate, measure_latency
 from .features import FeatureExtractor, load_feature_extractor
 from .gate import parse_budget, parse_tolerances
 from .metrics import clip_score, frechet_distance
 
 __all__ = ["METRICS", "EvaluateConfig", "FeatureExtractor", "MelSpec", "clip_score", "evaluate",
-           "frechet_distance", "load_feature_extractor", "parse_budget", "parse_tolerances"]
+           "frechet_distance", "load_feature_extractor", "measure_latency", "parse_budget", "parse_tolerances"]
 
 make_package_callable(__name__, "evaluate")

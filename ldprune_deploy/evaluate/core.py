@@ -131,7 +131,8 @@ def _fingerprints(cfg: EvaluateConfig, candidate) -> dict[str, Any]:
     return out
 
 
-def _latency(cfg: EvaluateConfig, teacher, t_info, candidate, c_info, dtype_name: str) -> dict[str, Any] | None:
+def measure_latency(cfg: EvaluateConfig, teacher, t_info, candidate, c_info, dtype_name: str) -> dict[str, Any] | None:
+    """Teacher and candidate timed paired by the evaluator's runner (None with runner "none")."""
     if cfg.runner == "none":
         return None
     from ..runners import RunSpec, get_runner
@@ -140,12 +141,16 @@ def _latency(cfg: EvaluateConfig, teacher, t_info, candidate, c_info, dtype_name
     runner = get_runner(name)
     spec = RunSpec(batch=cfg.latency_batch, resolution=cfg.resolution, dtype=dtype_name, warmup=cfg.warmup,
                    iters=cfg.iters, options=dict(cfg.runner_options))
-    t = runner.measure(teacher, t_info, spec)
-    c = runner.measure(candidate, c_info, spec)
+    from ..runners.timing import measure_paired
+
+    pr = measure_paired(runner, teacher, [candidate], t_info, spec, infos=[t_info, c_info])
+    t, c = pr.reference, pr.candidates[0]
     return {"runner": name, "spec": asdict(spec), "teacher": t.to_json(), "candidate": c.to_json(),
             "teacher_ms": t.median_ms, "candidate_ms": c.median_ms,
             "speedup": t.median_ms / c.median_ms if c.median_ms > 0 else None,
-            "ratio": c.median_ms / t.median_ms if t.median_ms > 0 else None}
+            "ratio": c.median_ms / t.median_ms if t.median_ms > 0 else None,
+            "timing": "paired: teacher and candidate interleaved in rounds", "delta_ms": pr.delta[0],
+            "ratio_rounds": pr.ratio[0], "drift": pr.drift, "rounds": pr.rounds}
 
 
 def _fad_input(samples: torch.Tensor, ex, mel: MelSpec) -> torch.Tensor:
@@ -242,7 +247,7 @@ def evaluate(teacher, candidate, config: EvaluateConfig | None = None) -> dict[s
            "candidate": time_sampling(c_unet, e2e_seeds, lsize, sampler,
                                       None if cond is None else cond[:len(e2e_seeds)], uncond,
                                       t_info.vae_scale_factor, cfg.e2e_repeats), "device": str(device)}
-    latency = _latency(cfg, t_unet, t_info, c_unet, c_info, dtype_name)
+    latency = measure_latency(cfg, t_unet, t_info, c_unet, c_info, dtype_name)
     result = gate_mod.gate(latency, quality, budget, tolerances)
     report = {
         "schema": "ldprune.report/1",

@@ -14,7 +14,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..budget import latency_verdict
 from ..errors import GateFailed, LdpruneError
+from ..runners import LatencyStats
 
 LOWER_IS_BETTER = {"fid": True, "fad": True, "clip": False}
 
@@ -90,12 +92,15 @@ def gate(latency: dict[str, Any] | None, quality: dict[str, dict[str, Any]], bud
     checks, reasons = [], []
     if budget is not None and latency is not None:
         limit = budget.limit_ms(latency["teacher_ms"])
-        ok = latency["candidate_ms"] <= limit
-        checks.append({"check": "latency", "value_ms": latency["candidate_ms"], "limit_ms": limit,
-                       "budget": budget.spec, "passed": ok})
-        if not ok:
-            reasons.append(f"too slow: candidate {latency['candidate_ms']:.3f} ms > budget {limit:.3f} ms "
-                           f"({budget.spec}; teacher {latency['teacher_ms']:.3f} ms)")
+        c = latency.get("candidate") or {}
+        med = latency["candidate_ms"]
+        stats = LatencyStats(med, c.get("p10_ms", med), c.get("p90_ms", med), c.get("n", 1))
+        v = latency_verdict(stats, limit, (latency.get("drift") or {}).get("range_frac", 0.0))
+        checks.append({"check": "latency", "value_ms": med, "upper_ms": v["upper_ms"], "limit_ms": limit,
+                       "rule": v["rule"], "budget": budget.spec, "passed": v["passed"]})
+        if not v["passed"]:
+            reasons.append(f"too slow: candidate {med:.3f} ms (p90 + drift {v['upper_ms']:.3f} ms) > budget "
+                           f"{limit:.3f} ms ({budget.spec}; teacher {latency['teacher_ms']:.3f} ms)")
     for metric, q in quality.items():
         tol = tolerances.get(metric) or tolerances.get("*")
         if tol is None or q.get("skipped"):

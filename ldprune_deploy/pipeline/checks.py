@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import LdpruneError
+from ..errors import Infeasible, LdpruneError
 from .recipe import Recipe, _fail, resolve_path
 from .schema import SECTIONS
 
@@ -107,11 +107,9 @@ def check_budget_feasible(r: Recipe, prof: dict[str, Any]) -> None:
                      model=r.model, time_limit_s=min(p["time_limit_s"], 20.0))
     try:
         Planner(fake, prof, cfg).run()
-    except LdpruneError as e:
-        if "infeasible" in e.message or "below the minimum" in e.message:
-            raise LdpruneError(f"recipe: plan budget cannot be met with this profile: {e.message}",
-                               "relax plan.budget (or plan.max_params/max_flops)") from None
-        raise
+    except Infeasible as e:
+        raise LdpruneError(f"recipe: plan budget cannot be met with this profile: {e.message}",
+                           "relax plan.budget (or plan.max_params/max_flops)") from None
 
 
 def _runner_ok(name: str, machine: bool = True) -> tuple[bool, str]:

@@ -111,6 +111,9 @@ def _plan_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
                      correction=p["correction"], warmup=p["warmup"], iters=p["iters"])
     result = plan(scores_file(root), profile_file(root), cfg)
     result.save(plan_file(root))
+    from ..planner.verify import require_met
+
+    require_met(result, "recipe plan stage (nothing after it runs)")   # a plan that missed is not exported
     return {"plan": str(plan_file(root)), "modified": len(result.modifications),
             "predicted_ms": (result.predicted or {}).get("latency_ms"),
             "measured_ms": (result.measured or {}).get("latency_ms")}

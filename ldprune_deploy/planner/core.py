@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-from ..errors import LdpruneError
+from ..errors import Infeasible, LdpruneError
 from ..surgery.plan import Modification, PrunePlan
 from .budget import Budget, parse_latency_budget, parse_size_budget, parse_speedup
 from .problem import Problem, attach_sizes, build_problem, check_inputs, file_digest, load_inputs
@@ -170,7 +170,7 @@ class Planner:
         dead = [o for o in dict.fromkeys(p.ops) if max(p.saving_ms[i] for i in range(len(p)) if p.ops[i] == o) <= 0]
         cannot = [f"{o} ({why})" for o, why in sorted(p.excluded.items())] + [f"{o} (saves nothing)" for o in dead]
         shown = "; ".join(cannot[:12]) + (f"; … {len(cannot) - 12} more" if len(cannot) > 12 else "")
-        raise LdpruneError(f"infeasible ({strategy}): " + "; ".join(parts)
+        raise Infeasible(f"infeasible ({strategy}): " + "; ".join(parts)
                            + (f". Operators that cannot be modified: {shown}" if cannot else
                               ". Every profiled operator is already a candidate"),
                            "relax the budget, or score/profile the operators listed so they can be modified")

@@ -29,6 +29,8 @@ class ProfileConfig:
     op_warmup: int = 3                      # per-operator (in_situ rounds, isolated)
     op_iters: int = 30
     op_reps: int = 10                       # isolated on GPU: op calls per captured graph (amortises replay launch)
+    settle_s: float = 1.5                   # seconds of continuous GPU work before the first timed call
+    rounds: int = 5                         # ablation: interleaved rounds of full vs modified model
     include: list[str] | None = None        # regexes on "operator:modification"; None = all candidates
     max_candidates: int | None = None
     check_additivity: int = 0               # K random plans per level (0 = skip)

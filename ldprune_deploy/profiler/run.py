@@ -16,6 +16,7 @@ from ..device import device_fingerprint
 from ..errors import LdpruneError
 from ..models import example_inputs, load_model, parse_dtype
 from ..runners import RunSpec, get_runner
+from ..runners.timing import open_variant, paired
 from ..runners.torch_runners import check_dtype, place
 from ..surgery import Modification, swapped
 from . import methods as M
@@ -25,6 +26,7 @@ from .predict import PROFILE_SCHEMA
 from .store import UnitStore
 
 log = logging.getLogger("ldprune")
+TIMING_VERSION = "paired-settled/1"   # a partial profile timed otherwise is not resumed
 
 
 def _check_output(cfg: ProfileConfig, header: dict[str, Any]) -> dict[str, Any] | None:
@@ -68,7 +70,8 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
         unet, info = load_model(model, device=runner.device, dtype=dtype, quiet=True)
     resolution = cfg.resolution or info.resolution
     header = {**cfg.settings(), "resolution": resolution, "model_fingerprint": info.fingerprint,
-              "methods": list(cfg.methods), "check_additivity": cfg.check_additivity, "seed": cfg.seed}
+              "methods": list(cfg.methods), "check_additivity": cfg.check_additivity, "seed": cfg.seed,
+              "timing": TIMING_VERSION}
     done = _check_output(cfg, header)
     if done is not None:
         return done
@@ -99,7 +102,8 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
             log.info("resuming: %d of %d units already measured", n, len(keys))
     store.bar = _bar(len(keys), sum(1 for k in keys if k in store.done), cfg.progress)
     spec = RunSpec(batch=cfg.batch, resolution=resolution, dtype=cfg.dtype, text_len=cfg.text_len,
-                   warmup=cfg.warmup, iters=cfg.iters, options=dict(cfg.backend_options))
+                   warmup=cfg.warmup, iters=cfg.iters, settle_s=cfg.settle_s, rounds=cfg.rounds,
+                   options=dict(cfg.backend_options))
     dev = runner.device
     inputs = example_inputs(unet, info, batch=cfg.batch, resolution=resolution, dtype=dtype, device=dev,
                             text_len=cfg.text_len, seed=cfg.seed)
@@ -133,12 +137,7 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
             del captured
             lap("isolated")
         if "ablation" in cfg.methods:
-            res["ablation"] = {}
-            for op, mod in cands:
-                def one(op=op, mod=mod):
-                    with swapped(unet, Modification(op, mod)):
-                        return runner.measure(unet, info, spec).median_ms
-                res["ablation"][f"{op}|{mod}"] = store.unit(f"ablation/{op}|{mod}", one)
+            res["ablation"] = _ablation(runner, unet, info, spec, cands, store)
             lap("ablation")
         prof = _assemble(cfg, info, cat, cands, norms, res, inputs, header, runner.device)
         if cfg.check_additivity:
@@ -162,6 +161,34 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
     return prof
 
 
+def _ablation(runner, unet, info, spec: RunSpec, cands, store: UnitStore) -> dict[str, Any]:
+    """Each candidate's saving as a paired difference: the full model stays bound and is timed in
+    interleaved rounds with the modified one, so a machine that drifts cannot turn into a saving."""
+    out: dict[str, Any] = {}
+    todo = [c for c in cands if f"ablation/{c[0]}|{c[1]}" not in store.done]
+    ref = open_variant(runner, unet, info, spec) if todo else None
+    try:
+        for op, mod in cands:
+            def one(op=op, mod=mod):
+                cand = open_variant(runner, unet, info, spec, lambda: swapped(unet, Modification(op, mod)))
+                try:
+                    pr = paired([ref, cand], spec, name=runner.name, warn=False)
+                finally:
+                    cand.close()
+                d = pr.delta[0]
+                return {"saving_ms": -d["median"], "p10_ms": -d["p90"], "p90_ms": -d["p10"],
+                        "reference_ms": pr.reference.median_ms, "drifted": pr.drift["drifted"]}
+            out[f"{op}|{mod}"] = store.unit(f"ablation/{op}|{mod}", one)
+    finally:
+        if ref is not None:
+            ref.close()
+    drifted = sum(1 for a in out.values() if a.get("drifted"))
+    if drifted:
+        log.warning("ablation: the full model drifted beyond its noise (and 1 %%) during %d of %d paired "
+                    "measurements; each saving is still a paired difference (see its spread)", drifted, len(out))
+    return out
+
+
 def _shapes(inputs: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in inputs.items():
@@ -169,11 +196,25 @@ def _shapes(inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _measurement(cfg: ProfileConfig, info, res: dict[str, Any]) -> dict[str, Any]:
+    """What every whole-model figure of this profile was measured under (held fixed by the runners)."""
+    full = res["full"]
+    abl = res.get("ablation") or {}
+    return {"timing": "runners.timing (the path plan --verify, predictor_accuracy and evaluate use)",
+            "settle_s": cfg.settle_s, "warmup": cfg.warmup, "iters": cfg.iters, "rounds": cfg.rounds,
+            "statistic": "median", "clock": "CUDA events" if cfg.backend.startswith("torch-") else "runner's",
+            "conditions": (full.get("extra") or {}).get("conditions"),
+            "weights": f"{info.source}" + (" (random weights initialised on the target device)" if info.random_weights
+                                           else ""),
+            "ablation_reference_drifted": sum(1 for a in abl.values() if a.get("drifted")) if abl else None}
+
+
 def _method_notes(backend: str, device: str) -> dict[str, str]:
     return {"in_situ": "hooks inside eager forwards (" + ("CUDA events" if device == "cuda" else "perf_counter") + ")",
             "isolated": ("each operator alone on its captured inputs, replayed from a per-operator CUDA graph"
                          if device == "cuda" else "each operator alone on its captured inputs, eager (perf_counter)"),
-            "ablation": f"whole model with one modification, timed by the {backend} runner"}
+            "ablation": f"whole model with one modification against the full model, timed paired (interleaved "
+                        f"rounds) by the {backend} runner"}
 
 
 def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header, device: str) -> dict[str, Any]:
@@ -194,7 +235,9 @@ def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header, 
             rec["latency_ms"]["isolated"] = iso["orig"]
             sav["isolated"] = iso["orig"] - iso["mods"][mod] + (iso.get("norm", 0.0) if norm else 0.0)
         if "ablation" in res:
-            sav["ablation"] = full_ms - res["ablation"][f"{op}|{mod}"]
+            a = res["ablation"][f"{op}|{mod}"]
+            sav["ablation"] = a["saving_ms"]
+            rec.setdefault("ablation_spread_ms", {})[mod] = [a["p10_ms"], a["p90_ms"]]
         if norm:
             rec["feeding_norm"] = {"id": norm, "latency_ms": {
                 m: v for m, v in (("in_situ", res.get("in_situ", {}).get(norm)),
@@ -217,6 +260,7 @@ def _assemble(cfg: ProfileConfig, info, cat, cands, norms, res, inputs, header, 
         "operators": operators,
         "n_candidates": len(cands), "n_candidates_catalogue": len(cat.candidates()),
         "additivity": None,
+        "measurement": _measurement(cfg, info, res),
         "settings": {"warmup": cfg.warmup, "iters": cfg.iters, "op_warmup": cfg.op_warmup,
                      "op_iters": cfg.op_iters, "op_reps": cfg.op_reps, "header": header},
         "random_weights": info.random_weights,

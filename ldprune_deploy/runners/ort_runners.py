@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LdpruneError
-from . import LatencyStats, Runner, RunSpec, register_runner
+from . import Bound, Runner, RunSpec, register_runner
 from .ort_static import _NP, input_shapes, static_graph
 
 log = logging.getLogger("ldprune")
@@ -46,9 +46,6 @@ class _OrtRunner(Runner):
             return False, (f"onnxruntime {ort.__version__} has no {cls.provider} "
                            f"(providers: {', '.join(ort.get_available_providers())}; pip install '{cls.extra}')")
         return True, ""
-
-    def option(self, spec: RunSpec, key: str, default: Any = None) -> Any:
-        return spec.options.get(key, self.options.get(key, default))
 
     # -- which export -----------------------------------------------------------------------
     def resolve_export(self, model, info, spec: RunSpec) -> Path:
@@ -110,7 +107,7 @@ class _OrtRunner(Runner):
             return [(self.provider, {"cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
         return [self.provider]
 
-    def measure(self, model, info, spec: RunSpec) -> LatencyStats:
+    def open(self, model, info, spec: RunSpec) -> Bound:
         from ..export import read_manifest
 
         folder = self.resolve_export(model, info, spec)
@@ -149,8 +146,7 @@ class _OrtRunner(Runner):
                                ) from None
         load_s = time.perf_counter() - t0
         binding, keep = self._bind(sess, man, batch, res, spec)
-        samples = self._time(sess, binding, spec)
-        del keep
+        sess.run_with_iobinding(binding)   # the first run allocates and initialises kernels
         opt = man.get("ort_optimizer") or {}
         effective = sess.get_provider_options().get(self.provider, {})
         extra = {
@@ -163,7 +159,9 @@ class _OrtRunner(Runner):
             "export_s": round(sum(man.get("timings", {}).values()), 1)}
         if fold is not None:
             extra["static_graph"] = {k: fold.get(k) for k in ("file", "folded_nodes", "folded_values", "fold_s")}
-        return LatencyStats.from_samples(samples, runner=self.name, extra=extra)
+        # run_with_iobinding returns after the provider's stream is synchronised: the host clock times it
+        return Bound(lambda: sess.run_with_iobinding(binding), device=self.device, clock="host", extra=extra,
+                     release=keep.clear)
 
     def _bind(self, sess, man: dict[str, Any], batch: int, res: int, spec: RunSpec):
         import onnxruntime as ort
@@ -187,18 +185,6 @@ class _OrtRunner(Runner):
         keep.append(oval)
         binding.bind_ortvalue_output(out.name, oval)
         return binding, keep
-
-    def _time(self, sess, binding, spec: RunSpec) -> list[float]:
-        # run_with_iobinding returns after the provider's stream is synchronised
-        for _ in range(max(spec.warmup, 1)):
-            sess.run_with_iobinding(binding)
-        out = []
-        for _ in range(spec.iters):
-            t = time.perf_counter()
-            sess.run_with_iobinding(binding)
-            out.append((time.perf_counter() - t) * 1e3)
-        return out
-
 
 @register_runner("ort-cpu")
 class OrtCpuRunner(_OrtRunner):

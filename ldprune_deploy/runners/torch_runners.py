@@ -1,17 +1,19 @@
 """PyTorch runners: eager, whole-UNet CUDA graph, torch.compile (CUDA) and eager on CPU.
 
-All share one measuring path (``_TorchRunner.measure``): place the model, build random
-inputs at the requested shapes, prepare a callable (eager call, graph replay, compiled
-call), warm it up, then time ``iters`` calls (CUDA events on GPU, perf_counter on CPU).
+All bind a model the same way (``_TorchRunner.open``): place it, build random inputs at the
+requested shapes, prepare a callable (eager call, graph replay, compiled call) under fixed
+backend flags (``held_flags``) and make its first call; ``runners.timing`` does the rest.
 Running out of GPU memory becomes an ``LdpruneError`` naming the largest batch that fits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
 import time
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -20,7 +22,8 @@ from ..errors import LdpruneError
 from ..graph_call import on_side_stream
 from ..inductor_knobs import check_inductor_knobs
 from ..models import _quiet_diffusers, example_inputs, parse_dtype
-from . import LatencyStats, Runner, RunSpec, register_runner
+from . import Bound, LatencyStats, Runner, RunSpec, register_runner
+from .timing import time_calls
 
 log = logging.getLogger("ldprune")
 
@@ -53,26 +56,11 @@ def place(model: torch.nn.Module, device: str, dtype: torch.dtype) -> torch.nn.M
 
 
 def time_callable(fn: Callable[[], Any], device: str, warmup: int, iters: int) -> list[float]:
-    """Per-call latencies (ms) of ``fn`` after ``warmup`` calls."""
+    """Per-call latencies (ms) of ``fn`` after ``warmup`` calls (per-operator timing; models use ``timing``)."""
     with torch.no_grad():
         for _ in range(warmup):
             fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-            starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-            ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-            for s, e in zip(starts, ends):
-                s.record()
-                fn()
-                e.record()
-            torch.cuda.synchronize()
-            return [s.elapsed_time(e) for s, e in zip(starts, ends)]
-        out = []
-        for _ in range(iters):
-            t = time.perf_counter()
-            fn()
-            out.append((time.perf_counter() - t) * 1e3)
-        return out
+    return time_calls(fn, "cuda" if device == "cuda" else "host", iters)
 
 
 def capture_graph(fn: Callable[[], Any], warmup: int = 2) -> "torch.cuda.CUDAGraph":
@@ -92,25 +80,71 @@ def _peak_memory_mb(device: str) -> tuple[float | None, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
+@contextlib.contextmanager
+def held_flags():
+    """The backend flags every timed torch call runs under, whatever the calling command set.
+
+    cuDNN benchmarking off (its timed algorithm choice may differ between processes, so one
+    model could give two figures), TF32 as PyTorch's defaults; SDPA picks its kernel as usual.
+    """
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=True):
+        yield
+
+
+def conditions(model: torch.nn.Module, device: str, channels_last: bool) -> dict[str, Any]:
+    """What was held fixed for a measurement (recorded in profiles, plans and reports)."""
+    procs: dict[str, int] = {}
+    for m in model.modules():
+        proc = getattr(m, "processor", None)
+        if proc is not None:
+            procs[type(proc).__name__] = procs.get(type(proc).__name__, 0) + 1
+    c = {"memory_format": "channels_last" if channels_last else "contiguous", "attention_processors": procs,
+         "cudnn_benchmark": False, "cudnn_deterministic": False, "tf32_cudnn": True,
+         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32)}
+    if device == "cuda":
+        b = torch.backends.cuda
+        c["sdp_backends"] = {"flash": b.flash_sdp_enabled(), "mem_efficient": b.mem_efficient_sdp_enabled(),
+                             "cudnn": b.cudnn_sdp_enabled(), "math": b.math_sdp_enabled()}
+    return c
+
+
+_CL_HOLDERS: "weakref.WeakKeyDictionary[torch.nn.Module, int]" = weakref.WeakKeyDictionary()
+
+
+def _hold_channels_last(model: torch.nn.Module, step: int) -> None:
+    """Count the open bounds that need ``model`` in channels_last; convert on the first, restore after
+    the last (a captured graph reads the weights where they were when it was captured)."""
+    n = _CL_HOLDERS.get(model, 0) + step
+    if step > 0 and n == 1:
+        model.to(memory_format=torch.channels_last)
+    elif step < 0 and n == 0:
+        model.to(memory_format=torch.contiguous_format)
+    _CL_HOLDERS[model] = max(n, 0)
+
+
 class _TorchRunner(Runner):
+    """Shared by the PyTorch runners: place the model, build inputs, hand ``prepare`` a call.
+
+    Option ``channels_last``: the model and its image input in channels_last for the
+    measurement (restored to contiguous when the bound is closed).
+    """
+
     device = "cuda"
+    live = True
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return cuda_status() if cls.device == "cuda" else (True, "")
 
-    def option(self, spec: RunSpec, key: str, default: Any = None) -> Any:
-        return spec.options.get(key, self.options.get(key, default))
-
     def prepare(self, model, inputs: dict[str, Any], spec: RunSpec) -> Callable[[], Any]:
         return lambda: model(**inputs, return_dict=False)
 
-    def measure(self, model, info, spec: RunSpec) -> LatencyStats:
+    def open(self, model, info, spec: RunSpec) -> Bound:
         dtype = parse_dtype(spec.dtype)
         check_dtype(dtype, self.device)
         place(model, self.device, dtype)
         try:
-            return self._measure(model, info, spec, spec.batch, dtype)
+            return self._open(model, info, spec, spec.batch, dtype)
         except torch.cuda.OutOfMemoryError:
             pass  # leave the except block so the failed call's tensors can be freed
         self._release()
@@ -132,7 +166,10 @@ class _TorchRunner(Runner):
         b = spec.batch // 2
         while b >= 1:
             try:
-                self._measure(model, info, RunSpec(**{**spec.__dict__, "warmup": 0, "iters": 1}), b, dtype)
+                bound = self._open(model, info, spec, b, dtype)
+                bound.call()
+                bound.sync()
+                bound.close()
                 return b
             except torch.cuda.OutOfMemoryError:
                 pass
@@ -140,21 +177,40 @@ class _TorchRunner(Runner):
             b //= 2
         return 0
 
-    def _measure(self, model, info, spec: RunSpec, batch: int, dtype: torch.dtype) -> LatencyStats:
+    def _open(self, model, info, spec: RunSpec, batch: int, dtype: torch.dtype) -> Bound:
+        channels_last = bool(self.option(spec, "channels_last", False))
         inputs = example_inputs(model, info, batch=batch, resolution=spec.resolution, dtype=dtype,
                                 device=self.device, text_len=spec.text_len)
+        if channels_last:
+            _hold_channels_last(model, +1)
+            inputs["sample"] = inputs["sample"].contiguous(memory_format=torch.channels_last)
         if self.device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        fn = self.prepare(model, inputs, spec)
+        try:
+            with held_flags(), torch.no_grad():
+                fn = self.prepare(model, inputs, spec)
+                fn()   # the first call allocates; a failure (OOM) surfaces here, not in the timed loop
+        except BaseException:
+            if channels_last:
+                _hold_channels_last(model, -1)
+            raise
         prepare_s = time.perf_counter() - t0
-        samples = time_callable(fn, self.device, spec.warmup, spec.iters)
-        peak, peak_kind = _peak_memory_mb(self.device)
-        del fn
-        return LatencyStats.from_samples(samples, peak_memory_mb=peak, runner=self.name,
-                                         extra={"prepare_s": round(prepare_s, 3), "peak_memory_kind": peak_kind,
-                                                "batch": batch, "dtype": spec.dtype})
+        call = fn
+        if self.live:   # eager kernels are chosen at call time: hold the flags around each call
+            def call():
+                with held_flags():
+                    return fn()
+
+        def release():
+            _hold_channels_last(model, -1)
+
+        return Bound(call, device=self.device, clock="cuda" if self.device == "cuda" else "host", live=self.live,
+                     release=release if channels_last else None,
+                     extra={"prepare_s": round(prepare_s, 3), "batch": batch, "dtype": spec.dtype,
+                            "conditions": conditions(model, self.device, channels_last),
+                            "memory": lambda: _peak_memory_mb(self.device)})
 
 
 @register_runner("cpu")
@@ -173,6 +229,8 @@ class EagerRunner(_TorchRunner):
 class GraphRunner(_TorchRunner):
     """The whole UNet captured once in a CUDA graph with static inputs, then replayed."""
 
+    live = False
+
     def prepare(self, model, inputs, spec):
         g = capture_graph(lambda: model(**inputs, return_dict=False), warmup=int(self.option(spec, "capture_warmup", 2)))
         return g.replay
@@ -186,11 +244,19 @@ class CompileRunner(_TorchRunner):
     (or the next candidate of a profile) skips most of the compile time. ``inductor``: a dict of
     ``torch._inductor.config`` settings for this compile only (e.g. ``conv_1x1_as_mm``,
     ``coordinate_descent_tuning``); an unknown name is an error naming it.
+
+    Dynamo's caches are reset before each compile: an entry compiled for the same UNet class in
+    another memory format (or another model) would otherwise be reused, since dynamo does not
+    re-check parameter strides, and inductor's stride assertion fails at the first call.
     """
 
+    live = False
+
     def prepare(self, model, inputs, spec):
+        import torch._dynamo
         import torch._inductor.config as inductor_config
 
+        torch._dynamo.reset()
         mode = self.option(spec, "mode", "reduce-overhead")
         cache = self.option(spec, "cache_dir")
         knobs = check_inductor_knobs(self.option(spec, "inductor"))

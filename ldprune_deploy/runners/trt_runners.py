@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LdpruneError
-from . import LatencyStats, Runner, RunSpec, register_runner
+from . import Bound, Runner, RunSpec, register_runner
 
 log = logging.getLogger("ldprune")
 
@@ -33,9 +33,6 @@ class TensorRTRunner(Runner):
         except LdpruneError as e:
             return False, f"{e.message}; {e.fix}"
         return cuda_status()
-
-    def option(self, spec: RunSpec, key: str, default: Any = None) -> Any:
-        return spec.options.get(key, self.options.get(key, default))
 
     def engine_folder(self, model, info, spec: RunSpec) -> Path:
         from ..device import device_fingerprint
@@ -70,11 +67,10 @@ class TensorRTRunner(Runner):
         return build_engine(export_dir, folder, workspace_gb=float(self.option(spec, "workspace_gb", 8)),
                             timing_cache=cache)
 
-    def measure(self, model, info, spec: RunSpec) -> LatencyStats:
+    def open(self, model, info, spec: RunSpec) -> Bound:
         import torch
 
         from ..export.tensorrt import ENGINE_FILE, import_trt, read_engine_manifest
-        from .torch_runners import time_callable
 
         folder = self.engine_folder(model, info, spec)
         em = read_engine_manifest(folder)
@@ -96,9 +92,8 @@ class TensorRTRunner(Runner):
         def call():
             ctx.execute_async_v3(stream.cuda_stream)
 
-        samples = time_callable(call, "cuda", spec.warmup, spec.iters)
-        del tensors
-        return LatencyStats.from_samples(samples, runner=self.name, extra={
+        call()
+        return Bound(call, device="cuda", clock="cuda", release=tensors.clear, extra={
             "runtime": em["runtime"], "runtime_version": em["runtime_version"], "engine_dir": str(folder),
             "build_s": em["build_s"], "batch": spec.batch, "precision": em["precision"]})
 
