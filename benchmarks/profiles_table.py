@@ -70,7 +70,10 @@ def main() -> int:
             "(produced by `benchmarks/profile_all.py`). Latency: median of n timed calls; predictor error: "
             "|full − Σ savings − measured| / measured over random plans modifying 25/50/75 % of operators "
             "(`benchmarks/predictor_accuracy.py`, else the profile's own `--check-additivity`). "
-            "Weights are random (latency does not depend on their values).\n\n"
+            "Weights are random (latency does not depend on their values). Profiles whose date is before "
+            "2026-12-03 (the H100 rows) were measured before every command shared one timing path (settled "
+            "device, paired ablation): they are kept as history, and a profile is only ever used on the GPU "
+            "it was measured on.\n\n"
             + "\n".join("| " + " | ".join(r) + " |" for r in table) + "\n")
     out = Path(args.output) if args.output else folder / "README.md"
     out.write_text(text)

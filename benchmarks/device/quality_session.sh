@@ -154,7 +154,7 @@ p34() {  # P3 + P4 (after setup_env)
       job "ort-export-$v" python3 benchmarks/runners.py --models "$v" --export-only --cache /tmp/rcache --out "$R/runners" &
     done; wait ) &
   if want WITH_SD15; then   # the acceptance run passed on 2026-11-23 (benchmarks/results/recipes)
-    job sd15-score python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct --until-stage score &
+    job sd15-score python3 -m ldprune_deploy.cli run export/recipes/sd15-70pct.yaml -o runs/sd15-h100-70pct --until-stage score &
   fi
   if want WITH_STABILITY; then   # issue 10: ranking stability on the trained T2I teacher (nothing timed)
     job stability python3 benchmarks/score_stability.py --model "$T/emoji-t2i" --embeddings data_cache/emoji-emb.safetensors \
@@ -173,7 +173,7 @@ p34() {  # P3 + P4 (after setup_env)
   # tensorrt-rtx was staged, the TensorRT-RTX engine build (it refuses to run on compute 9.0)
   job ort-rows python3 benchmarks/runners.py --models full,pruned30 --runners ort,tensorrt --cache /tmp/rcache --out "$R/runners"
   if want WITH_SD15; then
-    job sd15-finish python3 -m ldprune_deploy.cli run export/recipes/sd15-h100-70pct.yaml -o runs/sd15-h100-70pct
+    job sd15-finish python3 -m ldprune_deploy.cli run export/recipes/sd15-70pct.yaml -o runs/sd15-h100-70pct
   fi
   if want WITH_THROUGHPUT; then
     # per-call variants (memory format x attention backend, CUDA graph, compiled blocks), then the
