@@ -38,11 +38,17 @@ def run_demo(out_dir: str | Path | None = None, say: Callable[[str], None] | Non
 
     from .pipeline import run_pipeline
 
-    # the demo's timings are per-machine figures; pin the thread count so runs compare
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="ldprune-demo-"))
-    kw = {"say": say} if say else {}
-    res = run_pipeline(demo_recipe(), out, **kw)
+    # one thread: the tiny UNet gains nothing from a second one, and on a busy 2-core machine two
+    # OpenMP threads waiting on each other made single calls take seconds (a CI run beside two
+    # CPU-bound processes, 2026-12-04), which no latency budget survives
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="ldprune-demo-"))
+        kw = {"say": say} if say else {}
+        res = run_pipeline(demo_recipe(), out, **kw)
+    finally:
+        torch.set_num_threads(threads)
     return summarise(res)
 
 
@@ -54,7 +60,7 @@ def summarise(res) -> dict[str, Any]:
             "modified": plan.get("modified"), "plan_predicted_ms": plan.get("predicted_ms"),
             "plan_measured_ms": plan.get("measured_ms"), "runner": lat.get("runner"),
             "teacher_ms": lat.get("teacher_ms"), "candidate_ms": lat.get("candidate_ms"),
-            "quality": ev.get("quality", {}), "gate": ev.get("gate"),
+            "quality": ev.get("quality", {}), "gate": ev.get("gate"), "gate_enforced": ev.get("gate_enforced", True),
             "stages": {s.name: (s.status, round(s.seconds, 1)) for s in res.stages}}
 
 
@@ -75,7 +81,8 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             rows.append((f"{q['label']} [{ex}]", f"teacher {q['teacher']:.3g} -> candidate {q['candidate']:.3g} "
                          "(random-weight model: shows the machinery, not quality)"))
     gate = s["gate"] or {}
-    rows.append(("gate", "passed" if gate.get("passed") else "FAILED: " + "; ".join(gate.get("reasons", []))))
+    verdict = "passed" if gate.get("passed") else "FAILED: " + "; ".join(gate.get("reasons", []))
+    rows.append(("gate", verdict + ("" if s.get("gate_enforced", True) else " (reported, not enforced on a shared CPU)")))
     rows.append(("report", str(s["report"])))
     rows.append(("stage times", ", ".join(f"{k} {v[1]:.1f}s" if v[0] == "done" else f"{k} {v[0]}"
                                           for k, v in s["stages"].items())))

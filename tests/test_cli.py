@@ -104,7 +104,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert f"] {stage:<8} done in" in out
         assert json.loads((tmp_path / "demo" / stage / "stage.json").read_text())["complete"] is True
     assert "operators modified" in out and "predicted" in out and "not verified" in out
-    assert "teacher" in out and "-> candidate" in out
+    assert "teacher" in out and "-> candidate" in out and "(reported, not enforced on a shared CPU)" in out
     # the quality row names its extractor (the project's proxy), never a bare number
     assert "proxy-FID [proxy:proxy-emoji]" in out
     report = tmp_path / "demo" / "evaluate" / "report" / "report.json"
