@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import yaml
 
-from .pipeline.recipe import recipe_from_data, resolve_path
+from .pipeline.load import recipe_from_data
+from .pipeline.recipe import resolve_path
 
 RECIPE = Path(__file__).parent / "recipes" / "tiny-cpu.yaml"
 

@@ -181,7 +181,7 @@ def full_report(setup):
     (setup / "export" / "model.onnx").write_bytes(b"not a real onnx file, fingerprinted only")
     out = setup / "full"
     rep = evaluate("tiny-uncond", str(setup / "pruned"), EvaluateConfig(
-        output=str(out), runner="none", feature_extractor=f"{setup / 'feats.py'}:feats", enforce_gate=False,
+        output=str(out), runner="none", feature_extractor=f"{setup / 'feats.py'}:feats", gate=False,
         **{**FAST, "n_samples": 8, "batch_size": 8, "steps": 1},
         **{k: str(setup / f"{k}.json") for k in ("profile", "scores", "pareto", "curves")},
         export=str(setup / "export")))

@@ -15,13 +15,13 @@ from ldprune_deploy.runners import RunSpec, get_runner
 @pytest.fixture(scope="module")
 def t2i_fp32(tmp_path_factory):
     out = tmp_path_factory.mktemp("exp") / "t2i-fp32"
-    return export("tiny-t2i", ExportConfig(out_dir=str(out), precision="fp32", batch="1:2:4", resolution="64:128:128"))
+    return export("tiny-t2i", ExportConfig(output=str(out), precision="fp32", batch="1:2:4", resolution="64:128:128"))
 
 
 @pytest.fixture(scope="module")
 def uncond_fp16(tmp_path_factory):
     out = tmp_path_factory.mktemp("exp") / "uncond-fp16"
-    return export("tiny-uncond", ExportConfig(out_dir=str(out), precision="fp16", batch="2"))
+    return export("tiny-uncond", ExportConfig(output=str(out), precision="fp16", batch="2"))
 
 
 def test_t2i_fp32_export_matches_torch_and_manifest_is_complete(t2i_fp32):
@@ -115,7 +115,7 @@ def test_pruned_model_export_records_plan_fingerprint(tmp_path):
     op, mod = next((o, m) for o, m in build_catalogue(unet, info).candidates() if m == "remove")
     pruned = apply_plan(unet, PrunePlan(info.fingerprint, [Modification(op, mod)]))
     pruned._ldprune_info = info
-    out = export(pruned, ExportConfig(out_dir=str(tmp_path / "p"), precision="fp32", batch="1"))
+    out = export(pruned, ExportConfig(output=str(tmp_path / "p"), precision="fp32", batch="1"))
     man = read_manifest(out)
     assert man["model"]["plan_fingerprint"] and man["check"]["passed"]
     with pytest.raises(LdpruneError, match="unpruned"):   # the base model must not use the pruned export
@@ -154,8 +154,8 @@ def test_check_device_cpu_recorded_and_cuda_refused_without_it(tmp_path, capsys,
     assert main(["export", "--model", "tiny-uncond", "--batch", "1", "--check-device", "cuda", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--check-device cuda" in err and "--check-device cpu" in err and not out.exists()
-    with pytest.raises(LdpruneError, match="unknown check device"):
-        export("tiny-uncond", ExportConfig(out_dir=str(tmp_path / "x"), check_device="gpu"))
+    with pytest.raises(LdpruneError, match="'gpu' is not one of auto, cpu, cuda"):
+        export("tiny-uncond", ExportConfig(output=str(tmp_path / "x"), check_device="gpu"))
 
 
 def test_missing_external_data_is_named(tmp_path, uncond_fp16):
@@ -201,7 +201,7 @@ def test_sdxl_shaped_unet_exports_text_embeds_and_time_ids(tmp_path):
            "projection_class_embeddings_input_dim": 16 + 6 * 8}
     unet = build_unet("UNet2DConditionModel", cfg)
     unet, info = load_model(unet)
-    man = read_manifest(export(unet, ExportConfig(out_dir=str(tmp_path / "xl"), precision="fp16", batch="2")))
+    man = read_manifest(export(unet, ExportConfig(output=str(tmp_path / "xl"), precision="fp16", batch="2")))
     assert [i["name"] for i in man["io"]["inputs"]] == ["sample", "timestep", "encoder_hidden_states",
                                                           "text_embeds", "time_ids"]
     assert man["io"]["inputs"][3]["shape"][1] == 16 and man["io"]["inputs"][4]["shape"][1] == 6

@@ -27,7 +27,7 @@ def _overflowing_attention():
 def test_planted_attention_overflow_is_detected_and_named(tmp_path):
     unet = _overflowing_attention()
     with pytest.raises(LdpruneError) as e:
-        export(unet, ExportConfig(out_dir=str(tmp_path / "x"), precision="fp16", batch="1"))
+        export(unet, ExportConfig(output=str(tmp_path / "x"), precision="fp16", batch="1"))
     msg, fix = e.value.message, e.value.fix
     assert "overflows" in msg and f"{ATTN}/MatMul" in msg
     assert f"--keep-fp32 {ATTN}/MatMul,{ATTN}/Softmax" in fix
@@ -37,7 +37,7 @@ def test_planted_attention_overflow_is_detected_and_named(tmp_path):
 def test_keep_fp32_fixes_it_and_keeps_those_nodes_in_fp32(tmp_path):
     unet = _overflowing_attention()
     keep = [f"{ATTN}/MatMul", f"{ATTN}/Softmax"]
-    out = export(unet, ExportConfig(out_dir=str(tmp_path / "k"), precision="fp16", batch="1", keep_fp32=keep,
+    out = export(unet, ExportConfig(output=str(tmp_path / "k"), precision="fp16", batch="1", keep_fp32=keep,
                                     tolerance={"rel_l2": 0.05}))
     man = read_manifest(out)
     assert man["keep_fp32"] == keep and man["check"]["passed"] and man["check"]["nonfinite"] == 0
@@ -52,7 +52,7 @@ def test_keep_fp32_fixes_it_and_keeps_those_nodes_in_fp32(tmp_path):
 
 
 def test_keep_fp32_auto(tmp_path):
-    out = export(_overflowing_attention(), ExportConfig(out_dir=str(tmp_path / "a"), precision="fp16", batch="1",
+    out = export(_overflowing_attention(), ExportConfig(output=str(tmp_path / "a"), precision="fp16", batch="1",
                                                        keep_fp32=["auto"], tolerance={"rel_l2": 0.05}))
     man = read_manifest(out)
     assert man["check"]["overflow"]["auto_keep_fp32"] == [f"{ATTN}/MatMul", f"{ATTN}/Softmax"]
@@ -64,16 +64,16 @@ def test_nan_output_names_the_first_offending_node(tmp_path):
     with torch.no_grad():
         unet.conv_out.weight.mul_(1e6)          # the output itself leaves fp16's range
     with pytest.raises(LdpruneError) as e:
-        export(unet, ExportConfig(out_dir=str(tmp_path / "n"), precision="fp16", batch="1", range_scan=False))
+        export(unet, ExportConfig(output=str(tmp_path / "n"), precision="fp16", batch="1", range_scan=False))
     assert "NaN/Inf" in e.value.message and "/conv_out/Conv" in e.value.message
     assert "operator conv_out" in e.value.message
     with pytest.raises(LdpruneError, match="model output itself exceeds fp16"):
-        export(unet, ExportConfig(out_dir=str(tmp_path / "n"), precision="fp16", batch="1"))
+        export(unet, ExportConfig(output=str(tmp_path / "n"), precision="fp16", batch="1"))
 
 
 def test_keep_fp32_unknown_entry_is_refused(tmp_path):
     with pytest.raises(LdpruneError, match="matches no node name"):
-        export("tiny-uncond", ExportConfig(out_dir=str(tmp_path / "u"), precision="fp16", batch="1",
+        export("tiny-uncond", ExportConfig(output=str(tmp_path / "u"), precision="fp16", batch="1",
                                            keep_fp32=["/nope/Conv"]))
 
 
@@ -112,7 +112,7 @@ def test_fast_fp16_cast_matches_the_converters_clamping():
 def fp32_external(tmp_path_factory):
     """tiny-uncond's fp32 export (value_info inferred, as stage converts it) re-saved with its
     weights in an external file, the way an SD1.5 fp32 export is laid out."""
-    out = export("tiny-uncond", ExportConfig(out_dir=str(tmp_path_factory.mktemp("f") / "x"), precision="fp32",
+    out = export("tiny-uncond", ExportConfig(output=str(tmp_path_factory.mktemp("f") / "x"), precision="fp32",
                                              batch="1", check=False))
     path = tmp_path_factory.mktemp("ext") / "unet.fp32.onnx"
     onnx.save_model(onnx.load(str(out / "unet.onnx")), str(path), save_as_external_data=True,

@@ -8,7 +8,8 @@ import yaml
 
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.pipeline import load_recipe, run_pipeline
-from ldprune_deploy.pipeline.schema import SECTIONS
+from ldprune_deploy.params import recipe_specs
+from ldprune_deploy.scoring import ScoreConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "export" / "recipes").glob("*.yaml"))
@@ -46,7 +47,7 @@ def _fails_before_any_stage(tmp_path, data, *needles):
 
 def test_unknown_key_lists_the_valid_ones(tmp_path):
     msg = _fails_before_any_stage(tmp_path, _tiny(**{"score.n_gens": 4}), "score", "n_gens")
-    for key in SECTIONS["score"]:
+    for key in recipe_specs(ScoreConfig):
         assert key in msg
 
 
@@ -97,7 +98,7 @@ def test_profile_for_another_model_or_shape(tmp_path):
 def test_bad_values(tmp_path):
     _fails_before_any_stage(tmp_path, _tiny(**{"plan.budget": "fast"}), "budget")
     _fails_before_any_stage(tmp_path, _tiny(**{"target.backend": "warp-drive"}), "target.backend", "cpu")
-    _fails_before_any_stage(tmp_path, _tiny(**{"export.formats": ["tensorrt"]}), "tensorrt runner")
+    _fails_before_any_stage(tmp_path, _tiny(**{"export.formats": ["tensorrt"]}), "unknown key", "formats")
     _fails_before_any_stage(tmp_path, _tiny(**{"distill.data_free": False}), "no training data")
     _fails_before_any_stage(tmp_path, _tiny(**{"evaluate.feature_extractor": None}), "fid needs a feature extractor")
     _fails_before_any_stage(tmp_path, "model: [unclosed", "not valid YAML")

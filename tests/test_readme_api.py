@@ -14,7 +14,7 @@ def test_readme_python_example_at_tiny_scale(tmp_path, monkeypatch):
     p = plan("scores.json", "prof.json", PlanConfig(budget="85%"))
     p.save("plan.json")
     prune("tiny-t2i", PruneConfig(plan="plan.json", output="pruned"))
-    out = export("pruned", ExportConfig(out_dir="onnx", precision="fp32"))
+    out = export("pruned", ExportConfig(output="onnx", precision="fp32"))
     unet = load_pruned("pruned")
     assert p.modifications and p.predicted["latency_ms"] < p.predicted["full_latency_ms"]
     assert (out / "unet.onnx").exists() and (out / "export.json").exists()

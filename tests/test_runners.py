@@ -107,7 +107,7 @@ def t2i_fp16_export(tmp_path_factory):
 
     # symbolic batch and spatial axes, like a user's export folder (the runner's own cache is
     # static except the batch axis, a subset of this)
-    return export("tiny-t2i", ExportConfig(out_dir=str(tmp_path_factory.mktemp("ort") / "t2i"), precision="fp16",
+    return export("tiny-t2i", ExportConfig(output=str(tmp_path_factory.mktemp("ort") / "t2i"), precision="fp16",
                                            batch="1:2:2", resolution="64:128:128"))
 
 

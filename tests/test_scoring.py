@@ -198,7 +198,7 @@ def test_bad_inputs(t2i, uncond, tmp_path, caplog):
         score(uncond, cfg(tmp_path, kinds=["ff"]))
     with pytest.raises(LdpruneError, match="at least 3 sets"):
         score(t2i, cfg(tmp_path, check_additivity=2))
-    with pytest.raises(LdpruneError, match="unknown scoring method"):
+    with pytest.raises(LdpruneError, match="'oracle' is not one of ld-pruner"):
         score(t2i, cfg(tmp_path, method="oracle"))
     caplog.set_level("INFO", logger="ldprune")
     doc = score(t2i, cfg(tmp_path, "builtin.json", steps=1, include=r"^mid_block\.resnets\.0:remove"))

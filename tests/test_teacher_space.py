@@ -106,7 +106,7 @@ def test_evaluator_decodes_unshuffle2_samples_to_rgb(tmp_path):
     (tmp_path / "f.py").write_text(FEATS)
     rep = evaluate(str(teacher), str(pruned), EvaluateConfig(
         output=str(tmp_path / "report"), metrics=["fid"], feature_extractor=f"{tmp_path / 'f.py'}:feats",
-        n_samples=8, steps=2, batch_size=8, guidance=1.0, runner="none", e2e_repeats=1, enforce_gate=False))
+        n_samples=8, steps=2, batch_size=8, guidance=1.0, runner="none", e2e_repeats=1, gate=False))
     s = rep["sampling"]
     assert (s["decoding"], s["space"], s["resolution"]) == ("unshuffle2 (exact pixel shuffle)", "unshuffle2", 64)
     fid = rep["quality"]["fid"]

@@ -15,10 +15,11 @@ def add_parser(sub, name: str, help: str, example: str, description: str | None 
                           epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+def add_model_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--model``: the one input every model stage takes beside its config (whose ``--preset`` says
+    how to read a bare .safetensors file)."""
     p.add_argument("--model", required=required, metavar="M",
                    help=f"preset ({', '.join(PRESETS)}), diffusers folder, or .safetensors file")
-    p.add_argument("--preset", metavar="P", help="architecture of a bare .safetensors --model")
 
 
 def print_json(obj: Any) -> None:

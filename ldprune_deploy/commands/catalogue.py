@@ -2,13 +2,14 @@
 
 from ..catalogue import build_catalogue, format_table
 from ..models import load_model
-from ._common import add_model_args, add_parser, print_json
+from ._common import add_model_arg, add_parser, print_json
 
 
 def register(sub) -> None:
     p = add_parser(sub, "catalogue", "list every operator, its params/FLOPs and legal modifications",
                    "ldprune catalogue --model sd15 --batch 2 --json > sd15-catalogue.json")
-    add_model_args(p)
+    add_model_arg(p)
+    p.add_argument("--preset", metavar="P", help="architecture of a bare .safetensors model")
     p.add_argument("--batch", type=int, default=1, help="batch size for the FLOP count (default 1)")
     p.add_argument("--resolution", type=int, help="pixel resolution (default: the model's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LdpruneError
+from ..params import Params, at_least, between, param
 
 FEAT_MODES = ("normalized", "plain")
 MIXED = ("no", "fp16", "bf16")
@@ -19,78 +20,83 @@ RESUME_KEYS = ("seed", "batch_size", "grad_accum", "lr", "weight_decay", "warmup
 
 
 @dataclass
-class DistillConfig:
-    output: str | Path = "distill-out"
-    steps: int = 1000
-    batch_size: int = 8                  # per process, per micro-step
-    grad_accum: int = 1
-    lr: float = 1e-4
-    weight_decay: float = 1e-2
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
-    lr_schedule: str = "constant"        # "constant" or "cosine" (after warm-up)
-    max_grad_norm: float | None = 1.0
-    feat_loss: str = "normalized"        # "normalized" (LAPTOP-Diff) or "plain" (BK-SDM)
-    lambda_task: float = 1.0
-    lambda_out: float = 1.0
-    lambda_feat: float = 1.0
-    stages: list[str] | None = None      # module ids whose outputs are matched; None = every down/mid/up block
-    mixed_precision: str = "no"          # "no", "fp16", "bf16" (student; via accelerate)
-    teacher_dtype: str = "fp32"          # "fp32", "fp16", "bf16": the frozen teacher may run in half precision
-    ema_decay: float | None = None       # e.g. 0.999; None = no EMA
-    final_weights: str = "ema"           # which weights go to OUT/model when EMA is on: "ema" or "raw"
-    checkpoint_every: int = 0            # 0 = only at the end
-    keep_checkpoints: int = 2
-    resume: bool = False
-    overwrite: bool = False
-    seed: int = 0
+class DistillConfig(Params):
+    output: str | Path = param("distill-out", short="-o", recipe=False, required=True,
+                               help="output folder (checkpoints, losses, final model/)")
     # data: a path (pre-encoded .safetensors, image folder, mel .npy folder), a DistillData, or None = data-free
-    data: Any = None
-    data_free: bool = False
-    prompts: str | Path | None = None    # data-free prompt file (None = built-in list)
-    n_samples: int = 64                  # data-free: how many teacher samples to generate
-    gen_steps: int = 25                  # data-free sampler steps
-    gen_guidance: float = 7.5
-    text_encoder: Any = None             # EmbeddingFile path, or an object with encode(prompts) -> (B, L, D)
-    vae: str | Path | None = None        # local diffusers AutoencoderKL folder for image folders
-    resolution: int | None = None        # pixel resolution of image data (default: the model's)
-    random_flip: bool = False            # off by default: a flipped latent is not a flipped image's latent
-    random_crop: bool = False
-    cond_dropout: float = 0.0            # probability of the empty (zero) embedding, keeps CFG working
-    num_train_timesteps: int = 1000
-    beta_schedule: str | None = None     # None: scaled_linear for latent UNets, linear for pixel UNets
-    prediction_type: str = "epsilon"     # "epsilon", "v_prediction" or "sample"
-    cpu: bool = False                    # force CPU even when a GPU is present
-    save_final: bool = True
-    progress: bool = True
-    log_every: int = 1
+    data: Any = param(None, group="data", path=True,
+                      help="pre-encoded .safetensors (latents [+ embeddings]), an image folder with captions "
+                           "(.jsonl or sidecar .txt), or a folder of mel spectrograms (.npy)")
+    data_free: bool = param(False, group="data", help="train on the teacher's own samples (no dataset)")
+    prompts: str | Path | None = param(None, group="data", path=True,
+                                       help="data-free prompt file, one per line (default: built-in list)")
+    n_samples: int = param(64, group="data", check=at_least(1), help="data-free: teacher samples to generate")
+    gen_steps: int = param(25, group="data", check=at_least(1), help="data-free: sampler steps per sample")
+    gen_guidance: float = param(7.5, group="data", help="data-free: classifier-free guidance of the teacher samples")
+    vae: str | Path | None = param(None, group="data", path=True,
+                                   help="local diffusers AutoencoderKL folder to encode an image folder")
+    text_encoder: Any = param(None, group="data", path=True,
+                              help="embedding file (safetensors with 'embeddings' and prompts metadata)")
+    resolution: int | None = param(None, group="data", help="pixel resolution of image data (default: the model's)")
+    random_flip: bool = param(False, group="data",
+                              help="random horizontal flips (off by default: a flipped latent is not a flipped "
+                                   "image's latent)")
+    random_crop: bool = param(False, group="data", help="random instead of centre crops of images")
+    cond_dropout: float = param(0.0, group="data", check=at_least(0),
+                                help="probability of an empty caption (keeps classifier-free guidance working)")
+    feat_loss: str = param("normalized", group="loss", choices=FEAT_MODES,
+                           help="normalized: LAPTOP-Diff relative feature error; plain: BK-SDM MSE")
+    lambda_task: float = param(1.0, group="loss", check=at_least(0), help="weight of the task (noise) loss")
+    lambda_out: float = param(1.0, group="loss", check=at_least(0), help="weight of the output KD loss")
+    lambda_feat: float = param(1.0, group="loss", check=at_least(0), help="weight of the feature KD loss")
+    stages: list[str] | None = param(None, group="loss", metavar="MODULE",
+                                     help="module ids whose outputs are matched (default: every down/mid/up block)")
+    prediction_type: str = param("epsilon", group="loss", choices=("epsilon", "v_prediction", "sample"),
+                                 help="what the UNet predicts")
+    num_train_timesteps: int = param(1000, group="loss", check=at_least(1), help="diffusion timesteps of the schedule")
+    beta_schedule: str | None = param(None, group="loss",
+                                      help="noise schedule (default: scaled_linear for latent UNets, linear for pixel "
+                                           "UNets)")
+    steps: int = param(1000, group="training", check=at_least(1), help="optimizer steps")
+    batch_size: int = param(8, group="training", check=at_least(1), help="per process and micro-step")
+    grad_accum: int = param(1, group="training", check=at_least(1), help="micro-steps per optimizer step")
+    lr: float = param(1e-4, group="training", help="learning rate")
+    weight_decay: float = param(1e-2, group="training", help="AdamW weight decay")
+    betas: tuple[float, float] = param((0.9, 0.999), group="training", help="AdamW betas")
+    warmup_steps: int = param(0, group="training", check=at_least(0), help="linear learning-rate warm-up steps")
+    lr_schedule: str = param("constant", group="training", choices=SCHEDULES, help="after the warm-up")
+    max_grad_norm: float | None = param(1.0, group="training", help="gradient clipping (0 or none: off)")
+    mixed_precision: str = param("no", group="training", choices=MIXED, help="student precision (via accelerate)")
+    teacher_dtype: str = param("fp32", group="training", choices=("fp32", "fp16", "bf16"),
+                               help="the frozen teacher may run in half precision")
+    ema_decay: float | None = param(None, group="training", flag="--ema", metavar="DECAY", check=between(0.0, 1.0),
+                                    help="keep an EMA of the student (e.g. 0.999)")
+    final_weights: str = param("ema", group="training", choices=("ema", "raw"),
+                               help="with --ema: which weights go to OUT/model (the other to model-raw/model-ema)")
+    checkpoint_every: int = param(0, group="training", metavar="K", check=at_least(0),
+                                  help="checkpoint every K steps (0: only at the end)")
+    keep_checkpoints: int = param(2, group="training", check=at_least(1), help="checkpoints kept")
+    resume: bool = param(False, group="training", recipe=False, help="continue from the last checkpoint in -o")
+    overwrite: bool = param(False, recipe=False, help="start over in a non-empty output folder")
+    seed: int = param(0, group="training", help="seed of data order, noise and initial state")
+    cpu: bool = param(False, group="training", help="train on the CPU even if a GPU is present")
+    save_final: bool = param(True, group="training", help="write the final model folder")
+    progress: bool = param(True, group="training", recipe=False, help="progress bar")
+    log_every: int = param(1, group="training", check=at_least(1), help="steps between loss records")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            self.max_grad_norm = None       # 0 = off, as the flag says
 
     def check(self) -> None:
         def bad(what, fix):
             raise LdpruneError(what, fix)
 
-        if self.steps < 1:
-            bad(f"steps must be >= 1 (got {self.steps})", "pass --steps N with N >= 1")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            bad("batch size and gradient accumulation must be >= 1", "pass --batch-size/--grad-accum >= 1")
-        if self.feat_loss not in FEAT_MODES:
-            bad(f"unknown feature loss '{self.feat_loss}'", f"use one of {', '.join(FEAT_MODES)}")
-        if self.mixed_precision not in MIXED:
-            bad(f"unknown mixed precision '{self.mixed_precision}'", f"use one of {', '.join(MIXED)}")
-        if self.lr_schedule not in SCHEDULES:
-            bad(f"unknown LR schedule '{self.lr_schedule}'", f"use one of {', '.join(SCHEDULES)}")
-        if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
-            bad(f"unknown prediction type '{self.prediction_type}'", "use epsilon, v_prediction or sample")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            bad(f"EMA decay must be in (0, 1) (got {self.ema_decay})", "pass e.g. --ema 0.999")
-        if self.final_weights not in ("ema", "raw"):
-            bad(f"final_weights must be 'ema' or 'raw' (got {self.final_weights})", "pick one")
         if self.data is None and not self.data_free:
             bad("no training data given", "pass --data DIR/FILE, or --data-free to distil on teacher samples")
         if self.data is not None and self.data_free:
             bad("both --data and --data-free given", "pick one")
-        if min(self.lambda_task, self.lambda_out, self.lambda_feat) < 0:
-            bad("loss weights must be >= 0", "pass non-negative --lambda-* values")
 
     def resume_view(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in RESUME_KEYS}

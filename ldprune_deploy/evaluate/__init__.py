@@ -14,7 +14,8 @@ tolerance syntax).
 
 from .._callable_stage import make_package_callable
 from .audio import MelSpec
-from .core import METRICS, EvaluateConfig, evaluate, measure_latency
+from .config import METRICS, EvaluateConfig
+from .core import evaluate, measure_latency
 from .features import FeatureExtractor, load_feature_extractor
 from .gate import parse_budget, parse_tolerances
 from .metrics import clip_score, frechet_distance

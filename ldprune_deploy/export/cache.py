@@ -30,7 +30,7 @@ def cached_export(model, info, *, dtype: str, batch: int, resolution: int | None
     if (folder / "export.json").is_file():
         return folder
     t0 = time.perf_counter()
-    export(model, ExportConfig(out_dir=str(folder), precision=dtype, batch=str(batch), resolution=str(res),
+    export(model, ExportConfig(output=str(folder), precision=dtype, batch=str(batch), resolution=str(res),
                                optimize=optimize, exporter=exporter, overwrite=True))
     log.info("exported %s in %.1f s into %s (cache)", info.name, time.perf_counter() - t0, folder)
     return folder

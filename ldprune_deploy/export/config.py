@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import LdpruneError
+from ..params import Params, at_least, param
 
 # Beyond these the exported graph is still valid, but no runtime here has been checked at those
 # shapes and TensorRT profiles get huge workspaces; ask for them explicitly in code if needed.
@@ -54,47 +55,61 @@ def parse_range(text: str | int | Range | list | tuple, what: str) -> Range:
     return Range(lo, opt, hi)
 
 
+def _range_problem(what: str):
+    def check(v) -> str | None:
+        if v is not None:
+            parse_range(v, what)   # raises the one error that names the flag and the fix
+        return None
+    return check
+
+
 @dataclass
-class ExportConfig:
-    """What ``export()`` writes: format, precision, shape ranges and the checks it runs.
+class ExportConfig(Params):
+    """What ``export()`` writes: precision, shape ranges and the checks it runs.
 
     ``keep_fp32`` holds ONNX node names or op types (e.g. ``Softmax``) computed in fp32 inside
-    an fp16 export; the numeric check names candidates when fp16 overflows.
+    an fp16 export; the numeric check names candidates when fp16 overflows. ONNX is the one
+    format: TensorRT engines are built from it by the tensorrt runner / ``build_engine``.
     """
 
-    out_dir: str = "export/model"
-    format: str = "onnx"
-    precision: str = "fp16"
-    batch: Range | str = "1:2:8"
-    resolution: Range | str | None = None     # pixels; None = the model's default, fixed
-    exporter: str = "torchscript"
-    opset: int = 17
-    keep_fp32: list[str] = field(default_factory=list)
-    optimize: str | None = None              # "cuda" | "cpu": run ORT's transformer optimizer (fusions)
-    check: bool = True
-    range_scan: bool = True                   # fp16: find fp32 intermediates beyond 65504 (provider-independent)
-    check_batch: int | None = None           # default: opt batch, capped at 2 (CPU time)
-    check_device: str = "auto"               # numeric check: "cpu", "cuda" or "auto" (cuda where torch and ORT have it)
-    tolerance: dict[str, float] | None = None
-    overwrite: bool = False
-    seed: int = 0
+    output: str = param("export/model", short="-o", required=True, recipe=False, metavar="DIR",
+                        help="output folder, e.g. export/<name>/")
+    precision: str = param("fp16", choices=PRECISIONS, recipe=False, help="weights and activations of the graph")
+    batch: Range | str = param("1:2:8", metavar="MIN:OPT:MAX", check=_range_problem("batch"),
+                               help="dynamic batch range")
+    resolution: Range | str | None = param(None, metavar="MIN:OPT:MAX", check=_range_problem("resolution"),
+                                           help="pixel resolution range; one value = fixed "
+                                                "(default: the model's resolution, fixed)")
+    exporter: str = param("torchscript", choices=EXPORTERS,
+                          help="torch exporter (torchscript: ONNX Runtime's UNet fusions match its graphs)")
+    opset: int = param(17, check=at_least(17), help="ONNX opset (LayerNormalization needs 17; dynamo uses >= 18)")
+    keep_fp32: list[str] = param(factory=list, metavar="NODE",
+                                 help="node names, op types (e.g. Softmax) or operator ids kept in fp32 in an fp16 "
+                                      "export (space or comma separated); 'auto' keeps the nodes the overflow check "
+                                      "names")
+    optimize: str | None = param(None, choices=("cuda", "cpu"),
+                                 help="apply ONNX Runtime's UNet fusions for this provider (on the fp32 graph, "
+                                      "before fp16)")
+    check: bool = param(True, help="skip the numeric check against PyTorch (not advised)")
+    range_scan: bool = param(True, help="fp16: skip the scan of fp32 intermediates for values beyond fp16's range "
+                                        "(one extra ONNX Runtime run)")
+    check_batch: int | None = param(None, check=at_least(1), help="batch of the numeric check (default: opt batch, max 2)")
+    check_device: str = param("auto", choices=("auto", "cpu", "cuda"),
+                              help="where the numeric check runs: PyTorch's fp32 reference and ONNX Runtime "
+                                   "(auto: CUDA where torch and onnxruntime-gpu both have it, else CPU)")
+    tolerance: dict[str, float] | None = param(None, help="numeric check limits, e.g. cosine=0.999 rel_l2=0.05 "
+                                                          "(default: per precision, see export/README.md)")
+    overwrite: bool = param(False, recipe=False, help="replace an existing output folder")
+    preset: str | None = param(None, recipe=False, metavar="P", help="architecture of a bare .safetensors model")
+    seed: int = param(0, help="seed of the numeric check's inputs")
+
+    def __post_init__(self) -> None:
+        # "--keep-fp32 Softmax,MatMul" and "--keep-fp32 Softmax MatMul" mean the same
+        self.keep_fp32 = [k.strip() for item in self.keep_fp32 for k in str(item).split(",") if k.strip()]
+        super().__post_init__()
 
     def resolved(self, default_resolution: int, multiple: int) -> "ExportConfig":
         """Validate and return a copy with ranges parsed (``multiple``: pixels per latent step)."""
-        if self.format != "onnx":
-            raise LdpruneError(f"export format '{self.format}' is not supported",
-                               "use --format onnx; build TensorRT engines from it with the tensorrt runner")
-        if self.precision not in PRECISIONS:
-            raise LdpruneError(f"precision '{self.precision}' is not supported for export",
-                               f"use one of {', '.join(PRECISIONS)}")
-        if self.exporter not in EXPORTERS:
-            raise LdpruneError(f"unknown exporter '{self.exporter}'", f"use one of {', '.join(EXPORTERS)}")
-        if self.opset < 17:
-            raise LdpruneError(f"opset {self.opset} is too old (LayerNormalization needs 17)", "use --opset 17 or newer")
-        if self.check_device not in ("auto", "cpu", "cuda"):
-            raise LdpruneError(f"unknown check device '{self.check_device}'", "use --check-device auto, cpu or cuda")
-        if self.optimize not in (None, "cuda", "cpu"):
-            raise LdpruneError(f"unknown --optimize target '{self.optimize}'", "use cuda or cpu")
         batch = parse_range(self.batch, "batch")
         res = parse_range(self.resolution if self.resolution is not None else default_resolution, "resolution")
         if batch.min < 1 or batch.max > MAX_BATCH:
@@ -108,8 +123,7 @@ class ExportConfig:
         if bad:
             raise LdpruneError(f"resolution {bad[0]} is not a multiple of {multiple} (VAE scale x UNet downsampling)",
                                f"use resolutions divisible by {multiple}")
-        out = ExportConfig(**{**asdict(self), "batch": batch, "resolution": res})
-        return out
+        return replace(self, batch=batch, resolution=res)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

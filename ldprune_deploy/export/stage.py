@@ -39,7 +39,7 @@ def _operator_ids(unet) -> set[str]:
 
 
 def export(model, config: ExportConfig | None = None, **overrides) -> Path:
-    """Export ``model`` (module, preset, folder) to ``config.out_dir``; return the folder.
+    """Export ``model`` (module, preset, folder) to ``config.output``; return the folder.
 
     The folder is written atomically: on any failure (including a failed numeric check)
     nothing at ``out_dir`` is created or replaced.
@@ -47,7 +47,7 @@ def export(model, config: ExportConfig | None = None, **overrides) -> Path:
     cfg = config or ExportConfig()
     if overrides:
         cfg = ExportConfig(**{**cfg.__dict__, **overrides})
-    unet, info = load_model(model, quiet=True)
+    unet, info = load_model(model, preset=cfg.preset, quiet=True)
     p = next(unet.parameters())
     placement = (p.device, p.dtype)
     try:
@@ -71,7 +71,7 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
     trace_inputs = example_inputs(unet, info, batch=max(cfg.batch.opt, 2) if cfg.batch.dynamic else cfg.batch.opt,
                                   resolution=cfg.resolution.opt, dtype=torch.float32, device="cpu", seed=cfg.seed)
     timings: dict[str, float] = {}
-    out_dir = Path(cfg.out_dir)
+    out_dir = Path(cfg.output)
     with atomic_output_dir(out_dir, cfg.overwrite) as tmp, \
             tempfile.TemporaryDirectory(prefix="ldprune-export-", dir=tmp.parent) as work:
         fp32_path = Path(work) / "unet.fp32.onnx"

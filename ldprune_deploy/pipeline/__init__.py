@@ -1,7 +1,8 @@
 """``ldprune run``: a YAML recipe through profile -> score -> plan -> prune -> distill -> export ->
 evaluate, each stage's artefacts in ``DIR/<stage>/``, unchanged stages skipped (content hashes)."""
 
-from .recipe import Recipe, load_recipe
+from .load import load_recipe
+from .recipe import Recipe
 from .run import PipelineResult, StageResult, content_hash, run_pipeline
 from .stages import STAGES
 

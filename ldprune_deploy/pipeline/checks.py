@@ -12,23 +12,25 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Infeasible, LdpruneError
-from .recipe import Recipe, _fail, resolve_path
-from .schema import SECTIONS
+from ..params import recipe_specs
+from .recipe import Recipe, fail, resolve_path
+from .sections import SECTIONS
 
 log = logging.getLogger("ldprune")
 
 
 def _resolve_files(r: Recipe) -> None:
-    for section, spec in SECTIONS.items():
+    for section, classes in SECTIONS.items():
         if section == "distill" and not r.distill_enabled:
             continue
-        for key, (kind, _) in spec.items():
+        paths = [k for cls in classes for k, s in recipe_specs(cls).items() if s.meta["path"]]
+        for key in paths:
             v = r[section].get(key)
-            if kind != "path" or v is None:
+            if v is None:
                 continue
             found = resolve_path(v, r.path)
             if found is None:
-                _fail(f"{section}.{key}", f"file or folder not found: {v}",
+                fail(f"{section}.{key}", f"file or folder not found: {v}",
                       "check the path (relative paths are looked up in the current folder, then in the "
                       "project holding the recipe)")
             r[section][key] = str(found)
@@ -44,20 +46,20 @@ def _resolve_model(r: Recipe) -> tuple[str, Any]:
         return r.model, model_fingerprint(build_unet(p.cls, p.config, "meta"))
     found = resolve_path(r.model, r.path)
     if found is None:
-        _fail("model", f"'{r.model}' is neither a preset nor an existing path",
+        fail("model", f"'{r.model}' is neither a preset nor an existing path",
               f"use one of {', '.join(PRESETS)}, or a local diffusers folder / .safetensors file")
     if found.suffix == ".safetensors":
         if not r.preset:
-            _fail("preset", f"{found.name} is a bare weights file", f"set preset: to one of {', '.join(PRESETS)}")
+            fail("preset", f"{found.name} is a bare weights file", f"set preset: to one of {', '.join(PRESETS)}")
         if r.preset not in PRESETS:
-            _fail("preset", f"unknown preset '{r.preset}'", f"use one of {', '.join(PRESETS)}")
+            fail("preset", f"unknown preset '{r.preset}'", f"use one of {', '.join(PRESETS)}")
         p = PRESETS[r.preset]
         return str(found), model_fingerprint(build_unet(p.cls, p.config, "meta"))
     from ..models import _find_unet_dir
 
     unet_dir = _find_unet_dir(found) if found.is_dir() else None
     if unet_dir is None:
-        _fail("model", f"{found} is not a diffusers UNet folder", "point model: at a folder with unet/config.json")
+        fail("model", f"{found} is not a diffusers UNet folder", "point model: at a folder with unet/config.json")
     import json
 
     cfg = json.loads((unet_dir / "config.json").read_text())
@@ -73,20 +75,20 @@ def _check_profile_file(r: Recipe, fingerprint: str | None) -> dict[str, Any]:
     t = r["target"]
     found = resolve_path(t["profile"], r.path)
     if found is None:
-        _fail("target.profile", f"profile not found: {t['profile']}",
+        fail("target.profile", f"profile not found: {t['profile']}",
               "commit the profile under profiles/, or set target.profile: now to profile on this machine")
     t["profile"] = str(found)
     prof = read_json(found, PROFILE_SCHEMA, "profile")
     if fingerprint is not None and prof.get("model_fingerprint") != fingerprint:
-        _fail("target.profile", f"{found.name} was measured on model {prof.get('model')} "
+        fail("target.profile", f"{found.name} was measured on model {prof.get('model')} "
               f"({prof.get('model_fingerprint')}), the recipe's model is {r.model} ({fingerprint})",
               "use a profile of this model, or target.profile: now")
     for key in ("backend", "batch", "resolution", "dtype"):
         have = prof.get(key)
-        if t[key] is None:
+        if key not in r.given["target"]:
             t[key] = have
         elif have is not None and t[key] != have:
-            _fail(f"target.{key}", f"the recipe says {t[key]!r}, the profile {found.name} was measured with "
+            fail(f"target.{key}", f"the recipe says {t[key]!r}, the profile {found.name} was measured with "
                   f"{have!r}", f"set target.{key}: {have} or drop it (it defaults to the profile's)")
     return prof
 
@@ -94,6 +96,7 @@ def _check_profile_file(r: Recipe, fingerprint: str | None) -> dict[str, Any]:
 def check_budget_feasible(r: Recipe, prof: dict[str, Any]) -> None:
     """Solve the plan with every profiled candidate equally important: if even that misses the
     budget, no scores can help, and the user learns it now rather than after scoring."""
+    from ..params import from_section
     from ..planner import PlanConfig, Planner
 
     p = r["plan"]
@@ -102,9 +105,8 @@ def check_budget_feasible(r: Recipe, prof: dict[str, Any]) -> None:
             "model_fingerprint": prof.get("model_fingerprint"),
             "scores": [{"operator": op, "modification": m, "score": 1.0}
                        for op, rec in ops.items() for m in rec.get("savings_ms", {})]}
-    cfg = PlanConfig(budget=p["budget"], speedup=p["speedup"], max_params=p["max_params"],
-                     max_flops=p["max_flops"], strategy="latency-aware", method=p["method"],
-                     model=r.model, time_limit_s=min(p["time_limit_s"], 20.0))
+    cfg = from_section(PlanConfig, p, strategy="latency-aware", model=r.model, verify=False,
+                       time_limit_s=min(p["time_limit_s"], 20.0))
     try:
         Planner(fake, prof, cfg).run()
     except Infeasible as e:
@@ -132,9 +134,8 @@ def check_environment(r: Recipe, machine: bool = True) -> None:
         t["backend"] = t["backend"] or ("torch-graph" if cuda else "cpu")
         ok, why = _runner_ok(t["backend"], machine)
         if not ok:
-            _fail("target.backend", f"cannot profile now with '{t['backend']}': {why}",
+            fail("target.backend", f"cannot profile now with '{t['backend']}': {why}",
                   "pick a runner this machine has (e.g. cpu), or point target.profile at a committed profile")
-        t["batch"] = t["batch"] or 2
         t["dtype"] = t["dtype"] or ("fp16" if cuda else "fp32")
     else:
         prof = _check_profile_file(r, fingerprint)
@@ -147,7 +148,7 @@ def check_environment(r: Recipe, machine: bool = True) -> None:
     elif p["verify"]:
         ok, why = _runner_ok(p["backend"], machine)
         if not ok:
-            _fail("plan.verify", f"verify needs runner '{p['backend']}': {why}",
+            fail("plan.verify", f"verify needs runner '{p['backend']}': {why}",
                   "set plan.verify: auto (verify only where the runner exists) or false")
     s["device"] = s["device"] or ("cuda" if cuda else "cpu")
     ev["latency_batch"] = ev["latency_batch"] or t["batch"] or 1
@@ -157,7 +158,7 @@ def check_environment(r: Recipe, machine: bool = True) -> None:
     elif ev["runner"] != "none":
         ok, why = _runner_ok(ev["runner"], machine)
         if not ok:
-            _fail("evaluate.runner", f"'{ev['runner']}' cannot run here: {why}", "pick a runner this machine has")
+            fail("evaluate.runner", f"'{ev['runner']}' cannot run here: {why}", "pick a runner this machine has")
     if ev["budget"] is None:
         ev["budget"] = p["budget"] if p["budget"] and not p["budget"].strip().endswith("ms") else None
         if p["speedup"]:
@@ -171,12 +172,12 @@ def _check_metrics(r: Recipe, fingerprint) -> None:
     ev = r["evaluate"]
     for m in ev["metrics"]:
         if m == "fid" and not (ev["feature_extractor"] or ev["inception_weights"]):
-            _fail("evaluate.metrics", "fid needs a feature extractor and none is set",
+            fail("evaluate.metrics", "fid needs a feature extractor and none is set",
                   "set evaluate.inception_weights (standard FID) or evaluate.feature_extractor (labelled proxy/user)")
         if m == "fad" and not (ev["feature_extractor"] or ev["vggish_weights"]):
-            _fail("evaluate.metrics", "fad needs a feature extractor and none is set",
+            fail("evaluate.metrics", "fad needs a feature extractor and none is set",
                   "set evaluate.vggish_weights (standard FAD) or evaluate.feature_extractor")
     latent = PRESETS[r.model].vae_scale_factor > 1 if r.model in PRESETS else None
     if latent and any(m in ("fid", "fad") for m in ev["metrics"]) and not (ev["vae"] or ev["latent_space"]):
-        _fail("evaluate", f"{r.model} is a latent UNet: its samples need a VAE to become images",
+        fail("evaluate", f"{r.model} is a latent UNet: its samples need a VAE to become images",
               "set evaluate.vae: FOLDER, or evaluate.latent_space: true (metrics on latents, labelled so)")

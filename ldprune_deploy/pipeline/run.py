@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from ..artifacts import read_json, write_json_atomic
 from ..errors import GateFailed, LdpruneError
-from .recipe import Recipe, load_recipe
+from .load import load_recipe
+from .recipe import Recipe
 from .stages import REGISTRY, STAGES
 
 STAGE_SCHEMA = "ldprune.stage/1"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..artifacts import read_json
+from ..params import from_section
 from .recipe import Recipe
 
 STAGES = ("profile", "score", "plan", "prune", "distill", "export", "evaluate")
@@ -75,11 +76,7 @@ def _profile_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
         return {"profile": str(out), "source": t["profile"]}
     from ..profiler import ProfileConfig, profile
 
-    cfg = ProfileConfig(backend=t["backend"], batch=t["batch"], resolution=t["resolution"], dtype=t["dtype"],
-                        text_len=t["text_len"], methods=tuple(t["methods"]), default_method=t["default_method"],
-                        include=t["include"], max_candidates=t["max_candidates"], warmup=t["warmup"],
-                        iters=t["iters"], op_warmup=t["op_warmup"], op_iters=t["op_iters"], output=out,
-                        resume=resume, overwrite=True, progress=False)
+    cfg = from_section(ProfileConfig, t, output=out, resume=resume, overwrite=True, progress=False)
     prof = profile(r.model, cfg)
     return {"profile": str(out), "full_ms": prof["full_latency_ms"]["median_ms"]}
 
@@ -88,13 +85,8 @@ def _profile_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
 def _score_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
     from ..scoring import ScoreConfig, score
 
-    s = r["score"]
-    cfg = ScoreConfig(method=s["method"], output=scores_file(root), n_gen=s["n_gen"], steps=s["steps"],
-                      scheduler=s["scheduler"], guidance=s["guidance"], resolution=s["resolution"], seed=s["seed"],
-                      prompts=s["prompts"], embeddings=s["embeddings"], batch_size=s["batch_size"],
-                      kinds=s["kinds"], mods=s["mods"], include=s["include"], exclude=s["exclude"],
-                      device=s["device"], dtype=s["dtype"], cuda_graph=s["cuda_graph"], resume=resume, overwrite=True,
-                      progress=False, preset=r.preset)
+    cfg = from_section(ScoreConfig, r["score"], output=scores_file(root), resume=resume, overwrite=True,
+                       progress=False, preset=r.preset)
     doc = score(r.model, cfg)
     return {"scores": str(scores_file(root)), "n": len(doc["scores"])}
 
@@ -104,11 +96,8 @@ def _plan_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
     from ..planner import PlanConfig, plan
 
     p, t = r["plan"], r["target"]
-    cfg = PlanConfig(budget=p["budget"], speedup=p["speedup"], max_params=p["max_params"], max_flops=p["max_flops"],
-                     strategy=p["strategy"], method=p["method"], batch=t["batch"], resolution=t["resolution"],
-                     model=r.model, time_limit_s=p["time_limit_s"], verify=bool(p["verify"]), backend=p["backend"],
-                     dtype=t["dtype"], tolerance=p["tolerance"], max_rounds=p["max_rounds"],
-                     correction=p["correction"], warmup=p["warmup"], iters=p["iters"])
+    cfg = from_section(PlanConfig, p, batch=t["batch"], resolution=t["resolution"], dtype=t["dtype"], model=r.model,
+                       verify=bool(p["verify"]))
     result = plan(scores_file(root), profile_file(root), cfg)
     result.save(plan_file(root))
     from ..planner.verify import require_met
@@ -129,18 +118,11 @@ def _prune_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
 
 
 # -- distill ---------------------------------------------------------------------------------
-_DISTILL_KEYS = ("data", "data_free", "steps", "batch_size", "grad_accum", "lr", "warmup_steps", "lr_schedule",
-                 "feat_loss", "lambda_task", "lambda_out", "lambda_feat", "mixed_precision", "teacher_dtype",
-                 "ema_decay", "n_samples", "gen_steps", "gen_guidance", "prompts", "text_encoder", "vae",
-                 "checkpoint_every", "seed", "cpu")
-
-
 def _distill_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
     from ..distill import DistillConfig, distill
 
-    d = r["distill"]
-    cfg = DistillConfig(output=root / "distill", resume=resume, overwrite=not resume, progress=False,
-                        **{k: d[k] for k in _DISTILL_KEYS})
+    cfg = from_section(DistillConfig, r["distill"], output=root / "distill", resume=resume, overwrite=not resume,
+                       progress=False)
     final = distill(r.model, str(pruned_dir(root)), cfg)
     summary = read_json(root / "distill" / "summary.json")
     return {"model": str(final), "final_loss": (summary.get("last") or {}).get("total")}
@@ -153,10 +135,7 @@ def _export_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
     e = r["export"]
     out = {}
     for prec in e["precisions"]:
-        cfg = ExportConfig(out_dir=str(export_dir(root, prec)), precision=prec, batch=e["batch"],
-                           resolution=e["resolution"], exporter=e["exporter"], opset=e["opset"],
-                           keep_fp32=list(e["keep_fp32"]), optimize=e["optimize"], check=e["check"],
-                           range_scan=e["range_scan"], overwrite=True)
+        cfg = from_section(ExportConfig, e, output=str(export_dir(root, prec)), precision=prec, overwrite=True)
         folder = export(str(candidate_dir(r, root)), cfg)
         man = read_json(folder / "export.json")
         out[prec] = {"folder": str(folder), "check": (man.get("check") or {}).get("passed")}
@@ -164,12 +143,6 @@ def _export_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
 
 
 # -- evaluate --------------------------------------------------------------------------------
-_EVAL_KEYS = ("metrics", "n_samples", "steps", "scheduler", "guidance", "seed", "batch_size", "runner",
-              "latency_batch", "resolution", "dtype", "device", "warmup", "iters", "e2e_repeats", "budget",
-              "max_quality_drop", "feature_extractor", "inception_weights", "vggish_weights", "clip_weights",
-              "vae", "latent_space", "prompts", "embeddings", "reference")
-
-
 def _evaluate_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
     from ..evaluate import EvaluateConfig, evaluate
 
@@ -181,10 +154,9 @@ def _evaluate_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
         from .ort_seed import seed_ort_cache
 
         seed_ort_cache(exp, Path(options["cache_dir"]), ev, r)
-    cfg = EvaluateConfig(output=str(report_dir(root)), runner_options=options, overwrite=True, enforce_gate=False,
-                         preset=r.preset, scores=str(scores_file(root)), profile=str(profile_file(root)),
-                         curves=str(root / "distill" / "losses.json") if r.distill_enabled else None,
-                         export=str(exp), **{k: ev[k] for k in _EVAL_KEYS})
+    cfg = from_section(EvaluateConfig, ev, output=str(report_dir(root)), runner_options=options, overwrite=True,
+                       gate=False, preset=r.preset, scores=str(scores_file(root)), profile=str(profile_file(root)),
+                       curves=str(root / "distill" / "losses.json") if r.distill_enabled else None, export=str(exp))
     report = evaluate(r.model, str(candidate_dir(r, root)), cfg)
     lat = report.get("latency") or {}
     quality = {m: {k: q.get(k) for k in ("label", "teacher", "candidate", "skipped", "extractor")}

@@ -3,60 +3,25 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 
 from ..errors import Infeasible, LdpruneError
 from ..surgery.plan import Modification, PrunePlan
+from .config import STRATEGIES, PlanConfig
 from .budget import Budget, parse_latency_budget, parse_size_budget, parse_speedup
 from .problem import Problem, attach_sizes, build_problem, check_inputs, file_digest, load_inputs
 from .solve import Need, Selection, max_saving, rank_select, solve_milp
 
 log = logging.getLogger("ldprune")
-STRATEGIES = ("latency-aware", "rank", "params")
-
-
-@dataclass
-class PlanConfig:
-    """What to plan for. At least one of budget / speedup / max_params / max_flops.
-
-    budget: ``8.5ms`` | ``70%`` (of the profile's full latency) | ``1.5x``; speedup: ``1.5x``.
-    max_params / max_flops: ``60%`` of the full model or a count (``500M``).
-    verify: apply the plan, measure it with ``backend`` and re-solve with a corrected predictor
-    while the measurement is off the prediction by more than ``tolerance`` in either direction
-    (at most ``max_rounds`` plans; the kept plan is the measured one that met the budget with the
-    most importance).
-    """
-
-    budget: str | None = None
-    speedup: str | float | None = None
-    max_params: str | None = None
-    max_flops: str | None = None
-    strategy: str = "latency-aware"
-    method: str | None = None
-    allow_missing: bool = False
-    batch: int | None = None
-    resolution: int | None = None
-    model: str | None = None
-    time_limit_s: float = 60.0
-    verify: bool = False
-    backend: str = "torch-graph"
-    dtype: str | None = None
-    tolerance: float = 0.03
-    max_rounds: int = 3
-    correction: str = "scale"          # scale | additive
-    warmup: int = 10
-    iters: int = 30
 
 
 class Planner:
     """A loaded problem plus its budgets; ``select``/``to_plan`` are reused by verify and pareto."""
 
     def __init__(self, scores: dict, profile: dict, config: PlanConfig, sources: tuple[Any, Any] = (None, None)):
-        if config.strategy not in STRATEGIES:
-            raise LdpruneError(f"unknown strategy '{config.strategy}'", f"use one of: {', '.join(STRATEGIES)}")
         if config.budget is not None and config.speedup is not None:
             raise LdpruneError("both --budget and --speedup were given", "give one latency target")
         lat_spec = config.budget if config.budget is not None else (
@@ -221,11 +186,23 @@ def plan(scores: str | Path | dict, profile: str | Path | dict, config: PlanConf
     planner = Planner(s, p, config, sources=(None if isinstance(scores, dict) else scores,
                                             None if isinstance(profile, dict) else profile))
     result = planner.run()
-    if config.verify:
+    if verify_here(config, p):
         from .verify import verify_loop
 
         result = verify_loop(planner, model=unet)
     return result
+
+
+def verify_here(config: PlanConfig, profile: dict) -> bool:
+    """Whether ``plan`` verifies: ``verify=True``, or ``"auto"`` where the backend runs on this machine."""
+    if config.verify != "auto":
+        return bool(config.verify)
+    from ..runners import available_runners
+
+    backend = config.backend or profile.get("backend")
+    why = available_runners().get(backend, "unknown runner")
+    log.info("plan verify: %s (%s%s)", "on" if not why else "off", backend, f": {why}" if why else "")
+    return not why
 
 
 def importance_kept(plan: PrunePlan) -> float:

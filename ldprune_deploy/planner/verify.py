@@ -54,11 +54,7 @@ def _free() -> None:
 def verify_loop(planner, model=None, runner=None) -> PrunePlan:
     """Run the loop for ``planner`` (a core.Planner); returns the chosen plan with ``measured`` set."""
     cfg, prof = planner.config, planner.profile
-    if cfg.correction not in ("scale", "additive"):
-        raise LdpruneError(f"unknown correction '{cfg.correction}'", "use scale or additive")
-    if cfg.max_rounds < 1:
-        raise LdpruneError("--max-rounds must be at least 1", "pass --max-rounds 3")
-    runner = runner or get_runner(cfg.backend)
+    runner = runner or get_runner(cfg.backend or prof["backend"])
     dtype = cfg.dtype or prof.get("dtype") or "fp32"
     if model is None:
         spec = cfg.model or prof.get("model")

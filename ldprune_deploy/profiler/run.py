@@ -64,10 +64,10 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
         raise LdpruneError("ablation with torch-compile would recompile the whole UNet for every candidate",
                            "profile ablation with torch-graph, or pass --methods in_situ,isolated")
     if isinstance(model, nn.Module):
-        unet, info = load_model(model)
+        unet, info = load_model(model, preset=config.preset)
         place(unet, runner.device, dtype)
     else:
-        unet, info = load_model(model, device=runner.device, dtype=dtype, quiet=True)
+        unet, info = load_model(model, preset=config.preset, device=runner.device, dtype=dtype, quiet=True)
     resolution = cfg.resolution or info.resolution
     header = {**cfg.settings(), "resolution": resolution, "model_fingerprint": info.fingerprint,
               "methods": list(cfg.methods), "check_additivity": cfg.check_additivity, "seed": cfg.seed,

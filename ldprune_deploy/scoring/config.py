@@ -3,72 +3,106 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import LdpruneError
+from ..params import Params, at_least, param
 
 SCORES_SCHEMA = "ldprune.scores/1"
 
 
+def _methods() -> list[str]:
+    from .methods import METHODS
+
+    return list(METHODS)
+
+
+def _regions() -> list[str]:
+    from .compile import REGIONS
+
+    return list(REGIONS)
+
+
 @dataclass
-class ScoreConfig:
-    method: str = "ld-pruner"          # a key of ``scoring.METHODS``
-    output: str | Path = "scores.json"
+class ScoreConfig(Params):
+    method: str = param("ld-pruner", choices=_methods, help="importance method")
+    output: str | Path = param("scores.json", short="-o", recipe=False, help="scores file to write")
     # generation (ld-pruner) / calibration (laptop)
-    n_gen: int = 64
-    steps: int = 25
-    scheduler: str = "ddim"
-    guidance: float = 7.5
-    resolution: int | None = None      # pixels; default: the model's
-    seed: int = 0                      # sample i uses seed + i
-    prompts: str | Path | None = None  # prompt file; None: the embedding file's prompts, else the built-in list
-    prompt_list: list[str] | None = None
-    embeddings: str | Path | None = None  # pre-computed text embeddings (EmbeddingFile)
-    batch_size: int | None = None      # samples per UNet call (None: all N_gen at once)
+    n_gen: int = param(64, group="generation / calibration", check=at_least(2),
+                       help="samples per set (>= 2: the standard deviation over samples needs two)")
+    steps: int = param(25, group="generation / calibration", check=at_least(1), help="sampler steps")
+    scheduler: str = param("ddim", group="generation / calibration",
+                           help="ddim, ddpm, pndm, euler, dpm++, unipc, lms or a diffusers class name")
+    guidance: float = param(7.5, group="generation / calibration", help="classifier-free guidance (conditional UNets)")
+    resolution: int | None = param(None, group="generation / calibration", help="pixel resolution (default: the model's)")
+    seed: int = param(0, group="generation / calibration", help="sample i uses seed + i")
+    prompts: str | Path | None = param(None, group="generation / calibration", metavar="FILE", path=True,
+                                       help="prompt file, one per line (default: the --embeddings file's own prompts, "
+                                            "evenly spaced, else the built-in list)")
+    embeddings: str | Path | None = param(None, group="generation / calibration", metavar="FILE", path=True,
+                                          help="pre-computed text embeddings (.safetensors)")
+    batch_size: int | None = param(None, group="generation / calibration", check=at_least(1),
+                                   help="samples per UNet call (default: all N_gen at once)")
     # candidate filters (all must match)
-    kinds: list[str] | None = None     # operator kinds, e.g. ["resnet", "attn2"]
-    mods: list[str] | None = None      # modification names; "width" matches every width:*
-    include: str | None = None         # regex on "<operator>:<modification>"
-    exclude: str | None = None
-    candidates: list[tuple[str, str]] | None = None  # explicit list (filters still apply)
+    kinds: list[str] | None = param(None, group="candidate filters", metavar="KIND",
+                                    help="operator kinds, e.g. resnet attn2 ff")
+    mods: list[str] | None = param(None, group="candidate filters", metavar="MOD",
+                                   help="modifications: remove shortcut width width:0.5 ... ('width' matches every width:*)")
+    include: str | None = param(None, group="candidate filters", metavar="REGEX",
+                                help="keep candidates whose 'operator:modification' matches")
+    exclude: str | None = param(None, group="candidate filters", metavar="REGEX",
+                                help="drop candidates whose 'operator:modification' matches")
     # additivity check (ld-pruner, laptop)
-    check_additivity: int = 0          # K random sets of modifications; 0 = off
-    additivity_max_set: int = 4
+    check_additivity: int = param(0, group="execution", metavar="K",
+                                  help="also score K random sets jointly and correlate with the sum of singles")
+    additivity_max_set: int = param(4, group="execution", check=at_least(2),
+                                    help="largest set of modifications in the additivity check")
     # execution
-    device: str = "cpu"
-    dtype: str = "fp32"
-    channels_last: bool = False
-    compile_blocks: bool = False       # torch.compile the repeated blocks per instance (scoring/compile.py)
-    compile_regions: str | None = None  # which modules compile_blocks compiles: a key of compile.REGIONS
-                                        # (None: compile.DEFAULT_REGIONS)
-    inductor: dict[str, Any] | None = None  # torch._inductor.config settings for those compiles
-    cuda_graph: bool | None = None     # replay sampling's UNet call from a CUDA graph; None: on for CUDA
-                                       # unless compile_blocks (graph_call.py)
-    cudnn_benchmark: bool = False      # let cuDNN time its convolution algorithms (CUDA only): faster, but
-                                       # its choice may differ between processes, so scores are not bit-exact
-    resume: bool = False
-    overwrite: bool = False
-    progress: bool = True
-    preset: str | None = None          # architecture of a bare .safetensors model
-    extra: dict[str, Any] = field(default_factory=dict)
+    device: str | None = param(None, group="execution",
+                               help="cpu or cuda (default: cuda where available, else cpu; torchrun: one GPU per rank)")
+    dtype: str = param("fp32", group="execution", choices=("fp32", "fp16", "bf16"), help="fp32, fp16 or bf16")
+    channels_last: bool = param(False, group="execution", help="channels_last memory format (faster convs on GPU)")
+    compile_blocks: bool = param(False, group="execution",
+                                 help="torch.compile the UNet's repeated regions (see --compile-regions; compile "
+                                      "time counts)")
+    compile_regions: str | None = param(None, group="execution", choices=_regions,
+                                        help="with --compile-blocks: 'wide' (default: whole Transformer2DModels, "
+                                             "down/upsamplers and the output norm too) or 'blocks' (each "
+                                             "ResnetBlock2D/BasicTransformerBlock)")
+    inductor: dict[str, Any] | None = param(None, group="execution",
+                                            help="with --compile-blocks: a torch._inductor.config setting, e.g. "
+                                                 "conv_1x1_as_mm=true (repeatable)")
+    cuda_graph: bool | None = param(None, group="execution",
+                                    help="replay the sampling loop's UNet call from a CUDA graph (default: on with "
+                                         "--device cuda, unless --compile-blocks; small UNets are launch-bound, so "
+                                         "this is their main speed-up)")
+    cudnn_benchmark: bool = param(False, group="execution",
+                                  help="let cuDNN time its convolution algorithms (CUDA): a faster sweep (README), but "
+                                       "scores may then differ slightly between processes instead of repeating bit "
+                                       "for bit")
+    resume: bool = param(False, group="execution", recipe=False,
+                         help="continue an interrupted run, skipping finished candidates")
+    overwrite: bool = param(False, group="execution", recipe=False, help="replace an existing scores file")
+    progress: bool = param(True, group="execution", recipe=False, help="progress bar")
+    preset: str | None = param(None, recipe=False, metavar="P", help="architecture of a bare .safetensors model")
+    prompt_list: list[str] | None = param(None, cli=False, recipe=False, help="API: the prompts themselves")
+    candidates: list[tuple[str, str]] | None = param(None, cli=False, recipe=False,
+                                                     help="API: explicit (operator, modification) pairs")
+    extra: dict[str, Any] = param(factory=dict, cli=False, recipe=False, help="API: what a caller wants recorded")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.device is None:
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
     def validate(self, conditional: bool | None = None) -> None:
         """Check the settings; ``conditional=None`` skips the model-dependent checks."""
         from . import METHODS
 
-        if self.method not in METHODS:
-            raise LdpruneError(f"unknown scoring method '{self.method}'", f"use one of: {', '.join(METHODS)}")
-        if self.n_gen < 2:
-            raise LdpruneError(f"N_gen = {self.n_gen}: the standard deviation over samples needs at least 2",
-                               "pass --n-gen 2 or more (default 64)")
-        if self.steps < 1:
-            raise LdpruneError(f"steps = {self.steps}", "pass --steps 1 or more (default 25)")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise LdpruneError(f"batch size {self.batch_size}", "pass a positive --batch-size or leave it out")
         if conditional is False and (self.prompts is not None or self.prompt_list or self.embeddings is not None):
             raise LdpruneError("prompts were given, but this UNet is unconditional (UNet2DModel)",
                                "drop --prompts / --embeddings for unconditional models")
@@ -79,10 +113,7 @@ class ScoreConfig:
             raise LdpruneError(f"the additivity check is defined for ld-pruner and laptop, not '{self.method}'",
                                "drop --check-additivity or use --method ld-pruner|laptop")
         from ..graph_call import use_cuda_graph
-        from .compile import REGIONS
 
-        if self.compile_regions is not None and self.compile_regions not in REGIONS:
-            raise LdpruneError(f"unknown compile regions '{self.compile_regions}'", f"use one of: {', '.join(REGIONS)}")
         if not self.compile_blocks and (self.compile_regions is not None or self.inductor):
             raise LdpruneError("compile regions / inductor settings were given without compiling",
                                "add --compile-blocks, or drop --compile-regions / --inductor")
@@ -95,8 +126,6 @@ class ScoreConfig:
             check_inductor_knobs(self.inductor)
 
         use_cuda_graph(self.cuda_graph, self.device, "--compile-blocks" if self.compile_blocks else None)
-        if self.additivity_max_set < 2:
-            raise LdpruneError("additivity sets need at least 2 modifications", "pass additivity_max_set >= 2")
 
 
 def _mod_matches(mod: str, wanted: list[str]) -> bool:

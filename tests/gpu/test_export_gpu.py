@@ -19,7 +19,7 @@ def _ort_cuda() -> bool:
 def test_check_runs_on_cuda_and_meets_the_cpu_tolerances(tmp_path, precision):
     if not _ort_cuda():
         pytest.skip("onnxruntime-gpu is not installed (stage it: benchmarks/stage_device_wheels.sh)")
-    out = export("tiny-t2i", ExportConfig(out_dir=str(tmp_path / precision), precision=precision, batch="1:2:2",
+    out = export("tiny-t2i", ExportConfig(output=str(tmp_path / precision), precision=precision, batch="1:2:2",
                                           resolution="64:128:128", check_device="cuda"))
     check = read_manifest(out)["check"]
     assert check["provider"] == "CUDAExecutionProvider" and check["reference_device"] == "cuda"
