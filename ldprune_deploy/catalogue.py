@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -12,7 +11,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import ModelInfo, build_unet, example_inputs, load_model, model_fingerprint
-from .surgery.mods import PRUNABLE_KINDS, build_replacement, kind_of, legal_modifications, width_description
+from .surgery.families import build_replacement, legal_modifications
+from .surgery.mods import PRUNABLE_KINDS, kind_of, width_description
 
 CATALOGUE_SCHEMA = "ldprune.catalogue/1"
 

@@ -31,14 +31,20 @@ FAST = dict(n_samples=24, steps=2, batch_size=24, warmup=1, iters=3, e2e_repeats
 
 def _runner() -> str:
     """The project's ``cpu`` runner when it is installed; else a minimal timing runner for tests."""
-    from ldprune_deploy.runners import LatencyStats, Runner, RunSpec, register_runner, runner_names
+    from ldprune_deploy.runners import (
+        RUNNERS,
+        LatencyStats,
+        Runner,
+        RunSpec,
+        runner_names,
+    )
 
     if "cpu" in runner_names():
         return "cpu"
     if "eval-test" not in runner_names():
         from ldprune_deploy.models import example_inputs
 
-        @register_runner("eval-test")
+        @RUNNERS.register("eval-test")
         class _EvalTestRunner(Runner):
             def measure(self, model, info, spec: RunSpec) -> LatencyStats:
                 inputs = example_inputs(model, info, batch=spec.batch, resolution=spec.resolution)
@@ -86,7 +92,12 @@ def test_api_pass_report_contents(setup):
     assert "PASS" in (out / "report.md").read_text()
     assert (out / "plots" / "samples.png").stat().st_size > 1000
     # the same figures against a tighter budget: the gate says why, in one line
-    from ldprune_deploy.evaluate.gate import enforce, gate, parse_budget, parse_tolerances
+    from ldprune_deploy.evaluate.gate import (
+        enforce,
+        gate,
+        parse_budget,
+        parse_tolerances,
+    )
 
     slow = gate(lat, rep["quality"], parse_budget("0.001ms"), parse_tolerances(["10%"]))
     with pytest.raises(GateFailed, match="too slow"):
@@ -152,7 +163,7 @@ def full_report(setup):
     The profile/scores/pareto/curve figures here are synthetic test inputs, not measurements."""
     from ldprune_deploy.catalogue import build_catalogue
     from ldprune_deploy.models import load_model, model_fingerprint
-    from ldprune_deploy.surgery import Modification, PrunePlan, PruneConfig, prune
+    from ldprune_deploy.surgery import Modification, PruneConfig, PrunePlan, prune
 
     unet, info = load_model("tiny-uncond", quiet=True)
     fp = model_fingerprint(unet)

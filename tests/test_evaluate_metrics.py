@@ -240,5 +240,5 @@ def test_stage_api_is_reachable_lazily():
     import ldprune_deploy.evaluate as pkg
 
     assert callable(ldprune_deploy.evaluate) and ldprune_deploy.EvaluateConfig is pkg.EvaluateConfig
-    with pytest.raises(LdpruneError, match="unknown metric"):
+    with pytest.raises(LdpruneError, match="'psnr' is not one of fid"):
         ldprune_deploy.evaluate("tiny-uncond", "tiny-uncond", pkg.EvaluateConfig(metrics=["psnr"]))

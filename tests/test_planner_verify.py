@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import pytest
-
+from _fake_runner import FixedBound
 from _planner_synth import from_catalogue
+
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.errors import BudgetMissed, LdpruneError
 from ldprune_deploy.planner import PlanConfig, Planner, plan
 from ldprune_deploy.planner.verify import require_met, verify_loop
-from _fake_runner import FixedBound
-from ldprune_deploy.runners import Runner, register_runner
+from ldprune_deploy.runners import RUNNERS, Runner
 from ldprune_deploy.surgery import apply_plan
 
 BASE_MS, FULL_MS = 2.0, 12.0
 
 
-@register_runner("planner-test-params")
+@RUNNERS.register("planner-test-params")
 class ParamsRunner(Runner):
     """A device whose latency is exactly linear in the parameter count (no noise, no clock);
     ``speed`` multiplies every figure from the given call on (a machine that slows down)."""

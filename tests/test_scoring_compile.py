@@ -13,10 +13,15 @@ import torch
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import example_inputs, load_model
 from ldprune_deploy.scoring import ScoreConfig, score
-from ldprune_deploy.scoring.compile import BLOCK_CLASSES, compiled_blocks, copy_keeps_compiled_call
+from ldprune_deploy.scoring.compile import (
+    BLOCK_CLASSES,
+    compiled_blocks,
+    copy_keeps_compiled_call,
+)
 from ldprune_deploy.surgery import Modification, swapped
 from ldprune_deploy.surgery.apply import resolve
-from ldprune_deploy.surgery.mods import _shallow_copy, build_replacement
+from ldprune_deploy.surgery.families import build_replacement
+from ldprune_deploy.surgery.mods import _shallow_copy
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,13 +6,12 @@ import contextlib
 import logging
 
 import pytest
-
 from _fake_runner import FixedBound, FormulaRunner
+
 from ldprune_deploy.budget import latency_verdict
 from ldprune_deploy.evaluate.gate import gate, parse_budget
 from ldprune_deploy.profiler import ProfileConfig, profile
-from ldprune_deploy.runners import LatencyStats, RunSpec, register_runner
-from ldprune_deploy.runners import timing
+from ldprune_deploy.runners import RUNNERS, LatencyStats, RunSpec, timing
 from ldprune_deploy.runners.timing import Variant, measure_paired, open_variant, paired
 
 SPEC = RunSpec(warmup=0, iters=12, rounds=4, settle_s=0.0)
@@ -135,7 +134,7 @@ def test_the_gate_applies_the_same_rule_to_the_evaluator_measurement(tiny_t2i):
     assert not res["passed"] and "p90" in res["reasons"][0]
 
 
-@register_runner("test-params-formula")
+@RUNNERS.register("test-params-formula")
 class _ParamsFormula(FormulaRunner):
     """1 ms per 10k parameters of the model as it is when bound (swapped operators included)."""
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ..artifacts import read_json
 from ..params import from_section
+from ..registry import Registry
 from .recipe import Recipe
 
 STAGES = ("profile", "score", "plan", "prune", "distill", "export", "evaluate")
@@ -180,7 +181,8 @@ def _s(section: str, *extra: str):
     return lambda r: {**{k: r[section][k] for k in r[section]}, **{k: getattr(r, k) for k in extra}}
 
 
-REGISTRY: dict[str, Stage] = {s.name: s for s in (
+REGISTRY: Registry[Stage] = Registry("stage")
+for _stage in (
     Stage("profile", _profile_params, _profile_inputs, _profile_run),
     Stage("score", _s("score", "model", "preset"), lambda r, root: _model_input(r), _score_run),
     Stage("plan", lambda r: {**r["plan"], "target": r["target"], "model": r.model},
@@ -198,6 +200,7 @@ REGISTRY: dict[str, Stage] = {s.name: s for s in (
                            **_paths_in(r["evaluate"], ("feature_extractor", "inception_weights", "vggish_weights",
                                                        "clip_weights", "vae", "prompts", "embeddings", "reference"))},
           _evaluate_run),
-)}
+):
+    REGISTRY.add(_stage.name, _stage)
 
 __all__ = ["REGISTRY", "STAGES", "Stage"]

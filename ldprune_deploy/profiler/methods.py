@@ -25,7 +25,8 @@ from torch import nn
 
 from ..runners.torch_runners import capture_graph, time_callable
 from ..surgery import Modification, swapped
-from ..surgery.mods import RemovedOperator, build_replacement, norm_feeding
+from ..surgery.families import build_replacement
+from ..surgery.mods import RemovedOperator, norm_feeding
 
 _LN_TYPES = ("layer_norm", "layer_norm_i2vgen", "ada_norm_zero")
 

@@ -11,11 +11,11 @@ reference and candidates interleaved in one process.
 from __future__ import annotations
 
 import abc
-
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ..errors import LdpruneError
+from ..registry import Registry
 
 
 @dataclass
@@ -121,17 +121,6 @@ class Runner(abc.ABC):
         return measure(self, model, info, spec)
 
 
-_REGISTRY: dict[str, Callable[[], Runner]] = {}
-
-
-def register_runner(name: str):
-    def deco(cls):
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-    return deco
-
-
 def _load_builtin() -> None:
     # Importing these modules registers their runners; missing optional deps only hide them.
     import importlib
@@ -144,26 +133,24 @@ def _load_builtin() -> None:
                 raise
 
 
+RUNNERS: Registry[type[Runner]] = Registry("runner/backend", _load_builtin)
+
+
 def runner_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted(RUNNERS.names())
 
 
 def available_runners() -> dict[str, str]:
     """name -> "" when usable here, else the reason it is not."""
-    _load_builtin()
     out = {}
-    for name, cls in sorted(_REGISTRY.items()):
+    for name, cls in sorted(RUNNERS.items()):
         ok, why = cls.available()
         out[name] = "" if ok else why
     return out
 
 
 def get_runner(name: str, **kwargs) -> Runner:
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise LdpruneError(f"unknown runner/backend '{name}'", f"use one of: {', '.join(sorted(_REGISTRY))}")
-    cls = _REGISTRY[name]
+    cls = RUNNERS.get(name)
     ok, why = cls.available()
     if not ok:
         usable = [n for n, w in available_runners().items() if not w]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LdpruneError
-from . import Bound, Runner, RunSpec, register_runner
+from . import RUNNERS, Bound, Runner, RunSpec
 from .ort_static import _NP, input_shapes, static_graph
 
 log = logging.getLogger("ldprune")
@@ -186,14 +186,14 @@ class _OrtRunner(Runner):
         binding.bind_ortvalue_output(out.name, oval)
         return binding, keep
 
-@register_runner("ort-cpu")
+@RUNNERS.register("ort-cpu")
 class OrtCpuRunner(_OrtRunner):
     """ONNX Runtime, CPU provider (tests, CPU deployments)."""
 
     device = "cpu"
 
 
-@register_runner("ort-cuda")
+@RUNNERS.register("ort-cuda")
 class OrtCudaRunner(_OrtRunner):
     """ONNX Runtime, CUDA provider; ``cuda_graph`` replays the whole UNet as one graph."""
 

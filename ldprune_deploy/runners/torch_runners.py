@@ -22,7 +22,7 @@ from ..errors import LdpruneError
 from ..graph_call import on_side_stream
 from ..inductor_knobs import check_inductor_knobs
 from ..models import _quiet_diffusers, example_inputs, parse_dtype
-from . import Bound, LatencyStats, Runner, RunSpec, register_runner
+from . import RUNNERS, Bound, LatencyStats, Runner, RunSpec
 from .timing import time_calls
 
 log = logging.getLogger("ldprune")
@@ -213,19 +213,19 @@ class _TorchRunner(Runner):
                             "memory": lambda: _peak_memory_mb(self.device)})
 
 
-@register_runner("cpu")
+@RUNNERS.register("cpu")
 class CpuRunner(_TorchRunner):
     """Eager PyTorch on the CPU: the same code path as the GPU runners, for tests and CPU targets."""
 
     device = "cpu"
 
 
-@register_runner("torch-eager")
+@RUNNERS.register("torch-eager")
 class EagerRunner(_TorchRunner):
     """Eager PyTorch on CUDA (launch-bound for small batches: the CPU issues every kernel)."""
 
 
-@register_runner("torch-graph")
+@RUNNERS.register("torch-graph")
 class GraphRunner(_TorchRunner):
     """The whole UNet captured once in a CUDA graph with static inputs, then replayed."""
 
@@ -236,7 +236,7 @@ class GraphRunner(_TorchRunner):
         return g.replay
 
 
-@register_runner("torch-compile")
+@RUNNERS.register("torch-compile")
 class CompileRunner(_TorchRunner):
     """``torch.compile`` (mode ``spec.options['mode']``, default reduce-overhead).
 

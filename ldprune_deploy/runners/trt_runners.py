@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LdpruneError
-from . import Bound, Runner, RunSpec, register_runner
+from . import RUNNERS, Bound, Runner, RunSpec
 
 log = logging.getLogger("ldprune")
 
 
-@register_runner("tensorrt")
+@RUNNERS.register("tensorrt")
 class TensorRTRunner(Runner):
     """Runs ``tensorrt`` engines, or ``tensorrt_rtx`` ones where only TensorRT-RTX is installed."""
 

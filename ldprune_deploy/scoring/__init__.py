@@ -4,11 +4,11 @@ and baselines (random, magnitude, size), in one swappable registry."""
 from .additivity import additivity_report, additivity_sets
 from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
 from .io import load_scores
-from .methods import METHODS, Context, Method, latent_stats, ld_pruner_distance, register_method
+from .methods import METHODS, Context, Method, latent_stats, ld_pruner_distance
 from .run import score
 
 __all__ = ["METHODS", "SCORES_SCHEMA", "Context", "Method", "ScoreConfig", "additivity_report", "additivity_sets",
-           "latent_stats", "ld_pruner_distance", "load_scores", "register_method", "score", "select_candidates"]
+           "latent_stats", "ld_pruner_distance", "load_scores", "score", "select_candidates"]
 
 
 def check_additivity(model, config: ScoreConfig, k: int = 20) -> dict:

@@ -7,7 +7,6 @@ the additivity check). Higher score = more important (modifying it changes more)
 from __future__ import annotations
 
 import abc
-
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -16,19 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..registry import Registry
 from ..sampling import SamplerConfig, generate, make_scheduler
 from ..surgery import Modification, swapped
 from ..surgery.apply import resolve
 
-METHODS: dict[str, type["Method"]] = {}
-
-
-def register_method(name: str):
-    def deco(cls):
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-    return deco
+METHODS: Registry[type["Method"]] = Registry("scoring method")
 
 
 @dataclass
@@ -86,7 +78,7 @@ def _finite(x: float) -> float:
     return x if math.isfinite(x) else math.inf
 
 
-@register_method("ld-pruner")
+@METHODS.register("ld-pruner")
 class LDPruner(Method):
     generative = True
 
@@ -116,7 +108,7 @@ class LDPruner(Method):
 # --------------------------------------------------------------------------- LAPTOP-Diff
 
 
-@register_method("laptop")
+@METHODS.register("laptop")
 class Laptop(Method):
     """One-shot output loss E‖ε_mod − ε_orig‖² over calibration inputs.
 
@@ -178,7 +170,7 @@ class Laptop(Method):
 # --------------------------------------------------------------------------- baselines
 
 
-@register_method("random")
+@METHODS.register("random")
 class RandomScore(Method):
     """Uniform in [0, 1), a hash of (seed, candidate): the same on any rank or rerun."""
 
@@ -199,7 +191,7 @@ def _l1_and_count(module: nn.Module) -> tuple[float, int]:
     return l1, n
 
 
-@register_method("magnitude")
+@METHODS.register("magnitude")
 class Magnitude(Method):
     """Mean |w| (L1 per parameter) of the weights the modification removes."""
 
@@ -213,7 +205,7 @@ class Magnitude(Method):
         return (l1 / n if n > 0 else 0.0), {"l1_removed": l1, "params_removed": n}
 
 
-@register_method("size")
+@METHODS.register("size")
 class Size(Method):
     """Parameters removed (FLOPs removed in the parts): bigger operators rank as more important."""
 

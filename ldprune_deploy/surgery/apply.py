@@ -11,8 +11,8 @@ from torch import nn
 
 from ..errors import LdpruneError
 from ..models import model_fingerprint
-from .mods import (build_replacement, kind_of, legal_modifications, norm_feeding, parse_width,
-                   select_keep, width_units, width_units_total)
+from .families import build_replacement, legal_modifications
+from .mods import kind_of, norm_feeding, parse_width, select_keep, width_units, width_units_total
 from .plan import Modification, PrunePlan, find_conflicts
 
 log = logging.getLogger("ldprune")

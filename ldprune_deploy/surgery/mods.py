@@ -12,7 +12,7 @@ surviving weight is bit-identical to the original.
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -105,25 +105,6 @@ class ShortcutResnet(nn.Module):
 
 def _resnet_channels(m: nn.Module) -> tuple[int, int]:
     return m.conv1.in_channels, m.conv2.out_channels
-
-
-def legal_modifications(kind: str, module: nn.Module) -> list[str]:
-    """Names of the modifications this operator admits (width variants already rounded)."""
-    mods: list[str] = []
-    if kind == "resnet":
-        cin, cout = _resnet_channels(module)
-        resamples = getattr(module, "upsample", None) is not None or getattr(module, "downsample", None) is not None
-        if cin == cout and not resamples:
-            mods.append("remove")
-        if module.conv_shortcut is not None and not resamples:
-            mods.append("shortcut")
-        mods += [f"width:{r}" for r in WIDTH_RATIOS if _resnet_groups_for(module, r) is not None]
-    elif kind in ("transformer", "transformer_block"):
-        mods.append("remove")
-    elif kind in ("attn1", "attn2", "attention", "ff"):
-        mods.append("remove")
-        mods += [f"width:{r}" for r in WIDTH_RATIOS if width_units(kind, module, r) is not None]
-    return _dedupe_widths(kind, module, mods)
 
 
 def _dedupe_widths(kind: str, module: nn.Module, mods: list[str]) -> list[str]:
@@ -346,34 +327,6 @@ def _narrow_ff(m: nn.Module, keep: Sequence[int]) -> nn.Module:
     layers[out_pos] = _slice_linear(out, cols=idx)
     new.net = nn.ModuleList(layers)
     return new
-
-
-def build_replacement(kind: str, module: nn.Module, mod: str, keep: Sequence[int] | None = None) -> tuple[nn.Module | None, dict[str, Any]]:
-    """The module that replaces ``module`` under ``mod`` and side changes to its parent.
-
-    Returns ``(replacement, parent_changes)``; ``replacement`` may be ``None`` (a
-    cross-attention set to None is skipped by diffusers, norm included) and
-    ``parent_changes`` maps sibling attribute names to their replacements (the norm that
-    only fed a removed branch).
-    """
-    if mod == "remove":
-        if kind in ("resnet", "transformer", "transformer_block", "attention"):
-            return RemovedOperator(kind), {}
-        if kind == "attn2":
-            return None, {}
-        if kind in ("attn1", "ff"):
-            return ZeroBranch(), {}
-    elif mod == "shortcut" and kind == "resnet":
-        return ShortcutResnet(module.conv_shortcut, module.output_scale_factor), {}
-    elif mod.startswith("width:"):
-        keep = list(keep) if keep is not None else select_keep(kind, module, mod)
-        if kind == "resnet":
-            return _narrow_resnet(module, keep), {}
-        if kind in ("attn1", "attn2", "attention"):
-            return _narrow_attention(module, keep), {}
-        if kind == "ff":
-            return _narrow_ff(module, keep), {}
-    raise ValueError(f"modification '{mod}' is not defined for a {kind}")
 
 
 def norm_feeding(kind: str, block: nn.Module) -> str | None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from torch import nn
 
 from ..artifacts import ensure_output_dir_free
-from ..params import Params, param
 from ..models import load_model
+from ..params import Params, param
 from .apply import apply_plan
 from .persist import save_pruned
 from .plan import PrunePlan
