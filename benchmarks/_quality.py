@@ -31,6 +31,7 @@ from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
+from ldprune_deploy.unet import set_model_info
 
 METRIC_NOTE = ("proxy metric: Frechet distance on the penultimate features of a small CNN trained here "
                "(benchmarks/train_proxies.py), not Inception/VGGish")
@@ -99,8 +100,8 @@ def _unet_dir(folder: Path) -> Path:
 
 
 def load_teacher(folder: str | Path, data_dir: str, emb: str | None) -> Teacher:
-    from ldprune_deploy.data import load_emoji, load_notes
-    from ldprune_deploy.data.teachers import to_model_space
+    from ldprune_deploy.quality import load_emoji, load_notes
+    from ldprune_deploy.spaces import to_model_space
 
     folder = Path(folder)
     cfg = json.loads((_unet_dir(folder) / "config.json").read_text())
@@ -114,11 +115,11 @@ def load_teacher(folder: str | Path, data_dir: str, emb: str | None) -> Teacher:
     train = torch.from_numpy(~d["held_out"])
     cond = captions = None
     if hint["conditional"]:
-        from ldprune_deploy.data.common import cache_dir
-        from ldprune_deploy.data.text import load_embeddings
+        from ldprune_deploy.conditioning import open_embeddings
+        from ldprune_deploy.quality.common import cache_dir
 
         captions = [str(c) for c, keep in zip(d["captions"], train.tolist()) if keep]
-        cond = load_embeddings(emb or cache_dir(data_dir) / "emoji-emb.safetensors").encode(captions)
+        cond = open_embeddings(emb or cache_dir(data_dir) / "emoji-emb.safetensors").encode(captions)
     curve = None
     for cand in (folder.parent / "curves.json", folder / "curves.json"):
         if cand.is_file():
@@ -134,7 +135,7 @@ def smoke_teacher_folder(name: str, a) -> Path:
     block, so the whole smoke run fits in well under a minute on 2 CPU cores."""
     from dataclasses import replace
 
-    from ldprune_deploy.data.teachers import TEACHERS, build_teacher
+    from ldprune_deploy.quality.teachers import TEACHERS, build_teacher
 
     cfg = TEACHERS[name]
     n_blocks = len(cfg.config["block_out_channels"])
@@ -175,19 +176,19 @@ def smoke_teacher_folder(name: str, a) -> Path:
 
 
 def _smoke_data(cfg, a):
-    from ldprune_deploy.data import load_emoji, load_notes
-    from ldprune_deploy.data.teachers import to_model_space
+    from ldprune_deploy.quality import load_emoji, load_notes
+    from ldprune_deploy.spaces import to_model_space
 
     d = load_emoji(a.data) if cfg.data == "emoji" else load_notes(a.data)
     x = to_model_space(d["images64"] if cfg.data == "emoji" else d["mels"], cfg.space)
     train = torch.from_numpy(~d["held_out"])
     cond = caps = None
     if cfg.conditional:
-        from ldprune_deploy.data.common import cache_dir
-        from ldprune_deploy.data.text import load_embeddings
+        from ldprune_deploy.conditioning import open_embeddings
+        from ldprune_deploy.quality.common import cache_dir
 
         caps = [str(c) for c, k in zip(d["captions"], train.tolist()) if k]
-        cond = load_embeddings(a.emb or cache_dir(a.data) / "emoji-emb.safetensors").encode(caps)
+        cond = open_embeddings(a.emb or cache_dir(a.data) / "emoji-emb.safetensors").encode(caps)
     return x[train], cond, caps
 
 
@@ -201,8 +202,8 @@ class ProxyMetric:
     def __init__(self, t: Teacher, a):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        from ldprune_deploy.data.proxy import load_proxy, proxy_path
-        from ldprune_deploy.data.teachers import to_unit_images
+        from ldprune_deploy.quality.proxy import load_proxy, proxy_path
+        from ldprune_deploy.spaces import to_unit_images
 
         self.t, self.n, self.steps, self.dev = t, a.fid_n, a.sample_steps, device()
         self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
@@ -296,7 +297,9 @@ def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
                         output=profile_path(a, out), overwrite=True, include=inc, progress=False,
                         warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
                         op_warmup=1 if a.smoke else 3, op_iters=2 if a.smoke else 30)
-    return profile(copy.deepcopy(t.unet), cfg)
+    m = copy.deepcopy(t.unet)
+    set_model_info(m, t.info)   # a deep copy does not carry it
+    return profile(m, cfg)
 
 
 class PlanStore:
@@ -344,7 +347,7 @@ def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget
                      allow_missing=bool(a.smoke), warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
                      max_rounds=2 if a.smoke else 3)
     m = copy.deepcopy(t.unet).to(dtype=torch.float16 if dtype == "fp16" else torch.float32)
-    m._ldprune_info = t.info
+    set_model_info(m, t.info)
     return plan(scores, prof, cfg, unet=m)
 
 
@@ -363,16 +366,16 @@ def plan_summary(plan) -> dict:
 def prune(t: Teacher, plan, *, scratch_seed: int | None = None) -> torch.nn.Module:
     """The pruned student; with ``scratch_seed`` the same architecture from a randomly
     initialised teacher of the same config (the 'from scratch' control)."""
-    from ldprune_deploy.models import build_unet
     from ldprune_deploy.surgery import apply_plan
+    from ldprune_deploy.unet import build_unet
 
     src = t.unet
     if scratch_seed is not None:
         torch.manual_seed(scratch_seed)
         src = build_unet(type(t.unet).__name__, dict(t.unet.config)).to(device()).float()
-        src._ldprune_info = t.info
+        set_model_info(src, t.info)
     s = apply_plan(src, plan)
-    s._ldprune_info = t.info
+    set_model_info(s, t.info)
     return s
 
 

@@ -67,10 +67,10 @@ def build_plan(model: str, resolution: int, target: float):
 def count_gflops(model, info, resolution: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ldprune_deploy.catalogue import _meta_copy
+    from ldprune_deploy.catalogue import meta_copy
     from ldprune_deploy.models import example_inputs
 
-    meta = _meta_copy(model)
+    meta = meta_copy(model)
     inputs = example_inputs(meta, info, batch=1, resolution=resolution, device="meta", dtype=torch.float32)
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         meta(**inputs)

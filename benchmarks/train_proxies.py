@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ldprune_deploy.artifacts import write_json_atomic
-from ldprune_deploy.data import load_emoji, load_notes
-from ldprune_deploy.data.proxy import export_proxy, train_proxy
+from ldprune_deploy.quality import load_emoji, load_notes
+from ldprune_deploy.quality.proxy import export_proxy, train_proxy
 
 
 def main(argv=None) -> int:

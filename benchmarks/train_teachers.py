@@ -44,11 +44,12 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.artifacts import write_json_atomic
-from ldprune_deploy.data import load_emoji, load_notes
-from ldprune_deploy.data.proxy import load_proxy, proxy_path
-from ldprune_deploy.data.text import load_embeddings
-from ldprune_deploy.data.teachers import TEACHERS, TeacherConfig, build_teacher, to_model_space, to_unit_images
+from ldprune_deploy.conditioning import open_embeddings
+from ldprune_deploy.quality import load_emoji, load_notes
+from ldprune_deploy.quality.proxy import load_proxy, proxy_path
+from ldprune_deploy.quality.teachers import TEACHERS, TeacherConfig, build_teacher
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
+from ldprune_deploy.spaces import to_model_space, to_unit_images
 
 EMA_DECAY = 0.999
 # relative L2 error allowed between the graphed and the eager eps / parameter grads on one batch;
@@ -251,10 +252,10 @@ def load_data(cfg: TeacherConfig, a):
     train = torch.from_numpy(~d["held_out"])
     cond = None
     if cfg.conditional:
-        from ldprune_deploy.data.common import cache_dir
+        from ldprune_deploy.quality.common import cache_dir
 
         emb = a.emb or cache_dir(a.data) / ("emoji-emb.safetensors" if a.limit is None else f"emoji-{a.limit}-emb.safetensors")
-        cond = load_embeddings(emb).encode([str(c) for c in d["captions"]])
+        cond = open_embeddings(emb).encode([str(c) for c in d["captions"]])
     return x[train], (cond[train] if cond is not None else None)
 
 

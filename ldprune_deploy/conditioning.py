@@ -17,6 +17,7 @@ from typing import Protocol
 import torch
 
 from .errors import LdpruneError
+from .unet import model_info
 
 
 class PromptEncoder(Protocol):
@@ -75,12 +76,39 @@ class EmbeddingFile:
         return self._emb[[self._index[p] for p in prompts]]
 
 
-def open_embeddings(path: str | Path):
-    """Pre-computed embeddings in either layout: dense (``EmbeddingFile``) or the compact
-    int8 one written by ``ldprune data embed`` (``data.text.CompactEmbeddingFile``)."""
-    from .data.text import load_embeddings
+class CompactEmbeddingFile(EmbeddingFile):
+    """The compact layout ``ldprune data embed`` writes (only real tokens, int8 with one fp32
+    scale per feature dimension; see ``quality.text``); ``encode(prompts) -> (B, text_len, D)``
+    float32, zero-padded (lookup and errors are the dense file's)."""
 
-    return load_embeddings(path)
+    def __init__(self, path: str | Path):   # not super().__init__: that one reads the dense layout
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            q, scale, lengths = f.get_tensor("tokens_q"), f.get_tensor("scale"), f.get_tensor("lengths")
+        self.text_len, self.dim = int(meta["text_len"]), q.shape[1]
+        self.name = f"file:{Path(path).name}"
+        self._index = {p: i for i, p in enumerate(json.loads(meta["prompts"]))}
+        real = q.float() * scale
+        self._emb = torch.zeros(len(lengths), self.text_len, self.dim)
+        offsets = torch.cumsum(lengths.long(), 0) - lengths.long()
+        for i, (o, n) in enumerate(zip(offsets.tolist(), lengths.tolist())):
+            self._emb[i, :n] = real[o:o + n]
+
+
+def open_embeddings(path: str | Path) -> EmbeddingFile:
+    """Pre-computed embeddings in either layout, by the file's tensors: dense
+    (``EmbeddingFile``) or compact (``CompactEmbeddingFile``). The reader lives here, next to
+    the encoders it stands in for; ``quality.text`` only writes the files."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise LdpruneError(f"embedding file not found: {path}", "make it with `ldprune data embed`")
+    with safe_open(str(path), "pt") as f:
+        compact = "tokens_q" in f.keys()
+    return CompactEmbeddingFile(path) if compact else EmbeddingFile(path)
 
 
 def file_prompts(encoder, n: int) -> list[str]:
@@ -115,5 +143,5 @@ def load_prompts(path: str | Path | None) -> tuple[list[str], str]:
 
 
 def default_encoder(unet) -> SyntheticEncoder:
-    info = getattr(unet, "_ldprune_info", None)
+    info = model_info(unet)
     return SyntheticEncoder(unet.config.cross_attention_dim, info.text_len if info else 77)

@@ -1,16 +1,15 @@
 """Resolve a model argument (preset name, diffusers folder, safetensors file) to a UNet.
 
 Nothing is downloaded: presets are built with random weights (and the tool says so),
-folders and files are read locally with safetensors.
+folders and files are read locally with safetensors. A pruned folder is read through
+``surgery``, so this module sits above it; what surgery needs (``ModelInfo``,
+``build_unet``, fingerprints) is in ``unet.py``, below both.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +18,13 @@ from torch import nn
 
 from .errors import LdpruneError
 from .presets import PRESETS, Preset
+from .spaces import SPACE_SCALE
+from .unet import ModelInfo, build_unet, model_fingerprint, model_info, quiet_diffusers, set_model_info
 
 log = logging.getLogger("ldprune")
 
 UNET_CLASSES = ("UNet2DConditionModel", "UNet2DModel")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-@dataclass
-class ModelInfo:
-    """What the tool needs to know about a UNet beyond its config."""
-
-    name: str                 # preset name or path
-    source: str               # "preset" | "folder" | "file" | "pruned"
-    cls: str
-    conditional: bool
-    vae_scale_factor: int
-    resolution: int           # default pixel resolution
-    text_len: int
-    random_weights: bool
-    fingerprint: str          # of the base architecture (config hash)
-    space: str | None = None  # data space of the project's teachers ("unshuffle2", "mel", "pixel"), from the hint
-
-    def latent_size(self, resolution: int | None = None) -> int:
-        res = resolution or self.resolution
-        if res % self.vae_scale_factor:
-            raise LdpruneError(f"resolution {res} is not a multiple of the VAE scale factor "
-                               f"{self.vae_scale_factor}", "pass a resolution divisible by it")
-        return res // self.vae_scale_factor
 
 
 def parse_dtype(name: str) -> torch.dtype:
@@ -56,54 +34,11 @@ def parse_dtype(name: str) -> torch.dtype:
         raise LdpruneError(f"unknown dtype '{name}'", f"use one of {', '.join(DTYPES)}") from None
 
 
-def config_fingerprint(config: dict[str, Any]) -> str:
-    """Stable hash of a UNet config (private ``_*`` keys such as the diffusers version ignored)."""
-    clean = {k: v for k, v in dict(config).items() if not k.startswith("_")}
-    blob = json.dumps(clean, sort_keys=True, default=lambda o: list(o) if isinstance(o, tuple) else str(o))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def model_fingerprint(unet: nn.Module) -> str:
-    return config_fingerprint(unet.config)
-
-
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise LdpruneError(f"unknown model preset '{name}'",
                            f"use one of: {', '.join(PRESETS)}, or a local diffusers folder")
     return PRESETS[name]
-
-
-@contextlib.contextmanager
-def _quiet_diffusers():
-    """diffusers warns about fp32 modules on every ``.to(dtype)``; not useful here."""
-    logger = logging.getLogger("diffusers")
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
-
-
-def build_unet(cls_name: str, config: dict[str, Any], device: str | torch.device = "cpu",
-               dtype: torch.dtype = torch.float32, seed: int = 0) -> nn.Module:
-    import diffusers
-
-    cls = getattr(diffusers, cls_name)
-    cfg = {k: v for k, v in dict(config).items() if not k.startswith("_")}
-    with _quiet_diffusers():
-        if str(device) == "meta":
-            with torch.device("meta"):
-                return cls(**cfg).to(dtype)
-        # random weights are drawn where the model will run: seconds for SDXL on a GPU instead of a
-        # minute on the CPU, and every command (profile, verify, evaluate, benchmarks) loads a preset
-        # the same way (latency does not depend on the values: measured on the H200, 2026-12-03)
-        dev = torch.device(device)
-        with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []), dev:
-            torch.manual_seed(seed)
-            unet = cls(**cfg)
-        return unet.to(device=device, dtype=dtype).eval()
 
 
 def _info_for(name: str, source: str, unet: nn.Module, preset: Preset | None, random_weights: bool,
@@ -121,7 +56,9 @@ def _info_for(name: str, source: str, unet: nn.Module, preset: Preset | None, ra
                      random_weights=random_weights, fingerprint=model_fingerprint(unet))
 
 
-def _find_unet_dir(path: Path) -> Path | None:
+def find_unet_dir(path: Path) -> Path | None:
+    """The folder holding a diffusers UNet's config.json, ``path/unet`` or ``path`` itself
+    (a pipeline folder or its unet folder both work), or None when neither is one."""
     for cand in (path / "unet", path):
         cfg = cand / "config.json"
         if cfg.is_file():
@@ -151,7 +88,7 @@ def load_model(spec: str | nn.Module, *, preset: str | None = None, device: str 
     """
     if isinstance(spec, nn.Module):
         unet = spec
-        info = getattr(unet, "_ldprune_info", None) or _info_for(type(unet).__name__, "module", unet, None, False)
+        info = model_info(unet) or _info_for(type(unet).__name__, "module", unet, None, False)
         return unet, info
     spec = str(spec)
     path = Path(spec)
@@ -171,7 +108,7 @@ def load_model(spec: str | nn.Module, *, preset: str | None = None, device: str 
     else:
         raise LdpruneError(f"unknown model '{spec}': not a preset and no such path",
                            f"use one of: {', '.join(PRESETS)}, or a local diffusers folder")
-    unet._ldprune_info = info
+    set_model_info(unet, info)
     return unet, info
 
 
@@ -180,8 +117,8 @@ def _load_folder(path: Path, device, dtype) -> tuple[nn.Module, ModelInfo]:
         from .surgery.persist import load_pruned
 
         unet = load_pruned(path, device=device, dtype=dtype)
-        return unet, unet._ldprune_info
-    unet_dir = _find_unet_dir(path)
+        return unet, model_info(unet)
+    unet_dir = find_unet_dir(path)
     if unet_dir is None:
         raise LdpruneError(f"{path} is not a diffusers UNet folder (no config.json with _class_name "
                            f"UNet2DConditionModel/UNet2DModel, neither in it nor in unet/)",
@@ -194,17 +131,12 @@ def _load_folder(path: Path, device, dtype) -> tuple[nn.Module, ModelInfo]:
     return unet.eval(), info
 
 
-# Data spaces of the project's own teachers (benchmarks/train_teachers.py tags their config):
-# pixels per model-space pixel.
-_SPACE_SCALE = {"unshuffle2": 2, "mel": 1, "pixel": 1}
-
-
 def _apply_hints(info: ModelInfo, cfg: dict[str, Any]) -> None:
     """Folder configs may carry ``_ldprune_teacher`` hints (data space, text length)."""
     hint = cfg.get("_ldprune_teacher")
     if not isinstance(hint, dict):
         return
-    scale = _SPACE_SCALE.get(hint.get("space", ""), None)
+    scale = SPACE_SCALE.get(hint.get("space", ""), None)
     if scale is not None:
         info.space = hint["space"]
         size = cfg.get("sample_size", 32)
@@ -260,7 +192,7 @@ def _load_weights(unet: nn.Module, file: Path, device, dtype) -> None:
                            "check that the weights belong to this model/preset")
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     unet.load_state_dict(state, assign=True)
-    with _quiet_diffusers():
+    with quiet_diffusers():
         unet.to(device)
 
 

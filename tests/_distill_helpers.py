@@ -6,8 +6,9 @@ from pathlib import Path
 
 import torch
 
-from ldprune_deploy.models import load_model, model_fingerprint
+from ldprune_deploy.models import load_model
 from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, save_pruned
+from ldprune_deploy.unet import model_fingerprint
 
 PLANS = {
     "tiny-t2i": [("down_blocks.0.resnets.1", "remove"), ("up_blocks.1.attentions.1", "remove"),

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldprune_deploy.data import emoji as E
+from ldprune_deploy.quality import emoji as E
 
 pytestmark = pytest.mark.skipif(not (Path(E.FONT_PATH).is_file() and Path(E.EMOJI_TEST).is_file()),
                                 reason="needs apt packages fonts-noto-color-emoji and unicode-data")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ldprune_deploy.data import mel as M
-from ldprune_deploy.data import notes as N
+from ldprune_deploy.quality import mel as M
+from ldprune_deploy.quality import notes as N
 
 needs_fluidsynth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not Path(N.SOUNDFONT).is_file(),
@@ -53,7 +53,7 @@ def test_notes_slice_deterministic(tmp_path):
 def test_missing_fluidsynth_is_actionable(monkeypatch, tmp_path):
     from ldprune_deploy.errors import LdpruneError
 
-    monkeypatch.setattr("ldprune_deploy.data.common.shutil.which", lambda name: None)
+    monkeypatch.setattr("ldprune_deploy.quality.common.shutil.which", lambda name: None)
     with pytest.raises(LdpruneError, match="not on PATH") as e:
         N.build_notes(str(tmp_path), limit=2)
     assert "apt-get install -y fluidsynth" in e.value.fix

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ldprune_deploy.data.proxy import ProxyCNN, export_proxy, load_proxy, train_proxy
-from ldprune_deploy.data.teachers import TEACHERS, build_teacher, to_model_space, to_unit_images
+from ldprune_deploy.quality.proxy import ProxyCNN, export_proxy, load_proxy, train_proxy
+from ldprune_deploy.quality.teachers import TEACHERS, build_teacher
+from ldprune_deploy.spaces import to_model_space, to_unit_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,8 +95,8 @@ def test_train_teachers_smoke(tmp_path):
     """The GPU script's --smoke runs end to end on CPU on a data slice."""
     from safetensors.torch import save_file
 
-    from ldprune_deploy.data.emoji import EMOJI_TEST, FONT_PATH, build_emoji
-    from ldprune_deploy.data.notes import SOUNDFONT, build_notes
+    from ldprune_deploy.quality.emoji import EMOJI_TEST, FONT_PATH, build_emoji
+    from ldprune_deploy.quality.notes import SOUNDFONT, build_notes
 
     if not (Path(FONT_PATH).is_file() and Path(EMOJI_TEST).is_file() and Path(SOUNDFONT).is_file()):
         pytest.skip("needs apt packages fonts-noto-color-emoji unicode-data fluidsynth fluid-soundfont-gm")

@@ -8,8 +8,8 @@ pytest.importorskip("transformers", reason="needs transformers")
 
 
 def test_encoder_and_both_file_layouts(tmp_path):
-    from ldprune_deploy.conditioning import EmbeddingFile
-    from ldprune_deploy.data.text import CompactEmbeddingFile, MiniLMEncoder, load_embeddings, write_embedding_file
+    from ldprune_deploy.conditioning import CompactEmbeddingFile, EmbeddingFile, open_embeddings
+    from ldprune_deploy.quality.text import MiniLMEncoder, write_embedding_file
 
     caps = ["GRINNING FACE", "REGIONAL INDICATOR SYMBOL LETTER U, REGIONAL INDICATOR SYMBOL LETTER S", "GRINNING FACE"]
     enc = MiniLMEncoder(text_len=8)
@@ -24,7 +24,7 @@ def test_encoder_and_both_file_layouts(tmp_path):
     dense = write_embedding_file(caps, tmp_path / "d.safetensors", text_len=8, compact=False)
     small = write_embedding_file(caps, tmp_path / "c.safetensors", text_len=8)
     assert dense["n"] == small["n"] == 2 and small["truncated"] == 1
-    d, c = load_embeddings(tmp_path / "d.safetensors"), load_embeddings(tmp_path / "c.safetensors")
+    d, c = open_embeddings(tmp_path / "d.safetensors"), open_embeddings(tmp_path / "c.safetensors")
     assert isinstance(d, EmbeddingFile) and isinstance(c, CompactEmbeddingFile)
     a, b = d.encode(caps), c.encode(caps)
     assert a.shape == b.shape == (3, 8, 384)

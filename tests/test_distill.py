@@ -11,6 +11,7 @@ from _distill_helpers import make_student, write_latents
 from ldprune_deploy.distill import DistillConfig, DistillData, distill, distill_loss, feature_term
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.surgery import load_pruned
+from ldprune_deploy.unet import model_plan
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_loss_decreases_over_20_steps(t2i_student, tmp_path):
     for k in ("task", "out", "feat", "feat/down_blocks.0", "feat/mid_block", "feat/up_blocks.1"):
         assert k in h[0]
     student = load_pruned(final)
-    assert student._ldprune_plan.meta["distill"]["steps"] == 20
+    assert model_plan(student).meta["distill"]["steps"] == 20
     assert (out / "losses.png").stat().st_size > 1000
     mem = json.loads((out / "memory.json").read_text())
     assert mem["activation_bytes"] > 0 and mem["optimizer_bytes"] == 8 * mem["student_params"]
@@ -142,7 +143,7 @@ def test_cli_data_free_run_and_refusals(uncond_student, tmp_path, capsys):
     h = _history(out)
     assert len(h) == 3 and all(r["total"] > 0 for r in h)
     assert json.loads((out / "summary.json").read_text())["data"] == "data-free"
-    assert load_pruned(out / "model")._ldprune_plan.meta["distill"]["data"] == "data-free"
+    assert model_plan(load_pruned(out / "model")).meta["distill"]["data"] == "data-free"
     assert main(args) == 2  # OUT is not empty: refused without --resume/--overwrite
     assert "--resume" in capsys.readouterr().err
     assert main(args[:-2] + ["--prompts", "x.txt", "-o", str(tmp_path / "c2")]) == 2  # prompts, uncond UNet

@@ -10,6 +10,7 @@ from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.export import ExportConfig, export, read_manifest
 from ldprune_deploy.models import load_model
 from ldprune_deploy.runners import RunSpec, get_runner
+from ldprune_deploy.unet import set_model_info
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_pruned_model_export_records_plan_fingerprint(tmp_path):
     unet, info = load_model("tiny-uncond", quiet=True)
     op, mod = next((o, m) for o, m in build_catalogue(unet, info).candidates() if m == "remove")
     pruned = apply_plan(unet, PrunePlan(info.fingerprint, [Modification(op, mod)]))
-    pruned._ldprune_info = info
+    set_model_info(pruned, info)
     out = export(pruned, ExportConfig(output=str(tmp_path / "p"), precision="fp32", batch="1"))
     man = read_manifest(out)
     assert man["model"]["plan_fingerprint"] and man["check"]["passed"]
@@ -194,8 +195,8 @@ def test_pipeline_folder_layout(tmp_path, uncond_fp16):
 
 def test_sdxl_shaped_unet_exports_text_embeds_and_time_ids(tmp_path):
     """SDXL's extra conditioning inputs, on a tiny text_time UNet (the real one is 2.6B)."""
-    from ldprune_deploy.models import build_unet
     from ldprune_deploy.presets import PRESETS
+    from ldprune_deploy.unet import build_unet
 
     cfg = {**PRESETS["tiny-t2i"].config, "addition_embed_type": "text_time", "addition_time_embed_dim": 8,
            "projection_class_embeddings_input_dim": 16 + 6 * 8}

@@ -5,8 +5,9 @@ import torch
 
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.models import config_fingerprint, example_inputs, load_model
+from ldprune_deploy.models import example_inputs, load_model
 from ldprune_deploy.presets import PRESETS
+from ldprune_deploy.unet import config_fingerprint
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

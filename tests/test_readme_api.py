@@ -5,6 +5,7 @@ import torch
 from ldprune_deploy import (ExportConfig, PlanConfig, ProfileConfig, PruneConfig, ScoreConfig, export,
                             load_pruned, plan, profile, prune, score)
 from ldprune_deploy.models import example_inputs
+from ldprune_deploy.unet import model_info
 
 
 def test_readme_python_example_at_tiny_scale(tmp_path, monkeypatch):
@@ -18,6 +19,6 @@ def test_readme_python_example_at_tiny_scale(tmp_path, monkeypatch):
     unet = load_pruned("pruned")
     assert p.modifications and p.predicted["latency_ms"] < p.predicted["full_latency_ms"]
     assert (out / "unet.onnx").exists() and (out / "export.json").exists()
-    x = example_inputs(unet, unet._ldprune_info, batch=1)
+    x = example_inputs(unet, model_info(unet), batch=1)
     with torch.no_grad():
         assert unet(**x).sample.shape == x["sample"].shape

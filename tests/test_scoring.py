@@ -16,6 +16,7 @@ from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import load_model
 from ldprune_deploy.scoring import METHODS, ScoreConfig, latent_stats, ld_pruner_distance, load_scores, score
 from ldprune_deploy.scoring.methods import LDPruner
+from ldprune_deploy.unet import model_info
 
 FEW = r"^(down_blocks\.0\.attentions\.0|mid_block\.resnets\.0|up_blocks\.0\.resnets\.0):"  # 3 t2i candidates
 
@@ -62,7 +63,7 @@ def test_noop_modification_scores_zero(t2i, tmp_path, method, monkeypatch):
     from ldprune_deploy.scoring.context import build_context
     from ldprune_deploy.surgery import Modification
 
-    info = t2i._ldprune_info
+    info = model_info(t2i)
     c = cfg(tmp_path, method=method)
     ctx, _ = build_context(t2i, info, build_catalogue(t2i, info, flops=False), c, True)
     m = METHODS[method]()
@@ -89,7 +90,7 @@ def test_ld_pruner_scores_file_and_determinism(t2i, tmp_path):
     p = a["params"]
     assert (p["n_gen"], p["steps"], p["scheduler"], p["guidance"], p["seeds"]) == (3, 2, "ddim", 7.5, [0, 2])
     assert p["prompt_source"] == "builtin"
-    on_disk = load_scores(tmp_path / "a.json", t2i._ldprune_info.fingerprint)
+    on_disk = load_scores(tmp_path / "a.json", model_info(t2i).fingerprint)
     assert on_disk["scores"] == a["scores"] and on_disk["schema"] == "ldprune.scores/1"
 
 
@@ -204,7 +205,7 @@ def test_bad_inputs(t2i, uncond, tmp_path, caplog):
     doc = score(t2i, cfg(tmp_path, "builtin.json", steps=1, include=r"^mid_block\.resnets\.0:remove"))
     assert "built-in prompts" in caplog.text and doc["params"]["prompt_source"] == "builtin"
     with pytest.raises(LdpruneError, match="fingerprint"):
-        load_scores(tmp_path / "builtin.json", model_fingerprint=uncond._ldprune_info.fingerprint)
+        load_scores(tmp_path / "builtin.json", model_fingerprint=model_info(uncond).fingerprint)
 
 
 def test_cli_score(tmp_path, capsys):

@@ -9,6 +9,7 @@ from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import example_inputs
 from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, load_pruned, save_pruned
 from ldprune_deploy.surgery.mods import _ff_layers
+from ldprune_deploy.unet import model_plan
 
 T2I_MODS = [
     ("down_blocks.0.attentions.0", "remove"),
@@ -38,7 +39,7 @@ def test_apply_plan_preserves_every_surviving_weight_and_never_mutates(tiny_t2i)
     pruned = apply_plan(unet, _plan(info))
     assert all(torch.equal(v, before[k]) for k, v in unet.state_dict().items())  # original untouched
     orig = unet.state_dict()
-    keep = {m.operator: m.keep for m in pruned._ldprune_plan.modifications}
+    keep = {m.operator: m.keep for m in model_plan(pruned).modifications}
     checked = 0
     for k, v in pruned.state_dict().items():
         assert k in orig, f"new parameter {k} appeared"
@@ -78,7 +79,7 @@ def test_width_keeps_largest_magnitude_heads(tiny_t2i):
             lin.weight[0:dh] *= 0.01
         attn.to_out[0].weight[:, 3 * dh:4 * dh] *= 10
     pruned = apply_plan(unet, _plan(info, [(op, "width:0.5")]))
-    kept = pruned._ldprune_plan.modifications[0].keep
+    kept = model_plan(pruned).modifications[0].keep
     assert pruned.get_submodule(op).heads == 2
     assert 3 in kept and 0 not in kept and kept == sorted(kept)
 

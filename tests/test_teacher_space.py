@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.cli import main
-from ldprune_deploy.data.teachers import to_model_space, to_unit_images
+from ldprune_deploy.spaces import to_model_space, to_unit_images
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.models import build_unet, load_model
+from ldprune_deploy.models import load_model
+from ldprune_deploy.unet import build_unet
 
 TINY = dict(sample_size=32, in_channels=12, out_channels=12, block_out_channels=[8, 16], layers_per_block=1,
             down_block_types=["DownBlock2D", "DownBlock2D"], up_block_types=["UpBlock2D", "UpBlock2D"],
@@ -119,7 +120,7 @@ def test_evaluator_decodes_unshuffle2_samples_to_rgb(tmp_path):
 # ---------------------------------------------------------------------------- distill-set
 
 def _emoji_slice(tmp_path: Path, n: int = 24) -> dict:
-    from ldprune_deploy.data import emoji as E
+    from ldprune_deploy.quality import emoji as E
 
     if not (Path(E.FONT_PATH).is_file() and Path(E.EMOJI_TEST).is_file()):
         pytest.skip("needs apt packages fonts-noto-color-emoji and unicode-data")
@@ -142,7 +143,7 @@ def _compact_embeddings(path: Path, captions: list[str], text_len: int = 8, dim:
 
 
 def test_distill_set_round_trips_into_the_distill_loader(tmp_path):
-    from ldprune_deploy.data.text import load_embeddings
+    from ldprune_deploy.conditioning import open_embeddings
     from ldprune_deploy.distill.data import load_data
 
     arrays = _emoji_slice(tmp_path)
@@ -166,7 +167,7 @@ def test_distill_set_round_trips_into_the_distill_loader(tmp_path):
         to_model_space(arrays["images64"][train], "unshuffle2"), "unshuffle2")
     assert err.abs().max() < 0.5 / 255
     # dense embeddings of each item's own caption, zero-padded like the compact file's reader
-    want = load_embeddings(emb_file).encode([str(c) for c in arrays["captions"][train]])
+    want = open_embeddings(emb_file).encode([str(c) for c in arrays["captions"][train]])
     assert torch.allclose(data.embeddings, want, atol=2e-3, rtol=1e-3)
     assert (data.embeddings[0, 3:] == 0).all()
     # and the distill stage accepts it for a 12-channel text-conditional UNet
@@ -191,8 +192,7 @@ def test_distill_set_errors_are_actionable(tmp_path, capsys):
 
 def test_score_and_evaluate_read_compact_embedding_files(tmp_path, tiny_t2i):
     """`ldprune data embed` writes the compact int8 layout; the stages that take --embeddings read it."""
-    from ldprune_deploy.conditioning import open_embeddings
-    from ldprune_deploy.data.text import CompactEmbeddingFile
+    from ldprune_deploy.conditioning import CompactEmbeddingFile, open_embeddings
     from ldprune_deploy.scoring import ScoreConfig, score
 
     captions = [f"caption {i}" for i in range(4)]

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_teachers as tt  # noqa: E402
 
-from ldprune_deploy.data.teachers import TEACHERS, build_teacher  # noqa: E402
+from ldprune_deploy.quality.teachers import TEACHERS, build_teacher  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # batch-2 UNet passes: a second thread only contends
 

@@ -2,7 +2,8 @@
 import sys, time, gc
 sys.path[:0] = [".", "benchmarks"]
 import torch
-from ldprune_deploy.models import load_model, build_unet, example_inputs
+from ldprune_deploy.models import load_model, example_inputs
+from ldprune_deploy.unet import build_unet
 from ldprune_deploy.presets import PRESETS
 from ldprune_deploy.runners import get_runner, RunSpec
 from ldprune_deploy.surgery import Modification, swapped

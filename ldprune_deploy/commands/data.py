@@ -29,7 +29,7 @@ def register(sub) -> None:
     m.add_argument("--text-len", type=int, default=None, help="tokens per caption (default 32)")
     m.add_argument("--dense", action="store_true",
                    help="write the dense EmbeddingFile layout (fp16 (N, L, 384); 90 MB for all emoji) "
-                        "instead of the compact int8 one (~20 MB, read by data.text.load_embeddings)")
+                        "instead of the compact int8 one (~20 MB, read by conditioning.open_embeddings)")
     m.add_argument("-o", "--output", metavar="FILE", help="default: <captions folder>/emoji-emb.safetensors")
     d = dsub.add_parser("distill-set", help="the training split as the distill stage's pre-encoded .safetensors "
                         "(latents in the teachers' model space, dense caption embeddings)",
@@ -47,15 +47,15 @@ def register(sub) -> None:
 
 def run(args) -> int:
     if args.data_command == "emoji":
-        from ..data.emoji import build_emoji
+        from ..quality.emoji import build_emoji
 
         _, info = build_emoji(args.out, args.limit)
     elif args.data_command == "notes":
-        from ..data.notes import build_notes
+        from ..quality.notes import build_notes
 
         _, info = build_notes(args.out, args.limit, workers=args.workers)
     elif args.data_command == "distill-set":
-        from ..data.export import export_distill_set
+        from ..quality.export import export_distill_set
 
         info = export_distill_set(args.data, args.output, embeddings=args.embeddings, cache=args.cache,
                                   limit=args.limit)
@@ -66,8 +66,8 @@ def run(args) -> int:
 
 
 def _embed(args) -> dict:
-    from ..data.common import cache_dir
-    from ..data.text import TEXT_LEN, write_embedding_file
+    from ..quality.common import cache_dir
+    from ..quality.text import TEXT_LEN, write_embedding_file
 
     src = Path(args.captions) if args.captions else cache_dir(None) / "emoji.npz"
     if not src.is_file():

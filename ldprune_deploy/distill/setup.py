@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ..errors import LdpruneError
-from ..models import ModelInfo, load_model, model_fingerprint, parse_dtype
+from ..models import load_model, parse_dtype
+from ..unet import ModelInfo, copy_model_info, model_fingerprint, model_info, model_plan, set_model_info
 
 log = logging.getLogger("ldprune")
 OWNED = ("checkpoints", "model", "model-raw", "model-ema", "losses.json", "losses.png", "summary.json",
@@ -29,13 +30,13 @@ def load_pair(teacher: Any, student: Any, teacher_dtype: str) -> tuple[nn.Module
                     "means nothing for quality", t_info.name)
     if isinstance(student, nn.Module):
         # train a copy: the caller's model object stays as it was
-        s_unet = copy.deepcopy(student)
+        s_unet = copy_model_info(student, copy.deepcopy(student))
     else:
         path = Path(student)
         if not path.exists():
             raise LdpruneError(f"student not found: {path}", "pass the folder written by `ldprune prune`")
         s_unet, _ = load_model(path)
-    plan = getattr(s_unet, "_ldprune_plan", None)
+    plan = model_plan(s_unet)
     if plan is None:
         raise LdpruneError("the student is not a pruned model (no prune plan attached)",
                            "pass a folder written by `ldprune prune`, or a model from apply_plan()")
@@ -45,11 +46,8 @@ def load_pair(teacher: Any, student: Any, teacher_dtype: str) -> tuple[nn.Module
                            + (f" ({plan.model})" if plan.model else "") + f", but the teacher is {fp}",
                            "distil from the model the student was pruned from (the same --model given to "
                            "`ldprune prune`)")
-    for attr in ("_ldprune_plan", "_ldprune_info"):
-        if hasattr(student, attr) and not hasattr(s_unet, attr):
-            setattr(s_unet, attr, getattr(student, attr))
-    if not hasattr(s_unet, "_ldprune_info"):
-        s_unet._ldprune_info = t_info
+    if model_info(s_unet) is None:
+        set_model_info(s_unet, t_info)
     s_unet.float().requires_grad_(True)
     t_unet.requires_grad_(False).eval()
     return t_unet, t_info, s_unet

@@ -12,6 +12,7 @@ import torch
 
 from ..artifacts import write_json_atomic
 from ..errors import LdpruneError
+from ..unet import model_plan, set_model_plan
 from .checkpoint import EMA, checkpoint_dirs, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import DistillConfig
 from .data import DistillData, load_data
@@ -272,10 +273,10 @@ def _finish(acc, out, model, ema, history, config, data, info, mem, start) -> Pa
         write_json_atomic(out / "losses.json", {"history": history})
         plot_losses(history, out / "losses.png")
         net = unwrap(model)
-        plan = net._ldprune_plan
-        net._ldprune_plan = type(plan)(**{**plan.__dict__, "meta": {**plan.meta, "distill": {
+        plan = model_plan(net)
+        set_model_plan(net, type(plan)(**{**plan.__dict__, "meta": {**plan.meta, "distill": {
             "steps": config.steps, "data": data.source, "feat_loss": config.feat_loss,
-            "final_loss": history[-1]["total"] if history else None}}})
+            "final_loss": history[-1]["total"] if history else None}}}))
         saved = []
         if config.save_final:
             if ema is not None:
@@ -287,7 +288,7 @@ def _finish(acc, out, model, ema, history, config, data, info, mem, start) -> Pa
             else:
                 _save(net, None, final)
                 saved = [str(final)]
-        net._ldprune_plan = plan
+        set_model_plan(net, plan)
         timed = history[start + min(5, max(0, (len(history) - start) // 4)):]
         sps = None
         if len(timed) >= 2:

@@ -19,8 +19,9 @@ import torch
 from ..artifacts import ensure_output_dir_free
 from ..device import device_fingerprint
 from ..errors import LdpruneError
-from ..models import load_model, model_fingerprint, parse_dtype
+from ..models import load_model, parse_dtype
 from ..sampling import SamplerConfig
+from ..unet import model_fingerprint, model_plan
 from . import gate as gate_mod
 from .audio import MelSpec, mel_to_waveform, resample
 from .config import METRICS, EvaluateConfig
@@ -67,7 +68,7 @@ def _fingerprints(cfg: EvaluateConfig, candidate) -> dict[str, Any]:
     from .features import file_sha256
 
     out: dict[str, Any] = {"plan": None, "profile": None, "export": None}
-    plan = getattr(candidate, "_ldprune_plan", None)
+    plan = model_plan(candidate)
     if plan is not None:
         out["plan"] = {"n_modifications": len(plan.modifications), "model_fingerprint": plan.model_fingerprint,
                        "modifications": [{"operator": m.operator, "modification": m.modification}

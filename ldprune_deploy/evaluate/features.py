@@ -167,7 +167,7 @@ def _load_torchscript(path: Path, modality: str) -> FeatureExtractor:
     except Exception as e:
         raise LdpruneError(f"cannot load TorchScript extractor {path}: {e}", "re-save it with torch.jit.save") from None
     fn = m.features if hasattr(m, "features") else m
-    # the data stage's exports (ldprune_deploy.data.proxy) carry a "<file>.json" sidecar
+    # the data stage's exports (ldprune_deploy.quality.proxy) carry a "<file>.json" sidecar
     side = Path(str(path) + ".json")
     meta = {}
     if side.is_file():

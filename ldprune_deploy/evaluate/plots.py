@@ -2,7 +2,7 @@
 
 Inputs the figures read, all optional:
 * ``--profile`` + ``--scores``: per-operator latency saved vs importance; the candidate's
-  plan (``_ldprune_plan``) highlighted.
+  plan (``unet.model_plan``) highlighted.
 * ``--pareto``: the planner's ``ldprune.pareto/1`` file (``rows`` with ``strategy``,
   ``predicted_ms``, ``importance_lost``), or any ``{"points": [{"latency_ms", "importance_lost"}]}``.
 * ``--curves``: distillation's ``losses.json`` (``{"history": [{"step", "total", ...}]}``), a

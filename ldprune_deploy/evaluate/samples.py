@@ -7,7 +7,7 @@ latents themselves (min-max scaled to [0, 1] with the *teacher's* range, so both
 share one mapping), and every figure is labelled ``latent-space``; otherwise it is an error.
 UNets tagged with one of the project's data spaces (``ModelInfo.space``, from the
 ``_ldprune_teacher`` hint of ``benchmarks/train_teachers.py``) are decoded exactly with
-``data.teachers.to_unit_images`` (``unshuffle2``: pixel shuffle back to 64x64 RGB; ``mel``:
+``spaces.to_unit_images`` (``unshuffle2``: pixel shuffle back to 64x64 RGB; ``mel``:
 the spectrogram itself), with no VAE and no latent-space label.
 """
 
@@ -85,7 +85,7 @@ def time_sampling(unet, seeds: list[int], latent_size: int, sampler: SamplerConf
             "peak_memory_mb": peak}
 
 
-# data spaces decoded by ``data.teachers.to_unit_images``, and how the report names them
+# data spaces decoded by ``spaces.to_unit_images``, and how the report names them
 SPACE_DECODING = {"unshuffle2": "unshuffle2 (exact pixel shuffle)", "mel": "mel (spectrogram as is)"}
 
 
@@ -116,7 +116,7 @@ class Decoder:
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor, batch: int = 16) -> torch.Tensor:
         if self.space is not None:
-            from ..data.teachers import to_unit_images
+            from ..spaces import to_unit_images
 
             return to_unit_images(latents, self.space)
         if self.mode == "pixels":

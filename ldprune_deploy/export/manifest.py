@@ -9,6 +9,7 @@ from typing import Any
 
 from ..artifacts import read_json, write_json_atomic
 from ..errors import LdpruneError
+from ..unet import model_plan
 
 SCHEMA = "ldprune.export/1"
 MANIFEST = "export.json"
@@ -21,7 +22,7 @@ def plan_fingerprint(model) -> str | None:
     Pruned and unpruned models share the base config fingerprint, so an export is
     identified by both.
     """
-    plan = getattr(model, "_ldprune_plan", None)
+    plan = model_plan(model)
     if plan is None:
         return None
     mods = [m.to_json() for m in plan.modifications]

@@ -38,8 +38,8 @@ def _resolve_files(r: Recipe) -> None:
 
 def _resolve_model(r: Recipe) -> tuple[str, Any]:
     """(model spec to pass to stages, its base fingerprint or None)."""
-    from ..models import build_unet, model_fingerprint
     from ..presets import PRESETS
+    from ..unet import build_unet, model_fingerprint
 
     if r.model in PRESETS and not Path(r.model).exists():
         p = PRESETS[r.model]
@@ -55,9 +55,9 @@ def _resolve_model(r: Recipe) -> tuple[str, Any]:
             fail("preset", f"unknown preset '{r.preset}'", f"use one of {', '.join(PRESETS)}")
         p = PRESETS[r.preset]
         return str(found), model_fingerprint(build_unet(p.cls, p.config, "meta"))
-    from ..models import _find_unet_dir
+    from ..models import find_unet_dir
 
-    unet_dir = _find_unet_dir(found) if found.is_dir() else None
+    unet_dir = find_unet_dir(found) if found.is_dir() else None
     if unet_dir is None:
         fail("model", f"{found} is not a diffusers UNet folder", "point model: at a folder with unet/config.json")
     import json

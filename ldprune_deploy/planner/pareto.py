@@ -73,12 +73,6 @@ def front(rows: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
     return out
 
 
-def importance_at(rows: list[dict[str, Any]], strategy: str, latency_ms: float) -> float | None:
-    """Least importance lost by ``strategy`` with predicted latency <= ``latency_ms`` (step function)."""
-    ok = [r["importance_lost"] for r in rows if r["strategy"] == strategy and r["predicted_ms"] <= latency_ms + 1e-9]
-    return min(ok) if ok else None
-
-
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Pareto front — {result.get('model')} ({result['model_fingerprint']})", "",
              f"full model {result['full_latency_ms']:.3f} ms (profile), tightest reachable "

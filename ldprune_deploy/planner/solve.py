@@ -165,8 +165,3 @@ def rank_select(p: Problem, needs: list[Need]) -> Selection:
                      {"solver": "rank (ascending score, greedy)", "status": "met" if ok else "exhausted",
                       "time_s": round(time.perf_counter() - t0, 4), "n_vars": len(p),
                       "exhausted_predicted": {nd.name: float(got[nd.name]) for nd in needs}})
-
-
-def is_feasible_selection(p: Problem, chosen: list[int]) -> bool:
-    ops = [p.ops[i] for i in chosen]
-    return not any(_nested(a, b) for k, a in enumerate(ops) for b in ops[k + 1:])

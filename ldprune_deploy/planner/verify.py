@@ -29,11 +29,12 @@ from typing import Any
 from ..budget import latency_verdict
 from ..device import device_fingerprint
 from ..errors import BudgetMissed, Infeasible, LdpruneError
-from ..models import load_model, model_fingerprint, parse_dtype
+from ..models import load_model, parse_dtype
 from ..runners import RunSpec, get_runner
 from ..runners.timing import Variant, open_variant, paired
 from ..surgery import apply_plan
 from ..surgery.plan import PrunePlan
+from ..unet import model_fingerprint
 
 log = logging.getLogger("ldprune")
 _SCALE_RANGE = (0.05, 4.0)   # a measured/predicted saving ratio outside this is noise, not a model

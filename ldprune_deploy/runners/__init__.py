@@ -3,7 +3,8 @@
 A runner is registered by name (``torch-eager``, ``torch-graph``, ``torch-compile``, ``cpu``;
 the export stage adds ``ort-cpu``, ``ort-cuda``, ``tensorrt``). A runner only *binds* a model
 (``open`` returns a ``Bound``: one call at fixed inputs); the timing itself lives in one place,
-``runners.timing``, so profile, plan --verify, the predictor benchmark and evaluate give the
+``runners.timing`` (with the ``RunSpec`` / ``Bound`` / ``LatencyStats`` it works on, exported
+here), so profile, plan --verify, the predictor benchmark and evaluate give the
 same figure for the same model: ``Runner.measure`` for one model, ``timing.paired`` for a
 reference and candidates interleaved in one process.
 """
@@ -11,84 +12,11 @@ reference and candidates interleaved in one process.
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import LdpruneError
 from ..registry import Registry
-
-
-@dataclass
-class RunSpec:
-    """Shapes and precision of one timed call."""
-
-    batch: int = 1
-    resolution: int | None = None       # pixels; None = the model's default
-    dtype: str = "fp16"                 # fp32 | fp16 | bf16
-    text_len: int | None = None
-    warmup: int = 10
-    iters: int = 30
-    # seconds of continuous device work before the first timed call (CUDA only): the first
-    # measurement of a process ran 3 % faster than the steady state on the H200 (runners.timing)
-    settle_s: float = 1.5
-    rounds: int = 5                     # paired timing: iters are split into this many interleaved blocks
-    options: dict[str, Any] = field(default_factory=dict)   # runner-specific (e.g. compile mode)
-
-
-@dataclass
-class LatencyStats:
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    n: int
-    peak_memory_mb: float | None = None
-    runner: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_samples(cls, samples_ms: list[float], **kw) -> "LatencyStats":
-        import numpy as np
-
-        a = np.asarray(samples_ms, dtype=float)
-        return cls(float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a), **kw)
-
-
-@dataclass
-class Bound:
-    """A model bound to one runner at fixed inputs: ``call()`` runs it once.
-
-    ``clock``: ``cuda`` (CUDA events around calls on the current stream) or ``host`` (the call
-    returns when its work is done, e.g. ONNX Runtime with IO binding, or the CPU). ``live``: the
-    call runs the module as it is at call time (eager), so a swapped operator must stay swapped
-    while it is timed; graph/compiled/exported calls froze the model when they were made.
-    ``samples(n)`` may be overridden (deterministic fake runners in tests).
-    """
-
-    call: Callable[[], Any]
-    device: str = "cpu"
-    clock: str = "host"
-    live: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-    release: Callable[[], None] | None = None
-
-    def sync(self) -> None:
-        if self.clock == "cuda":
-            import torch
-
-            torch.cuda.synchronize()
-
-    def samples(self, n: int) -> list[float]:
-        from .timing import time_calls
-
-        return time_calls(self.call, self.clock, n)
-
-    def close(self) -> None:
-        if self.release is not None:
-            self.release()
-        self.call = None   # drop the graph / session / engine references
+from .timing import Bound, LatencyStats, RunSpec, measure
 
 
 class Runner(abc.ABC):
@@ -116,8 +44,6 @@ class Runner(abc.ABC):
 
     def measure(self, model, info, spec: RunSpec) -> LatencyStats:
         """Latency of ``model`` at ``spec``: warm-up, settle, ``spec.iters`` timed calls."""
-        from .timing import measure
-
         return measure(self, model, info, spec)
 
 

@@ -11,7 +11,7 @@ random weights on the CPU and then copied them into a fresh CUDA context; it ran
 other command (11.86-11.95 ms). Weight values, memory layout, allocator state, backend flags, a
 20 s idle GPU and a host round trip of the weights did not reproduce it
 (benchmarks/results/logs/h200-2026-12-03-offset/). Presets are now drawn on the device every
-command runs on (``models.build_unet``), and before timing the device is kept busy until it has
+command runs on (``unet.build_unet``), and before timing the device is kept busy until it has
 been for ``RunSpec.settle_s`` seconds, so a transient at the start of a process is not timed.
 """
 
@@ -21,11 +21,9 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from statistics import median
 from typing import Any, Callable, ContextManager
-
-from . import Bound, LatencyStats, RunSpec
 
 log = logging.getLogger("ldprune")
 
@@ -34,6 +32,77 @@ IDLE_GAP_S = 2.0          # a pause longer than this may let the GPU cool back i
 # round medians moved 0.1-0.6 % within a paired measurement (2026-12-03), which the margin absorbs
 DRIFT_FLOOR = 0.01
 _busy: dict[str, list[float]] = {}   # device -> [busy since, last busy] (perf_counter) for our own work
+
+
+@dataclass
+class RunSpec:
+    """Shapes and precision of one timed call."""
+
+    batch: int = 1
+    resolution: int | None = None       # pixels; None = the model's default
+    dtype: str = "fp16"                 # fp32 | fp16 | bf16
+    text_len: int | None = None
+    warmup: int = 10
+    iters: int = 30
+    # seconds of continuous device work before the first timed call (CUDA only): the first
+    # measurement of a process ran 3 % faster than the steady state on the H200 (runners.timing)
+    settle_s: float = 1.5
+    rounds: int = 5                     # paired timing: iters are split into this many interleaved blocks
+    options: dict[str, Any] = field(default_factory=dict)   # runner-specific (e.g. compile mode)
+
+
+@dataclass
+class LatencyStats:
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    n: int
+    peak_memory_mb: float | None = None
+    runner: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float], **kw) -> "LatencyStats":
+        import numpy as np
+
+        a = np.asarray(samples_ms, dtype=float)
+        return cls(float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a), **kw)
+
+
+@dataclass
+class Bound:
+    """A model bound to one runner at fixed inputs: ``call()`` runs it once.
+
+    ``clock``: ``cuda`` (CUDA events around calls on the current stream) or ``host`` (the call
+    returns when its work is done, e.g. ONNX Runtime with IO binding, or the CPU). ``live``: the
+    call runs the module as it is at call time (eager), so a swapped operator must stay swapped
+    while it is timed; graph/compiled/exported calls froze the model when they were made.
+    ``samples(n)`` may be overridden (deterministic fake runners in tests).
+    """
+
+    call: Callable[[], Any]
+    device: str = "cpu"
+    clock: str = "host"
+    live: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    release: Callable[[], None] | None = None
+
+    def sync(self) -> None:
+        if self.clock == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+    def samples(self, n: int) -> list[float]:
+        return time_calls(self.call, self.clock, n)
+
+    def close(self) -> None:
+        if self.release is not None:
+            self.release()
+        self.call = None   # drop the graph / session / engine references
 
 
 def time_calls(call: Callable[[], Any], clock: str, n: int) -> list[float]:

@@ -26,8 +26,9 @@ from ..artifacts import write_json_atomic
 from ..catalogue import build_catalogue
 from ..errors import LdpruneError
 from ..graph_call import use_cuda_graph
-from ..models import _quiet_diffusers, load_model, parse_dtype
+from ..models import load_model, parse_dtype
 from ..surgery import Modification
+from ..unet import quiet_diffusers
 from .additivity import additivity_report, additivity_sets
 from .compile import DEFAULT_REGIONS, MODIFIED_BLOCKS, REGIONS, compile_backend, compiled_blocks
 from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
@@ -106,7 +107,7 @@ def _load_unet(model, config: ScoreConfig, device: str):
         unet, info = load_model(model)
         p = next(unet.parameters())
         if p.device != torch.device(device) or p.dtype != dtype:
-            with _quiet_diffusers():
+            with quiet_diffusers():
                 unet = unet.to(device=device, dtype=dtype)
     else:
         unet, info = load_model(model, preset=config.preset, device=device, dtype=dtype, quiet=True)

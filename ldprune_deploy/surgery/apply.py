@@ -10,7 +10,7 @@ from typing import Iterator
 from torch import nn
 
 from ..errors import LdpruneError
-from ..models import model_fingerprint
+from ..unet import copy_model_info, model_fingerprint, set_model_plan
 from .families import build_replacement, legal_modifications
 from .mods import kind_of, norm_feeding, parse_width, select_keep, width_units, width_units_total
 from .plan import Modification, PrunePlan, find_conflicts
@@ -69,8 +69,11 @@ def _check_keep(kind: str, module: nn.Module, m: Modification) -> None:
                            "fix the list or delete 'keep' to select by weight magnitude")
 
 
-def _swap_one(model: nn.Module, m: Modification) -> list[tuple[nn.Module, str, nn.Module | None]]:
-    """Swap one operator in place; fill ``m.keep`` for width modifications; return undo records."""
+def swap_one(model: nn.Module, m: Modification) -> list[tuple[nn.Module, str, nn.Module | None]]:
+    """Swap one operator in place; fill ``m.keep`` for width modifications; return undo records.
+
+    The one swap every path shares: ``swapped`` / ``apply_plan`` here, ``load_pruned``, and the
+    catalogue's FLOP count, so a candidate is measured as it will be built."""
     module, parent, leaf, kind = resolve(model, m.operator)
     if m.modification.startswith("width:") and m.keep is None:
         m.keep = select_keep(kind, module, m.modification)
@@ -94,7 +97,7 @@ def swapped(model: nn.Module, mods: list[Modification] | Modification) -> Iterat
     undo: list[tuple[nn.Module, str, nn.Module | None]] = []
     try:
         for m in mods:
-            undo += _swap_one(model, Modification(m.operator, m.modification, m.keep))
+            undo += swap_one(model, Modification(m.operator, m.modification, m.keep))
         yield model
     finally:
         for parent, attr, old in reversed(undo):
@@ -112,11 +115,9 @@ def apply_plan(model: nn.Module, plan: PrunePlan, *, force: bool = False) -> nn.
     resolved = PrunePlan(**{**plan.__dict__, "modifications": []})
     for m in plan.modifications:
         m2 = Modification(m.operator, m.modification, list(m.keep) if m.keep is not None else None)
-        _swap_one(pruned, m2)
+        swap_one(pruned, m2)
         resolved.modifications.append(m2)
     resolved.model_fingerprint = model_fingerprint(model)
-    pruned._ldprune_plan = resolved
-    info = getattr(model, "_ldprune_info", None)
-    if info is not None:
-        pruned._ldprune_info = info
+    copy_model_info(model, pruned)   # the info; the plan is this one
+    set_model_plan(pruned, resolved)
     return pruned

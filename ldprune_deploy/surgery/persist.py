@@ -10,8 +10,8 @@ from torch import nn
 
 from ..artifacts import atomic_output_dir, write_json_atomic
 from ..errors import LdpruneError
-from ..models import ModelInfo, build_unet, config_fingerprint
-from .apply import _swap_one, validate
+from ..unet import ModelInfo, build_unet, config_fingerprint, model_info, model_plan, set_model_info, set_model_plan
+from .apply import swap_one, validate
 from .plan import Modification, PrunePlan
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -26,10 +26,10 @@ def save_pruned(model: nn.Module, out_dir: str | Path, *, overwrite: bool = Fals
     """
     from safetensors.torch import save_file
 
-    plan: PrunePlan | None = getattr(model, "_ldprune_plan", None)
+    plan = model_plan(model)
     if plan is None:
         raise LdpruneError("model has no prune plan attached", "prune it with apply_plan() first")
-    info: ModelInfo | None = getattr(model, "_ldprune_info", None)
+    info = model_info(model)
     with atomic_output_dir(out_dir, overwrite) as tmp:
         model.save_config(tmp)
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -74,7 +74,7 @@ def load_pruned(path: str | Path, *, device: str | torch.device = "cpu",
         raise LdpruneError(f"{PLAN_FILE} lacks the kept units of {missing_keep[0]}",
                            "re-save the pruned model with save_pruned()")
     for m in plan.modifications:
-        _swap_one(unet, Modification(m.operator, m.modification, m.keep))
+        swap_one(unet, Modification(m.operator, m.modification, m.keep))
     wfile = folder / WEIGHTS
     if not wfile.is_file():
         raise LdpruneError(f"weights missing: {wfile}", "re-save the pruned model")
@@ -85,15 +85,15 @@ def load_pruned(path: str | Path, *, device: str | torch.device = "cpu",
                            "re-save the pruned model; the plan and weights must come from the same run")
     unet.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, assign=True)
     unet.to(device).eval()
-    unet._ldprune_plan = plan
+    set_model_plan(unet, plan)
     mi = plan.meta.get("model_info", {})
     cond = cfg["_class_name"] == "UNet2DConditionModel"
     size = cfg.get("sample_size", 64)
     size = size if isinstance(size, int) else size[0]
     vsf = mi.get("vae_scale_factor", 8 if cond else 1)
-    unet._ldprune_info = ModelInfo(
+    set_model_info(unet, ModelInfo(
         name=str(path), source="pruned", cls=cfg["_class_name"], conditional=cond, vae_scale_factor=vsf,
         resolution=mi.get("resolution", size * vsf), text_len=mi.get("text_len", 77),
         random_weights=mi.get("random_weights", False), fingerprint=plan.model_fingerprint,
-        space=mi.get("space"))
+        space=mi.get("space")))
     return unet

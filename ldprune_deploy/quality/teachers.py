@@ -1,4 +1,4 @@
-"""Teacher configs for the quality benchmarks and the data <-> model-space transforms.
+"""Teacher configs for the quality benchmarks (their data <-> model-space maps are ``spaces``).
 
 T2I and UIG work on emoji 64x64x3 through a fixed invertible downsampler, pixel-unshuffle
 by 2 (-> 12x32x32). It is exact (decode(encode(x)) == x, tested), so unlike a VAE it adds
@@ -17,12 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-UNSHUFFLE = 2
 
 
 @dataclass(frozen=True)
@@ -71,26 +65,7 @@ TEACHERS: dict[str, TeacherConfig] = {t.name: t for t in [
 ]}
 
 
-def to_model_space(x: np.ndarray | torch.Tensor, space: str) -> torch.Tensor:
-    """uint8 data -> float model space in [-1, 1]. Emoji: (N, 64, 64, 3); mel: (N, 1, 64, 64)."""
-    x = torch.as_tensor(np.asarray(x)).float() / 127.5 - 1.0
-    if space == "unshuffle2":
-        return F.pixel_unshuffle(x.permute(0, 3, 1, 2), UNSHUFFLE)
-    if space == "mel":
-        return x
-    raise ValueError(f"unknown space {space!r}")
-
-
-def to_unit_images(z: torch.Tensor, space: str) -> torch.Tensor:
-    """Model space -> (N, C, H, W) in [0, 1]: what the proxy extractors take."""
-    if space == "unshuffle2":
-        z = F.pixel_shuffle(z, UNSHUFFLE)
-    elif space != "mel":
-        raise ValueError(f"unknown space {space!r}")
-    return ((z.float() + 1.0) / 2.0).clamp(0, 1)
-
-
 def build_teacher(cfg: TeacherConfig):
-    from ..models import build_unet
+    from ..unet import build_unet
 
     return build_unet(cfg.cls, cfg.config)

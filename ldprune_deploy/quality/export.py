@@ -28,8 +28,8 @@ import torch
 
 from ..artifacts import atomic_path
 from ..errors import LdpruneError
+from ..spaces import to_model_space
 from . import load_emoji, load_notes
-from .teachers import to_model_space
 
 # the data set -> (its array, the teachers' model space for it)
 SOURCES = {"emoji": ("images64", "unshuffle2"), "notes": ("mels", "mel")}
@@ -40,7 +40,7 @@ def export_distill_set(data: str, output: str | os.PathLike, *, embeddings: str 
     """Write ``output`` (.safetensors) for ``DistillData.load``; returns a summary dict."""
     from safetensors.torch import save_file
 
-    from .text import load_embeddings
+    from ..conditioning import open_embeddings
 
     if data not in SOURCES:
         raise LdpruneError(f"unknown data set '{data}'", f"use one of {', '.join(SOURCES)}")
@@ -62,7 +62,7 @@ def export_distill_set(data: str, output: str | os.PathLike, *, embeddings: str 
                             "n_held_out": int((~train).sum()), "limit": limit,
                             "source_sha256": hashlib.sha256(np.ascontiguousarray(arrays[key]).tobytes()).hexdigest()[:16]}
     if embeddings is not None:
-        enc = load_embeddings(embeddings)
+        enc = open_embeddings(embeddings)
         captions = [str(c) for c in arrays["captions"][train]]
         emb = enc.encode(captions)
         tensors["embeddings"] = emb.half().contiguous()

@@ -147,7 +147,7 @@ def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
     arch = {"in_channels": net.in_channels, "size": net.size, "n_classes": net.head.out_features,
             "width": net.body[0].out_channels, "feat_dim": net.num_features}
     write_json_atomic(sidecar(path), {
-        "schema": SCHEMA, "name": path.stem, "builder": "ldprune_deploy.data.proxy:ProxyCNN", "kwargs": arch,
+        "schema": SCHEMA, "name": path.stem, "builder": "ldprune_deploy.quality.proxy:ProxyCNN", "kwargs": arch,
         # no input_size/channels keys: ProxyCNN.prepare resizes and adapts channels itself, so the
         # evaluator and load_proxy compute the very same features
         "feature_method": "features", "feature_dim": net.num_features, "input_range": "[0, 1] float or uint8 [0, 255]",

@@ -11,7 +11,7 @@ Two file layouts: the dense EmbeddingFile (``embeddings`` (N, L, 384) fp16; 90 M
 3664 emoji captions at L=32) and the compact one the GPU machine gets (only real tokens,
 int8 with one fp32 scale per feature dimension — per dimension because BERT-style models
 have a few large-magnitude dimensions that a per-token scale would let swamp the rest;
-~20 MB). ``load_embeddings`` reads either.
+~20 MB). ``conditioning.open_embeddings`` reads either: this module only writes them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 
 from ..artifacts import atomic_path
-from ..conditioning import EmbeddingFile
 from ..errors import LdpruneError
 
 DIM = 384
@@ -112,35 +111,3 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
     return {"path": str(path), "n": len(unique), "text_len": text_len, "truncated": truncated,
             "layout": "compact-int8" if compact else "dense-fp16",
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}
-
-
-class CompactEmbeddingFile(EmbeddingFile):
-    """Reads the compact layout; ``encode(prompts) -> (B, text_len, 384)`` float32, zero-padded
-    (lookup and errors are the dense file's)."""
-
-    def __init__(self, path: str | os.PathLike):   # not super().__init__: that one reads the dense layout
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-            q, scale, lengths = f.get_tensor("tokens_q"), f.get_tensor("scale"), f.get_tensor("lengths")
-        self.text_len, self.dim = int(meta["text_len"]), q.shape[1]
-        self.name = f"file:{Path(path).name}"
-        self._index = {p: i for i, p in enumerate(json.loads(meta["prompts"]))}
-        real = q.float() * scale
-        self._emb = torch.zeros(len(lengths), self.text_len, self.dim)
-        offsets = torch.cumsum(lengths.long(), 0) - lengths.long()
-        for i, (o, n) in enumerate(zip(offsets.tolist(), lengths.tolist())):
-            self._emb[i, :n] = real[o:o + n]
-
-
-def load_embeddings(path: str | os.PathLike):
-    """An EmbeddingFile (dense layout) or CompactEmbeddingFile, by the file's tensors."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise LdpruneError(f"embedding file not found: {path}", "make it with `ldprune data embed`")
-    with safe_open(str(path), "pt") as f:
-        compact = "tokens_q" in f.keys()
-    return CompactEmbeddingFile(path) if compact else EmbeddingFile(path)
