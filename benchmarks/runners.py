@@ -34,6 +34,7 @@ from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.runners import RunSpec, available_runners, get_runner
 from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, find_conflicts
+from ldprune_deploy.unet import set_model_info
 
 log = logging.getLogger("ldprune")
 PEAK_FLOPS = 798e12
@@ -67,13 +68,16 @@ INDUCTOR_TUNED = {"conv_1x1_as_mm": True, "coordinate_descent_tuning": True, "ep
 def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -> list[tuple[str, str, dict, bool]]:
     if smoke:
         return [("cpu eager", "cpu", {}, False)]
+    if torch_set == "fastest":    # the speed-up figures: eager and the fastest runner, nothing between
+        return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
         m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
         return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",
                  {"mode": m, "inductor": INDUCTOR_TUNED}, True)]
     v = [("torch eager", "torch-eager", {}, False), ("torch graph", "torch-graph", {}, False),
          ("torch graph channels_last", "torch-graph", {}, True),
-         ("torch.compile reduce-overhead", "torch-compile", {"mode": "reduce-overhead"}, False)]
+         ("torch.compile reduce-overhead", "torch-compile", {"mode": "reduce-overhead"}, False),
+         ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False)]
     if compile_cl:
         v.append(("torch.compile reduce-overhead channels_last", "torch-compile", {"mode": "reduce-overhead"}, True))
     return v
@@ -185,14 +189,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--smoke", action="store_true", help="CPU, tiny-t2i, fp32: checks the script only")
-    ap.add_argument("--models", default="full,pruned30", help="full and/or pruned30")
+    ap.add_argument("--models", default="full,pruned30",
+                    help="full, prunedNN (remove plan cutting NN %% of the FLOPs, greedy) and/or fp8 (full with every "
+                         "eligible attention/feed-forward linear in FP8)")
     ap.add_argument("--runners", default="torch,ort,tensorrt", help="subset of torch,ort,tensorrt")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
-    ap.add_argument("--torch-set", choices=["standard", "tuned", "autotune"], default="standard",
-                    help="torch rows: standard (eager, CUDA graph, torch.compile), tuned (torch.compile "
+    ap.add_argument("--torch-set", choices=["standard", "fastest", "tuned", "autotune"], default="standard",
+                    help="torch rows: standard (eager, CUDA graph, torch.compile incl. the tuned mode), fastest "
+                         "(eager and torch.compile tuned only), tuned (torch.compile "
                          "reduce-overhead with channels_last and inductor tuning) or autotune (the same with "
                          "max-autotune: many minutes of compiling)")
     ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",
@@ -219,10 +226,16 @@ def main() -> int:
     base, info = _common.load_for(model, device, "fp32")
     for variant in args.models.split(","):
         t0 = time.perf_counter()
-        if variant == "pruned30":
-            plan, frac = pruning_plan(base, info, batch, res, args.prune_target)
+        if variant.startswith("pruned") or variant == "fp8":
+            if variant == "fp8":
+                cat = build_catalogue(base, info, flops=False)
+                plan, frac = PrunePlan(info.fingerprint, [Modification(op, m) for op, m in cat.candidates(["fp8"])],
+                                       model=info.name, meta={"strategy": "every eligible linear in fp8"}), 0.0
+            else:
+                target = int(variant.removeprefix("pruned") or round(args.prune_target * 100)) / 100
+                plan, frac = pruning_plan(base, info, batch, res, target)
             unet = apply_plan(base, plan)
-            unet._ldprune_info = info
+            set_model_info(unet, info)
             plan_json = plan.to_json()
         else:
             unet, frac, plan_json = base, 0.0, None
@@ -263,7 +276,8 @@ def main() -> int:
 def table(result) -> str:
     lines = [f"device: {result['device'].get('gpu') or result['device'].get('cpu')}  model {result['model']} "
              f"batch {result['batch']} {result['resolution']}px {result['dtype']}", "",
-             "| variant | runner | median ms | p10-p90 | speedup vs eager | x floor | note |", "|---|---|---|---|---|---|---|"]
+             "| variant | runner | median ms | p10-p90 | speedup vs eager | x floor | first call s | note |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, v in result["variants"].items():
         for r in v["rows"]:
             if "median_ms" in r:
@@ -272,10 +286,10 @@ def table(result) -> str:
                 note = ", ".join(x for x in (f"fusions {sum(fus.values())}" if fus else "",
                                              f"export {ex['export_s']} s" if ex.get("export_s") else "") if x)
                 lines.append(f"| {name} | {r['label']} | {r['median_ms']:.2f} | {r['p10_ms']:.2f}-{r['p90_ms']:.2f} | "
-                             f"{r['speedup_vs_eager']} | {r['ratio_to_floor']} | {note} |")
+                             f"{r['speedup_vs_eager']} | {r['ratio_to_floor']} | {ex.get('prepare_s', '-')} | {note} |")
             else:
                 note = r.get("error", "") or f"built in {r.get('build_s')} s, runnable here: {r.get('runnable_here')}"
-                lines.append(f"| {name} | {r['label']} | - | - | - | - | {note[:120]} |")
+                lines.append(f"| {name} | {r['label']} | - | - | - | - | - | {note[:120]} |")
     return "\n".join(lines) + "\n"
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import ModelInfo, build_unet, example_inputs, load_model, model_fingerprint
+from .models import example_inputs, load_model
 from .surgery.families import build_replacement, legal_modifications
 from .surgery.mods import PRUNABLE_KINDS, kind_of, width_description
+from .unet import ModelInfo, build_unet, model_fingerprint, model_plan
 
 CATALOGUE_SCHEMA = "ldprune.catalogue/1"
 
@@ -56,9 +57,19 @@ class Catalogue:
     def counts(self) -> dict[str, int]:
         return dict(Counter(o.kind for o in self.prunable))
 
-    def candidates(self) -> list[tuple[str, str]]:
-        """Every (operator id, modification) pair, in model order."""
-        return [(o.id, m.name) for o in self.prunable for m in o.modifications]
+    def candidates(self, mods: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """(operator id, modification) pairs in model order: of the modifications ``mods`` names
+        (a family such as ``width`` matches each ``width:*``), by default of every family that is
+        not opt-in (``fp8`` saves time only on FP8 GPUs, so it is scored and profiled when asked)."""
+        from .surgery.families import FAMILIES
+
+        def wanted(mod: str) -> bool:
+            family = mod.split(":", 1)[0]
+            if mods:
+                return mod in mods or family in mods
+            return not FAMILIES.get(family).opt_in
+
+        return [(o.id, m.name) for o in self.prunable for m in o.modifications if wanted(m.name)]
 
     def get(self, op_id: str) -> Operator:
         for o in self.operators:
@@ -93,16 +104,17 @@ def _flops(fn) -> int:
     return int(fc.get_total_flops())
 
 
-def _meta_copy(model: nn.Module) -> nn.Module:
-    """The same architecture without weights, so FLOP counting of SDXL costs no memory."""
-    plan = getattr(model, "_ldprune_plan", None)
+def meta_copy(model: nn.Module) -> nn.Module:
+    """The same architecture without weights (a pruned model's plan re-applied), so FLOP
+    counting of SDXL costs no memory."""
+    plan = model_plan(model)
     meta = build_unet(type(model).__name__, model.config, "meta")
     if plan is not None:
-        from .surgery.apply import _swap_one
+        from .surgery.apply import swap_one
         from .surgery.plan import Modification
 
         for m in plan.modifications:
-            _swap_one(meta, Modification(m.operator, m.modification, m.keep))
+            swap_one(meta, Modification(m.operator, m.modification, m.keep))
     return meta
 
 
@@ -112,7 +124,7 @@ def build_catalogue(model: nn.Module | str, info: ModelInfo | None = None, *, ba
     if not isinstance(model, nn.Module):
         model, info = load_model(model, device="meta")
     info = info or load_model(model)[1]
-    meta = _meta_copy(model) if flops else model
+    meta = meta_copy(model) if flops else model
     ops = _named_operators(meta)
     captured: dict[str, tuple[tuple, dict]] = {}
     op_flops: dict[str, int] = {}

@@ -55,4 +55,7 @@ def test_catalogue_flops_of_modifications_are_lower(tiny_t2i):
     for o in cat.prunable:
         assert o.flops > 0
         for m in o.modifications:
+            if m.name == "fp8":   # the same arithmetic and parameter count, in 8 bits
+                assert (m.flops, m.params) == (o.flops, o.params), o.id
+                continue
             assert m.flops < o.flops and m.params < o.params, (o.id, m.name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -13,7 +12,9 @@ import torch
 
 from ..artifacts import atomic_output_dir
 from ..errors import LdpruneError
-from ..models import _quiet_diffusers, example_inputs, load_model
+from ..models import example_inputs, load_model
+from ..surgery.fp8 import has_fp8
+from ..unet import quiet_diffusers
 from .check import run_check
 from .config import ExportConfig
 from .manifest import ONNX_FILE, file_sizes, identity, onnx_io, write_manifest
@@ -48,13 +49,18 @@ def export(model, config: ExportConfig | None = None, **overrides) -> Path:
     if overrides:
         cfg = ExportConfig(**{**cfg.__dict__, **overrides})
     unet, info = load_model(model, preset=cfg.preset, quiet=True)
+    if has_fp8(unet):
+        raise LdpruneError(f"{info.name} has fp8 modifications: torch._scaled_mm has no ONNX form, so it cannot "
+                           "be exported to ONNX / TensorRT",
+                           "deploy it with the torch-compile runner on an FP8 GPU, or plan without fp8 "
+                           "(ldprune plan on scores made with --mods remove shortcut ...)")
     p = next(unet.parameters())
     placement = (p.device, p.dtype)
     try:
         # always export from fp32 on CPU; fp16 is a graph conversion
         return _export(unet.float().cpu().eval(), info, cfg)
     finally:
-        with _quiet_diffusers():
+        with quiet_diffusers():
             unet.to(device=placement[0], dtype=placement[1])
 
 
@@ -265,9 +271,3 @@ def _device() -> dict[str, Any]:
     from ..device import device_fingerprint
 
     return device_fingerprint("cpu")
-
-
-def copy_export(src: Path, dst: Path) -> Path:
-    """Copy an export folder (both .onnx and .data) to a new place."""
-    shutil.copytree(src, dst)
-    return dst

@@ -60,6 +60,9 @@ class ProfileConfig(Params):
     op_iters: int = param(30, check=at_least(1), help="timed calls per operator")
     op_reps: int = param(10, check=at_least(1),
                          help="isolated on GPU: operator calls per captured graph (amortises replay launch)")
+    mods: list[str] | None = param(None, metavar="MOD",
+                                   help="modifications to profile: remove shortcut width width:0.5 fp8 ... ('width' "
+                                        "matches every width:*; default: all but the opt-in fp8)")
     include: list[str] | None = param(None, repeat=True, metavar="REGEX", check=_regexes,
                                       help="only candidates whose 'operator:modification' matches (repeatable)")
     max_candidates: int | None = param(None, help="profile only the first N matching candidates")
@@ -106,5 +109,5 @@ class ProfileConfig(Params):
     def settings(self) -> dict[str, Any]:
         """The fields a resumed run must share with the interrupted one."""
         return {"backend": self.backend, "batch": self.batch, "resolution": self.resolution, "dtype": self.dtype,
-                "text_len": self.text_len, "include": self.include, "max_candidates": self.max_candidates,
+                "text_len": self.text_len, "mods": self.mods, "include": self.include, "max_candidates": self.max_candidates,
                 "backend_options": {k: str(v) for k, v in self.backend_options.items()}}

@@ -77,9 +77,16 @@ def profile(model: nn.Module | str, config: ProfileConfig) -> dict[str, Any]:
         return done
 
     cat = build_catalogue(unet, info, batch=cfg.batch, resolution=resolution)
-    cands = [c for c in cat.candidates() if cfg.selects(*c)][:cfg.max_candidates]
+    cands = [c for c in cat.candidates(cfg.mods) if cfg.selects(*c)][:cfg.max_candidates]
     if not cands:
         raise LdpruneError("no candidate modification matches the --include filter", "loosen or drop --include")
+    if any(m == "fp8" for _, m in cands):
+        from ..surgery.fp8 import fp8_runs_fast_here
+
+        ok, why = fp8_runs_fast_here(runner.device)
+        if not ok:
+            raise LdpruneError(f"fp8 savings cannot be profiled with {cfg.backend}: {why}",
+                               "profile fp8 on an FP8 GPU with torch-graph / torch-compile, or drop fp8 from --mods")
     ops = list(dict.fromkeys(op for op, _ in cands))
     mods_of = {op: [m for o, m in cands if o == op] for op in ops}
     kinds = {op: cat.get(op).kind for op in ops}

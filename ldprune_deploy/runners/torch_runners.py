@@ -21,11 +21,25 @@ import torch
 from ..errors import LdpruneError
 from ..graph_call import on_side_stream
 from ..inductor_knobs import check_inductor_knobs
-from ..models import _quiet_diffusers, example_inputs, parse_dtype
+from ..models import example_inputs, parse_dtype
+from ..unet import quiet_diffusers
 from . import RUNNERS, Bound, LatencyStats, Runner, RunSpec
 from .timing import time_calls
 
 log = logging.getLogger("ldprune")
+
+
+def refuse_slow_fp8(model, runner: str, device: str) -> None:
+    """An fp8 model is timed only where FP8 tensor cores run it: elsewhere its figure would mislead."""
+    from ..surgery.fp8 import fp8_runs_fast_here, has_fp8
+
+    if not has_fp8(model):
+        return
+    ok, why = fp8_runs_fast_here(device if device != "cuda" or not torch.cuda.is_available() else "cuda")
+    if not ok:
+        raise LdpruneError(f"runner '{runner}' will not time an fp8 model here: {why}",
+                           "time it with torch-compile or torch-graph on an FP8 GPU (Ada, Hopper, Blackwell), or "
+                           "plan without fp8")
 
 
 def cuda_status() -> tuple[bool, str]:
@@ -50,7 +64,7 @@ def check_dtype(dtype: torch.dtype, device: str) -> None:
 def place(model: torch.nn.Module, device: str, dtype: torch.dtype) -> torch.nn.Module:
     p = next(model.parameters())
     if p.device.type != device or p.dtype != dtype:
-        with _quiet_diffusers():
+        with quiet_diffusers():
             model.to(device=device, dtype=dtype)
     return model.eval()
 
@@ -142,6 +156,7 @@ class _TorchRunner(Runner):
     def open(self, model, info, spec: RunSpec) -> Bound:
         dtype = parse_dtype(spec.dtype)
         check_dtype(dtype, self.device)
+        refuse_slow_fp8(model, self.name, self.device)
         place(model, self.device, dtype)
         try:
             return self._open(model, info, spec, spec.batch, dtype)
@@ -177,8 +192,11 @@ class _TorchRunner(Runner):
             b //= 2
         return 0
 
+    def channels_last(self, spec: RunSpec) -> bool:
+        return bool(self.option(spec, "channels_last", False))
+
     def _open(self, model, info, spec: RunSpec, batch: int, dtype: torch.dtype) -> Bound:
-        channels_last = bool(self.option(spec, "channels_last", False))
+        channels_last = self.channels_last(spec)
         inputs = example_inputs(model, info, batch=batch, resolution=spec.resolution, dtype=dtype,
                                 device=self.device, text_len=spec.text_len)
         if channels_last:
@@ -191,6 +209,8 @@ class _TorchRunner(Runner):
         try:
             with held_flags(), torch.no_grad():
                 fn = self.prepare(model, inputs, spec)
+                # prepare may change the model for this bound (fused projections): it hands back the undo
+                fn, undo = fn if isinstance(fn, tuple) else (fn, None)
                 fn()   # the first call allocates; a failure (OOM) surfaces here, not in the timed loop
         except BaseException:
             if channels_last:
@@ -204,10 +224,13 @@ class _TorchRunner(Runner):
                     return fn()
 
         def release():
-            _hold_channels_last(model, -1)
+            if undo is not None:
+                undo()
+            if channels_last:
+                _hold_channels_last(model, -1)
 
         return Bound(call, device=self.device, clock="cuda" if self.device == "cuda" else "host", live=self.live,
-                     release=release if channels_last else None,
+                     release=release if channels_last or undo is not None else None,
                      extra={"prepare_s": round(prepare_s, 3), "batch": batch, "dtype": spec.dtype,
                             "conditions": conditions(model, self.device, channels_last),
                             "memory": lambda: _peak_memory_mb(self.device)})
@@ -238,42 +261,94 @@ class GraphRunner(_TorchRunner):
 
 @RUNNERS.register("torch-compile")
 class CompileRunner(_TorchRunner):
-    """``torch.compile`` (mode ``spec.options['mode']``, default reduce-overhead).
+    """``torch.compile`` (mode ``spec.options['mode']``, default reduce-overhead, or ``tuned``).
 
-    ``cache_dir`` points inductor's persistent cache somewhere reusable, so a second run
-    (or the next candidate of a profile) skips most of the compile time. ``inductor``: a dict of
-    ``torch._inductor.config`` settings for this compile only (e.g. ``conv_1x1_as_mm``,
-    ``coordinate_descent_tuning``); an unknown name is an error naming it.
+    ``tuned`` is the recipe that measured fastest on the H200 for SD1.5 (benchmarks/fast_unet_probe.py,
+    2026-12-04: 6.07 ms vs 6.37 ms for reduce-overhead + channels_last and 11.95 ms for a CUDA graph of
+    eager): channels_last, diffusers' fused QKV projections (undone when the bound closes; skipped for
+    fp8 attention), inductor ``freezing`` (weights folded as constants: ~1 extra copy of the weights in
+    GPU memory) and ``conv_1x1_as_mm``, compiled without inductor's CUDA graphs and captured in one
+    CUDA graph of our own. Its first call compiles for ~1-1.5 min cold.
 
-    Dynamo's caches are reset before each compile: an entry compiled for the same UNet class in
-    another memory format (or another model) would otherwise be reused, since dynamo does not
-    re-check parameter strides, and inductor's stride assertion fails at the first call.
+    ``cache_dir`` points inductor's persistent cache somewhere reusable, so a second run (or the next
+    candidate of a profile) skips most of the compile time. ``inductor``: a dict of
+    ``torch._inductor.config`` settings for this compile only (e.g. ``conv_1x1_as_mm``); an unknown
+    name is an error naming it.
+
+    Each bound compiles its own copy of the call (its own code object): dynamo caches per code object
+    and does not re-check parameter strides, so one shared entry compiled for another memory format
+    failed inductor's stride assertion, and resetting dynamo instead would throw away the compiled
+    code of bounds still open (a paired measurement interleaves several).
     """
 
     live = False
+    TUNED = {"freezing": True, "conv_1x1_as_mm": True}
+    _n = 0
+
+    def channels_last(self, spec):
+        return self.option(spec, "mode", "reduce-overhead") == "tuned" or super().channels_last(spec)
 
     def prepare(self, model, inputs, spec):
-        import torch._dynamo
         import torch._inductor.config as inductor_config
 
-        torch._dynamo.reset()
         mode = self.option(spec, "mode", "reduce-overhead")
+        tuned = mode == "tuned"
         cache = self.option(spec, "cache_dir")
-        knobs = check_inductor_knobs(self.option(spec, "inductor"))
+        knobs = {**(self.TUNED if tuned else {}), **check_inductor_knobs(self.option(spec, "inductor"))}
         if cache:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
             inductor_config.fx_graph_cache = True
-        compiled = torch.compile(model, mode=mode, dynamic=False, fullgraph=bool(self.option(spec, "fullgraph", False)))
+        undo = _fuse_qkv(model) if tuned else None
+        CompileRunner._n += 1
+        compiled = torch.compile(_own_code(lambda: model(**inputs, return_dict=False), f"unet_{CompileRunner._n}"),
+                                 mode=None if tuned else mode, dynamic=False,
+                                 fullgraph=bool(self.option(spec, "fullgraph", False)))
+        graph_trees = mode in ("reduce-overhead", "max-autotune")
 
         def call():
-            if mode in ("reduce-overhead", "max-autotune"):
+            if graph_trees:
                 # each call is a new step for cudagraph trees (outputs of the last may be reused)
                 torch.compiler.cudagraph_mark_step_begin()
-            return compiled(**inputs, return_dict=False)
+            return compiled()
 
         t0 = time.perf_counter()
-        with torch.no_grad(), inductor_config.patch(knobs):
-            call()  # the compile itself happens here; keep it out of the warm-up statistics
-            torch.cuda.synchronize()
+        try:
+            with torch.no_grad(), inductor_config.patch(knobs):
+                call()  # the compile itself happens here; keep it out of the warm-up statistics
+                torch.cuda.synchronize()
+                if tuned:
+                    call = capture_graph(call).replay
+        except BaseException:
+            if undo is not None:
+                undo()
+            raise
         log.info("torch.compile (%s%s) took %.1f s", mode, f", {knobs}" if knobs else "", time.perf_counter() - t0)
-        return call
+        return call, undo
+
+
+def _own_code(fn: Callable[[], Any], name: str) -> Callable[[], Any]:
+    """``fn`` with a code object of its own, so dynamo's cache entry for it is this bound's alone."""
+    import types
+
+    code = fn.__code__.replace(co_name=name)
+    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+
+
+def _fuse_qkv(model: torch.nn.Module) -> Callable[[], None] | None:
+    """Fuse q/k/v (and k/v of cross-attention) into one GEMM where diffusers can; the undo."""
+    from ..surgery.fp8 import has_fp8
+
+    if not hasattr(model, "fuse_qkv_projections") or has_fp8(model):
+        return None
+    with quiet_diffusers():
+        model.fuse_qkv_projections()
+
+    def undo() -> None:
+        model.unfuse_qkv_projections()
+        for m in model.modules():   # the fused copies would otherwise stay in the state dict
+            for name in ("to_qkv", "to_kv", "to_added_qkv"):
+                if name in m._modules:
+                    del m._modules[name]
+            if hasattr(m, "fused_projections"):
+                m.fused_projections = False
+    return undo

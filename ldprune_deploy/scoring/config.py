@@ -51,7 +51,8 @@ class ScoreConfig(Params):
     kinds: list[str] | None = param(None, group="candidate filters", metavar="KIND",
                                     help="operator kinds, e.g. resnet attn2 ff")
     mods: list[str] | None = param(None, group="candidate filters", metavar="MOD",
-                                   help="modifications: remove shortcut width width:0.5 ... ('width' matches every width:*)")
+                                   help="modifications: remove shortcut width width:0.5 fp8 ... ('width' matches every width:*; default: all "
+                                        "but the opt-in fp8)")
     include: str | None = param(None, group="candidate filters", metavar="REGEX",
                                 help="keep candidates whose 'operator:modification' matches")
     exclude: str | None = param(None, group="candidate filters", metavar="REGEX",
@@ -101,7 +102,7 @@ class ScoreConfig(Params):
 
     def validate(self, conditional: bool | None = None) -> None:
         """Check the settings; ``conditional=None`` skips the model-dependent checks."""
-        from . import METHODS
+        from .methods import METHODS
 
         if conditional is False and (self.prompts is not None or self.prompt_list or self.embeddings is not None):
             raise LdpruneError("prompts were given, but this UNet is unconditional (UNet2DModel)",
@@ -128,13 +129,9 @@ class ScoreConfig(Params):
         use_cuda_graph(self.cuda_graph, self.device, "--compile-blocks" if self.compile_blocks else None)
 
 
-def _mod_matches(mod: str, wanted: list[str]) -> bool:
-    return any(mod == w or (w == "width" and mod.startswith("width:")) for w in wanted)
-
-
 def select_candidates(catalogue, config: ScoreConfig) -> list[tuple[str, str]]:
     """Catalogue candidates after the config's filters, in model order; never empty."""
-    all_c = catalogue.candidates()
+    all_c = catalogue.candidates(config.mods)
     kind = {o.id: o.kind for o in catalogue.prunable}
     if config.candidates is not None:
         known = set(all_c)
@@ -151,8 +148,6 @@ def select_candidates(catalogue, config: ScoreConfig) -> list[tuple[str, str]]:
             raise LdpruneError(f"no prunable operator of kind {', '.join(sorted(unknown))} in this model",
                                f"kinds here: {', '.join(sorted(set(kind.values())))}")
         out = [c for c in out if kind[c[0]] in config.kinds]
-    if config.mods:
-        out = [c for c in out if _mod_matches(c[1], config.mods)]
     for pattern, keep in ((config.include, True), (config.exclude, False)):
         if pattern:
             try:

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from ..registry import Registry
+from .fp8 import fp8_eligible, has_fp8, quantized_copy
 from .mods import (
     WIDTH_RATIOS,
     RemovedOperator,
@@ -35,6 +36,7 @@ class Family:
     and side changes to its parent (see ``build_replacement``), or None when not defined."""
 
     name: str
+    opt_in = False   # True: a candidate only where a user names it (e.g. ``--mods fp8``)
 
     def legal(self, kind: str, module: nn.Module) -> list[str]:
         raise NotImplementedError
@@ -89,6 +91,8 @@ class Width(Family):
     """The same operator, narrower inside, keeping its largest-magnitude channels/heads/units."""
 
     def legal(self, kind, module):
+        if has_fp8(module):   # 8-bit weights are not sliced (narrow first, then quantize)
+            return []
         if kind == "resnet":
             return [f"width:{r}" for r in WIDTH_RATIOS if _resnet_groups_for(module, r) is not None]
         if kind in ("attn1", "attn2", "attention", "ff"):
@@ -101,6 +105,23 @@ class Width(Family):
         if narrow is None:
             return None
         return narrow(module, list(keep) if keep is not None else select_keep(kind, module, mod)), {}
+
+
+@FAMILIES.register("fp8")
+class Fp8(Family):
+    """Opt-in: candidates only where asked for (``--mods ... fp8``), as its saving exists only on
+    FP8-capable GPUs."""
+
+    opt_in = True
+
+    def legal(self, kind, module):
+        return ["fp8"] if fp8_eligible(kind, module) else []
+
+    def build(self, kind, module, mod, keep):
+        if not fp8_eligible(kind, module):
+            return None
+        return quantized_copy(kind, module), {}
+
 
 
 def legal_modifications(kind: str, module: nn.Module) -> list[str]:
