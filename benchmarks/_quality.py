@@ -391,7 +391,7 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
     """Distil ``student`` from the teacher on the teacher's training split; returns
     (trained student, curve [(step, metric)], seconds). ``eval_at`` steps are measured
     from the on_grads hook (weights after that many updates); the final step after training."""
-    from ldprune_deploy.distill import DistillConfig, DistillData, distill
+    from ldprune_deploy.distillation import DistillConfig, DistillData, distill
 
     curve: list[tuple[int, float]] = []
 

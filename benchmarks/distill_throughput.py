@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
 
     from ldprune_deploy.device import device_fingerprint
-    from ldprune_deploy.distill import DistillConfig, DistillData, distill
+    from ldprune_deploy.distillation import DistillConfig, DistillData, distill
     from ldprune_deploy.surgery import apply_plan
 
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

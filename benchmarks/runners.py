@@ -135,8 +135,8 @@ def export_for_ort(unet, info, spec: RunSpec, smoke: bool, ort_set: str = "stand
 
 def tensorrt_row(unet, info, spec, cache: Path, rows) -> None:
     """Build (always, if a runtime imports) and run (where the runtime supports this GPU)."""
-    from ldprune_deploy.export.cache import cached_export
-    from ldprune_deploy.export.tensorrt import build_engine, engine_dir, import_trt, read_engine_manifest
+    from ldprune_deploy.exporter.cache import cached_export
+    from ldprune_deploy.exporter.tensorrt import build_engine, engine_dir, import_trt, read_engine_manifest
 
     row = {"label": "tensorrt", "runner": "tensorrt"}
     try:

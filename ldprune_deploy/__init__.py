@@ -21,8 +21,8 @@ _LAZY = {
     "profile": "profiler", "ProfileConfig": "profiler", "predict_latency": "profiler", "load_profile": "profiler",
     "score": "scoring", "ScoreConfig": "scoring",
     "plan": "planner", "PlanConfig": "planner",
-    "distill": "distill", "DistillConfig": "distill",
-    "export": "export", "ExportConfig": "export",
+    "distill": "distillation", "DistillConfig": "distillation",
+    "export": "exporter", "ExportConfig": "exporter",
     "evaluate": "evaluate", "EvaluateConfig": "evaluate",
 }
 

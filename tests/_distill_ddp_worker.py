@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from ldprune_deploy.distill import DistillConfig, distill
+from ldprune_deploy.distillation import DistillConfig, distill
 
 
 def main(student: str, data: str, out: str, grads: str, batch: int) -> None:

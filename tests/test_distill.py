@@ -8,7 +8,7 @@ import pytest
 import torch
 from _distill_helpers import make_student, write_latents
 
-from ldprune_deploy.distill import DistillConfig, DistillData, distill, distill_loss, feature_term
+from ldprune_deploy.distillation import DistillConfig, DistillData, distill, distill_loss, feature_term
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.surgery import load_pruned
 from ldprune_deploy.unet import model_plan
@@ -165,8 +165,8 @@ def test_bf16_student_and_teacher_and_lazy_stage_name(uncond_student, tmp_path):
 def test_feature_taps_match_through_ddp_style_wrappers(tiny_uncond):
     from torch import nn
 
-    from ldprune_deploy.distill import FeatureTaps, default_stages
-    from ldprune_deploy.distill.losses import strip_wrapper_prefix, unwrap
+    from ldprune_deploy.distillation import FeatureTaps, default_stages
+    from ldprune_deploy.distillation.losses import strip_wrapper_prefix, unwrap
     from ldprune_deploy.models import example_inputs
 
     unet, info = tiny_uncond

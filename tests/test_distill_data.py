@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ldprune_deploy.distill import DistillConfig
-from ldprune_deploy.distill.data import DistillData, load_data
+from ldprune_deploy.distillation import DistillConfig
+from ldprune_deploy.distillation.data import DistillData, load_data
 from ldprune_deploy.errors import LdpruneError
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from ldprune_deploy.cli import main
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.export import ExportConfig, export, read_manifest
+from ldprune_deploy.exporter import ExportConfig, export, read_manifest
 from ldprune_deploy.models import load_model
 from ldprune_deploy.runners import RunSpec, get_runner
 from ldprune_deploy.unet import set_model_info
@@ -143,7 +143,7 @@ def test_cli_export_and_bad_inputs(tmp_path, capsys):
 def test_check_device_cpu_recorded_and_cuda_refused_without_it(tmp_path, capsys, t2i_fp32):
     import torch
 
-    from ldprune_deploy.export.check import CUDA_CHECK_OPTIONS, check_providers
+    from ldprune_deploy.exporter.check import CUDA_CHECK_OPTIONS, check_providers
 
     assert read_manifest(t2i_fp32)["check"]["reference_device"] == "cpu"   # auto on this machine
     assert check_providers("CPUExecutionProvider") == ["CPUExecutionProvider"]
@@ -160,7 +160,7 @@ def test_check_device_cpu_recorded_and_cuda_refused_without_it(tmp_path, capsys,
 
 
 def test_missing_external_data_is_named(tmp_path, uncond_fp16):
-    from ldprune_deploy.export.onnx_export import check_model_file
+    from ldprune_deploy.exporter.onnx_export import check_model_file
 
     m = onnx.load(str(uncond_fp16 / "unet.onnx"))
     onnx.save_model(m, str(tmp_path / "unet.onnx"), save_as_external_data=True, location="unet.onnx.data",
@@ -180,7 +180,7 @@ def test_missing_external_data_is_named(tmp_path, uncond_fp16):
 
 
 def test_pipeline_folder_layout(tmp_path, uncond_fp16):
-    from ldprune_deploy.export.pipeline import write_pipeline
+    from ldprune_deploy.exporter.pipeline import write_pipeline
 
     out = write_pipeline(uncond_fp16, tmp_path / "pipe")
     assert (out / "unet" / "model.onnx").is_file() and (out / "unet" / "export.json").is_file()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.export import ExportConfig, export, read_manifest
+from ldprune_deploy.exporter import ExportConfig, export, read_manifest
 from ldprune_deploy.models import load_model
 
 ATTN = "/down_blocks.1/attentions.0"
@@ -78,7 +78,7 @@ def test_keep_fp32_unknown_entry_is_refused(tmp_path):
 
 
 def test_keep_fp32_by_op_type_and_operator_id():
-    from ldprune_deploy.export.fp16 import resolve_keep
+    from ldprune_deploy.exporter.fp16 import resolve_keep
 
     g = onnx.helper.make_graph(
         [onnx.helper.make_node("Softmax", ["x"], ["y"], name="/up_blocks.0/attentions.1/Softmax"),
@@ -95,7 +95,7 @@ def test_fast_fp16_cast_matches_the_converters_clamping():
     import numpy as np
 
     float16 = pytest.importorskip("onnxruntime.transformers.float16")
-    from ldprune_deploy.export.fp16 import np_to_float16
+    from ldprune_deploy.exporter.fp16 import np_to_float16
 
     rng = np.random.default_rng(0)
     a = (rng.standard_normal(200_000) * rng.choice([1e-9, 3e-8, 0.02, 1.0, 6.6e4, 1e6], 200_000)).astype(np.float32)
@@ -126,7 +126,7 @@ def fp32_external(tmp_path_factory):
 def test_fp16_from_file_is_the_in_memory_conversion(fp32_external, keep):
     """convert_fp16_file (weights read and cast as the converter reaches them, on worker threads)
     gives byte for byte the proto of loading everything then converting (the reference path)."""
-    from ldprune_deploy.export.fp16 import convert_fp16, convert_fp16_file
+    from ldprune_deploy.exporter.fp16 import convert_fp16, convert_fp16_file
 
     ref, ref_kept = convert_fp16(onnx.load(str(fp32_external)), keep, inplace=True)
     got, kept = convert_fp16_file(fp32_external, keep)
@@ -144,7 +144,7 @@ def test_fp16_from_file_is_the_in_memory_conversion(fp32_external, keep):
 
 
 def test_fp16_from_file_joins_fp32_islands(fp32_external):
-    from ldprune_deploy.export.fp16 import convert_fp16_file
+    from ldprune_deploy.exporter.fp16 import convert_fp16_file
 
     m, _ = convert_fp16_file(fp32_external, [f"{ATTN}/MatMul", f"{ATTN}/Softmax"])
     matmul = next(n for n in m.graph.node if n.name == f"{ATTN}/MatMul")
@@ -163,7 +163,7 @@ def test_fp16_from_file_joins_fp32_islands(fp32_external):
 def test_fp16_from_file_refuses_a_truncated_data_file(fp32_external, tmp_path):
     import shutil
 
-    from ldprune_deploy.export.fp16 import convert_fp16_file
+    from ldprune_deploy.exporter.fp16 import convert_fp16_file
 
     path = tmp_path / fp32_external.name
     shutil.copy(fp32_external, path)
@@ -175,8 +175,8 @@ def test_fp16_from_file_refuses_a_truncated_data_file(fp32_external, tmp_path):
 
 def test_save_onnx_writes_what_onnx_save_model_writes(fp32_external, tmp_path):
     """save_onnx encodes once (ByteSize() would encode as well) and writes those bytes itself."""
-    from ldprune_deploy.export.fp16 import convert_fp16_file
-    from ldprune_deploy.export.onnx_export import save_onnx
+    from ldprune_deploy.exporter.fp16 import convert_fp16_file
+    from ldprune_deploy.exporter.onnx_export import save_onnx
 
     m, _ = convert_fp16_file(fp32_external, [])
     onnx.save_model(m, str(tmp_path / "ref.onnx"))

@@ -3,9 +3,9 @@
 import pytest
 
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.export.manifest import check_device_match
-from ldprune_deploy.export.onnx_export import layer_operators, operator_of
-from ldprune_deploy.export.tensorrt import gpu_slug, map_layers, profile_shapes, read_engine_manifest
+from ldprune_deploy.exporter.manifest import check_device_match
+from ldprune_deploy.exporter.onnx_export import layer_operators, operator_of
+from ldprune_deploy.exporter.tensorrt import gpu_slug, map_layers, profile_shapes, read_engine_manifest
 
 OPS = {"down_blocks.0.resnets.0", "down_blocks.0.attentions.0", "down_blocks.0.attentions.0.transformer_blocks.0.attn1",
        "mid_block.attentions.0", "conv_out"}
@@ -64,7 +64,7 @@ def test_engine_for_another_gpu_is_refused():
 
 
 def test_missing_runtime_names_the_extra():
-    from ldprune_deploy.export.tensorrt import import_trt
+    from ldprune_deploy.exporter.tensorrt import import_trt
     from ldprune_deploy.runners import available_runners, get_runner
 
     try:
@@ -84,7 +84,7 @@ def test_engine_folder_without_manifest(tmp_path):
 
 
 def test_build_engine_without_runtime_is_a_clear_error(tmp_path):
-    from ldprune_deploy.export.tensorrt import build_engine
+    from ldprune_deploy.exporter.tensorrt import build_engine
 
     try:
         import tensorrt  # noqa: F401
@@ -100,7 +100,7 @@ def test_wheel_only_tensorrt_rtx_is_found_under_its_bindings_name(monkeypatch):
     import sys
     import types
 
-    from ldprune_deploy.export.tensorrt import import_trt
+    from ldprune_deploy.exporter.tensorrt import import_trt
 
     fake = types.ModuleType("tensorrt_rtx_bindings")
     fake.Builder = object

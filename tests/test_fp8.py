@@ -59,7 +59,7 @@ def test_fp8_plan_applies_saves_and_loads(tmp_path, tiny_t2i):
 
 
 def test_fp8_refused_for_onnx_export(tmp_path, tiny_t2i):
-    from ldprune_deploy.export import ExportConfig, export
+    from ldprune_deploy.exporter import ExportConfig, export
 
     unet, info = tiny_t2i
     op = build_catalogue(unet, info, flops=False).candidates(["fp8"])[0][0]

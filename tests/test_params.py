@@ -10,16 +10,16 @@ from dataclasses import dataclass
 import pytest
 
 from ldprune_deploy.cli import build_parser
-from ldprune_deploy.distill.config import DistillConfig
+from ldprune_deploy.distillation.config import DistillConfig
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.evaluate.config import EvaluateConfig
-from ldprune_deploy.export.config import ExportConfig
+from ldprune_deploy.exporter.config import ExportConfig
 from ldprune_deploy.params import Params, add_arguments, at_least, from_args, param, recipe_specs, section_values, specs
 from ldprune_deploy.pipeline.sections import SECTIONS
 from ldprune_deploy.planner.config import PlanConfig
 from ldprune_deploy.profiler.config import ProfileConfig
 from ldprune_deploy.scoring.config import ScoreConfig
-from ldprune_deploy.surgery.stage import PruneConfig
+from ldprune_deploy.surgery.config import PruneConfig
 
 # stage -> (config, what the command needs beyond the config (inputs, not parameters), a minimal argv)
 STAGES = {

@@ -103,7 +103,7 @@ def _computed_host_operands(graph) -> list[str]:
 
 @pytest.fixture(scope="module")
 def t2i_fp16_export(tmp_path_factory):
-    from ldprune_deploy.export import ExportConfig, export
+    from ldprune_deploy.exporter import ExportConfig, export
 
     # symbolic batch and spatial axes, like a user's export folder (the runner's own cache is
     # static except the batch axis, a subset of this)
@@ -116,7 +116,7 @@ def test_cuda_graph_static_graph_has_no_shape_subgraphs_and_same_output(t2i_fp16
     import onnx
     import onnxruntime as ort
 
-    from ldprune_deploy.export import read_manifest
+    from ldprune_deploy.exporter import read_manifest
     from ldprune_deploy.runners.ort_static import static_graph
 
     folder = t2i_fp16_export

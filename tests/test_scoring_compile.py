@@ -269,7 +269,7 @@ def test_cli_compile_options(tmp_path, capsys):
 
 
 def test_cudnn_benchmark_is_cuda_only_scoped_and_recorded(tmp_path, monkeypatch):
-    from ldprune_deploy.scoring import run as score_run
+    from ldprune_deploy.scoring import stage as score_run
 
     with pytest.raises(LdpruneError, match="applies to CUDA devices"):
         ScoreConfig(cudnn_benchmark=True, output=tmp_path / "s.json").validate()

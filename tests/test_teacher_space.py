@@ -144,7 +144,7 @@ def _compact_embeddings(path: Path, captions: list[str], text_len: int = 8, dim:
 
 def test_distill_set_round_trips_into_the_distill_loader(tmp_path):
     from ldprune_deploy.conditioning import open_embeddings
-    from ldprune_deploy.distill.data import load_data
+    from ldprune_deploy.distillation.data import load_data
 
     arrays = _emoji_slice(tmp_path)
     train = ~arrays["held_out"]

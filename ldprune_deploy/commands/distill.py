@@ -1,6 +1,6 @@
 """ldprune distill: recover a pruned UNet by distillation from its teacher."""
 
-from ..distill.config import DistillConfig
+from ..distillation.config import DistillConfig
 from ..params import add_arguments, from_args
 from ._common import add_parser
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..distill import distill
+    from ..distillation import distill
 
     cfg = from_args(DistillConfig, args)
     cfg.check()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..export.config import ExportConfig
+from ..exporter.config import ExportConfig
 from ..params import add_arguments, from_args
 from ._common import add_model_arg, add_parser, print_json
 
@@ -20,12 +20,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..export import export, read_manifest
+    from ..exporter import export, read_manifest
 
     out = export(args.model, from_args(ExportConfig, args))
     man = read_manifest(out)
     if args.pipeline:
-        from ..export.pipeline import write_pipeline
+        from ..exporter.pipeline import write_pipeline
 
         write_pipeline(out, args.pipeline, overwrite=args.overwrite)
     if args.json:

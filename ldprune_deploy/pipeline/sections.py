@@ -11,9 +11,9 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from ..distill.config import DistillConfig
+from ..distillation.config import DistillConfig
 from ..evaluate.config import EvaluateConfig
-from ..export.config import PRECISIONS, ExportConfig
+from ..exporter.config import PRECISIONS, ExportConfig
 from ..params import Params, param
 from ..planner.config import PlanConfig
 from ..profiler.config import ProfileConfig

@@ -120,7 +120,7 @@ def _prune_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
 
 # -- distill ---------------------------------------------------------------------------------
 def _distill_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
-    from ..distill import DistillConfig, distill
+    from ..distillation import DistillConfig, distill
 
     cfg = from_section(DistillConfig, r["distill"], output=root / "distill", resume=resume, overwrite=not resume,
                        progress=False)
@@ -131,7 +131,7 @@ def _distill_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
 
 # -- export ----------------------------------------------------------------------------------
 def _export_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
-    from ..export import ExportConfig, export
+    from ..exporter import ExportConfig, export
 
     e = r["export"]
     out = {}

@@ -3,7 +3,7 @@
 from .additivity import check_additivity
 from .config import METHODS, ProfileConfig
 from .predict import full_latency_ms, load_profile, predict_latency, saving_ms, savings_table
-from .run import profile
+from .stage import profile
 
 __all__ = ["METHODS", "ProfileConfig", "check_additivity", "full_latency_ms", "load_profile", "predict_latency",
            "profile", "saving_ms", "savings_table"]

@@ -49,8 +49,8 @@ class _OrtRunner(Runner):
 
     # -- which export -----------------------------------------------------------------------
     def resolve_export(self, model, info, spec: RunSpec) -> Path:
-        from ..export import read_manifest
-        from ..export.manifest import check_model_match
+        from ..exporter import read_manifest
+        from ..exporter.manifest import check_model_match
 
         optimize = self.target if self.option(spec, "optimize", False) else None
         given = self.option(spec, "export_dir") or (model if _is_export_dir(model) else None)
@@ -67,7 +67,7 @@ class _OrtRunner(Runner):
         return self._cached_export(model, info, spec, optimize)
 
     def _cached_export(self, model, info, spec: RunSpec, optimize: str | None) -> Path:
-        from ..export.cache import cached_export
+        from ..exporter.cache import cached_export
 
         return cached_export(model, info, dtype=spec.dtype, batch=spec.batch, resolution=spec.resolution,
                              optimize=optimize, exporter=self.option(spec, "exporter", "torchscript"),
@@ -108,7 +108,7 @@ class _OrtRunner(Runner):
         return [self.provider]
 
     def open(self, model, info, spec: RunSpec) -> Bound:
-        from ..export import read_manifest
+        from ..exporter import read_manifest
 
         folder = self.resolve_export(model, info, spec)
         man = read_manifest(folder)
@@ -121,7 +121,7 @@ class _OrtRunner(Runner):
             if not lo <= v <= hi:
                 raise LdpruneError(f"{what} {v} is outside the export's range {lo}..{hi} ({folder})",
                                    f"re-export with a --{what} range that includes {v}")
-        from ..export.onnx_export import missing_external_data
+        from ..exporter.onnx_export import missing_external_data
 
         missing = missing_external_data(folder / man["onnx_file"])
         if missing:

@@ -25,7 +25,7 @@ class TensorRTRunner(Runner):
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        from ..export.tensorrt import import_trt
+        from ..exporter.tensorrt import import_trt
         from .torch_runners import cuda_status
 
         try:
@@ -36,10 +36,10 @@ class TensorRTRunner(Runner):
 
     def engine_folder(self, model, info, spec: RunSpec) -> Path:
         from ..device import device_fingerprint
-        from ..export import read_manifest
-        from ..export.cache import cached_export, default_cache_dir
-        from ..export.manifest import check_device_match, check_model_match
-        from ..export.tensorrt import build_engine, engine_dir, read_engine_manifest
+        from ..exporter import read_manifest
+        from ..exporter.cache import cached_export, default_cache_dir
+        from ..exporter.manifest import check_device_match, check_model_match
+        from ..exporter.tensorrt import build_engine, engine_dir, read_engine_manifest
 
         here = device_fingerprint("cuda")
         given = self.option(spec, "engine_dir")
@@ -70,7 +70,7 @@ class TensorRTRunner(Runner):
     def open(self, model, info, spec: RunSpec) -> Bound:
         import torch
 
-        from ..export.tensorrt import ENGINE_FILE, import_trt, read_engine_manifest
+        from ..exporter.tensorrt import ENGINE_FILE, import_trt, read_engine_manifest
 
         folder = self.engine_folder(model, info, spec)
         em = read_engine_manifest(folder)

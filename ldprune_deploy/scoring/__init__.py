@@ -5,7 +5,7 @@ from .additivity import additivity_report, additivity_sets
 from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
 from .io import load_scores
 from .methods import METHODS, Context, Method, latent_stats, ld_pruner_distance
-from .run import score
+from .stage import score
 
 __all__ = ["METHODS", "SCORES_SCHEMA", "Context", "Method", "ScoreConfig", "additivity_report", "additivity_sets",
            "latent_stats", "ld_pruner_distance", "load_scores", "score", "select_candidates"]

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from ldprune_deploy.distill import DistillConfig, DistillData, distill
+from ldprune_deploy.distillation import DistillConfig, DistillData, distill
 from ldprune_deploy.models import load_model
 from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, load_pruned
 from ldprune_deploy.unet import model_fingerprint

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ldprune_deploy.export import ExportConfig, export, read_manifest
+from ldprune_deploy.exporter import ExportConfig, export, read_manifest
 
 pytestmark = pytest.mark.gpu
 

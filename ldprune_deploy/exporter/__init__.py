@@ -3,11 +3,8 @@
 See README.md in this folder for the exporter choice and the folder layout.
 """
 
-from .._callable_stage import make_package_callable
 from .config import ExportConfig, Range, parse_range
 from .manifest import MANIFEST, ONNX_FILE, SCHEMA, read_manifest
 from .stage import export
 
 __all__ = ["ExportConfig", "MANIFEST", "ONNX_FILE", "Range", "SCHEMA", "export", "parse_range", "read_manifest"]
-
-make_package_callable(__name__, "export")

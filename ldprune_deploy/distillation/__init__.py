@@ -1,12 +1,9 @@
 """The ``distill`` stage: recover a pruned UNet with task loss, output KD and feature KD."""
 
-from .._callable_stage import make_package_callable
 from .config import DistillConfig
 from .data import DistillData
 from .losses import FeatureTaps, default_stages, distill_loss, feature_term
-from .train import distill
+from .stage import distill
 
 __all__ = ["DistillConfig", "DistillData", "FeatureTaps", "default_stages", "distill", "distill_loss",
            "feature_term"]
-
-make_package_callable(__name__, "distill")
