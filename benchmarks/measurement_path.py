@@ -29,7 +29,7 @@ import _common as C
 
 from ldprune_deploy.artifacts import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
-from ldprune_deploy.evaluate import EvaluateConfig, measure_latency
+from ldprune_deploy.evaluation import EvaluateConfig, measure_latency
 from ldprune_deploy.models import load_model
 from ldprune_deploy.profiler import ProfileConfig, profile
 from ldprune_deploy.runners import RunSpec, get_runner

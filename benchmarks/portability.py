@@ -32,8 +32,9 @@ from predictor_accuracy import accuracy
 
 from ldprune_deploy.artifacts import read_json, write_json_atomic
 from ldprune_deploy.device import device_fingerprint
-from ldprune_deploy.evaluate import EvaluateConfig, measure_latency
-from ldprune_deploy.evaluate.gate import gate, parse_budget
+from ldprune_deploy.evaluation import EvaluateConfig, measure_latency
+from ldprune_deploy.budget import Budget
+from ldprune_deploy.evaluation.gate import gate
 from ldprune_deploy.models import load_model
 from ldprune_deploy.planner import PlanConfig, plan
 from ldprune_deploy.profiler import ProfileConfig, load_profile, profile
@@ -89,7 +90,7 @@ def run_model(model: str, args, out: Path, profiles: Path, grid: dict) -> None:
         ecfg = EvaluateConfig(runner=backend, latency_batch=batch, resolution=res, dtype=dtype,
                               warmup=1 if smoke else 10, iters=3 if smoke else 30)
         lat = measure_latency(ecfg, unet, info, pruned, pinfo, dtype)
-        g = gate(lat, {}, parse_budget(b), {})
+        g = gate(lat, {}, Budget.parse(b), {})
         check = next(c for c in g["checks"] if c["check"] == "latency")
         m, ver = pl.measured, pl.meta["verify"]
         row = {"model": model, "resolution": res, "budget": b, "budget_ms": m["budget_ms"],

@@ -23,7 +23,7 @@ _LAZY = {
     "plan": "planner", "PlanConfig": "planner",
     "distill": "distillation", "DistillConfig": "distillation",
     "export": "exporter", "ExportConfig": "exporter",
-    "evaluate": "evaluate", "EvaluateConfig": "evaluate",
+    "evaluate": "evaluation", "EvaluateConfig": "evaluation",
 }
 
 

@@ -43,7 +43,7 @@ def test_extractor_shape_and_safetensors_roundtrip(tmp_path):
     assert mod(torch.rand(2, 3, 64, 64)).shape == (2, 128)
     _check_fid(mod, torch.from_numpy(x).float() / 255, y)
     # the evaluator's --feature-extractor loads the same file to the same features, labelled proxy
-    from ldprune_deploy.evaluate.features import load_feature_extractor
+    from ldprune_deploy.evaluation.features import load_feature_extractor
 
     fx = load_feature_extractor(str(path))
     assert fx.kind == "proxy" and fx.modality == "image"

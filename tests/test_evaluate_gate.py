@@ -15,7 +15,7 @@ import torch
 
 from ldprune_deploy.cli import main
 from ldprune_deploy.errors import GateFailed, LdpruneError
-from ldprune_deploy.evaluate import EvaluateConfig, evaluate
+from ldprune_deploy.evaluation import EvaluateConfig, evaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -92,14 +92,10 @@ def test_api_pass_report_contents(setup):
     assert "PASS" in (out / "report.md").read_text()
     assert (out / "plots" / "samples.png").stat().st_size > 1000
     # the same figures against a tighter budget: the gate says why, in one line
-    from ldprune_deploy.evaluate.gate import (
-        enforce,
-        gate,
-        parse_budget,
-        parse_tolerances,
-    )
+    from ldprune_deploy.budget import Budget
+    from ldprune_deploy.evaluation.gate import enforce, gate, parse_tolerances
 
-    slow = gate(lat, rep["quality"], parse_budget("0.001ms"), parse_tolerances(["10%"]))
+    slow = gate(lat, rep["quality"], Budget.parse("0.001ms"), parse_tolerances(["10%"]))
     with pytest.raises(GateFailed, match="too slow"):
         enforce(slow)
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from ldprune_deploy.errors import GateFailed, LdpruneError
-from ldprune_deploy.evaluate import FeatureExtractor, frechet_distance, load_feature_extractor
-from ldprune_deploy.evaluate.audio import MelSpec, mel_to_waveform, resample, waveform_to_mel
-from ldprune_deploy.evaluate.gate import enforce, gate, parse_budget, parse_tolerances, quality_drop
-from ldprune_deploy.evaluate.metrics import extract
+from ldprune_deploy.evaluation import FeatureExtractor, frechet_distance, load_feature_extractor
+from ldprune_deploy.evaluation.audio import MelSpec, mel_to_waveform, resample, waveform_to_mel
+from ldprune_deploy.budget import Budget
+from ldprune_deploy.evaluation.gate import enforce, gate, parse_tolerances, quality_drop
+from ldprune_deploy.evaluation.metrics import extract
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -163,8 +164,8 @@ def test_user_module_torchscript_and_proxy_extractors(tmp_path, monkeypatch):
 
 
 def test_missing_weights_name_the_flag(tmp_path):
-    from ldprune_deploy.evaluate.metrics import clip_score
-    from ldprune_deploy.evaluate.standard import load_inception, load_vggish
+    from ldprune_deploy.evaluation.metrics import clip_score
+    from ldprune_deploy.evaluation.standard import load_inception, load_vggish
 
     with pytest.raises(LdpruneError) as e:
         load_inception(str(tmp_path / "nope.pt"))
@@ -190,7 +191,7 @@ def test_missing_weights_name_the_flag(tmp_path):
 
 def test_scripted_inception_interface(tmp_path):
     """The TorchScript FID Inception contract: uint8 NCHW in, return_features=True -> (N, 2048)."""
-    from ldprune_deploy.evaluate.standard import load_inception
+    from ldprune_deploy.evaluation.standard import load_inception
 
     class FakeInception(torch.nn.Module):
         def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
@@ -208,11 +209,11 @@ def test_scripted_inception_interface(tmp_path):
 
 
 def test_budget_and_tolerance_parsing_and_gate():
-    assert parse_budget("8.5ms").limit_ms(20) == 8.5
-    assert parse_budget("70%").limit_ms(20) == pytest.approx(14)
-    assert parse_budget("2x").limit_ms(20) == pytest.approx(10)
+    assert Budget.parse("8.5ms").limit(20) == 8.5
+    assert Budget.parse("70%").limit(20) == pytest.approx(14)
+    assert Budget.parse("2x").limit(20) == pytest.approx(10)
     with pytest.raises(LdpruneError):
-        parse_budget("fast")
+        Budget.parse("fast")
     tol = parse_tolerances(["10%", "fad=2.5"])
     assert tol["*"].relative and tol["*"].value == pytest.approx(0.1)
     assert not tol["fad"].relative and tol["fad"].value == 2.5
@@ -222,13 +223,13 @@ def test_budget_and_tolerance_parsing_and_gate():
     assert quality_drop("clip", 30, 27)["relative"] == pytest.approx(0.1)
     lat = {"teacher_ms": 10.0, "candidate_ms": 7.0}
     q = {"fid": {"label": "proxy-FID", "teacher": 10.0, "candidate": 10.5, "drop": quality_drop("fid", 10, 10.5)}}
-    ok = gate(lat, q, parse_budget("7.5ms"), tol)
+    ok = gate(lat, q, Budget.parse("7.5ms"), tol)
     assert ok["passed"] and len(ok["checks"]) == 2
     enforce(ok)
-    slow = gate(lat, q, parse_budget("60%"), tol)
+    slow = gate(lat, q, Budget.parse("60%"), tol)
     assert not slow["passed"] and slow["reasons"][0].startswith("too slow")
     worse = gate(lat, {"fid": {**q["fid"], "candidate": 12.0, "drop": quality_drop("fid", 10, 12)}},
-                 parse_budget("8ms"), tol)
+                 Budget.parse("8ms"), tol)
     assert not worse["passed"] and "too degraded" in worse["reasons"][0]
     with pytest.raises(GateFailed) as e:
         enforce(worse)
@@ -237,7 +238,7 @@ def test_budget_and_tolerance_parsing_and_gate():
 
 def test_stage_api_is_reachable_lazily():
     import ldprune_deploy
-    import ldprune_deploy.evaluate as pkg
+    import ldprune_deploy.evaluation as pkg
 
     assert callable(ldprune_deploy.evaluate) and ldprune_deploy.EvaluateConfig is pkg.EvaluateConfig
     with pytest.raises(LdpruneError, match="'psnr' is not one of fid"):

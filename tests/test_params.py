@@ -12,7 +12,7 @@ import pytest
 from ldprune_deploy.cli import build_parser
 from ldprune_deploy.distillation.config import DistillConfig
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.evaluate.config import EvaluateConfig
+from ldprune_deploy.evaluation.config import EvaluateConfig
 from ldprune_deploy.exporter.config import ExportConfig
 from ldprune_deploy.params import Params, add_arguments, at_least, from_args, param, recipe_specs, section_values, specs
 from ldprune_deploy.pipeline.sections import SECTIONS

@@ -8,7 +8,8 @@ import pytest
 
 from _planner_synth import FULL_MS, make_profile, make_scores, synth
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.planner import PlanConfig, Planner, parse_latency_budget, parse_size_budget, plan
+from ldprune_deploy.budget import Budget
+from ldprune_deploy.planner import PlanConfig, Planner, plan
 from ldprune_deploy.surgery import Modification, find_conflicts
 
 
@@ -180,11 +181,15 @@ def test_plan_records_budget_prediction_solver_and_inputs(tmp_path):
 
 
 def test_budget_forms():
-    assert parse_latency_budget("8.5ms", 20).value == 8.5
-    assert parse_latency_budget("70%", 20).value == pytest.approx(14.0)
-    assert parse_latency_budget("1.5x", 21).value == pytest.approx(14.0)
-    assert parse_size_budget("500M", 1e9, "params").value == 5e8
-    assert parse_size_budget("60%", 1e9, "params").value == pytest.approx(6e8)
+    assert Budget.parse("8.5ms").resolve(20).value == 8.5
+    assert Budget.parse("70%").resolve(20).value == pytest.approx(14.0)
+    assert Budget.parse("1.5x").resolve(21).value == pytest.approx(14.0)
+    assert Budget.parse("1.5", "speedup") == Budget.parse("1.5x")
+    assert Budget.parse("500M", "params").resolve(1e9).value == 5e8
+    assert Budget.parse("60%", "params").resolve(1e9).value == pytest.approx(6e8)
+    assert Budget.parse("70%").resolve(20).relative == pytest.approx(0.7) and Budget.parse("8.5ms").resolve(20).relative is None
+    # the gate's reading of the same specs (against the teacher it times)
+    assert Budget.parse("8.5ms").limit(20) == 8.5 and Budget.parse("2x").limit(20) == pytest.approx(10)
     scores, profile = synth(seed=6)
     assert plan(scores, profile, speedup=1.25).budget["value"] == pytest.approx(16.0)
 

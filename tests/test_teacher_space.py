@@ -79,7 +79,7 @@ def test_space_from_hint_and_through_a_pruned_folder(tmp_path):
 
 
 def test_decoder_is_the_exact_inverse_of_the_teacher_encoding():
-    from ldprune_deploy.evaluate.samples import Decoder
+    from ldprune_deploy.evaluation.samples import Decoder
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
@@ -100,7 +100,7 @@ def test_decoder_is_the_exact_inverse_of_the_teacher_encoding():
 
 
 def test_evaluator_decodes_unshuffle2_samples_to_rgb(tmp_path):
-    from ldprune_deploy.evaluate import EvaluateConfig, evaluate
+    from ldprune_deploy.evaluation import EvaluateConfig, evaluate
 
     teacher = _teacher_folder(tmp_path / "teacher")
     pruned = _pruned_folder(teacher, tmp_path / "pruned")

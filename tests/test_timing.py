@@ -9,7 +9,8 @@ import pytest
 from _fake_runner import FixedBound, FormulaRunner
 
 from ldprune_deploy.budget import latency_verdict
-from ldprune_deploy.evaluate.gate import gate, parse_budget
+from ldprune_deploy.budget import Budget
+from ldprune_deploy.evaluation.gate import gate
 from ldprune_deploy.profiler import ProfileConfig, profile
 from ldprune_deploy.runners import RUNNERS, LatencyStats, RunSpec, timing
 from ldprune_deploy.runners.timing import Variant, measure_paired, open_variant, paired
@@ -128,9 +129,9 @@ def test_the_gate_applies_the_same_rule_to_the_evaluator_measurement(tiny_t2i):
     pr = measure_paired(runner, unet, [object()], info, SPEC)
     lat = {"teacher_ms": pr.reference.median_ms, "candidate_ms": pr.candidates[0].median_ms,
            "candidate": pr.candidates[0].to_json(), "drift": pr.drift}
-    assert gate(lat, {}, parse_budget("70%"), {})["passed"]
+    assert gate(lat, {}, Budget.parse("70%"), {})["passed"]
     lat["candidate"]["p90_ms"] = 7.05                       # the median passes, the spread does not
-    res = gate(lat, {}, parse_budget("70%"), {})
+    res = gate(lat, {}, Budget.parse("70%"), {})
     assert not res["passed"] and "p90" in res["reasons"][0]
 
 

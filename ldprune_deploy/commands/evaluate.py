@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..evaluate.config import EvaluateConfig
+from ..evaluation.config import EvaluateConfig
 from ..params import add_arguments, from_args
 from ._common import add_parser
 
@@ -19,8 +19,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate
-    from ..evaluate.report import summary_rows, verdict
+    from ..evaluation import evaluate
+    from ..evaluation.report import summary_rows, verdict
 
     report = evaluate(args.teacher, args.candidate, from_args(EvaluateConfig, args))
     for a, b, c, d in summary_rows(report):

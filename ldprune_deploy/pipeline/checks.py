@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..budget import Budget
 from ..errors import Infeasible, LdpruneError
 from ..params import recipe_specs
 from .recipe import Recipe, fail, resolve_path
@@ -159,10 +160,9 @@ def check_environment(r: Recipe, machine: bool = True) -> None:
         ok, why = _runner_ok(ev["runner"], machine)
         if not ok:
             fail("evaluate.runner", f"'{ev['runner']}' cannot run here: {why}", "pick a runner this machine has")
-    if ev["budget"] is None:
-        ev["budget"] = p["budget"] if p["budget"] and not p["budget"].strip().endswith("ms") else None
-        if p["speedup"]:
-            ev["budget"] = f"{str(p['speedup']).rstrip('xX')}x"
+    if ev["budget"] is None:   # the gate checks the plan's relative budget against the teacher it times
+        lat = Budget.parse(p["budget"]) if p["budget"] else Budget.parse(p["speedup"], "speedup") if p["speedup"] else None
+        ev["budget"] = lat.spec if lat is not None and lat.relative else None
     _check_metrics(r, fingerprint)
 
 

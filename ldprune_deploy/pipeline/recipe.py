@@ -88,7 +88,7 @@ def parse_recipe(data: Any, path: Path) -> Recipe:
 
 def check_values(r: Recipe) -> None:
     """What involves more than one key (each key's own checks ran in ``parse_recipe``)."""
-    from ..planner.budget import parse_latency_budget, parse_speedup
+    from ..budget import Budget
 
     p, d = r["plan"], r["distill"]
     if p["budget"] is None and p["speedup"] is None and not (p["max_params"] or p["max_flops"]):
@@ -96,9 +96,9 @@ def check_values(r: Recipe) -> None:
     if p["budget"] is not None and p["speedup"] is not None:
         fail("plan", "both budget and speedup are set", "keep one of them")
     if p["budget"] is not None:
-        parse_latency_budget(p["budget"], 1.0)   # syntax only; the value is checked against the profile
+        Budget.parse(p["budget"])   # syntax only; the value is checked against the profile
     if p["speedup"] is not None:
-        parse_speedup(str(p["speedup"]))
+        Budget.parse(p["speedup"], "speedup")
     if r.distill_enabled:
         if d["data"] is None and not d["data_free"]:
             fail("distill", "no training data", "set distill.data: FOLDER, or distill.data_free: true "

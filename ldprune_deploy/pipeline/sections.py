@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from ..distillation.config import DistillConfig
-from ..evaluate.config import EvaluateConfig
+from ..evaluation.config import EvaluateConfig
 from ..exporter.config import PRECISIONS, ExportConfig
 from ..params import Params, param
 from ..planner.config import PlanConfig

@@ -145,7 +145,7 @@ def _export_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
 
 # -- evaluate --------------------------------------------------------------------------------
 def _evaluate_run(r: Recipe, root: Path, resume: bool) -> dict[str, Any]:
-    from ..evaluate import EvaluateConfig, evaluate
+    from ..evaluation import EvaluateConfig, evaluate
 
     ev = r["evaluate"]
     options = dict(ev["runner_options"])

@@ -5,10 +5,9 @@ latency-blind params planner are behind the same interface for comparison; a ver
 measures the plan on the device and re-solves with a corrected predictor.
 """
 
-from .budget import Budget, parse_latency_budget, parse_size_budget
-from .core import STRATEGIES, PlanConfig, Planner, importance_kept, plan
+from .config import STRATEGIES, PlanConfig
 from .explain import explain
 from .pareto import write_pareto
+from .stage import Planner, importance_kept, plan
 
-__all__ = ["Budget", "PlanConfig", "Planner", "STRATEGIES", "explain", "importance_kept",
-           "parse_latency_budget", "parse_size_budget", "plan", "write_pareto"]
+__all__ = ["PlanConfig", "Planner", "STRATEGIES", "explain", "importance_kept", "plan", "write_pareto"]

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..artifacts import write_json_atomic
 from ..errors import LdpruneError
-from .budget import Budget
-from .core import STRATEGIES, Planner
+from ..budget import Limit
+from .stage import STRATEGIES, Planner
 from .solve import max_saving
 
 log = logging.getLogger("ldprune")
@@ -41,10 +41,10 @@ def sweep(planner: Planner, strategies: tuple[str, ...] = STRATEGIES, n: int = 1
                     continue
             least = p.total_params - float(p.params_saved[max_saving(p, p.params_saved).chosen].sum())
             fracs = np.linspace(1.0, least / p.total_params, n)
-            budgets = [Budget("params", f * p.total_params, f"{100 * f:.1f}%", float(f)) for f in fracs]
+            budgets = [Limit("params", f * p.total_params, f"{100 * f:.1f}%", float(f)) for f in fracs]
         else:
             fracs = np.linspace(1.0, least_ms / p.full_ms, n)
-            budgets = [Budget("latency_ms", f * p.full_ms, f"{100 * f:.1f}%", float(f)) for f in fracs]
+            budgets = [Limit("latency_ms", f * p.full_ms, f"{100 * f:.1f}%", float(f)) for f in fracs]
         for b in budgets:
             try:
                 pl = planner.run([b], strategy)

@@ -23,7 +23,7 @@ from ..graph_call import on_side_stream
 from ..inductor_knobs import check_inductor_knobs
 from ..models import example_inputs, parse_dtype
 from ..unet import quiet_diffusers
-from . import RUNNERS, Bound, LatencyStats, Runner, RunSpec
+from . import RUNNERS, Bound, Runner, RunSpec
 from .timing import time_calls
 
 log = logging.getLogger("ldprune")

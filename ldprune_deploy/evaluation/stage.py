@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..budget import Budget
 from ..artifacts import ensure_output_dir_free
 from ..device import device_fingerprint
 from ..errors import LdpruneError
@@ -130,7 +131,7 @@ def evaluate(teacher, candidate, config: EvaluateConfig | None = None) -> dict[s
     t_start = time.perf_counter()
     if not cfg.metrics:
         raise LdpruneError("no metric given", f"use --metric with one of {', '.join(METRICS)}")
-    budget = gate_mod.parse_budget(cfg.budget)
+    budget = Budget.parse(cfg.budget) if cfg.budget is not None else None
     tolerances = gate_mod.parse_tolerances(cfg.max_quality_drop)
     if budget is not None and cfg.runner == "none":
         raise LdpruneError("a latency budget needs a runner", "drop --runner none or drop --budget")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..budget import Budget
 from ..errors import LdpruneError
 from ..params import Params, at_least, param
 from ..profiler.config import known_runner
@@ -20,9 +21,8 @@ def _runner_or_none(name: str | None) -> str | None:
 
 
 def _budget_ok(spec: str | None) -> str | None:
-    from .gate import parse_budget
-
-    parse_budget(spec)   # raises the one error naming the syntax
+    if spec is not None:
+        Budget.parse(spec)   # raises the one error naming the syntax
     return None
 
 

@@ -1,7 +1,7 @@
 """The budget gate: latency within budget and every quality drop within its tolerance.
 
-Budget: ``8.5ms`` (candidate latency), ``70%`` (of the teacher's latency measured in the same
-run) or ``1.4x`` (minimum speed-up). Quality tolerances (``--max-quality-drop``, repeatable):
+Budget (``ldprune_deploy.budget.Budget``): ``8.5ms`` (candidate latency), ``70%`` (of the teacher's
+latency measured in the same run) or ``1.4x`` (minimum speed-up). Quality tolerances (``--max-quality-drop``, repeatable):
 ``10%`` applies to every metric, ``fid=15%`` to one; a relative drop is
 ``(cand - teacher) / teacher`` for lower-is-better metrics (FID, FAD) and
 ``(teacher - cand) / teacher`` for higher-is-better ones (CLIP); a bare number (``fid=2.5``)
@@ -11,45 +11,14 @@ is an absolute worsening in the metric's own units.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from ..budget import latency_verdict
+from ..budget import Budget, latency_verdict
 from ..errors import GateFailed, LdpruneError
 from ..runners import LatencyStats
 
 LOWER_IS_BETTER = {"fid": True, "fad": True, "clip": False}
-
-
-@dataclass
-class Budget:
-    kind: str       # ms | fraction | speedup
-    value: float
-    spec: str
-
-    def limit_ms(self, teacher_ms: float) -> float:
-        if self.kind == "ms":
-            return self.value
-        if self.kind == "fraction":
-            return self.value * teacher_ms
-        return teacher_ms / self.value
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def parse_budget(spec: str | float | None) -> Budget | None:
-    if spec is None:
-        return None
-    s = str(spec).strip().lower().replace(" ", "")
-    m = re.fullmatch(r"([0-9]*\.?[0-9]+)(ms|%|x)?", s)
-    if not m or float(m.group(1)) <= 0:
-        raise LdpruneError(f"cannot read latency budget '{spec}'",
-                           "write it as 8.5ms, 70% (of the teacher's latency) or 1.4x (speed-up)")
-    v, unit = float(m.group(1)), m.group(2) or "ms"
-    if unit == "%":
-        return Budget("fraction", v / 100, str(spec))
-    return Budget("speedup" if unit == "x" else "ms", v, str(spec))
 
 
 @dataclass
@@ -91,7 +60,7 @@ def gate(latency: dict[str, Any] | None, quality: dict[str, dict[str, Any]], bud
     """Return ``{"passed", "reasons", "checks"}``; nothing is raised here (see ``enforce``)."""
     checks, reasons = [], []
     if budget is not None and latency is not None:
-        limit = budget.limit_ms(latency["teacher_ms"])
+        limit = budget.limit(latency["teacher_ms"])
         c = latency.get("candidate") or {}
         med = latency["candidate_ms"]
         stats = LatencyStats(med, c.get("p10_ms", med), c.get("p90_ms", med), c.get("n", 1))

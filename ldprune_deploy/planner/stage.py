@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import Infeasible, LdpruneError
 from ..surgery.plan import Modification, PrunePlan
 from .config import STRATEGIES, PlanConfig
-from .budget import Budget, parse_latency_budget, parse_size_budget, parse_speedup
+from ..budget import Budget, Limit
 from .problem import Problem, attach_sizes, build_problem, check_inputs, file_digest, load_inputs
 from .solve import Need, Selection, max_saving, rank_select, solve_milp
 
@@ -24,13 +24,13 @@ class Planner:
     def __init__(self, scores: dict, profile: dict, config: PlanConfig, sources: tuple[Any, Any] = (None, None)):
         if config.budget is not None and config.speedup is not None:
             raise LdpruneError("both --budget and --speedup were given", "give one latency target")
-        lat_spec = config.budget if config.budget is not None else (
-            parse_speedup(str(config.speedup)) if config.speedup is not None else None)
-        if lat_spec is None and not (config.max_params or config.max_flops):
+        lat = Budget.parse(config.budget) if config.budget is not None else (
+            Budget.parse(config.speedup, "speedup") if config.speedup is not None else None)
+        if lat is None and not (config.max_params or config.max_flops):
             raise LdpruneError("no budget given", "pass --budget 70% | --budget 8.5ms | --speedup 1.5x | "
                                "--max-params 60% | --max-flops 60%")
         check_inputs(scores, profile, batch=config.batch, resolution=config.resolution,
-                     absolute_ms=lat_spec is not None and str(lat_spec).strip().lower().endswith("ms"))
+                     absolute_ms=lat is not None and lat.kind == "ms")
         self.scores, self.profile, self.config = scores, profile, config
         self.problem: Problem = build_problem(scores, profile, method=config.method,
                                               allow_missing=config.allow_missing)
@@ -39,13 +39,13 @@ class Planner:
                                "check that scores and profile come from the same catalogue")
         if config.max_params or config.max_flops or config.strategy == "params":
             attach_sizes(self.problem, profile, config.model, flops=bool(config.max_flops))
-        self.budgets: list[Budget] = []
-        if lat_spec is not None:
-            self.budgets.append(parse_latency_budget(str(lat_spec), self.problem.full_ms))
+        self.budgets: list[Limit] = []
+        if lat is not None:
+            self.budgets.append(lat.resolve(self.problem.full_ms))
         if config.max_params:
-            self.budgets.append(parse_size_budget(config.max_params, self.problem.total_params, "params"))
+            self.budgets.append(Budget.parse(config.max_params, "params").resolve(self.problem.total_params))
         if config.max_flops:
-            self.budgets.append(parse_size_budget(config.max_flops, self.problem.total_flops, "flops"))
+            self.budgets.append(Budget.parse(config.max_flops, "flops").resolve(self.problem.total_flops))
         self.inputs = {"scores": {**file_digest(sources[0] if sources[0] is not None else scores),
                                   "method": scores.get("method"), "model_fingerprint": scores.get("model_fingerprint")},
                        "profile": {**file_digest(sources[1] if sources[1] is not None else profile),
@@ -56,7 +56,7 @@ class Planner:
                        "model_fingerprint": profile["model_fingerprint"]}
 
     # -- constraints -----------------------------------------------------------------
-    def needs(self, p: Problem, budgets: list[Budget], kinds: tuple[str, ...] = ("latency_ms", "params", "flops")) -> list[Need]:
+    def needs(self, p: Problem, budgets: list[Limit], kinds: tuple[str, ...] = ("latency_ms", "params", "flops")) -> list[Need]:
         out = []
         for b in budgets:
             if b.kind not in kinds:
@@ -69,7 +69,7 @@ class Planner:
                 out.append(Need(b.kind, p.flops_saved, p.total_flops - b.value, p.total_flops))
         return out
 
-    def select(self, p: Problem, budgets: list[Budget], strategy: str | None = None) -> Selection:
+    def select(self, p: Problem, budgets: list[Limit], strategy: str | None = None) -> Selection:
         strategy = strategy or self.config.strategy
         if strategy == "rank":
             sel = rank_select(p, self.needs(p, budgets))
@@ -81,7 +81,7 @@ class Planner:
             self._infeasible(p, budgets, strategy, sel)
         return sel
 
-    def _params_select(self, p: Problem, budgets: list[Budget]) -> Selection:
+    def _params_select(self, p: Problem, budgets: list[Limit]) -> Selection:
         """Latency-blind: minimise importance under a params budget. Given a latency target
         as well, the params budget is tightened (bisection) until the plan meets it — how a
         size-driven method would be pushed to a latency target."""
@@ -114,7 +114,7 @@ class Planner:
         best.info["params_budget_used"] = float(p.total_params - hi)
         return best
 
-    def _infeasible(self, p: Problem, budgets: list[Budget], strategy: str, sel: Selection) -> None:
+    def _infeasible(self, p: Problem, budgets: list[Limit], strategy: str, sel: Selection) -> None:
         parts = []
         for b in budgets:
             coef = {"latency_ms": p.saving_ms, "params": p.params_saved, "flops": p.flops_saved}[b.kind]
@@ -141,7 +141,7 @@ class Planner:
                            "relax the budget, or score/profile the operators listed so they can be modified")
 
     # -- output ------------------------------------------------------------------------
-    def to_plan(self, p: Problem, sel: Selection, budgets: list[Budget], strategy: str | None = None) -> PrunePlan:
+    def to_plan(self, p: Problem, sel: Selection, budgets: list[Limit], strategy: str | None = None) -> PrunePlan:
         chosen = sorted(sel.chosen)
         pred: dict[str, Any] = {"latency_ms": p.predicted_ms(chosen), "full_latency_ms": p.full_ms,
                                 "saving_ms": float(p.saving_ms[chosen].sum()) if chosen else 0.0,
@@ -171,7 +171,7 @@ class Planner:
                          modifications=[Modification(p.ops[i], p.mods[i]) for i in chosen],
                          model=str(self.profile.get("model", "")), budget=primary, predicted=pred, meta=meta)
 
-    def run(self, budgets: list[Budget] | None = None, strategy: str | None = None) -> PrunePlan:
+    def run(self, budgets: list[Limit] | None = None, strategy: str | None = None) -> PrunePlan:
         budgets = budgets or self.budgets
         return self.to_plan(self.problem, self.select(self.problem, budgets, strategy), budgets, strategy)
 

@@ -12,15 +12,12 @@ formats), ``audio`` (mel <-> waveform), ``samples`` (decoding rules), ``gate`` (
 tolerance syntax).
 """
 
-from .._callable_stage import make_package_callable
 from .audio import MelSpec
 from .config import METRICS, EvaluateConfig
-from .core import evaluate, measure_latency
+from .stage import evaluate, measure_latency
 from .features import FeatureExtractor, load_feature_extractor
-from .gate import parse_budget, parse_tolerances
+from .gate import parse_tolerances
 from .metrics import clip_score, frechet_distance
 
 __all__ = ["METRICS", "EvaluateConfig", "FeatureExtractor", "MelSpec", "clip_score", "evaluate",
-           "frechet_distance", "load_feature_extractor", "measure_latency", "parse_budget", "parse_tolerances"]
-
-make_package_callable(__name__, "evaluate")
+           "frechet_distance", "load_feature_extractor", "measure_latency", "parse_tolerances"]
