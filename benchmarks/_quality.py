@@ -26,7 +26,7 @@ import _common  # noqa: F401  (puts the repo root on sys.path)
 import torch
 import torch.nn.functional as F
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
@@ -317,7 +317,7 @@ class PlanStore:
         return make()
 
     def plan(self, key: str, make):
-        from ldprune_deploy.surgery import PrunePlan
+        from ldprune_deploy.artifacts import PrunePlan
 
         path = self.dir / f"plan-{key}.json"
         if self.phase == "train":

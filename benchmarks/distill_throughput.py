@@ -31,7 +31,7 @@ from _common import gpu_slug, load_for  # noqa: E402  (also puts the repo root o
 
 def build_plan(model: str, resolution: int, target: float):
     from ldprune_deploy.catalogue import build_catalogue
-    from ldprune_deploy.surgery import Modification, PrunePlan
+    from ldprune_deploy.artifacts import Modification, PrunePlan
 
     cat = build_catalogue(model, batch=1, resolution=resolution)
     cands = []
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     }
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"distill_throughput-{a.model}-{gpu_slug()}-x{world}{'-smoke' if a.smoke else ''}.json"
-    from ldprune_deploy.artifacts import write_json_atomic
+    from ldprune_deploy.jsonio import write_json_atomic
 
     write_json_atomic(path, result)
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import _common as C
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.evaluation import EvaluateConfig, measure_latency
 from ldprune_deploy.models import load_model

@@ -16,14 +16,13 @@ finding then; the importance comparison needs a real scores file.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.errors import LdpruneError

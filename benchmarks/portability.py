@@ -30,14 +30,15 @@ import _common as C
 import torch
 from predictor_accuracy import accuracy
 
-from ldprune_deploy.artifacts import read_json, write_json_atomic
+from ldprune_deploy.artifacts import Profile
+from ldprune_deploy.jsonio import read_json, write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.evaluation import EvaluateConfig, measure_latency
 from ldprune_deploy.budget import Budget
 from ldprune_deploy.evaluation.gate import gate
 from ldprune_deploy.models import load_model
 from ldprune_deploy.planner import PlanConfig, plan
-from ldprune_deploy.profiler import ProfileConfig, load_profile, profile
+from ldprune_deploy.profiler import ProfileConfig, profile
 from ldprune_deploy.runners import RunSpec
 from ldprune_deploy.scoring import ScoreConfig, score
 from ldprune_deploy.surgery import apply_plan
@@ -63,7 +64,7 @@ def run_model(model: str, args, out: Path, profiles: Path, grid: dict) -> None:
     if args.overwrite or not prof_path.exists():
         profile(unet, ProfileConfig(backend=backend, batch=batch, resolution=res, dtype=dtype, methods=methods,
                                     output=prof_path, overwrite=True, progress=not smoke, **small))
-    prof = load_profile(prof_path, model_fingerprint=info.fingerprint)
+    prof = Profile.load(prof_path, model_fingerprint=info.fingerprint)
     if args.overwrite or not acc_path.exists():
         spec = RunSpec(batch=batch, resolution=res, dtype=dtype, text_len=prof.get("text_len"),
                        **(dict(warmup=1, iters=3) if smoke else dict(warmup=5, iters=30)))
@@ -146,7 +147,7 @@ def main() -> int:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    print(f"| model | budget | budget ms | predicted | measured (upper) | evaluator (upper) | gate |")
+    print("| model | budget | budget ms | predicted | measured (upper) | evaluator (upper) | gate |")
     for r in grid["rows"]:
         print(f"| {r['model']} | {r['budget']} | {r['budget_ms']:.3f} | {r['predicted_ms']:.3f} | "
               f"{r['measured_ms']:.3f} ({r['measured_upper_ms']:.3f}) | {r['evaluator_ms']:.3f} "

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import _common as C
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.artifacts import Profile
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
-from ldprune_deploy.profiler import ProfileConfig, check_additivity, load_profile, profile
+from ldprune_deploy.profiler import ProfileConfig, check_additivity, profile
 from ldprune_deploy.runners import RunSpec, get_runner
 
 TARGETS = {0.25: 0.01, 0.5: 0.03, 0.75: 0.08}   # median error, graph backend, SD1.5 (issue 4)
@@ -49,7 +50,7 @@ def main() -> int:
     dev = "cpu" if args.backend == "cpu" else "cuda"
     prof_path = Path(args.profile) if args.profile else None
     if prof_path is not None:
-        prof = load_profile(prof_path, check_device=True)
+        prof = Profile.load(prof_path, check_device=True)
         args.model, args.backend, args.batch = prof["model"], prof["backend"], prof["batch"]
         args.resolution, args.dtype = prof["resolution"], prof["dtype"]
         dev = prof["device"].get("kind", dev)
@@ -61,7 +62,7 @@ def main() -> int:
                             **(dict(warmup=1, iters=3, op_warmup=1, op_iters=3,
                                     include=["mid_block.resnets.0:", "attn2:remove"]) if args.smoke else {}))
         prof = profile(unet, cfg)
-    prof = load_profile(prof_path, model_fingerprint=info.fingerprint)
+    prof = Profile.load(prof_path, model_fingerprint=info.fingerprint)
     spec = RunSpec(batch=args.batch, resolution=args.resolution, dtype=args.dtype, text_len=prof.get("text_len"),
                    **(dict(warmup=1, iters=3) if args.smoke else dict(warmup=5, iters=30)))
     result = accuracy(unet, info, prof, prof_path, args.k, args.seed, spec, dev)

@@ -19,7 +19,7 @@ from pathlib import Path
 import _common as C  # noqa: F401  (puts the repo on sys.path)
 import torch
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.profiler import ProfileConfig, profile
 

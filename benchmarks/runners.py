@@ -29,11 +29,12 @@ from pathlib import Path
 import _common  # noqa: F401  (repo on sys.path)
 import torch
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.runners import RunSpec, available_runners, get_runner
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, find_conflicts
+from ldprune_deploy.artifacts import Modification, PrunePlan, find_conflicts
+from ldprune_deploy.surgery import apply_plan
 from ldprune_deploy.unet import set_model_info
 
 log = logging.getLogger("ldprune")

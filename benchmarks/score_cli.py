@@ -26,7 +26,7 @@ from pathlib import Path
 
 import _common as C
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 
 FLAGS = ["--model", "sd15", "--device", "cuda", "--dtype", "fp16", "--resolution", "256", "--mods", "remove",

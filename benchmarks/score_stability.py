@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.models import load_model, parse_dtype

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.quality import load_emoji, load_notes
 from ldprune_deploy.quality.proxy import export_proxy, train_proxy
 

@@ -39,11 +39,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.conditioning import open_embeddings
 from ldprune_deploy.quality import load_emoji, load_notes
 from ldprune_deploy.quality.proxy import load_proxy, proxy_path

@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_model": "models", "ModelInfo": "models", "PRESETS": "presets",
     "build_catalogue": "catalogue", "Catalogue": "catalogue",
-    "PrunePlan": "surgery", "Modification": "surgery", "apply_plan": "surgery", "swapped": "surgery",
+    "PrunePlan": "artifacts", "Modification": "artifacts", "Profile": "artifacts", "Scores": "artifacts",
+    "Budget": "budget", "apply_plan": "surgery", "swapped": "surgery",
     "save_pruned": "surgery", "load_pruned": "surgery", "prune": "surgery", "PruneConfig": "surgery",
     "LdpruneError": "errors",
     # stage functions and their configs (one module or package per stage)
-    "profile": "profiler", "ProfileConfig": "profiler", "predict_latency": "profiler", "load_profile": "profiler",
+    "profile": "profiler", "ProfileConfig": "profiler", "predict_latency": "profiler",
     "score": "scoring", "ScoreConfig": "scoring",
     "plan": "planner", "PlanConfig": "planner",
     "distill": "distillation", "DistillConfig": "distillation",

@@ -1,130 +1,191 @@
-"""Versioned JSON artefacts and output folders, written atomically.
+"""The typed artefacts stages hand each other: ``Profile``, ``Scores``, ``PrunePlan``, ``Modification``.
 
-Every artefact carries a ``schema`` string such as ``ldprune.plan/1``. Readers check
-the schema family and refuse files of a newer major version or of another kind.
+Each has its schema constant, ``load`` (schema family and required keys checked, one clear error
+otherwise) and ``save`` (atomic JSON); every reader goes through them. ``Profile`` and ``Scores``
+are dicts with their keys validated (the stages read and write many fields; see docs/artefacts.md
+for all of them); ``PrunePlan`` is a dataclass, hand-editable as JSON.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import tempfile
+import logging
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import LdpruneError
+from .jsonio import check_schema, read_json, write_json_atomic
+
+PROFILE_SCHEMA = "ldprune.profile/1"
+SCORES_SCHEMA = "ldprune.scores/1"
+PLAN_SCHEMA = "ldprune.plan/1"
+log = logging.getLogger("ldprune")
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` via a temp file in the same folder + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+class _Document(dict):
+    """A JSON artefact held as a dict: ``SCHEMA`` and the keys it must have."""
+
+    SCHEMA = ""
+    WHAT = ""
+    REQUIRED: tuple[str, ...] = ()
+    FIX = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str | None = None):
+        where = where or cls.WHAT
+        check_schema(data, cls.SCHEMA, where)
+        for key in cls.REQUIRED:
+            if key not in data:
+                raise LdpruneError(f"{where} lacks '{key}'", cls.FIX)
+        return cls(data)
+
+    @classmethod
+    def read(cls, path: str | Path):
+        """The file at ``path`` after the schema check only (partial files of an interrupted run)."""
+        return cls(read_json(path, cls.SCHEMA, cls.WHAT))
+
+    def save(self, path: str | Path) -> Path:
+        return write_json_atomic(path, {"schema": self.SCHEMA, **self})
+
+    @property
+    def model_fingerprint(self) -> str | None:
+        return self.get("model_fingerprint")
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``path`` for any writer (same suffix, so writers that pick the
-    format from it still work); renamed onto ``path`` when the block succeeds, removed if it fails,
-    so an interrupted write never leaves a half file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+class Profile(_Document):
+    """What each candidate modification saves on one device (``ldprune profile``)."""
+
+    SCHEMA, WHAT = PROFILE_SCHEMA, "profile"
+    REQUIRED = ("model_fingerprint", "full_latency_ms", "operators", "backend")
+    FIX = "regenerate it with `ldprune profile`"
+
+    @classmethod
+    def load(cls, path: str | Path, *, model_fingerprint: str | None = None, check_device: bool = False) -> "Profile":
+        """A different model is an error; a different GPU/driver/backend (``check_device``) a loud warning."""
+        from .device import device_fingerprint, same_device
+
+        prof = cls.from_json(read_json(path, cls.SCHEMA, cls.WHAT), f"profile {path}")
+        if model_fingerprint is not None and prof["model_fingerprint"] != model_fingerprint:
+            raise LdpruneError(f"profile {path} is for model {prof['model_fingerprint']} ({prof.get('model', '?')}), "
+                               f"not for this model ({model_fingerprint})",
+                               "profile this model with `ldprune profile --model ...`")
+        if check_device:
+            here = device_fingerprint()
+            diff = same_device(prof.get("device", {}), here)
+            if diff:
+                theirs = {k: prof.get("device", {}).get(k) for k in diff}
+                ours = {k: here.get(k) for k in diff}
+                log.warning("PROFILE FROM ANOTHER DEVICE: %s was measured on %s, this machine is %s; "
+                            "latencies may not transfer", path, theirs, ours)
+        return prof
+
+    @property
+    def full_ms(self) -> float:
+        return float(self["full_latency_ms"]["median_ms"])
 
 
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "item"):  # numpy / torch scalars
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+class Scores(_Document):
+    """How much each candidate modification changes the model's output (``ldprune score``)."""
+
+    SCHEMA, WHAT = SCORES_SCHEMA, "scores file"
+    REQUIRED = ("model_fingerprint", "scores")
+    FIX = "regenerate it with `ldprune score`"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str | None = None) -> "Scores":
+        doc = super().from_json(data, where)
+        where = where or cls.WHAT
+        if not isinstance(doc["scores"], list):
+            raise LdpruneError(f"{where} has no 'scores' list", cls.FIX)
+        for e in doc["scores"]:
+            if not isinstance(e, dict) or not {"operator", "modification", "score"} <= set(e):
+                raise LdpruneError(f"{where} has a malformed entry: {e}", cls.FIX)
+        return doc
+
+    @classmethod
+    def load(cls, path: str | Path, model_fingerprint: str | None = None) -> "Scores":
+        """A finished scores file; refused if incomplete or made for another model fingerprint."""
+        data = cls.from_json(read_json(path, cls.SCHEMA, cls.WHAT), f"scores file {path}")
+        if data.get("complete") is False:
+            raise LdpruneError(f"scores file {path} is from an unfinished run "
+                               f"({len(data['scores'])}/{data.get('n_candidates', '?')} candidates)",
+                               "finish it with `ldprune score ... --resume`")
+        if model_fingerprint is not None and data.get("model_fingerprint") != model_fingerprint:
+            raise LdpruneError(f"scores file {path} is for model fingerprint {data.get('model_fingerprint')} "
+                               f"({data.get('model', '?')}), this model is {model_fingerprint}",
+                               "score this model with `ldprune score --model ...`")
+        return data
 
 
-def read_json(path: str | os.PathLike, schema: str | None = None, what: str = "file") -> dict:
-    """Read a JSON artefact; check its ``schema`` family (``name/major``) when given."""
-    path = Path(path)
-    if not path.exists():
-        raise LdpruneError(f"{what} not found: {path}", "check the path")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LdpruneError(
-            f"{what} {path} is not valid JSON ({e}); it may be truncated or hand-edited wrongly",
-            f"regenerate it or repair the JSON near line {getattr(e, 'lineno', '?')}",
-        ) from None
-    if not isinstance(data, dict):
-        raise LdpruneError(f"{what} {path} must hold a JSON object", "regenerate it")
-    if schema is not None:
-        check_schema(data, schema, f"{what} {path}")
-    return data
+@dataclass
+class Modification:
+    operator: str
+    modification: str
+    keep: list[int] | None = None      # resolved units for width:* (filled by apply_plan)
+
+    def to_json(self) -> dict[str, Any]:
+        d = {"operator": self.operator, "modification": self.modification}
+        if self.keep is not None:
+            d["keep"] = list(self.keep)
+        return d
 
 
-def check_schema(data: dict, schema: str, where: str) -> None:
-    name, _, major = schema.partition("/")
-    got = data.get("schema")
-    if not isinstance(got, str) or "/" not in got:
-        raise LdpruneError(f"{where} has no 'schema' field (expected {schema})",
-                           "pass a file written by ldprune, or add the schema field")
-    got_name, _, got_major = got.partition("/")
-    if got_name != name:
-        raise LdpruneError(f"{where} is a '{got_name}' file, expected '{name}'",
-                           "pass the right kind of file")
-    if got_major != major:
-        raise LdpruneError(f"{where} has schema {got}, this version reads {schema}",
-                           "regenerate it with this version of ldprune-deploy")
+@dataclass
+class PrunePlan:
+    """A list of (operator id, modification) for one base model (by config fingerprint).
 
-
-def ensure_output_dir_free(path: str | os.PathLike, overwrite: bool) -> Path:
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise LdpruneError(f"output path {path} exists and is not a folder", "choose another -o path")
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise LdpruneError(f"output folder {path} exists and is not empty",
-                           "choose another -o path or pass --overwrite")
-    return path
-
-
-@contextlib.contextmanager
-def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temp folder beside ``path``; on success it replaces ``path`` in one rename.
-
-    On failure nothing at ``path`` is touched, so the user's files are never half-written.
+    ``budget``, ``predicted`` and ``measured`` are filled by the planner and verify loop;
+    ``meta`` carries free-form provenance (strategy, solver status, input fingerprints).
     """
-    path = ensure_output_dir_free(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    model_fingerprint: str
+    modifications: list[Modification] = field(default_factory=list)
+    model: str = ""
+    budget: dict[str, Any] | None = None
+    predicted: dict[str, Any] | None = None
+    measured: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    @property
+    def operators(self) -> list[str]:
+        return [m.operator for m in self.modifications]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["modifications"] = [m.to_json() for m in self.modifications]
+        return {"schema": PLAN_SCHEMA, **d}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str = "plan") -> "PrunePlan":
+        check_schema(data, PLAN_SCHEMA, where)
+        try:
+            mods = [Modification(m["operator"], m["modification"], m.get("keep"))
+                    for m in data.get("modifications", [])]
+            known = {f for f in cls.__dataclass_fields__} - {"modifications"}
+            extra = {k: v for k, v in data.items() if k in known}
+            return cls(modifications=mods, **extra)
+        except (KeyError, TypeError) as e:
+            raise LdpruneError(f"{where} is malformed: {e!r}",
+                               "each modification needs 'operator' and 'modification' keys") from None
+
+    def save(self, path: str | Path) -> Path:
+        return write_json_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PrunePlan":
+        return cls.from_json(read_json(path, PLAN_SCHEMA, "plan"), f"plan {path}")
+
+
+def find_conflicts(mods: list[Modification]) -> list[tuple[str, str]]:
+    """Pairs of modified operators where one contains the other (or the same one twice)."""
+    ids = sorted(m.operator for m in mods)
+    out = []
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            if b == a or b.startswith(a + "."):
+                out.append((a, b))
+            elif not b.startswith(a):
+                break
+    return out

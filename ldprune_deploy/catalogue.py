@@ -111,7 +111,7 @@ def meta_copy(model: nn.Module) -> nn.Module:
     meta = build_unet(type(model).__name__, model.config, "meta")
     if plan is not None:
         from .surgery.apply import swap_one
-        from .surgery.plan import Modification
+        from .artifacts import Modification
 
         for m in plan.modifications:
             swap_one(meta, Modification(m.operator, m.modification, m.keep))

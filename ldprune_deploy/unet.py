@@ -32,7 +32,7 @@ from torch import nn
 from .errors import LdpruneError
 
 if TYPE_CHECKING:
-    from .surgery.plan import PrunePlan
+    from .artifacts import PrunePlan
 
 
 @dataclass

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from ldprune_deploy.models import load_model
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, save_pruned
+from ldprune_deploy.artifacts import Modification, PrunePlan
+from ldprune_deploy.surgery import apply_plan, save_pruned
 from ldprune_deploy.unet import model_fingerprint
 
 PLANS = {

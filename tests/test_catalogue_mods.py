@@ -5,7 +5,8 @@ import torch
 
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.models import example_inputs, load_model
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, swapped
+from ldprune_deploy.artifacts import Modification, PrunePlan
+from ldprune_deploy.surgery import apply_plan, swapped
 
 _MODELS = {name: load_model(name, quiet=True) for name in ("tiny-t2i", "tiny-uncond")}
 _CASES = [(name, op, mod) for name, (u, i) in _MODELS.items()

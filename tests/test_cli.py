@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from ldprune_deploy.cli import main
-from ldprune_deploy.surgery import Modification, PrunePlan
+from ldprune_deploy.artifacts import Modification, PrunePlan
 
 
 def _run(capsys, *argv):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldprune_deploy.quality.proxy import ProxyCNN, export_proxy, load_proxy, train_proxy
+from ldprune_deploy.quality.proxy import export_proxy, load_proxy, train_proxy
 from ldprune_deploy.quality.teachers import TEACHERS, build_teacher
 from ldprune_deploy.spaces import to_model_space, to_unit_images
 

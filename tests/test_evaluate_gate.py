@@ -159,7 +159,8 @@ def full_report(setup):
     The profile/scores/pareto/curve figures here are synthetic test inputs, not measurements."""
     from ldprune_deploy.catalogue import build_catalogue
     from ldprune_deploy.models import load_model
-    from ldprune_deploy.surgery import Modification, PruneConfig, PrunePlan, prune
+    from ldprune_deploy.artifacts import Modification, PrunePlan
+    from ldprune_deploy.surgery import PruneConfig, prune
     from ldprune_deploy.unet import model_fingerprint
 
     unet, info = load_model("tiny-uncond", quiet=True)

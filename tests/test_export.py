@@ -110,7 +110,8 @@ def test_runner_exports_on_the_fly_into_cache_and_reuses_it(tmp_path):
 
 def test_pruned_model_export_records_plan_fingerprint(tmp_path):
     from ldprune_deploy.catalogue import build_catalogue
-    from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan
+    from ldprune_deploy.artifacts import Modification, PrunePlan
+    from ldprune_deploy.surgery import apply_plan
 
     unet, info = load_model("tiny-uncond", quiet=True)
     op, mod = next((o, m) for o, m in build_catalogue(unet, info).candidates() if m == "remove")

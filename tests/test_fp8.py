@@ -8,7 +8,8 @@ from torch import nn
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import example_inputs
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, load_pruned, save_pruned
+from ldprune_deploy.artifacts import Modification, PrunePlan
+from ldprune_deploy.surgery import apply_plan, load_pruned, save_pruned
 from ldprune_deploy.surgery.fp8 import Fp8Linear, fp8_runs_fast_here, has_fp8
 
 

@@ -10,7 +10,7 @@ from _planner_synth import FULL_MS, make_profile, make_scores, synth
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.budget import Budget
 from ldprune_deploy.planner import PlanConfig, Planner, plan
-from ldprune_deploy.surgery import Modification, find_conflicts
+from ldprune_deploy.artifacts import Modification, find_conflicts
 
 
 def _candidates(scores, profile):

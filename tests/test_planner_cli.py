@@ -8,7 +8,7 @@ import pytest
 
 from _planner_synth import synth
 from ldprune_deploy.cli import main
-from ldprune_deploy.surgery import PrunePlan
+from ldprune_deploy.artifacts import PrunePlan
 
 
 @pytest.fixture()

@@ -8,10 +8,11 @@ import random
 import pytest
 import torch
 
-from ldprune_deploy.artifacts import write_json_atomic
+from ldprune_deploy.artifacts import Profile
+from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.cli import main
 from ldprune_deploy.errors import LdpruneError
-from ldprune_deploy.profiler import (ProfileConfig, check_additivity, load_profile, predict_latency, profile,
+from ldprune_deploy.profiler import (ProfileConfig, check_additivity, predict_latency, profile,
                                      savings_table)
 from ldprune_deploy.profiler.additivity import random_plan
 from ldprune_deploy.profiler.methods import conflict_free_rounds, nested
@@ -73,7 +74,7 @@ def test_profile_format(prof_and_path, tiny_t2i):
 
 def test_predictor_and_loading(prof_and_path, tiny_t2i):
     prof, path = prof_and_path
-    loaded = load_profile(path, model_fingerprint=tiny_t2i[1].fingerprint, check_device=True)
+    loaded = Profile.load(path, model_fingerprint=tiny_t2i[1].fingerprint, check_device=True)
     plan = [("mid_block.resnets.0", "width:0.5"), ("down_blocks.0.attentions.0", "remove")]
     for method in prof["methods"]:
         table = savings_table(loaded, method)
@@ -90,12 +91,12 @@ def test_predictor_and_loading(prof_and_path, tiny_t2i):
 def test_fingerprint_checks(prof_and_path, tmp_path, caplog):
     prof, path = prof_and_path
     with pytest.raises(LdpruneError, match="not for this model"):
-        load_profile(path, model_fingerprint="0000000000000000")
+        Profile.load(path, model_fingerprint="0000000000000000")
     other = copy.deepcopy(prof)
     other["device"].update(kind="cuda", gpu="NVIDIA H100 80GB HBM3", driver="550.54")
     write_json_atomic(tmp_path / "h100.json", other)
     with caplog.at_level(logging.WARNING, logger="ldprune"):
-        load_profile(tmp_path / "h100.json", check_device=True)
+        Profile.load(tmp_path / "h100.json", check_device=True)
     assert "PROFILE FROM ANOTHER DEVICE" in caplog.text and "H100" in caplog.text
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from _fake_graph import FakeGraphed
 
-from ldprune_deploy.models import load_model
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -12,9 +12,10 @@ import sys
 import pytest
 import torch
 
+from ldprune_deploy.artifacts import Scores
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import load_model
-from ldprune_deploy.scoring import METHODS, ScoreConfig, latent_stats, ld_pruner_distance, load_scores, score
+from ldprune_deploy.scoring import METHODS, ScoreConfig, latent_stats, ld_pruner_distance, score
 from ldprune_deploy.scoring.methods import LDPruner
 from ldprune_deploy.unet import model_info
 
@@ -61,7 +62,7 @@ def test_formula_on_hand_computed_2x3_example():
 def test_noop_modification_scores_zero(t2i, tmp_path, method, monkeypatch):
     from ldprune_deploy.catalogue import build_catalogue
     from ldprune_deploy.scoring.context import build_context
-    from ldprune_deploy.surgery import Modification
+    from ldprune_deploy.artifacts import Modification
 
     info = model_info(t2i)
     c = cfg(tmp_path, method=method)
@@ -90,7 +91,7 @@ def test_ld_pruner_scores_file_and_determinism(t2i, tmp_path):
     p = a["params"]
     assert (p["n_gen"], p["steps"], p["scheduler"], p["guidance"], p["seeds"]) == (3, 2, "ddim", 7.5, [0, 2])
     assert p["prompt_source"] == "builtin"
-    on_disk = load_scores(tmp_path / "a.json", model_info(t2i).fingerprint)
+    on_disk = Scores.load(tmp_path / "a.json", model_info(t2i).fingerprint)
     assert on_disk["scores"] == a["scores"] and on_disk["schema"] == "ldprune.scores/1"
 
 
@@ -111,7 +112,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(t2i, tmp_path, monke
     partial = json.loads((tmp_path / "cut.json").read_text())
     assert partial["complete"] is False and len(partial["scores"]) == 2
     with pytest.raises(LdpruneError, match="unfinished run"):
-        load_scores(tmp_path / "cut.json")
+        Scores.load(tmp_path / "cut.json")
     with pytest.raises(LdpruneError, match="already exists"):
         score(t2i, cfg(tmp_path, "cut.json", check_additivity=3))
     monkeypatch.setattr(LDPruner, "score", real)
@@ -205,7 +206,7 @@ def test_bad_inputs(t2i, uncond, tmp_path, caplog):
     doc = score(t2i, cfg(tmp_path, "builtin.json", steps=1, include=r"^mid_block\.resnets\.0:remove"))
     assert "built-in prompts" in caplog.text and doc["params"]["prompt_source"] == "builtin"
     with pytest.raises(LdpruneError, match="fingerprint"):
-        load_scores(tmp_path / "builtin.json", model_fingerprint=model_info(uncond).fingerprint)
+        Scores.load(tmp_path / "builtin.json", model_fingerprint=model_info(uncond).fingerprint)
 
 
 def test_cli_score(tmp_path, capsys):
@@ -215,7 +216,7 @@ def test_cli_score(tmp_path, capsys):
     assert main(["score", "--model", "tiny-uncond", "--method", "magnitude", "--kinds", "attention",
                  "-o", str(out), "--no-progress"]) == 0
     assert "scored" in capsys.readouterr().out
-    assert load_scores(out)["method"] == "magnitude"
+    assert Scores.load(out)["method"] == "magnitude"
     assert main(["score", "--model", "tiny-uncond", "--n-gen", "1", "-o", str(tmp_path / "x.json")]) == 2
     assert "at least 2" in capsys.readouterr().err
 

@@ -18,7 +18,8 @@ from ldprune_deploy.scoring.compile import (
     compiled_blocks,
     copy_keeps_compiled_call,
 )
-from ldprune_deploy.surgery import Modification, swapped
+from ldprune_deploy.artifacts import Modification
+from ldprune_deploy.surgery import swapped
 from ldprune_deploy.surgery.apply import resolve
 from ldprune_deploy.surgery.families import build_replacement
 from ldprune_deploy.surgery.mods import _shallow_copy

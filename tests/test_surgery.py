@@ -4,10 +4,11 @@ import os
 import pytest
 import torch
 
-from ldprune_deploy.artifacts import atomic_output_dir
+from ldprune_deploy.jsonio import atomic_output_dir
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.models import example_inputs
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, load_pruned, save_pruned
+from ldprune_deploy.artifacts import Modification, PrunePlan
+from ldprune_deploy.surgery import apply_plan, load_pruned, save_pruned
 from ldprune_deploy.surgery.mods import _ff_layers
 from ldprune_deploy.unet import model_plan
 

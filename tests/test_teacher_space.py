@@ -53,7 +53,8 @@ def _teacher_folder(root: Path, space: str | None = "unshuffle2") -> Path:
 
 def _pruned_folder(teacher: Path, out: Path) -> Path:
     from ldprune_deploy.catalogue import build_catalogue
-    from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, save_pruned
+    from ldprune_deploy.artifacts import Modification, PrunePlan
+    from ldprune_deploy.surgery import apply_plan, save_pruned
 
     unet, info = load_model(str(teacher))
     cands = build_catalogue(unet, info, flops=False).candidates()

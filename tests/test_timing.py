@@ -152,7 +152,8 @@ def test_ablation_savings_are_paired_differences(tiny_t2i, tmp_path):
     prof = profile(unet, cfg)
     assert prof["full_latency_ms"]["median_ms"] == pytest.approx(full)
     assert prof["measurement"]["rounds"] == 3 and prof["measurement"]["ablation_reference_drifted"] == 0
-    from ldprune_deploy.surgery import Modification, swapped
+    from ldprune_deploy.artifacts import Modification
+    from ldprune_deploy.surgery import swapped
 
     n = 0
     for op, rec in prof["operators"].items():

@@ -1,5 +1,5 @@
 # Diagnostic run on the H200 (2026-12-03, code 07155a5): see benchmarks/results/logs/h200-2026-12-03-offset/
-import sys, time, json
+import sys
 sys.path[:0] = [".", "benchmarks"]
 if "cli" in sys.argv:
     from ldprune_deploy.cli import build_parser; build_parser()

@@ -3,10 +3,9 @@ import sys, time, gc
 sys.path[:0] = [".", "benchmarks"]
 import torch
 from ldprune_deploy.models import load_model, example_inputs
-from ldprune_deploy.unet import build_unet
-from ldprune_deploy.presets import PRESETS
 from ldprune_deploy.runners import get_runner, RunSpec
-from ldprune_deploy.surgery import Modification, swapped
+from ldprune_deploy.artifacts import Modification
+from ldprune_deploy.surgery import swapped
 from ldprune_deploy.runners.torch_runners import capture_graph
 import statistics as st
 mode = sys.argv[1]

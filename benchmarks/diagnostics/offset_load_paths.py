@@ -6,7 +6,8 @@ import torch
 from ldprune_deploy.models import load_model, example_inputs
 from ldprune_deploy.runners import get_runner, RunSpec
 from ldprune_deploy.runners.torch_runners import capture_graph
-from ldprune_deploy.surgery import Modification, swapped
+from ldprune_deploy.artifacts import Modification
+from ldprune_deploy.surgery import swapped
 import _common as C
 
 OUT = os.environ.get("OUT", "/tmp/out")

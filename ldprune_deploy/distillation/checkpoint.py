@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import atomic_output_dir, read_json, write_json_atomic
+from ..jsonio import atomic_output_dir, read_json, write_json_atomic
 from ..errors import LdpruneError
 
 STATE_SCHEMA = "ldprune.distill_state/1"

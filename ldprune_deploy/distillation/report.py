@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import atomic_path
+from ..jsonio import atomic_path
 
 log = logging.getLogger("ldprune")
 GiB = 2**30

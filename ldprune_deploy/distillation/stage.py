@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..artifacts import write_json_atomic
+from ..jsonio import write_json_atomic
 from ..errors import LdpruneError
 from ..unet import model_plan, set_model_plan
 from .checkpoint import EMA, checkpoint_dirs, load_checkpoint, rng_state, save_checkpoint, set_rng_state

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..artifacts import atomic_output_dir, write_json_atomic
+from ..jsonio import atomic_output_dir, write_json_atomic
 from ..errors import LdpruneError
 from . import plots
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..budget import Budget
-from ..artifacts import ensure_output_dir_free
+from ..jsonio import ensure_output_dir_free
 from ..device import device_fingerprint
 from ..errors import LdpruneError
 from ..models import load_model, parse_dtype
@@ -76,9 +76,9 @@ def _fingerprints(cfg: EvaluateConfig, candidate) -> dict[str, Any]:
                                          for m in plan.modifications],
                        "budget": plan.budget, "predicted": plan.predicted, "measured": plan.measured}
     if cfg.profile:
-        from ..profiler import load_profile
+        from ..artifacts import Profile
 
-        prof = load_profile(cfg.profile)
+        prof = Profile.load(cfg.profile)
         out["profile"] = {"path": cfg.profile, "sha256": file_sha256(cfg.profile),
                           "model_fingerprint": prof["model_fingerprint"], "backend": prof["backend"],
                           "device": {k: prof.get("device", {}).get(k) for k in ("gpu", "kind", "driver")}}

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import read_json, write_json_atomic
+from ..jsonio import read_json, write_json_atomic
 from ..errors import LdpruneError
 from ..unet import model_plan
 

@@ -22,7 +22,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..artifacts import atomic_output_dir, write_json_atomic
+from ..jsonio import atomic_output_dir, write_json_atomic
 from .manifest import MANIFEST, read_manifest
 
 COPY_DIRS = ("tokenizer", "tokenizer_2", "scheduler", "feature_extractor")

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..artifacts import atomic_output_dir
+from ..jsonio import atomic_output_dir
 from ..errors import LdpruneError
 from ..models import example_inputs, load_model
 from ..surgery.fp8 import has_fp8

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import read_json, write_json_atomic
+from ..jsonio import read_json, write_json_atomic
 from ..errors import LdpruneError
 from .manifest import ONNX_FILE, read_manifest
 from .onnx_export import layer_operators

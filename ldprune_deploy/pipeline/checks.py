@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import SCORES_SCHEMA
 from ..budget import Budget
 from ..errors import Infeasible, LdpruneError
 from ..params import recipe_specs
@@ -70,8 +71,7 @@ def _resolve_model(r: Recipe) -> tuple[str, Any]:
 
 
 def _check_profile_file(r: Recipe, fingerprint: str | None) -> dict[str, Any]:
-    from ..artifacts import read_json
-    from ..profiler.predict import PROFILE_SCHEMA
+    from ..artifacts import Profile
 
     t = r["target"]
     found = resolve_path(t["profile"], r.path)
@@ -79,7 +79,7 @@ def _check_profile_file(r: Recipe, fingerprint: str | None) -> dict[str, Any]:
         fail("target.profile", f"profile not found: {t['profile']}",
               "commit the profile under profiles/, or set target.profile: now to profile on this machine")
     t["profile"] = str(found)
-    prof = read_json(found, PROFILE_SCHEMA, "profile")
+    prof = Profile.load(found)
     if fingerprint is not None and prof.get("model_fingerprint") != fingerprint:
         fail("target.profile", f"{found.name} was measured on model {prof.get('model')} "
               f"({prof.get('model_fingerprint')}), the recipe's model is {r.model} ({fingerprint})",
@@ -102,7 +102,7 @@ def check_budget_feasible(r: Recipe, prof: dict[str, Any]) -> None:
 
     p = r["plan"]
     ops = prof.get("operators") or {}
-    fake = {"schema": "ldprune.scores/1", "method": "uniform", "model": prof.get("model"),
+    fake = {"schema": SCORES_SCHEMA, "method": "uniform", "model": prof.get("model"),
             "model_fingerprint": prof.get("model_fingerprint"),
             "scores": [{"operator": op, "modification": m, "score": 1.0}
                        for op, rec in ops.items() for m in rec.get("savings_ms", {})]}

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import read_json
+from ..jsonio import read_json
 
 log = logging.getLogger("ldprune")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..artifacts import read_json, write_json_atomic
+from ..jsonio import read_json, write_json_atomic
 from ..errors import GateFailed, LdpruneError
 from .load import load_recipe
 from .recipe import Recipe

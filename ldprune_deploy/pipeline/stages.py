@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..artifacts import read_json
+from ..jsonio import read_json
 from ..params import from_section
 from ..registry import Registry
 from .recipe import Recipe

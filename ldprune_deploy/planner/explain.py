@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..profiler.predict import full_latency_ms, saving_ms
-from ..surgery.plan import PrunePlan
+from ..artifacts import PrunePlan
 from .problem import load_inputs
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import write_json_atomic
+from ..jsonio import write_json_atomic
 from ..errors import LdpruneError
 from ..budget import Limit
 from .stage import STRATEGIES, Planner

@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import read_json
 from ..errors import LdpruneError
-from ..profiler.predict import full_latency_ms, load_profile, profile_method, savings_table
-from ..surgery.plan import Modification, find_conflicts
+from ..profiler.predict import full_latency_ms, profile_method, savings_table
+from ..artifacts import Modification, Profile, Scores, find_conflicts
 
-SCORES_SCHEMA = "ldprune.scores/1"
 log = logging.getLogger("ldprune")
 
 
@@ -70,10 +68,8 @@ def file_digest(src: str | Path | dict) -> dict[str, Any]:
 
 
 def load_inputs(scores: str | Path | dict, profile: str | Path | dict) -> tuple[dict, dict]:
-    s = scores if isinstance(scores, dict) else read_json(scores, SCORES_SCHEMA, "scores")
-    p = profile if isinstance(profile, dict) else load_profile(profile)
-    if "scores" not in s or not isinstance(s["scores"], list):
-        raise LdpruneError("scores file has no 'scores' list", "regenerate it with `ldprune score`")
+    s = Scores.from_json(scores) if isinstance(scores, dict) else Scores.load(scores)
+    p = Profile.from_json(profile) if isinstance(profile, dict) else Profile.load(profile)
     return s, p
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 
 from ..errors import Infeasible, LdpruneError
-from ..surgery.plan import Modification, PrunePlan
+from ..artifacts import Modification, PrunePlan
 from .config import STRATEGIES, PlanConfig
 from ..budget import Budget, Limit
 from .problem import Problem, attach_sizes, build_problem, check_inputs, file_digest, load_inputs

@@ -33,7 +33,7 @@ from ..models import load_model, parse_dtype
 from ..runners import RunSpec, get_runner
 from ..runners.timing import Variant, open_variant, paired
 from ..surgery import apply_plan
-from ..surgery.plan import PrunePlan
+from ..artifacts import PrunePlan
 from ..unet import model_fingerprint
 
 log = logging.getLogger("ldprune")

@@ -9,7 +9,8 @@ from typing import Any, Callable
 from torch import nn
 
 from ..runners import RunSpec, get_runner
-from ..surgery import Modification, find_conflicts, swapped
+from ..artifacts import Modification, find_conflicts
+from ..surgery import swapped
 from .config import LEVELS
 from .methods import nested
 from .predict import predict_latency, savings_table

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from ..runners.torch_runners import capture_graph, time_callable
-from ..surgery import Modification, swapped
+from ..artifacts import Modification
+from ..surgery import swapped
 from ..surgery.families import build_replacement
 from ..surgery.mods import RemovedOperator, norm_feeding
 

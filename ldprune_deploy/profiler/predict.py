@@ -7,36 +7,11 @@ correction, e.g. from the planner's verify loop).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Iterable
 
-from ..artifacts import read_json
-from ..device import device_fingerprint, same_device
 from ..errors import LdpruneError
 
-PROFILE_SCHEMA = "ldprune.profile/1"
 log = logging.getLogger("ldprune")
-
-
-def load_profile(path: str | Path, *, model_fingerprint: str | None = None, check_device: bool = False) -> dict[str, Any]:
-    """Load a profile; a different model is an error, a different GPU/driver/backend a loud warning."""
-    prof = read_json(path, PROFILE_SCHEMA, "profile")
-    for key in ("model_fingerprint", "full_latency_ms", "operators", "backend"):
-        if key not in prof:
-            raise LdpruneError(f"profile {path} lacks '{key}'", "regenerate it with `ldprune profile`")
-    if model_fingerprint is not None and prof["model_fingerprint"] != model_fingerprint:
-        raise LdpruneError(f"profile {path} is for model {prof['model_fingerprint']} ({prof.get('model', '?')}), "
-                           f"not for this model ({model_fingerprint})",
-                           "profile this model with `ldprune profile --model ...`")
-    if check_device:
-        here = device_fingerprint()
-        diff = same_device(prof.get("device", {}), here)
-        if diff:
-            theirs = {k: prof.get("device", {}).get(k) for k in diff}
-            ours = {k: here.get(k) for k in diff}
-            log.warning("PROFILE FROM ANOTHER DEVICE: %s was measured on %s, this machine is %s; "
-                        "latencies may not transfer", path, theirs, ours)
-    return prof
 
 
 def profile_method(profile: dict[str, Any], method: str | None = None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from ..artifacts import read_json, write_json_atomic
+from ..jsonio import write_json_atomic
 from ..catalogue import build_catalogue
 from ..device import device_fingerprint
 from ..errors import LdpruneError
@@ -18,11 +18,11 @@ from ..models import example_inputs, load_model, parse_dtype
 from ..runners import RunSpec, get_runner
 from ..runners.timing import open_variant, paired
 from ..runners.torch_runners import check_dtype, place
-from ..surgery import Modification, swapped
+from ..artifacts import PROFILE_SCHEMA, Modification, Profile
+from ..surgery import swapped
 from . import methods as M
 from .additivity import check_additivity
 from .config import ProfileConfig
-from .predict import PROFILE_SCHEMA
 from .store import UnitStore
 
 log = logging.getLogger("ldprune")
@@ -34,7 +34,7 @@ def _check_output(cfg: ProfileConfig, header: dict[str, Any]) -> dict[str, Any] 
     if cfg.output is None or not Path(cfg.output).exists():
         return None
     if cfg.resume:
-        prof = read_json(cfg.output, PROFILE_SCHEMA, "profile")
+        prof = Profile.read(cfg.output)
         if prof.get("settings", {}).get("header") == header:
             log.info("%s is already complete; nothing to resume", cfg.output)
             return prof

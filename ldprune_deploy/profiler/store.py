@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from ..artifacts import read_json, write_json_atomic
+from ..jsonio import read_json, write_json_atomic
 from ..errors import LdpruneError
 
 PARTIAL_SCHEMA = "ldprune.profile-partial/1"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import atomic_path
+from ..jsonio import atomic_path
 from ..errors import LdpruneError
 
 DEFAULT_CACHE = Path("data_cache")

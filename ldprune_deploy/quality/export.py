@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..artifacts import atomic_path
+from ..jsonio import atomic_path
 from ..errors import LdpruneError
 from ..spaces import to_model_space
 from . import load_emoji, load_notes

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..artifacts import atomic_path, write_json_atomic
+from ..jsonio import atomic_path, write_json_atomic
 from ..errors import LdpruneError
 
 SCHEMA = "ldprune.proxy/1"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts import atomic_path
+from ..jsonio import atomic_path
 from ..errors import LdpruneError
 
 DIM = 384

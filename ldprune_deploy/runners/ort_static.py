@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import atomic_path, write_json_atomic
+from ..jsonio import atomic_path, write_json_atomic
 from ..errors import LdpruneError
 
 log = logging.getLogger("ldprune")

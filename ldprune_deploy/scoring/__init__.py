@@ -2,13 +2,12 @@
 and baselines (random, magnitude, size), in one swappable registry."""
 
 from .additivity import additivity_report, additivity_sets
-from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
-from .io import load_scores
+from .config import ScoreConfig, select_candidates
 from .methods import METHODS, Context, Method, latent_stats, ld_pruner_distance
 from .stage import score
 
-__all__ = ["METHODS", "SCORES_SCHEMA", "Context", "Method", "ScoreConfig", "additivity_report", "additivity_sets",
-           "latent_stats", "ld_pruner_distance", "load_scores", "score", "select_candidates"]
+__all__ = ["METHODS", "Context", "Method", "ScoreConfig", "additivity_report", "additivity_sets",
+           "latent_stats", "ld_pruner_distance", "score", "select_candidates"]
 
 
 def check_additivity(model, config: ScoreConfig, k: int = 20) -> dict:

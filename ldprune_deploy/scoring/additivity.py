@@ -11,7 +11,7 @@ import math
 import random
 from typing import Any
 
-from ..surgery import Modification, find_conflicts
+from ..artifacts import Modification, find_conflicts
 
 
 def additivity_sets(candidates: list[tuple[str, str]], k: int, max_size: int, seed: int) -> list[list[tuple[str, str]]]:

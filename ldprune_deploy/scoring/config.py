@@ -12,7 +12,6 @@ import torch
 from ..errors import LdpruneError
 from ..params import Params, at_least, param
 
-SCORES_SCHEMA = "ldprune.scores/1"
 
 
 def _methods() -> list[str]:

@@ -1,30 +1,12 @@
-"""Reading scores files: finished ones (``load_scores``) and in-progress ones (resume)."""
+"""Reading in-progress scores files (resume); finished ones are read by ``artifacts.Scores.load``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from ..artifacts import read_json
+from ..jsonio import read_json
 from ..errors import LdpruneError
-from .config import SCORES_SCHEMA
-
-
-def load_scores(path: str | Path, model_fingerprint: str | None = None) -> dict[str, Any]:
-    """A finished scores file; refused if incomplete or made for another model fingerprint."""
-    data = read_json(path, SCORES_SCHEMA, "scores file")
-    if data.get("complete") is False:
-        raise LdpruneError(f"scores file {path} is from an unfinished run "
-                           f"({len(data.get('scores', []))}/{data.get('n_candidates', '?')} candidates)",
-                           "finish it with `ldprune score ... --resume`")
-    if model_fingerprint is not None and data.get("model_fingerprint") != model_fingerprint:
-        raise LdpruneError(f"scores file {path} is for model fingerprint {data.get('model_fingerprint')} "
-                           f"({data.get('model', '?')}), this model is {model_fingerprint}",
-                           "score this model with `ldprune score --model ...`")
-    for e in data.get("scores", []):
-        if not {"operator", "modification", "score"} <= set(e):
-            raise LdpruneError(f"scores file {path} has a malformed entry: {e}", "regenerate it")
-    return data
+from ..artifacts import SCORES_SCHEMA
 
 
 def read_progress(files: list[Path], signature: str) -> tuple[dict[str, dict], dict[int, dict], dict | None]:

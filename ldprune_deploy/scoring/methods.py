@@ -17,7 +17,8 @@ from torch import nn
 
 from ..registry import Registry
 from ..sampling import SamplerConfig, generate, make_scheduler
-from ..surgery import Modification, swapped
+from ..artifacts import Modification
+from ..surgery import swapped
 from ..surgery.apply import resolve
 
 METHODS: Registry[type["Method"]] = Registry("scoring method")

@@ -22,16 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import write_json_atomic
+from ..jsonio import write_json_atomic
 from ..catalogue import build_catalogue
 from ..errors import LdpruneError
 from ..graph_call import use_cuda_graph
 from ..models import load_model, parse_dtype
-from ..surgery import Modification
+from ..artifacts import SCORES_SCHEMA, Modification
 from ..unet import quiet_diffusers
 from .additivity import additivity_report, additivity_sets
 from .compile import DEFAULT_REGIONS, MODIFIED_BLOCKS, REGIONS, compile_backend, compiled_blocks
-from .config import SCORES_SCHEMA, ScoreConfig, select_candidates
+from .config import ScoreConfig, select_candidates
 from .context import build_context
 from .io import read_progress
 from .methods import METHODS

@@ -13,7 +13,7 @@ from ..errors import LdpruneError
 from ..unet import copy_model_info, model_fingerprint, set_model_plan
 from .families import build_replacement, legal_modifications
 from .mods import kind_of, norm_feeding, parse_width, select_keep, width_units, width_units_total
-from .plan import Modification, PrunePlan, find_conflicts
+from ..artifacts import Modification, PrunePlan, find_conflicts
 
 log = logging.getLogger("ldprune")
 

@@ -6,7 +6,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from ..params import Params, param
-from .plan import PrunePlan
+from ..artifacts import PrunePlan
 
 
 @dataclass

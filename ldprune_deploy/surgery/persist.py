@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..artifacts import atomic_output_dir, write_json_atomic
+from ..jsonio import atomic_output_dir, write_json_atomic
 from ..errors import LdpruneError
 from ..unet import ModelInfo, build_unet, config_fingerprint, model_info, model_plan, set_model_info, set_model_plan
 from .apply import swap_one, validate
-from .plan import Modification, PrunePlan
+from ..artifacts import Modification, PrunePlan
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 PLAN_FILE = "prune_plan.json"

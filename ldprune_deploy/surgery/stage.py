@@ -6,12 +6,12 @@ from pathlib import Path
 
 from torch import nn
 
-from ..artifacts import ensure_output_dir_free
+from ..jsonio import ensure_output_dir_free
 from ..models import load_model
 from .apply import apply_plan
 from .config import PruneConfig
 from .persist import save_pruned
-from .plan import PrunePlan
+from ..artifacts import PrunePlan
 
 
 def prune(model: str | Path | nn.Module, config: PruneConfig) -> Path:

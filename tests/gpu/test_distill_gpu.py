@@ -7,7 +7,8 @@ import torch
 
 from ldprune_deploy.distillation import DistillConfig, DistillData, distill
 from ldprune_deploy.models import load_model
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, load_pruned
+from ldprune_deploy.artifacts import Modification, PrunePlan
+from ldprune_deploy.surgery import apply_plan, load_pruned
 from ldprune_deploy.unet import model_fingerprint
 
 pytestmark = pytest.mark.gpu

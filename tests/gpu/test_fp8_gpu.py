@@ -9,7 +9,8 @@ from torch import nn
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.models import load_model
 from ldprune_deploy.runners import RunSpec, get_runner
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan
+from ldprune_deploy.artifacts import Modification, PrunePlan
+from ldprune_deploy.surgery import apply_plan
 from ldprune_deploy.surgery.fp8 import Fp8Linear, fp8_runs_fast_here
 
 pytestmark = pytest.mark.gpu

@@ -5,7 +5,8 @@ import torch
 
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.models import example_inputs, load_model
-from ldprune_deploy.surgery import Modification, PrunePlan, apply_plan, find_conflicts, load_pruned, save_pruned
+from ldprune_deploy.artifacts import Modification, PrunePlan, find_conflicts
+from ldprune_deploy.surgery import apply_plan, load_pruned, save_pruned
 
 pytestmark = pytest.mark.gpu
 

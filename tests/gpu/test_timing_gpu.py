@@ -6,7 +6,8 @@ import torch
 from ldprune_deploy.models import load_model
 from ldprune_deploy.runners import RunSpec, get_runner
 from ldprune_deploy.runners.timing import open_variant, paired
-from ldprune_deploy.surgery import Modification, swapped
+from ldprune_deploy.artifacts import Modification
+from ldprune_deploy.surgery import swapped
 
 pytestmark = pytest.mark.gpu
 
