@@ -258,3 +258,14 @@ def test_modifications_keep_model_order_and_are_plain_modifications():
     order = [r["operator"] for r in scores["scores"]]
     assert [order.index(o) for o in pl.operators] == sorted(order.index(o) for o in pl.operators)
     assert all(isinstance(m, Modification) and m.keep is None for m in pl.modifications)
+
+
+def test_mods_restricts_the_plan_to_those_families():
+    """A pruning-only plan from the same scores and profile as a joint one (e.g. with fp8)."""
+    scores, profile = synth(seed=11)
+    both = plan(scores, profile, budget="75%")
+    used = {m.modification for m in both.modifications}
+    only = sorted(used)[0]
+    restricted = plan(scores, profile, budget="75%", mods=[only.split(":")[0]])
+    assert {m.modification.split(":")[0] for m in restricted.modifications} == {only.split(":")[0]}
+    assert restricted.predicted["importance_lost"] >= both.predicted["importance_lost"] - 1e-9

@@ -32,6 +32,10 @@ class PlanConfig(Params):
                           help="latency-aware: exact MILP on measured savings; rank: LD-Pruner's order (lowest score "
                                "first); params: latency-blind, minimise importance under a size budget")
     method: str | None = param(None, group="solver", help="profile saving method (default: the profile's default_method)")
+    mods: list[str] | None = param(None, group="solver", metavar="MOD",
+                                   help="choose only these modifications (remove shortcut width width:0.5 fp8 ...; "
+                                        "'width' matches every width:*), e.g. a pruning-only plan from scores that "
+                                        "include fp8 (default: every scored and profiled one)")
     allow_missing: bool = param(False, group="solver",
                                 help="skip scored modifications the profile has no saving for (default: error)")
     batch: int | None = param(None, group="solver", recipe=False, help="batch the plan is for; must match the profile for a ms budget")

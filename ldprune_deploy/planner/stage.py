@@ -9,7 +9,7 @@ from typing import Any
 
 
 from ..errors import Infeasible, LdpruneError
-from ..artifacts import Modification, PrunePlan
+from ..artifacts import Modification, PrunePlan, Scores
 from .config import STRATEGIES, PlanConfig
 from ..budget import Budget, Limit
 from .problem import Problem, attach_sizes, build_problem, check_inputs, file_digest, load_inputs
@@ -31,6 +31,10 @@ class Planner:
                                "--max-params 60% | --max-flops 60%")
         check_inputs(scores, profile, batch=config.batch, resolution=config.resolution,
                      absolute_ms=lat is not None and lat.kind == "ms")
+        if config.mods:
+            scores = Scores({**scores, "scores": [e for e in scores["scores"]
+                                                  if e["modification"] in config.mods
+                                                  or e["modification"].split(":", 1)[0] in config.mods]})
         self.scores, self.profile, self.config = scores, profile, config
         self.problem: Problem = build_problem(scores, profile, method=config.method,
                                               allow_missing=config.allow_missing)
