@@ -1,8 +1,9 @@
-"""``ldprune demo``: ``ldprune run`` on the packaged ``tiny-cpu.yaml``, then a short summary.
+"""``ldprune demo``: ``ldprune run`` on the packaged ``emoji-cpu.yaml`` (the trained emoji teacher),
+or ``tiny-cpu.yaml`` (random weights) with ``tiny=True``, then a short summary.
 
-The quality figure uses the project's proxy extractor (``benchmarks/assets/proxy-emoji.safetensors``,
-a small CNN trained here on emoji groups) when this is a source checkout; an installed
-package without it reports no quality number rather than an invented one.
+The emoji teacher and the quality figure's proxy extractor (``benchmarks/assets/``, a small CNN
+trained here on emoji groups) ship with a source checkout; an installed package without them runs
+the tiny demo and reports no quality number rather than an invented one.
 """
 
 from __future__ import annotations
@@ -16,25 +17,31 @@ import yaml
 from .pipeline.load import recipe_from_data
 from .pipeline.recipe import resolve_path
 
-RECIPE = Path(__file__).parent / "recipes" / "tiny-cpu.yaml"
+RECIPES = Path(__file__).parent / "recipes"
+RECIPE = RECIPES / "emoji-cpu.yaml"
+TINY = RECIPES / "tiny-cpu.yaml"
 
 
-def demo_recipe():
-    data = yaml.safe_load(RECIPE.read_text())
+def demo_recipe(tiny: bool = False):
+    path = TINY if tiny else RECIPE
+    data = yaml.safe_load(path.read_text())
+    notes = []
+    if not tiny and resolve_path(data["model"], path) is None:
+        notes.append(f"the emoji teacher {data['model']} is not here (not a source checkout): the tiny random-weight demo ran")
+        path, data = TINY, yaml.safe_load(TINY.read_text())
     ev = data["evaluate"]
-    note = None
-    if resolve_path(ev["feature_extractor"], RECIPE) is None:
-        note = (f"quality: {ev['feature_extractor']} is not here (not a source checkout); no quality number "
-                "is reported (CLIP score is skipped without CLIP weights)")
+    if resolve_path(ev["feature_extractor"], path) is None:
+        notes.append(f"quality: {ev['feature_extractor']} is not here (not a source checkout); no quality number "
+                     "is reported (CLIP score is skipped without CLIP weights)")
         ev.pop("feature_extractor")
         ev["metrics"] = ["clip"]
-    recipe = recipe_from_data(data, RECIPE)
-    if note:
-        recipe.notes.append(note)
+    recipe = recipe_from_data(data, path)
+    recipe.notes.extend(notes)
     return recipe
 
 
-def run_demo(out_dir: str | Path | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_demo(out_dir: str | Path | None = None, say: Callable[[str], None] | None = None,
+             tiny: bool = False) -> dict[str, Any]:
     import torch
 
     from .pipeline import run_pipeline
@@ -47,10 +54,12 @@ def run_demo(out_dir: str | Path | None = None, say: Callable[[str], None] | Non
     try:
         out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="ldprune-demo-"))
         kw = {"say": say} if say else {}
-        res = run_pipeline(demo_recipe(), out, **kw)
+        recipe = demo_recipe(tiny)
+        res = run_pipeline(recipe, out, **kw)
     finally:
         torch.set_num_threads(threads)
-    return summarise(res)
+    return {**summarise(res), "model": recipe.model, "random_weights": recipe.name == "tiny-cpu",
+            "samples": str(Path(res.out) / "evaluate" / "report" / "plots" / "samples.png")}
 
 
 def summarise(res) -> dict[str, Any]:
@@ -79,8 +88,9 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             rows.append((q.get("label") or m, f"not measured: {q['skipped']}"))
         else:
             ex = (q.get("extractor") or {}).get("name", "?")
-            rows.append((f"{q['label']} [{ex}]", f"teacher {q['teacher']:.3g} -> candidate {q['candidate']:.3g} "
-                         "(random-weight model: shows the machinery, not quality)"))
+            rows.append((f"{q['label']} [{ex}]", f"teacher {q['teacher']:.3g} -> candidate {q['candidate']:.3g}" + (
+                " (random-weight model: shows the machinery, not quality)" if s.get("random_weights", True) else
+                f" (16 samples each: a sanity check, not a benchmark); side by side: {s.get('samples')}")))
     gate = s["gate"] or {}
     verdict = "passed" if gate.get("passed") else "FAILED: " + "; ".join(gate.get("reasons", []))
     rows.append(("gate", verdict + ("" if s.get("gate_enforced", True) else " (reported, not enforced on a shared CPU)")))

@@ -95,10 +95,10 @@ def test_console_script_entry_point():
     assert "unknown model 'nope'" in lines[0] and "(fix: use one of:" in lines[0]
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    """`ldprune demo` = `ldprune run` on tiny-cpu.yaml: every stage runs, the summary table is printed,
+def test_tiny_demo_runs_end_to_end(tmp_path, capsys):
+    """`ldprune demo --tiny` = `ldprune run` on tiny-cpu.yaml: every stage runs, the summary table is printed,
     and a second demo into the same folder skips every stage."""
-    rc, out, _ = _run(capsys, "demo", "-o", str(tmp_path / "demo"))
+    rc, out, _ = _run(capsys, "demo", "--tiny", "-o", str(tmp_path / "demo"))
     assert rc == 0, out
     for stage in ("profile", "score", "plan", "prune", "distill", "export", "evaluate"):
         assert f"] {stage:<8} done in" in out
@@ -111,5 +111,22 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert str(report.parent / "report.html") in out and report.exists()
     assert json.loads(report.read_text())["quality"]["fid"]["label"] == "proxy-FID"
     assert (tmp_path / "demo" / "export" / "fp32" / "unet.onnx").exists()
-    rc, out, _ = _run(capsys, "demo", "-o", str(tmp_path / "demo"))
+    rc, out, _ = _run(capsys, "demo", "--tiny", "-o", str(tmp_path / "demo"))
     assert rc == 0 and out.count("skipped (unchanged") == 7
+
+
+def test_demo_runs_on_the_trained_emoji_teacher(tmp_path, capsys):
+    """`ldprune demo` prunes and distills the committed emoji teacher; the report shows teacher and
+    candidate samples from the same seeds side by side, and the summary says where."""
+    rc, out, _ = _run(capsys, "demo", "-o", str(tmp_path / "demo"))
+    assert rc == 0, out
+    assert "benchmarks/assets/teachers/emoji-uig" in out and "random weights" not in out
+    for stage in ("profile", "score", "plan", "prune", "distill", "export", "evaluate"):
+        assert f"] {stage:<8} done in" in out
+    samples = tmp_path / "demo" / "evaluate" / "report" / "plots" / "samples.png"
+    assert samples.stat().st_size > 10_000 and f"side by side: {samples}" in out
+    report = json.loads((tmp_path / "demo" / "evaluate" / "report" / "report.json").read_text())
+    lat = report["latency"]
+    assert lat["teacher_ms"] > 0 and lat["candidate_ms"] > 0
+    assert report["quality"]["fid"]["label"] == "proxy-FID"
+    assert json.loads((tmp_path / "demo" / "plan" / "plan.json").read_text())["modifications"]

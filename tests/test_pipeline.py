@@ -124,8 +124,9 @@ def test_shipped_recipes_validate(recipe):
 def test_packaged_demo_recipe_is_the_shipped_one():
     import ldprune_deploy
 
-    packaged = Path(ldprune_deploy.__file__).parent / "recipes" / "tiny-cpu.yaml"
-    assert packaged.read_bytes() == (ROOT / "export" / "recipes" / "tiny-cpu.yaml").read_bytes()
+    for name in ("tiny-cpu.yaml", "emoji-cpu.yaml"):
+        packaged = Path(ldprune_deploy.__file__).parent / "recipes" / name
+        assert packaged.read_bytes() == (ROOT / "export" / "recipes" / name).read_bytes()
 
 
 def test_profile_file_fills_target_defaults(tmp_path):
