@@ -102,6 +102,9 @@ class ExportConfig(Params):
     overwrite: bool = param(False, recipe=False, help="replace an existing output folder")
     preset: str | None = param(None, recipe=False, metavar="P", help="architecture of a bare .safetensors model")
     seed: int = param(0, help="seed of the numeric check's inputs")
+    controlnet: bool = param(False, help="add the ControlNet residual inputs (down_block_res_0..N, mid_block_res: "
+                                         "diffusers' down_block_additional_residuals, "
+                                         "mid_block_additional_residual) to the graph")
 
     def __post_init__(self) -> None:
         # "--keep-fp32 Softmax,MatMul" and "--keep-fp32 Softmax MatMul" mean the same

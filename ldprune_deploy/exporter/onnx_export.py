@@ -9,6 +9,7 @@ layer names and ORT profiles map back to catalogue operator ids whichever export
 from __future__ import annotations
 
 import logging
+import math
 import re
 import warnings
 from pathlib import Path
@@ -26,13 +27,37 @@ TWO_GB = 2**31 - 1
 WRAPPER_ATTR = "unet"
 
 
-def input_names(unet: nn.Module, info) -> list[str]:
+MID_RES = "mid_block_res"
+
+
+def down_res_name(i: int) -> str:
+    return f"down_block_res_{i}"
+
+
+def input_names(unet: nn.Module, info, controlnet: bool = False, n_down_res: int | None = None) -> list[str]:
+    """ONNX input names in order; ``controlnet`` appends ``down_block_res_0..N-1`` and ``mid_block_res``
+    (``n_down_res``: N, default: the number of down-block outputs of ``unet``)."""
     names = ["sample", "timestep"]
     if info.conditional:
         names.append("encoder_hidden_states")
         if getattr(unet.config, "addition_embed_type", None) == "text_time":
             names += ["text_embeds", "time_ids"]
+    if controlnet:
+        if n_down_res is None:
+            from ..surgery.controlnet import unet_residuals
+
+            n_down_res = len(unet_residuals(unet)[0])
+        names += [down_res_name(i) for i in range(n_down_res)] + [MID_RES]
     return names
+
+
+def residual_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """``down_block_additional_residuals`` / ``mid_block_additional_residual`` from named inputs ({} if none)."""
+    if MID_RES not in kw:
+        return {}
+    n = sum(1 for k in kw if k.startswith("down_block_res_"))
+    return {"down_block_additional_residuals": tuple(kw[down_res_name(i)] for i in range(n)),
+            "mid_block_additional_residual": kw[MID_RES]}
 
 
 class _Wrapper(nn.Module):
@@ -48,7 +73,7 @@ class _Wrapper(nn.Module):
         unet = getattr(self, WRAPPER_ATTR)
         if "encoder_hidden_states" not in kw:
             return unet(kw["sample"], kw["timestep"], return_dict=False)[0]
-        extra = {}
+        extra = residual_kwargs(kw)
         if "text_embeds" in kw:
             extra["added_cond_kwargs"] = {"text_embeds": kw["text_embeds"], "time_ids": kw["time_ids"]}
         return unet(kw["sample"], kw["timestep"], kw["encoder_hidden_states"], return_dict=False, **extra)[0]
@@ -61,16 +86,31 @@ def flat_inputs(inputs: dict[str, Any], names: list[str]) -> tuple[torch.Tensor,
     return tuple(flat[n] for n in names)
 
 
-def _dynamic_axes(names: list[str], spatial: bool) -> dict[str, dict[int, str]]:
+def _levels(inputs: dict[str, Any], names: list[str]) -> dict[str, int]:
+    """Downsampling level of each residual input (its side = the sample's side / 2**level)."""
+    side = inputs["sample"].shape[2]
+    out = {}
+    for n in names:
+        if n.startswith("down_block_res_") or n == MID_RES:
+            out[n] = max(int(round(math.log2(side / inputs[n].shape[2]))), 0)
+    return out
+
+
+def _dynamic_axes(names: list[str], spatial: bool, levels: dict[str, int] | None = None
+                  ) -> dict[str, dict[int, str]]:
     axes = {n: {0: "batch"} for n in names}
     axes["out_sample"] = {0: "batch"}
     if spatial:
         axes["sample"] = {0: "batch", 2: "height", 3: "width"}
         axes["out_sample"] = {0: "batch", 2: "height", 3: "width"}
+        for n, lv in (levels or {}).items():
+            sfx = f"_div{2 ** lv}" if lv else ""
+            axes[n] = {0: "batch", 2: f"height{sfx}", 3: f"width{sfx}"}
     return axes
 
 
-def _dynamic_shapes(names: list[str], cfg: ExportConfig, latent_min: int, latent_max: int, step: int):
+def _dynamic_shapes(names: list[str], cfg: ExportConfig, latent_min: int, latent_max: int, step: int,
+                    levels: dict[str, int] | None = None):
     from torch.export import Dim
 
     b = Dim("batch", min=max(cfg.batch.min, 1), max=cfg.batch.max) if cfg.batch.dynamic else None
@@ -80,27 +120,36 @@ def _dynamic_shapes(names: list[str], cfg: ExportConfig, latent_min: int, latent
         h = Dim("h", min=max(latent_min // step, 1), max=latent_max // step)
         w = Dim("w", min=max(latent_min // step, 1), max=latent_max // step)
         shapes["sample"] = {**({0: b} if b is not None else {}), 2: step * h, 3: step * w}
+        for n, lv in (levels or {}).items():   # a residual at level lv is the sample's side / 2**lv
+            f = step // 2 ** lv
+            shapes[n] = {**({0: b} if b is not None else {}), 2: f * h if f > 1 else h, 3: f * w if f > 1 else w}
     return (tuple(shapes[n] for n in names),)
 
 
 def torch_export(unet: nn.Module, info, inputs: dict[str, Any], cfg: ExportConfig, path: Path,
                  latent_range: tuple[int, int], step: int) -> None:
     """Run the chosen torch exporter; the model and inputs are fp32 on CPU."""
-    names = input_names(unet, info)
+    names = input_names(unet, info, cfg.controlnet, _n_down_res(inputs))
     wrapper = _Wrapper(unet, names).eval()
     args = flat_inputs(inputs, names)
+    levels = _levels(inputs, names)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if cfg.exporter == "dynamo":
             prog = torch.onnx.export(wrapper, args, None, input_names=names, output_names=["out_sample"],
                                      opset_version=max(cfg.opset, 18), dynamo=True,
-                                     dynamic_shapes=_dynamic_shapes(names, cfg, *latent_range, step),
+                                     dynamic_shapes=_dynamic_shapes(names, cfg, *latent_range, step, levels),
                                      verbose=False)
             prog.save(str(path), external_data=True)
         else:
             torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=["out_sample"],
                               opset_version=cfg.opset, dynamo=False, do_constant_folding=True,
-                              dynamic_axes=_dynamic_axes(names, cfg.resolution.dynamic))
+                              dynamic_axes=_dynamic_axes(names, cfg.resolution.dynamic, levels))
+
+
+def _n_down_res(inputs: dict[str, Any]) -> int | None:
+    n = sum(1 for k in inputs if k.startswith("down_block_res_"))
+    return n if n else None
 
 
 _SCOPE_KEY = "pkg.torch.onnx.name_scopes"

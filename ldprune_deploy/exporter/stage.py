@@ -18,7 +18,8 @@ from ..unet import quiet_diffusers
 from .check import run_check
 from .config import ExportConfig
 from .manifest import ONNX_FILE, file_sizes, identity, onnx_io, write_manifest
-from .onnx_export import annotate, check_model_file, flat_inputs, input_names, save_onnx, torch_export
+from .onnx_export import (MID_RES, annotate, check_model_file, down_res_name, flat_inputs, input_names,
+                          residual_kwargs, save_onnx, torch_export)
 
 log = logging.getLogger("ldprune")
 
@@ -76,6 +77,8 @@ def _export(unet, info, cfg: ExportConfig) -> Path:
                            "pick a check batch inside the range")
     trace_inputs = example_inputs(unet, info, batch=max(cfg.batch.opt, 2) if cfg.batch.dynamic else cfg.batch.opt,
                                   resolution=cfg.resolution.opt, dtype=torch.float32, device="cpu", seed=cfg.seed)
+    if cfg.controlnet:
+        _add_residuals(unet, trace_inputs, cfg.seed)
     timings: dict[str, float] = {}
     out_dir = Path(cfg.output)
     with atomic_output_dir(out_dir, cfg.overwrite) as tmp, \
@@ -157,7 +160,10 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
     t0 = time.perf_counter()
     inputs = example_inputs(unet, info, batch=batch, resolution=cfg.resolution.opt, dtype=torch.float32,
                             device="cpu", seed=cfg.seed + 1)
-    flat = flat_inputs(inputs, input_names(unet, info))
+    if cfg.controlnet:
+        _add_residuals(unet, inputs, cfg.seed + 1)
+    flat = flat_inputs(inputs, input_names(unet, info, cfg.controlnet,
+                                           sum(1 for k in inputs if k.startswith("down_block_res_")) or None))
     device, ort_cuda = _check_device(cfg)
     if cfg.optimize == "cuda" and not ort_cuda:   # fused GroupNorm/NhwcConv exist only in the CUDA provider
         timings["check_s"] = time.perf_counter() - t0
@@ -179,6 +185,19 @@ def _numeric_check(unet, info, cfg: ExportConfig, batch: int, final: Path, m32, 
     return res, kept
 
 
+def _add_residuals(unet, inputs: dict[str, Any], seed: int) -> None:
+    """Random ControlNet residuals (``down_block_res_i``, ``mid_block_res``) of the shapes ``unet``'s down path
+    produces at the inputs' batch and latent size, added to ``inputs`` under their ONNX names."""
+    from ..surgery.controlnet import unet_residuals
+
+    sample = inputs["sample"]
+    produced, mid = unet_residuals(unet, sample.shape[2], batch=sample.shape[0])
+    g = torch.Generator("cpu").manual_seed(seed + 7919)
+    for i, (_, shape) in enumerate(produced):
+        inputs[down_res_name(i)] = torch.randn(shape, generator=g).to(sample.dtype)
+    inputs[MID_RES] = torch.randn(mid, generator=g).to(sample.dtype)
+
+
 def _check_device(cfg: ExportConfig) -> tuple[str, bool]:
     """(device of the check, whether ONNX Runtime has its CUDA provider here)."""
     try:
@@ -198,7 +217,8 @@ def _check_device(cfg: ExportConfig) -> tuple[str, bool]:
 def _reference(unet, inputs: dict, flat: tuple, device: str):
     """PyTorch's fp32 output for the check, on ``device`` (the model is put back on the CPU after)."""
     extra = {"added_cond_kwargs": inputs["added_cond_kwargs"]} if "added_cond_kwargs" in inputs else {}
-    args = [*flat[:2], *([flat[2]] if len(flat) > 2 else [])]
+    extra.update(residual_kwargs(inputs))
+    args = [*flat[:2], *([flat[2]] if "encoder_hidden_states" in inputs else [])]
     if device == "cpu":
         with torch.no_grad():
             return unet(*args, **extra, return_dict=False)[0].numpy()
@@ -206,10 +226,15 @@ def _reference(unet, inputs: dict, flat: tuple, device: str):
     try:   # a true fp32 reference: TF32 would add ~1e-3 relative error of its own
         torch.backends.cuda.matmul.allow_tf32 = False
         unet.to(device)
-        to = lambda x: x.to(device) if isinstance(x, torch.Tensor) else x  # noqa: E731
+        def to(x):
+            if isinstance(x, dict):
+                return {k: to(v) for k, v in x.items()}
+            if isinstance(x, tuple):
+                return tuple(to(v) for v in x)
+            return x.to(device) if isinstance(x, torch.Tensor) else x
+
         with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-            out = unet(*map(to, args), **{k: {n: to(v) for n, v in d.items()} for k, d in extra.items()},
-                       return_dict=False)[0]
+            out = unet(*map(to, args), **to(extra), return_dict=False)[0]
             return out.float().cpu().numpy()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
