@@ -2,6 +2,7 @@
 version or a missing key with one error that names the file."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ PROFILE = {"model": "m", "model_fingerprint": "fp", "backend": "cpu", "full_late
            "operators": {"a": {"savings_ms": {"remove": 1.0}}}}
 SCORES = {"model": "m", "model_fingerprint": "fp", "method": "ld-pruner",
           "scores": [{"operator": "a", "modification": "remove", "score": 0.5}]}
+PLAN = {"model": "m", "model_fingerprint": "fp", "modifications": [{"operator": "a", "modification": "remove"}]}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_round_trips(tmp_path):
@@ -26,13 +29,14 @@ def test_round_trips(tmp_path):
     assert again.modifications == plan.modifications and json.loads((tmp_path / "plan.json").read_text())["schema"] == PLAN_SCHEMA
 
 
-@pytest.mark.parametrize("cls,doc", [(Profile, PROFILE), (Scores, SCORES)])
-def test_wrong_kind_newer_major_and_missing_key(tmp_path, cls, doc):
+@pytest.mark.parametrize("cls,schema,doc,missing", [(Profile, PROFILE_SCHEMA, PROFILE, "lacks 'model_fingerprint'"),
+                                                     (Scores, SCORES_SCHEMA, SCORES, "lacks 'model_fingerprint'"),
+                                                     (PrunePlan, PLAN_SCHEMA, PLAN, "malformed")])
+def test_wrong_kind_newer_major_and_missing_key(tmp_path, cls, schema, doc, missing):
     other = SCORES_SCHEMA if cls is Profile else PROFILE_SCHEMA
-    major = cls.SCHEMA.replace("/1", "/2")
+    major = schema.replace("/1", "/2")
     cases = {"kind": ({"schema": other, **doc}, "expected"), "major": ({"schema": major, **doc}, "this version reads"),
-             "key": ({"schema": cls.SCHEMA, **{k: v for k, v in doc.items() if k != "model_fingerprint"}},
-                     "lacks 'model_fingerprint'")}
+             "key": ({"schema": schema, **{k: v for k, v in doc.items() if k != "model_fingerprint"}}, missing)}
     for name, (data, needle) in cases.items():
         f = tmp_path / f"{name}.json"
         f.write_text(json.dumps(data))
@@ -59,3 +63,12 @@ def test_scores_refuses_malformed_entries_unfinished_runs_and_other_models(tmp_p
 def test_budget_refuses_unreadable_specs(spec, kind):
     with pytest.raises(LdpruneError):
         Budget.parse(spec, kind)
+
+
+def test_committed_artefacts_still_load():
+    """The on-disk formats stay readable: the shipped profiles and a recorded recipe run."""
+    profiles = sorted((ROOT / "profiles").glob("*.json"))
+    assert profiles and all(Profile.load(f).full_ms > 0 for f in profiles)
+    run = ROOT / "benchmarks" / "results" / "recipes" / "emoji-t2i"
+    plan = PrunePlan.load(run / "plan.json")
+    assert plan.modifications and Scores.load(run / "scores.json", model_fingerprint=plan.model_fingerprint)

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from _planner_synth import FULL_MS, make_profile, make_scores, synth
-from ldprune_deploy.errors import LdpruneError
+from ldprune_deploy.errors import Infeasible, LdpruneError
 from ldprune_deploy.budget import Budget
 from ldprune_deploy.planner import PlanConfig, Planner, plan
 from ldprune_deploy.artifacts import Modification, find_conflicts
@@ -95,7 +95,7 @@ def test_infeasible_reports_minimum_and_unmodifiable_operators():
     profile["operators"]["blocks.1"]["savings_ms"] = {"remove": {"isolated": -0.1}, "width:0.5": {"isolated": 0.0}}
     best = Planner(scores, profile, PlanConfig(budget="100%")).problem
     total = sum(best.saving_ms[best.saving_ms > 0])
-    with pytest.raises(LdpruneError) as e:
+    with pytest.raises(Infeasible) as e:
         plan(scores, profile, budget="5%")
     msg = str(e.value)
     assert "minimum achievable" in msg and "conv_noscore (no score)" in msg and "blocks.1 (saves nothing)" in msg

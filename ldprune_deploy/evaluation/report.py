@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..artifacts import Profile, Scores
 from ..jsonio import atomic_output_dir, write_json_atomic
 from ..errors import LdpruneError
 from . import plots
@@ -38,7 +39,8 @@ def figures(report: dict[str, Any], samples: dict[str, torch.Tensor], modality: 
                                                                     else ")"),
                         plots.sample_grids(samples, modality)),
             "quality_latency": ("Quality and latency side by side", plots.quality_latency(report))}
-    scores, profile = _load(inp.get("scores"), "scores"), _load(inp.get("profile"), "profile")
+    scores = Scores.load(inp["scores"]) if inp.get("scores") else None
+    profile = Profile.load(inp["profile"]) if inp.get("profile") else None
     if scores and profile:
         pairs = {(m["operator"], m["modification"]) for m in (report.get("plan") or {}).get("modifications", [])}
         figs["savings"] = ("Per-operator latency saved vs importance (red: the candidate's plan)",

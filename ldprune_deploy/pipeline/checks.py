@@ -111,7 +111,7 @@ def check_budget_feasible(r: Recipe, prof: dict[str, Any]) -> None:
     try:
         Planner(fake, prof, cfg).run()
     except Infeasible as e:
-        raise LdpruneError(f"recipe: plan budget cannot be met with this profile: {e.message}",
+        raise Infeasible(f"recipe: plan budget cannot be met with this profile: {e.message}",
                            "relax plan.budget (or plan.max_params/max_flops)") from None
 
 

@@ -67,7 +67,7 @@ def file_digest(src: str | Path | dict) -> dict[str, Any]:
     return {"path": str(src), "sha256": hashlib.sha256(Path(src).read_bytes()).hexdigest()[:16]}
 
 
-def load_inputs(scores: str | Path | dict, profile: str | Path | dict) -> tuple[dict, dict]:
+def load_inputs(scores: str | Path | dict, profile: str | Path | dict) -> tuple[Scores, Profile]:
     s = Scores.from_json(scores) if isinstance(scores, dict) else Scores.load(scores)
     p = Profile.from_json(profile) if isinstance(profile, dict) else Profile.load(profile)
     return s, p
