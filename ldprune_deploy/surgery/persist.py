@@ -32,16 +32,29 @@ def save_pruned(model: nn.Module, out_dir: str | Path, *, overwrite: bool = Fals
     info = model_info(model)
     with atomic_output_dir(out_dir, overwrite) as tmp:
         model.save_config(tmp)
+        # record the loader class (ldprune_deploy.pruned) and the plan file; `_class_name` stays the
+        # base class, which the folder finders (models.find_unet_dir, pipeline checks) look for
+        cfg = json.loads((tmp / "config.json").read_text())
+        cfg["_class_name"] = _base_class(cfg["_class_name"])
+        cfg["_ldprune_class"] = "Pruned" + cfg["_class_name"]
+        cfg["_ldprune_plan"] = PLAN_FILE
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "ldprune_plan": PLAN_FILE})
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        # one metadata key only: safetensors writes a multi-key metadata map in hash order, which
+        # would make re-saving not byte-identical (the plan file is named in config.json instead)
         saved = PrunePlan(**{**plan.__dict__})
-        if info is not None:
+        if info is not None and "model_info" not in saved.meta:  # keep the original on re-save
             saved.meta = {**saved.meta, "model_info": {
                 "name": info.name, "vae_scale_factor": info.vae_scale_factor,
                 "resolution": info.resolution, "text_len": info.text_len,
                 "random_weights": info.random_weights, "space": info.space}}
         write_json_atomic(tmp / PLAN_FILE, saved.to_json())
     return Path(out_dir)
+
+
+def _base_class(name: str) -> str:
+    return name[len("Pruned"):] if name.startswith("PrunedUNet") else name
 
 
 def _pruned_dir(path: Path) -> Path:
@@ -67,6 +80,7 @@ def load_pruned(path: str | Path, *, device: str | torch.device = "cpu",
     if config_fingerprint(cfg) != plan.model_fingerprint:
         raise LdpruneError(f"{PLAN_FILE} in {folder} was made for model {plan.model_fingerprint}, "
                            f"config.json is {config_fingerprint(cfg)}", "re-save the pruned model")
+    cfg["_class_name"] = _base_class(cfg["_class_name"])
     unet = build_unet(cfg["_class_name"], cfg, "meta", dtype)
     validate(unet, plan)
     missing_keep = [m.operator for m in plan.modifications if m.modification.startswith("width:") and m.keep is None]
