@@ -12,17 +12,10 @@ from ldprune_deploy.models import example_inputs
 from ldprune_deploy.surgery import apply_plan
 from ldprune_deploy.surgery.lora import adapt_lora, load_lora
 from ldprune_deploy.unet import model_plan
+from test_surgery import T2I_MODS
 
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1", "conv2"]
-MODS = [
-    ("down_blocks.0.attentions.0", "remove"),
-    ("down_blocks.0.attentions.1.transformer_blocks.0.attn1", "width:0.5"),
-    ("down_blocks.0.attentions.1.transformer_blocks.0.attn2", "remove"),
-    ("down_blocks.0.attentions.1.transformer_blocks.0.ff", "width:0.25"),
-    ("down_blocks.0.resnets.1", "width:0.5"),
-    ("down_blocks.1.resnets.0", "shortcut"),
-    ("mid_block.resnets.0", "remove"),
-]
+MODS = T2I_MODS[:7]   # the surgery tests' mixed plan, up to the mid block's resnet
 REMOVED = ["down_blocks.0.attentions.0", "down_blocks.0.attentions.1.transformer_blocks.0.attn2",
            "mid_block.resnets.0", "down_blocks.1.resnets.0"]  # shortcut: conv1/conv2 adapters go too
 

@@ -7,6 +7,7 @@ A family is named by the text before ``:`` in a modification (``remove``, ``shor
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Sequence
 
 from torch import nn
@@ -31,18 +32,20 @@ from .mods import (
 Replacement = tuple[nn.Module | None, dict[str, Any]]
 
 
-class Family:
+class Family(abc.ABC):
     """``legal``: the modifications of this family ``module`` admits; ``build``: its replacement
     and side changes to its parent (see ``build_replacement``), or None when not defined."""
 
     name: str
     opt_in = False   # True: a candidate only where a user names it (e.g. ``--mods fp8``)
 
+    @abc.abstractmethod
     def legal(self, kind: str, module: nn.Module) -> list[str]:
-        raise NotImplementedError
+        """The modifications of this family that ``module`` (of operator ``kind``) admits."""
 
+    @abc.abstractmethod
     def build(self, kind: str, module: nn.Module, mod: str, keep: Sequence[int] | None) -> Replacement | None:
-        raise NotImplementedError
+        """``module``'s replacement under ``mod`` and side changes to its parent; None: not defined."""
 
 
 FAMILIES: Registry[type[Family]] = Registry("modification")
