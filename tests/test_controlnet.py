@@ -1,8 +1,6 @@
 """ControlNet after pruning: the compatibility check, a tiny StableDiffusionControlNetPipeline on a pruned
 UNet, and the ONNX export with the residual inputs (all CPU, tiny components built here)."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from ldprune_deploy.models import load_model
 from ldprune_deploy.surgery import apply_plan, swapped
 from ldprune_deploy.surgery.controlnet import controlnet_compatibility, expected_residuals, unet_residuals
 from ldprune_deploy.unet import model_plan, set_model_info, set_model_plan
+from _tiny_sd import tiny_sd_components
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: a 2nd OpenMP thread made traces ~80x slower
 
@@ -41,27 +40,7 @@ def models():
 
 @pytest.fixture(scope="module")
 def components(tmp_path_factory, models):
-    from diffusers import AutoencoderKL, DDIMScheduler
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    d = tmp_path_factory.mktemp("tok")
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
-    for w in ["a</w>", "cat</w>", "dog</w>", "c", "a", "t", "d", "o", "g"]:
-        vocab[w] = len(vocab)
-    (d / "vocab.json").write_text(json.dumps(vocab))
-    (d / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(d / "vocab.json"), str(d / "merges.txt"), model_max_length=8, pad_token="!")
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=2, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-        num_hidden_layers=2, vocab_size=len(vocab), max_position_embeddings=8, layer_norm_eps=1e-5)).eval()
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=[8, 8, 16, 16],
-                        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                        layers_per_block=1, norm_num_groups=8, sample_size=64).eval()
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)   # 0 would be rewritten by one pipeline only
-    return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler, safety_checker=None,
-                feature_extractor=None, requires_safety_checker=False)
+    return tiny_sd_components(tmp_path_factory.mktemp("tok"))
 
 
 def _run(pipe, **kw):
@@ -151,14 +130,23 @@ def test_pipeline_on_pruned_unet(models, components):
     assert np.abs(with_cn - off).max() > 1e-4   # the residuals really reach the pruned UNet
 
 
-def test_onnx_export_with_residual_inputs_matches_torch(models, tmp_path):
-    import onnxruntime as ort
-
-    from ldprune_deploy.exporter import ExportConfig, export, read_manifest
+@pytest.fixture(scope="module")
+def dynamic_export(models, tmp_path_factory):
+    """The pruned UNet exported with residual inputs and a dynamic resolution (64..128 px: latent 8..16)."""
+    from ldprune_deploy.exporter import ExportConfig, export
 
     _, _, pruned, _ = models
-    out = export(pruned, ExportConfig(output=str(tmp_path / "cn"), precision="fp32", batch="1",
-                                      resolution="64:128:128", controlnet=True))
+    return export(pruned, ExportConfig(output=str(tmp_path_factory.mktemp("cn") / "cn"), precision="fp32",
+                                       batch="1:1:2", resolution="64:128:128", controlnet=True))
+
+
+def test_onnx_export_with_residual_inputs_matches_torch(models, dynamic_export):
+    import onnxruntime as ort
+
+    from ldprune_deploy.exporter import read_manifest
+
+    _, _, pruned, _ = models
+    out = dynamic_export
     man = read_manifest(out)
     assert man["check"]["passed"] and man["check"]["rel_l2"] < 1e-4 and man["config"]["controlnet"]
     names = [i["name"] for i in man["io"]["inputs"]]
@@ -184,6 +172,42 @@ def test_onnx_export_with_residual_inputs_matches_torch(models, tmp_path):
     rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
     assert got.shape == (1, 4, 8, 8) and rel < 1e-4 and np.abs(got - ref).max() < 1e-3
     assert np.abs(ref - base).max() > 1e-3   # the residual inputs are used
+
+
+def test_dynamic_resolution_export_sizes_each_residual_from_its_block(models, dynamic_export):
+    """The ort-* runners' input shapes and TensorRT's profile give every residual the shape the pruned down path
+    produces at that latent size (its block's downsampling; symbolic in the graph), at each resolution in range."""
+    from ldprune_deploy.exporter import read_manifest
+    from ldprune_deploy.exporter.tensorrt import profile_shapes
+    from ldprune_deploy.runners.ort_static import input_shapes
+
+    _, _, pruned, _ = models
+    man = read_manifest(dynamic_export)
+    io = [(i["name"], i["shape"]) for i in man["io"]["inputs"]]
+
+    def produced(latent: int, batch: int) -> dict:
+        down, mid = unet_residuals(pruned, latent, batch=batch)
+        return {**{f"down_block_res_{i}": list(s) for i, (_, s) in enumerate(down)}, "mid_block_res": list(mid)}
+
+    for res in (64, 96, 128):
+        want = produced(res // 8, 2)
+        shapes = input_shapes(io, man, batch=2, res=res)
+        assert {k: shapes[k] for k in want} == want, res
+    assert want["down_block_res_5"][2:] == [8, 8] and want["down_block_res_0"][2:] == [16, 16]
+    prof = profile_shapes(man)
+    for k, (lat, batch) in enumerate(zip(man["ranges"]["latent"], man["ranges"]["batch"])):
+        want = produced(lat, batch)
+        assert {n: list(prof[n][k]) for n in want} == want, k
+
+
+def test_dynamic_resolution_controlnet_export_runs_in_the_ort_runner(dynamic_export):
+    from ldprune_deploy.runners import RunSpec, get_runner
+
+    runner = get_runner("ort-cpu")
+    for res, opts in ((64, {}), (128, {}), (64, {"fold_shapes": True})):
+        stats = runner.measure(str(dynamic_export), None, RunSpec(batch=1, dtype="fp32", resolution=res, warmup=1,
+                                                                   iters=2, options=opts))
+        assert stats.n == 2 and stats.extra["resolution"] == res
 
 
 def test_controlnet_export_refused_for_unconditional_unet(tmp_path):

@@ -1,7 +1,6 @@
 """Export on CPU: tiny models -> ONNX, numeric check with ORT-CPU, manifest, ort-cpu runner, bad input."""
 
-import json
-
+import numpy as np
 import onnx
 import pytest
 
@@ -180,18 +179,13 @@ def test_missing_external_data_is_named(tmp_path, uncond_fp16):
         get_runner("ort-cpu").measure(str(folder), None, RunSpec(batch=2, dtype="fp16"))
 
 
-def test_pipeline_folder_layout(tmp_path, uncond_fp16):
+def test_pipeline_folder_refused_for_an_unconditional_unet(tmp_path, uncond_fp16):
+    """optimum-onnx has no ORT pipeline for a UNet2DModel: --pipeline says so instead of writing a folder."""
     from ldprune_deploy.exporter.pipeline import write_pipeline
 
-    out = write_pipeline(uncond_fp16, tmp_path / "pipe")
-    assert (out / "unet" / "model.onnx").is_file() and (out / "unet" / "export.json").is_file()
-    cfg = json.loads((out / "unet" / "config.json").read_text())
-    assert cfg["_class_name"] == "UNet2DModel" and cfg["in_channels"] == 3
-    assert "optimum-cli export onnx" in (out / "PIPELINE.md").read_text()
-    import onnxruntime as ort
-
-    assert [i.name for i in ort.InferenceSession(str(out / "unet" / "model.onnx")).get_inputs()] == ["sample",
-                                                                                                     "timestep"]
+    with pytest.raises(LdpruneError, match="needs a text-conditioned UNet.*UNet2DModel") as e:
+        write_pipeline(uncond_fp16, tmp_path / "pipe")
+    assert "unet.onnx directly" in e.value.fix and not (tmp_path / "pipe").exists()
 
 
 def test_sdxl_shaped_unet_exports_text_embeds_and_time_ids(tmp_path):
@@ -208,3 +202,18 @@ def test_sdxl_shaped_unet_exports_text_embeds_and_time_ids(tmp_path):
                                                           "text_embeds", "time_ids"]
     assert man["io"]["inputs"][3]["shape"][1] == 16 and man["io"]["inputs"][4]["shape"][1] == 6
     assert man["check"]["passed"]
+    # the --pipeline copy: optimum's ORTUnet names (it passes added_cond_kwargs by these), scalar float timestep
+    import onnxruntime as ort
+
+    from ldprune_deploy.exporter.pipeline import write_pipeline
+
+    out = write_pipeline(tmp_path / "xl", tmp_path / "pipe")
+    sess = ort.InferenceSession(str(out / "unet" / "model.onnx"), providers=["CPUExecutionProvider"])
+    ins = {i.name: i for i in sess.get_inputs()}
+    assert list(ins) == ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"]
+    assert ins["timestep"].shape == [] and ins["timestep"].type == "tensor(float)"
+    rng = np.random.default_rng(0)
+    feed = {n: rng.standard_normal([2 if isinstance(d, str) else d for d in i.shape]).astype(np.float16)
+            for n, i in ins.items() if n != "timestep"}
+    (res,) = sess.run(None, {**feed, "timestep": np.asarray(400.5, np.float32)})
+    assert res.shape == feed["sample"].shape and np.isfinite(res).all()

@@ -35,6 +35,27 @@ def test_profile_shapes_sdxl_extra_inputs_and_symbolic_text_len():
     assert p["text_embeds"][0] == (2, 1280) and p["time_ids"][2] == (2, 6)
 
 
+def test_profile_shapes_size_controlnet_residuals_by_block_in_a_dynamic_export():
+    """SD1.5's 12 down residuals + mid in a 256..1024 px export: each at the latent side / 2**(block level),
+    channels from the graph; the symbolic spatial axes are not mistaken for the text length."""
+    cfg = {"down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"], "layers_per_block": 2,
+           "block_out_channels": [320, 640, 1280, 1280]}
+    levels = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    chans = [320] * 4 + [640] * 3 + [1280] * 5
+    res = [{"name": f"down_block_res_{i}", "shape": ["batch", c, f"h{lv}", f"w{lv}"]}
+           for i, (c, lv) in enumerate(zip(chans, levels))]
+    man = {**MANIFEST, "unet_config": cfg,
+           "io": {"inputs": MANIFEST["io"]["inputs"] + res
+                  + [{"name": "mid_block_res", "shape": ["batch", 1280, "h3", "w3"]}]}}
+    p = profile_shapes(man)
+    assert p["down_block_res_0"] == ((1, 320, 32, 32), (2, 320, 64, 64), (8, 320, 128, 128))
+    assert p["down_block_res_3"] == ((1, 320, 16, 16), (2, 320, 32, 32), (8, 320, 64, 64))   # first downsampler
+    assert p["down_block_res_11"][2] == (8, 1280, 16, 16) and p["mid_block_res"][0] == (1, 1280, 4, 4)
+    assert p["sample"] == profile_shapes(MANIFEST)["sample"]
+    with pytest.raises(LdpruneError, match="11 down_block_res inputs.*make 12"):
+        profile_shapes({**man, "io": {"inputs": [i for i in man["io"]["inputs"] if i["name"] != "down_block_res_11"]}})
+
+
 def test_operator_of_longest_prefix():
     assert operator_of("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", OPS) == \
         "down_blocks.0.attentions.0.transformer_blocks.0.attn1"

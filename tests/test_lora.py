@@ -2,10 +2,12 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 peft = pytest.importorskip("peft")
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: a 2nd OpenMP thread only spins (see conftest)
 
 from ldprune_deploy.artifacts import Modification, PrunePlan
 from ldprune_deploy.models import example_inputs
@@ -78,11 +80,12 @@ def test_adapt_and_load(setup):
         torch.testing.assert_close(target.get_submodule(r)(h, temb), lora_unet.get_submodule(r)(h, temb))
 
 
-def _fuse(unet, sd):
+def _fuse(unet, sd, prefix="unet."):
+    """``unet`` with ``B @ A`` added to each adapted weight (lora_alpha == r: scale 1), as a copy."""
     fused = copy.deepcopy(unet)
     mods = {}
     for k, v in sd.items():
-        mod, part = k[len("unet."):].rsplit(".lora_", 1)
+        mod, part = k[len(prefix):].rsplit(".lora_", 1)
         mods.setdefault(mod, {})[part[0]] = v
     with torch.no_grad():
         for mod, ab in mods.items():
@@ -121,3 +124,78 @@ def test_adapt_accepts_other_namings(setup):
     assert set(out) == set(ref)
     for k in ref:
         torch.testing.assert_close(out[k], ref[k])
+
+
+def _text_encoder_lora(te):
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+
+    lt = copy.deepcopy(te)
+    torch.manual_seed(1)
+    inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "v_proj", "fc1"],
+                                       init_lora_weights=False), lt)
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(lt).items()}
+
+
+def _image(pipe):
+    pipe.set_progress_bar_config(disable=True)
+    return pipe("a cat", num_inference_steps=2, height=64, width=64, output_type="np",
+                generator=torch.Generator().manual_seed(0)).images
+
+
+def test_pipeline_loads_a_diffusers_format_lora_file(setup, tmp_path):
+    """A peft LoRA (UNet + text encoder) saved with save_lora_weights, loaded into a StableDiffusionPipeline
+    holding the pruned UNet: load_lora(pipe, folder) gives the image of fuse-then-prune; diffusers' own
+    pipe.load_lora_weights gives the same from the adapted state dict, and refuses the unadapted file."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file
+
+    from _tiny_sd import tiny_sd_components
+    from ldprune_deploy.unet import copy_model_info
+
+    unet, _, _, sd, pruned = setup
+    comps = tiny_sd_components(tmp_path / "tok")
+    te_sd = _text_encoder_lora(comps["text_encoder"])
+    unet_layers = {k[len("unet."):]: v for k, v in sd.items()}
+    StableDiffusionPipeline.save_lora_weights(tmp_path / "lora", unet_lora_layers=unet_layers,
+                                              text_encoder_lora_layers=te_sd, safe_serialization=True)
+
+    def pipe_with(u, te=None):
+        return StableDiffusionPipeline(unet=copy_model_info(pruned, copy.deepcopy(u)) if u is pruned else u,
+                                       **{**comps, "text_encoder": te or copy.deepcopy(comps["text_encoder"])})
+
+    plain = _image(pipe_with(pruned))
+    pipe = pipe_with(pruned)
+    report = load_lora(pipe, tmp_path / "lora")
+    assert report.dropped and report.sliced and any("text-encoder tensors loaded unchanged" in n for n in report.notes)
+    got = _image(pipe)
+    # reference: both LoRAs fused into the weights, the UNet's before pruning
+    ref_unet = apply_plan(_fuse(unet, sd), model_plan(pruned)).eval()
+    ref = _image(pipe_with(ref_unet, _fuse(comps["text_encoder"], {f"text_encoder.{k}": v for k, v in te_sd.items()},
+                                           prefix="text_encoder.")))
+    assert np.abs(got - ref).max() < 1e-4 and np.abs(got - plain).max() > 1e-3
+    # diffusers' loader, fed the adapted UNet part (+ the text encoder's unchanged), gives the same image
+    raw = load_file(str(tmp_path / "lora" / "pytorch_lora_weights.safetensors"))
+    text = {k: v for k, v in raw.items() if k.startswith("text_encoder.")}
+    adapted, _ = adapt_lora({k: v for k, v in raw.items() if k not in text}, model_plan(pruned), unet=pruned)
+    own = pipe_with(pruned)
+    own.load_lora_weights({**adapted, **text})
+    assert np.abs(_image(own) - got).max() < 1e-5
+    # ... and refuses the unadapted file: the narrowed operators' adapters no longer fit
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        pipe_with(pruned).load_lora_weights(tmp_path / "lora")
+
+
+def test_load_lora_refuses_what_it_cannot_adapt(setup):
+    from ldprune_deploy.errors import LdpruneError
+    from ldprune_deploy.unet import copy_model_info
+
+    _, _, _, sd, pruned = setup
+    target = copy_model_info(pruned, copy.deepcopy(pruned))
+    with pytest.raises(LdpruneError, match="text-encoder tensors and the target is a bare UNet") as e:
+        load_lora(target, {**sd, "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight":
+                           torch.zeros(4, 32)})
+    assert "load_lora(pipe, lora)" in e.value.fix
+    kohya = {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 32)}
+    with pytest.raises(LdpruneError, match="kohya/A1111 naming") as e:
+        load_lora(target, kohya)
+    assert "fuse_lora" in e.value.fix and "apply_plan" in e.value.fix

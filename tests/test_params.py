@@ -28,7 +28,7 @@ STAGES = {
     "plan": (PlanConfig, {"scores", "profile", "output", "overwrite", "pareto", "pareto_points", "explain"}, []),
     "prune": (PruneConfig, {"model"}, ["--model", "tiny-t2i", "--plan", "x.json", "-o", "out"]),
     "distill": (DistillConfig, {"teacher", "student"}, ["--teacher", "t", "--student", "s", "-o", "out"]),
-    "export": (ExportConfig, {"model", "pipeline", "json"}, ["--model", "tiny-t2i", "-o", "out"]),
+    "export": (ExportConfig, {"model", "pipeline", "pipeline_from", "json"}, ["--model", "tiny-t2i", "-o", "out"]),
     "evaluate": (EvaluateConfig, {"teacher", "candidate"}, ["--teacher", "t", "--candidate", "c", "-o", "r"]),
 }
 SECTION_OF = {"profile": "target", "score": "score", "plan": "plan", "distill": "distill", "export": "export",

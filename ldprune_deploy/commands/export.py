@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import LdpruneError
 from ..exporter.config import ExportConfig
 from ..params import add_arguments, from_args
 from ._common import add_model_arg, add_parser, print_json
@@ -14,7 +15,11 @@ def register(sub) -> None:
     add_model_arg(p)
     add_arguments(p, ExportConfig)
     p.add_argument("--pipeline", metavar="DIR",
-                   help="also write an ONNX pipeline folder (see export/README.md: what optimum can load)")
+                   help="also write an ONNX Stable Diffusion folder in optimum-onnx's layout (text encoder, UNet, "
+                        "VAE encoder/decoder, tokenizer, scheduler; see exporter/README.md)")
+    p.add_argument("--pipeline-from", metavar="PIPE_DIR",
+                   help="diffusers pipeline folder whose text encoder, VAE, tokenizer and scheduler go with the UNet "
+                        "(default: --model itself when it is a pipeline folder)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run)
 
@@ -22,12 +27,19 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..exporter import export, read_manifest
 
-    out = export(args.model, from_args(ExportConfig, args))
+    if args.pipeline_from and not args.pipeline:
+        raise LdpruneError("--pipeline-from without --pipeline", "add --pipeline DIR (the ONNX folder to write)")
+    cfg = from_args(ExportConfig, args)
+    if args.pipeline and cfg.controlnet:
+        from ..exporter.pipeline import refuse_controlnet
+
+        refuse_controlnet()
+    out = export(args.model, cfg)
     man = read_manifest(out)
     if args.pipeline:
         from ..exporter.pipeline import write_pipeline
 
-        write_pipeline(out, args.pipeline, overwrite=args.overwrite)
+        pipe = write_pipeline(out, args.pipeline, source=args.pipeline_from, overwrite=args.overwrite)
     if args.json:
         print_json(man)
         return 0
@@ -43,4 +55,9 @@ def run(args) -> int:
     else:
         print("  numeric check skipped (--no-check)")
     print(f"  times: {man['timings']}")
+    if args.pipeline:
+        parts = sorted(p.name for p in pipe.iterdir() if (p / "model.onnx").is_file())
+        complete = (pipe / "model_index.json").is_file()
+        print(f"  ONNX pipeline folder (optimum-onnx layout, {'complete' if complete else 'UNet only'}): {pipe} "
+              f"[{', '.join(parts)}]; see {pipe / 'PIPELINE.md'}")
     return 0

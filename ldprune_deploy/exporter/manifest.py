@@ -50,6 +50,23 @@ def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
     return write_json_atomic(folder / MANIFEST, {"schema": SCHEMA, **data})
 
 
+def residual_levels(unet_config: dict[str, Any], names: list[str]) -> dict[str, int]:
+    """Downsampling level of each ControlNet residual input among ``names`` (its side is the latent side
+    // 2**level), from the UNet config's down blocks; {} when there are none. Pure: a dynamic-resolution
+    export names these axes symbolically, so the runners and TensorRT profiles size them with this."""
+    from ..surgery.controlnet import expected_residuals
+    from .onnx_export import MID_RES, down_res_name
+
+    if MID_RES not in names:
+        return {}
+    down, mid = expected_residuals(unet_config)
+    n = sum(1 for x in names if x.startswith("down_block_res_"))
+    if n != len(down):
+        raise LdpruneError(f"the export has {n} down_block_res inputs, its UNet config's down blocks make {len(down)}",
+                           "re-export the model with `ldprune export --controlnet`")
+    return {**{down_res_name(i): s.level for i, s in enumerate(down)}, MID_RES: mid.level}
+
+
 def check_model_match(manifest: dict[str, Any], model, info, where: str) -> None:
     """Refuse an export made from another model (or another prune plan of the same base)."""
     want = (info.fingerprint, plan_fingerprint(model))

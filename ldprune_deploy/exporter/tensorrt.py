@@ -21,7 +21,7 @@ from typing import Any
 
 from ..jsonio import read_json, write_json_atomic
 from ..errors import LdpruneError
-from .manifest import ONNX_FILE, read_manifest
+from .manifest import ONNX_FILE, read_manifest, residual_levels
 from .onnx_export import layer_operators
 
 log = logging.getLogger("ldprune")
@@ -58,8 +58,10 @@ def profile_shapes(manifest: dict[str, Any]) -> dict[str, tuple[tuple[int, ...],
     """(min, opt, max) shape of every input from the export's ranges (pure; unit-tested)."""
     r = manifest["ranges"]
     lat = r["latent"]
+    inputs = manifest["io"]["inputs"]
+    levels = residual_levels(manifest.get("unet_config") or {}, [i["name"] for i in inputs])
     out = {}
-    for inp in manifest["io"]["inputs"]:
+    for inp in inputs:
         shapes = []
         for k in range(3):
             s = []
@@ -68,6 +70,8 @@ def profile_shapes(manifest: dict[str, Any]) -> dict[str, tuple[tuple[int, ...],
                     s.append(r["batch"][k])
                 elif inp["name"] == "sample" and axis >= 2:
                     s.append(lat[k])
+                elif inp["name"] in levels and axis >= 2:   # ControlNet residual at its block's downsampling
+                    s.append(lat[k] // 2 ** levels[inp["name"]])
                 elif isinstance(d, int) and d > 0:
                     s.append(d)
                 else:

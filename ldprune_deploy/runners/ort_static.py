@@ -35,14 +35,21 @@ def input_shapes(inputs, man: dict[str, Any], batch: int, res: int, text_len: in
                  ) -> dict[str, list[int]]:
     """Static shape of every graph input: ``inputs`` is ``[(name, dims)]`` (a session's inputs or
     the manifest's ``io``; dims are ints or symbolic names); axis 0 is the batch, ``sample``'s
-    axes 2-3 the latent side, any other free axis the text length."""
+    axes 2-3 the latent side, a ControlNet residual's the latent side at its block's level, any
+    other free axis the text length."""
+    from ..exporter.manifest import residual_levels
+
     lat = res // (man["ranges"]["resolution"][1] // man["ranges"]["latent"][1])
     text = text_len or man["ranges"].get("text_len") or 77
+    inputs = list(inputs)
+    levels = residual_levels(man.get("unet_config") or {}, [n for n, _ in inputs])
     out = {}
     for name, dims in inputs:
         shape = [batch if i == 0 else d for i, d in enumerate(dims)]
         if name == "sample":
             shape[2] = shape[3] = lat
+        elif name in levels:   # ControlNet residual: the sample's side at its block's downsampling
+            shape[2] = shape[3] = lat // 2 ** levels[name]
         out[name] = [d if isinstance(d, int) and d > 0 else text for d in shape]
     return out
 

@@ -100,6 +100,8 @@ class TensorRTRunner(Runner):
     def _bind(self, trt, engine, ctx, em: dict[str, Any], spec: RunSpec, info) -> list:
         import torch
 
+        from ..exporter.onnx_export import MID_RES
+
         torch_dtype = {trt.DataType.HALF: torch.float16, trt.DataType.FLOAT: torch.float32,
                        trt.DataType.INT64: torch.int64, trt.DataType.INT32: torch.int32}
         prof = em["profile"]
@@ -112,8 +114,11 @@ class TensorRTRunner(Runner):
                 continue
             shape = list(prof[name][1])
             shape[0] = spec.batch
-            if name == "sample" and res and info is not None:
+            if res and info is not None and name == "sample":
                 shape[2] = shape[3] = info.latent_size(res)
+            elif res and info is not None and (name.startswith("down_block_res_") or name == MID_RES):
+                # a ControlNet residual keeps its block's downsampling: the profile's opt shapes hold that ratio
+                shape[2] = shape[3] = info.latent_size(res) // (prof["sample"][1][2] // prof[name][1][2])
             ctx.set_input_shape(name, shape)
             dt = torch_dtype[engine.get_tensor_dtype(name)]
             t = (torch.full(shape, 500, dtype=dt, device="cuda") if name == "timestep"

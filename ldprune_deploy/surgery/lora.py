@@ -30,6 +30,8 @@ from torch import nn
 from ..artifacts import PrunePlan
 from ..errors import LdpruneError
 
+TEXT_ENCODER_PREFIXES = ("text_encoder.", "text_encoder_2.")
+NON_DIFFUSERS_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")   # diffusers' own test for them
 _SUFFIX = re.compile(r"^(?P<mod>.+?)\.(?P<part>lora_A|lora_B|lora\.down|lora\.up)(?:\.(?P<name>[^.]+))?\.weight$")
 
 
@@ -84,9 +86,17 @@ def _split(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, dict[str, tor
     extra: dict[str, Any] = {}
     for key, t in state_dict.items():
         k = key[len("unet."):] if key.startswith("unet.") else key
-        if k.startswith("text_encoder"):
+        if k.startswith(TEXT_ENCODER_PREFIXES):
             raise LdpruneError(f"LoRA key '{key}' is for the text encoder",
-                               "adapt only the UNet part; pruning does not touch the text encoder")
+                               "adapt only the UNet part (pruning does not touch the text encoder), or load the "
+                               "whole LoRA into the pipeline with load_lora(pipe, lora)")
+        if k.startswith(NON_DIFFUSERS_PREFIXES):
+            # kohya/A1111 naming: diffusers converts it (and its per-module alphas) only inside its own loader,
+            # onto the unpruned module names and shapes, so it cannot be adapted here key by key
+            raise LdpruneError(f"LoRA key '{key}' is in the kohya/A1111 naming, which adapt_lora does not read",
+                               "fuse it into the unpruned pipeline (pipe.load_lora_weights(file); pipe.fuse_lora()) "
+                               "and prune that UNet with the same plan (apply_plan): fuse-then-prune equals "
+                               "prune-then-adapt")
         m = _SUFFIX.match(k)
         if m is None:
             extra[k] = t
@@ -248,20 +258,32 @@ def load_lora(target: Any, lora: str | Path | dict[str, torch.Tensor], plan: Pru
               *, adapter_name: str | None = None) -> LoraReport:
     """Adapt ``lora`` to a pruned UNet (or a pipeline holding one) and load it with diffusers' loader.
 
-    A pipeline gets ``pipe.load_lora_weights``; a bare UNet gets ``unet.load_lora_adapter``.
-    ``plan`` defaults to the plan the pruned UNet records (``model_plan``)."""
+    A pipeline gets ``pipe.load_lora_weights`` with the adapted UNet part and any text-encoder part
+    unchanged; a bare UNet gets ``unet.load_lora_adapter``. ``plan`` defaults to the plan the pruned
+    UNet records (``model_plan``). ``pipe.load_lora_weights`` on the unadapted file fails on every
+    narrowed operator (size mismatch) and drops removed operators' adapters without a word: hence this."""
     from ..unet import model_plan
 
     unet = getattr(target, "unet", target)
     plan = plan or model_plan(unet)
     if plan is None:
         raise LdpruneError("the UNet records no prune plan", "pass plan=, or load it with load_pruned / apply_plan")
-    sd, report = adapt_lora(_read(lora), plan, unet=unet)
-    if not sd:
+    raw = _read(lora)
+    text = {k: v for k, v in raw.items() if k.startswith(TEXT_ENCODER_PREFIXES)}
+    pipe = hasattr(target, "load_lora_weights")
+    if text and not pipe:
+        raise LdpruneError(f"the LoRA has {len(text)} text-encoder tensors and the target is a bare UNet",
+                           "pass the pipeline (load_lora(pipe, lora)) to load them too, "
+                           "or drop the text_encoder.* keys")
+    sd, report = adapt_lora({k: v for k, v in raw.items() if k not in text}, plan, unet=unet)
+    if text:
+        report.notes.append(f"{len(text)} text-encoder tensors loaded unchanged "
+                            "(pruning does not touch the text encoder)")
+    if not sd and not text:
         report.notes.append("nothing left to load: every adapter was on a removed operator")
         return report
-    if hasattr(target, "load_lora_weights"):
-        target.load_lora_weights(sd, adapter_name=adapter_name)
+    if pipe:
+        target.load_lora_weights({**sd, **text}, adapter_name=adapter_name)
     else:
         unet.load_lora_adapter(sd, prefix="unet", adapter_name=adapter_name)
     return report
