@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import re
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +91,8 @@ class Teacher:
     cond_train: torch.Tensor | None
     captions_train: list[str] | None
     curve: dict | None                 # this teacher's entry of curves.json (if found)
+    x_ref: torch.Tensor | None = None  # the held-out split: the metric's reference, never trained on
+    cond_ref: torch.Tensor | None = None
 
 
 def _unet_dir(folder: Path) -> Path:
@@ -113,19 +113,21 @@ def load_teacher(folder: str | Path, data_dir: str, emb: str | None) -> Teacher:
     d = load_emoji(data_dir) if hint["data"] == "emoji" else load_notes(data_dir)
     x = to_model_space(d["images64"] if hint["data"] == "emoji" else d["mels"], hint["space"])
     train = torch.from_numpy(~d["held_out"])
-    cond = captions = None
+    cond = captions = cond_ref = None
     if hint["conditional"]:
         from ldprune_deploy.conditioning import open_embeddings
         from ldprune_deploy.quality.common import cache_dir
 
+        enc = open_embeddings(emb or cache_dir(data_dir) / "emoji-emb.safetensors")
         captions = [str(c) for c, keep in zip(d["captions"], train.tolist()) if keep]
-        cond = open_embeddings(emb or cache_dir(data_dir) / "emoji-emb.safetensors").encode(captions)
+        cond = enc.encode(captions)
+        cond_ref = enc.encode([str(c) for c, keep in zip(d["captions"], train.tolist()) if not keep])
     curve = None
     for cand in (folder.parent / "curves.json", folder / "curves.json"):
         if cand.is_file():
             curve = json.loads(cand.read_text()).get("teachers", {}).get(hint["name"])
             break
-    return Teacher(unet, info, hint, folder, x[train], cond, captions, curve)
+    return Teacher(unet, info, hint, folder, x[train], cond, captions, curve, x[~train], cond_ref)
 
 
 def smoke_teacher_folder(name: str, a) -> Path:
@@ -146,8 +148,9 @@ def smoke_teacher_folder(name: str, a) -> Path:
     torch.manual_seed(0)
     unet = build_teacher(cfg).train()
     tmp = copy.copy(a)
+    xt, ct, caps, xr, cr = _smoke_data(cfg, a)
     t = Teacher(unet, None, {"name": name, "data": cfg.data, "space": cfg.space, "conditional": cfg.conditional,
-                             "text_len": cfg.text_len}, folder, *_smoke_data(cfg, a), None)
+                             "text_len": cfg.text_len}, folder, xt, ct, caps, None, xr, cr)
     metric = ProxyMetric(t, tmp)
     sched = make_scheduler(SamplerConfig(scheduler="ddpm"))
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr)
@@ -182,36 +185,47 @@ def _smoke_data(cfg, a):
     d = load_emoji(a.data) if cfg.data == "emoji" else load_notes(a.data)
     x = to_model_space(d["images64"] if cfg.data == "emoji" else d["mels"], cfg.space)
     train = torch.from_numpy(~d["held_out"])
-    cond = caps = None
+    cond = caps = cond_ref = None
     if cfg.conditional:
         from ldprune_deploy.conditioning import open_embeddings
         from ldprune_deploy.quality.common import cache_dir
 
+        enc = open_embeddings(a.emb or cache_dir(a.data) / "emoji-emb.safetensors")
         caps = [str(c) for c, k in zip(d["captions"], train.tolist()) if k]
-        cond = open_embeddings(a.emb or cache_dir(a.data) / "emoji-emb.safetensors").encode(caps)
-    return x[train], cond, caps
+        cond = enc.encode(caps)
+        cond_ref = enc.encode([str(c) for c, k in zip(d["captions"], train.tolist()) if not k])
+    return x[train], cond, caps, x[~train], cond_ref
 
 
 # --------------------------------------------------------------------------- proxy metric
 
 
 class ProxyMetric:
-    """Proxy-FID (emoji) / proxy-FAD (mel) of a UNet's DDIM samples against the training
-    split (the reference train_teachers.py's curves use), real statistics computed once."""
+    """Proxy-FID (emoji) / proxy-FAD (mel) of a UNet's DDIM samples against the held-out split
+    (never trained on by the teacher, a distillation or a proxy), real statistics computed once;
+    for a T2I teacher the samples come from held-out captions and ``measure`` adds the proxy
+    alignment (``quality.align``) when benchmarks/assets/align-emoji.safetensors exists."""
 
     def __init__(self, t: Teacher, a):
+        from pathlib import Path as _P
+
         from torchmetrics.image.fid import FrechetInceptionDistance
 
+        from ldprune_deploy.quality.align import load_align
         from ldprune_deploy.quality.proxy import load_proxy, proxy_path
         from ldprune_deploy.spaces import to_unit_images
 
         self.t, self.n, self.steps, self.dev = t, a.fid_n, a.sample_steps, device()
         self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
         proxy, self.proxy_meta = load_proxy(proxy_path(a.proxies, t.hint["data"]), self.dev)
-        real = t.x_train
+        real = t.x_ref if t.x_ref is not None and len(t.x_ref) else t.x_train
+        self.reference = "held-out split" if real is t.x_ref else "training split (no held-out items)"
         if a.ref_n:
             real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:a.ref_n]]
         self.n_ref = len(real)
+        self.captions = t.cond_ref if t.cond_ref is not None and len(t.cond_ref) else t.cond_train
+        path = _P(a.proxies) / "align-emoji.safetensors"
+        self.align = load_align(path, self.dev)[0] if t.cond_train is not None and path.is_file() else None
         self.fid = FrechetInceptionDistance(feature=proxy, normalize=True, reset_real_features=False).to(self.dev)
         ru = to_unit_images(real, t.hint["space"])
         for i in range(0, len(ru), 500):
@@ -220,29 +234,36 @@ class ProxyMetric:
 
     def settings(self) -> dict:
         return {"metric": self.name, "n_generated": self.n, "n_reference": self.n_ref, "sampler": "ddim",
-                "sample_steps": self.steps, "guidance": 1.0, "reference": "training split", "note": METRIC_NOTE,
-                "proxy_held_out_accuracy": self.proxy_meta.get("held_out_accuracy")}
+                "sample_steps": self.steps, "guidance": 1.0, "reference": self.reference, "note": METRIC_NOTE,
+                "captions": "held-out captions" if self.captions is not None else None,
+                "alignment": "proxy alignment (quality.align), 100 x cosine" if self.align is not None else None,
+                "proxy_held_out_accuracy": self.proxy_meta.get("held_out_accuracy"),
+                "proxy_heads": self.proxy_meta.get("heads")}
+
+    def __call__(self, unet: torch.nn.Module, seed: int = 0) -> float:
+        return self.measure(unet, seed)["fid"]
 
     @torch.no_grad()
-    def __call__(self, unet: torch.nn.Module, seed: int = 0) -> float:
-        t = self.t
+    def measure(self, unet: torch.nn.Module, seed: int = 0) -> dict:
+        """{"fid": proxy-FID/FAD, "alignment": proxy alignment or None} of one set of samples."""
         was_training = unet.training
         unet.eval()
         c = None
-        if t.cond_train is not None:
-            pick = torch.randint(0, len(t.cond_train), (self.n,), generator=torch.Generator().manual_seed(seed))
-            c = t.cond_train[pick]
+        if self.captions is not None:
+            pick = torch.randint(0, len(self.captions), (self.n,), generator=torch.Generator().manual_seed(seed))
+            c = self.captions[pick]
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.dev == "cuda"):
             z = generate(unet, seeds=list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + self.n)),
                          latent_size=unet.config.sample_size, cond=c, batch_size=500,
                          sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=1.0), vae_scale=1,
                          cuda_graph=use_cuda_graph(None, self.dev))  # the small students are launch-bound
-        fake = self._to_unit(z, t.hint["space"])
+        fake = self._to_unit(z, self.t.hint["space"])
         self.fid.reset()
         for i in range(0, len(fake), 500):
             self.fid.update(fake[i:i + 500].to(self.dev), real=False)
         unet.train(was_training)
-        return round(float(self.fid.compute()), 4)
+        al = round(float(self.align.score(fake, c).mean()), 3) if self.align is not None else None
+        return {"fid": round(float(self.fid.compute()), 4), "alignment": al}
 
 
 # --------------------------------------------------------------------------- score / profile / plan
@@ -351,6 +372,72 @@ def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget
     return plan(scores, prof, cfg, unet=m)
 
 
+class LatencyProbe:
+    """The teacher's runner variant opened once; ``ratio(plan)`` = the plan's median latency over
+    the full model's, timed paired and interleaved (runners.timing.paired) in this process."""
+
+    def __init__(self, t: Teacher, a, prof: dict):
+        from ldprune_deploy.runners import RunSpec, get_runner
+        from ldprune_deploy.runners.timing import open_variant
+
+        dtype = "fp16" if device() == "cuda" else "fp32"
+        self.runner = get_runner(a.backend)
+        self.model = copy.deepcopy(t.unet).to(dtype=torch.float16 if dtype == "fp16" else torch.float32)
+        set_model_info(self.model, t.info)
+        self.info = t.info
+        self.rs = RunSpec(batch=a.profile_batch, resolution=prof.get("resolution"), dtype=dtype,
+                          text_len=prof.get("text_len"), warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30)
+        self.ref = open_variant(self.runner, self.model, self.info, self.rs)
+        self.last: dict = {}
+
+    def ratio(self, plan) -> float:
+        from ldprune_deploy.runners.timing import open_variant, paired
+        from ldprune_deploy.surgery import apply_plan
+
+        cand = open_variant(self.runner, apply_plan(self.model, plan), self.info, self.rs)
+        try:
+            pr = paired([self.ref, cand], self.rs, name=self.runner.name)
+        finally:
+            cand.close()
+        self.last = {"latency_ms": pr.candidates[0].median_ms, "full_latency_ms": pr.reference.median_ms}
+        return float(pr.ratio[0]["median"])
+
+    def close(self) -> None:
+        self.ref.close()
+
+
+def land_plan(t: Teacher, a, scores: dict, prof: dict, plan, strategy: str, target: float, probe: LatencyProbe):
+    """``plan`` completed (strategy order) or trimmed until its measured latency is within 1 % below
+    ``target`` x the full model's (``planner.landing``); the plan's ``measured`` is the landing's."""
+    from dataclasses import replace as _replace
+
+    from ldprune_deploy.artifacts import Modification
+    from ldprune_deploy.planner.landing import land, priority_order
+    from ldprune_deploy.planner.problem import build_problem
+
+    problem = build_problem(scores, prof, allow_missing=bool(a.smoke))
+    idx = problem.index()
+    chosen = [idx[(m.operator, m.modification)] for m in plan.modifications]
+    timings: dict[tuple, dict] = {}
+
+    def measure(sel: list[int]) -> float:
+        p = _replace(plan, modifications=[Modification(problem.ops[i], problem.mods[i]) for i in sorted(sel)])
+        r = probe.ratio(p)
+        timings[tuple(sorted(sel))] = dict(probe.last)
+        return r
+
+    res = land(problem, chosen, priority_order(problem, strategy), measure, target)
+    sel = sorted(res["selection"])
+    ms = timings[tuple(sel)]
+    out = _replace(plan, modifications=[Modification(problem.ops[i], problem.mods[i]) for i in sel],
+                   measured={**(plan.measured or {}), **ms, "timing": "paired with the full model, interleaved rounds"},
+                   meta={**plan.meta, "landing": {"target_ratio": target, "tolerance": 0.01, "landed": res["landed"],
+                                                  "ratio": res["ratio"], "from_n": len(chosen),
+                                                  "rounds": [{k: v for k, v in r.items() if k != "selection"}
+                                                             for r in res["rounds"]]}})
+    return out
+
+
 def plan_summary(plan) -> dict:
     ms = plan.measured or {}
     full = ms.get("full_latency_ms")
@@ -360,7 +447,8 @@ def plan_summary(plan) -> dict:
             "importance_lost": (plan.predicted or {}).get("importance_lost"),
             "measured_ms": ms.get("latency_ms"), "measured_full_ms": full,
             "measured_cut": (1 - ms["latency_ms"] / full) if full else None,
-            "verify_met": (plan.meta.get("verify") or {}).get("met")}
+            "verify_met": (plan.meta.get("verify") or {}).get("met"),
+            "landed": (plan.meta.get("landing") or {}).get("landed")}
 
 
 def prune(t: Teacher, plan, *, scratch_seed: int | None = None) -> torch.nn.Module:
@@ -420,11 +508,9 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
 
 
 def mean_spread(vals: list[float]) -> dict:
-    v = [x for x in vals if x is not None and math.isfinite(x)]
-    if not v:
-        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
-    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
-            "min": min(v), "max": max(v), "n": len(v)}
+    from ldprune_deploy.quality.evidence import spread
+
+    return spread(vals)
 
 
 def fmt(ms: dict, nd: int = 2) -> str:

@@ -40,11 +40,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--runs", default=",".join(r for r, _ in RUNS),
+                    help="comma-separated subset of cold,warm,cudnn-benchmark, in that order (default all three)")
     args = ap.parse_args()
+    wanted = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if not wanted or set(wanted) - {r for r, _ in RUNS}:
+        ap.error(f"--runs takes a subset of {','.join(r for r, _ in RUNS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     flags = SMOKE_FLAGS if args.smoke else FLAGS
-    runs = RUNS[:2] if args.smoke else RUNS
+    runs = [r for r in (RUNS[:2] if args.smoke else RUNS) if r[0] in wanted]
     caches = Path(tempfile.mkdtemp(prefix="ldprune-score-cli-"))
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(caches / "inductor"), "TRITON_CACHE_DIR": str(caches / "triton"),
            "PYTHONPATH": os.pathsep.join([str(C.ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -71,9 +76,10 @@ def main() -> int:
             print(proc.stderr[-2000:])
             return 1
         scores.append(str(path))
-    subprocess.run([sys.executable, str(Path(__file__).with_name("score_stability.py")), "--compare", *scores,
-                    "--name", "compare-cli-" + "-".join(label for label, _ in runs), "--out", str(out)],
-                   check=True, env=env)
+    if len(scores) > 1:
+        subprocess.run([sys.executable, str(Path(__file__).with_name("score_stability.py")), "--compare", *scores,
+                        "--name", "compare-cli-" + "-".join(label for label, _ in runs), "--out", str(out)],
+                       check=True, env=env)
     return 0
 
 

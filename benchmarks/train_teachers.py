@@ -6,8 +6,11 @@
 
 DDPM epsilon loss on the toolchain's default schedule, AdamW + warm-up/cosine, bf16 autocast
 on CUDA, EMA weights (those are saved and evaluated), proxy-FID (proxy-FAD for mel) of EMA
-samples (DDIM, guidance 1) against the training split: the curve the recovery-speed experiment
-compares students against. Training stops at the configured steps or ``--max-seconds`` of
+samples (DDIM, guidance 1; T2I samples from held-out captions) against the held-out split, which
+neither the teacher nor any distillation trains on, plus the proxy alignment for T2I. At the end:
+the metric over 3 sampling seeds, the plateau verdict (``quality.evidence.plateau``: flat over the
+last 20 % of steps within the seed range) and the sanity ladder (real training split << teacher <<
+uniform noise, against the held-out split). Training stops at the configured steps or ``--max-seconds`` of
 training time, whichever comes first (the step count reached is recorded); evaluation time is
 not training time. Evaluation points: by default (``--eval-every 0``) ``--eval-points`` evenly
 spaced fractions of that budget, the last one at the end, so a run gets the same number of
@@ -246,6 +249,8 @@ def setup_eps_call(unet: torch.nn.Module, device: str, mode: str, sample_args: t
 
 
 def load_data(cfg: TeacherConfig, a):
+    """(x_train, cond_train, x_ref, cond_ref): the training split and the held-out split, the
+    Frechet reference (and, for T2I, the captions the metric samples are generated from)."""
     d = load_emoji(a.data, a.limit) if cfg.data == "emoji" else load_notes(a.data, a.limit)
     x = to_model_space(d["images64"] if cfg.data == "emoji" else d["mels"], cfg.space)
     train = torch.from_numpy(~d["held_out"])
@@ -255,7 +260,8 @@ def load_data(cfg: TeacherConfig, a):
 
         emb = a.emb or cache_dir(a.data) / ("emoji-emb.safetensors" if a.limit is None else f"emoji-{a.limit}-emb.safetensors")
         cond = open_embeddings(emb).encode([str(c) for c in d["captions"]])
-    return x[train], (cond[train] if cond is not None else None)
+    pick = (lambda m: cond[m] if cond is not None else None)
+    return x[train], pick(train), x[~train], pick(~train)
 
 
 def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
@@ -263,9 +269,11 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     # on the device: a CPU index tensor copied over each step is a blocking copy that stalls the
     # host until the GPU has drained, and the host has to run ahead for a launch-bound step
     g = torch.Generator(device).manual_seed(a.seed)
-    x, cond = load_data(cfg, a)
+    x, cond, x_ref, cond_ref = load_data(cfg, a)
     proxy, proxy_meta = load_proxy(proxy_path(a.proxies, cfg.data), device)
-    fid_metric = _fid_metric(proxy, to_unit_images(x, cfg.space), device)
+    fid_metric = _fid_metric(proxy, to_unit_images(x_ref, cfg.space), device)
+    align = _align_proxy(a, cfg, device)
+    evaluate = (lambda model, seed=0: proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed))
     unet = build_teacher(cfg).to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     sched = make_scheduler(SamplerConfig(scheduler="ddpm"))
@@ -315,6 +323,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
         if graph_info["cuda_graph"]:
             print(f"  CUDA graph: forward+backward captured and checked in {graph_info['cuda_graph_capture_seconds']} s")
     log = {"step": [], "loss": [], "proxy_fid": [], "proxy_fid_step": [], "train_seconds": []}
+    if align is not None:
+        log["proxy_alignment"] = []
     t_train, step = 0.0, 0
     while step < steps and t_train < a.max_seconds:
         t0 = time.perf_counter()
@@ -347,22 +357,27 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             log["train_seconds"].append(round(t_train, 2))
         if evals.due(step, t_train):
             evals.mark(step, t_train)
-            fid = proxy_fid(ema, cfg, a, fid_metric, cond)
+            fid, al = evaluate(ema)
             log["proxy_fid_step"].append(step)
             log["proxy_fid"].append(round(fid, 4))
+            if al is not None:
+                log["proxy_alignment"].append(round(al, 3))
             print(f"  step {step}: loss {loss.item():.4f}, proxy-{'FAD' if cfg.data == 'notes' else 'FID'} "
-                  f"{fid:.3f}, {step * batch / max(t_train, 1e-9):.0f} samples/s ({step / max(t_train, 1e-9):.1f} it/s)")
+                  f"{fid:.3f}{'' if al is None else f', alignment {al:.2f}'}, "
+                  f"{step * batch / max(t_train, 1e-9):.0f} samples/s ({step / max(t_train, 1e-9):.1f} it/s)")
+    evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step, device)
     folder = out / cfg.name / "unet"
     ema.half().save_pretrained(str(folder), safe_serialization=True)
     _tag_config(folder / "config.json", cfg)
     return {"config": cfg.name, "cls": cfg.cls, "params": n_params, "data": cfg.data, "space": cfg.space,
             "steps_planned": steps, "steps_done": step, "batch": batch, "lr": cfg.lr,
             "lr_schedule": f"warm-up {warm} steps, cosine over min(steps, {a.max_seconds:g} s) of progress", "ema_decay": EMA_DECAY,
-            "train_seconds": round(t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
+            "train_seconds_total": round(t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
             "fid_n": a.fid_n, "sample_steps": a.sample_steps, "sampler": "ddim, guidance 1",
             "eval_schedule": evals.describe(), **graph_info,
-            "fid_reference": f"{len(x)} training-split items", "proxy": proxy_meta.get("modality"),
-            "proxy_accuracy": proxy_meta.get("held_out_accuracy"), **log}
+            "fid_reference": f"{len(x_ref)} held-out items (used neither for teacher training nor for distillation)",
+            "metric_captions": "held-out captions" if cfg.conditional else None, "proxy": proxy_meta.get("modality"),
+            "proxy_accuracy": proxy_meta.get("held_out_accuracy"), **evidence, **log}
 
 
 def _fid_metric(proxy, real: torch.Tensor, device):
@@ -376,22 +391,75 @@ def _fid_metric(proxy, real: torch.Tensor, device):
     return fid
 
 
+def _align_proxy(a, cfg: TeacherConfig, device: str):
+    """The prompt-alignment proxy for a text-conditioned teacher, if one was trained (else None)."""
+    from ldprune_deploy.quality.align import load_align
+
+    path = Path(a.proxies) / "align-emoji.safetensors"
+    if not cfg.conditional or not path.is_file():
+        return None
+    return load_align(path, device)[0]
+
+
 @torch.no_grad()
-def proxy_fid(unet, cfg: TeacherConfig, a, fid_metric, cond) -> float:
-    seeds = list(range(10_000, 10_000 + a.fid_n))
+def sample_images(unet, cfg: TeacherConfig, a, cond_ref, seed: int = 0):
+    """``fid_n`` EMA samples in [0, 1] (DDIM, guidance 1) and, for T2I, the held-out caption
+    embeddings they were generated from."""
+    seeds = list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + a.fid_n))
     c = None
     if cfg.conditional:
-        pick = torch.randint(0, len(cond), (a.fid_n,), generator=torch.Generator().manual_seed(a.seed))
-        c = cond[pick]
+        pick = torch.randint(0, len(cond_ref), (a.fid_n,), generator=torch.Generator().manual_seed(a.seed + seed))
+        c = cond_ref[pick]
     device = next(unet.parameters()).device
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
         z = generate(unet, seeds=seeds, latent_size=cfg.latent_size, cond=c, batch_size=500,
                      sampler=SamplerConfig(scheduler="ddim", steps=a.sample_steps, guidance=1.0), vae_scale=1)
-    fake = to_unit_images(z, cfg.space)
+    return to_unit_images(z, cfg.space), c
+
+
+def frechet(fid_metric, images) -> float:
+    device = fid_metric.device
     fid_metric.reset()
-    for i in range(0, len(fake), 500):
-        fid_metric.update(fake[i:i + 500].to(device), real=False)
+    for i in range(0, len(images), 500):
+        fid_metric.update(images[i:i + 500].to(device), real=False)
     return float(fid_metric.compute())
+
+
+def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed: int = 0) -> tuple[float, float | None]:
+    """(proxy-FID/FAD against the held-out split, proxy alignment or None) of one set of samples."""
+    fake, c = sample_images(unet, cfg, a, cond_ref, seed)
+    al = float(align.score(fake, c).mean()) if align is not None else None
+    return frechet(fid_metric, fake), al
+
+
+def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, steps_done, device) -> dict:
+    """At the end: the metric over 3 sampling seeds (its noise), the plateau verdict and the
+    sanity ladder (real training split << teacher << noise, all against the held-out split)."""
+    from ldprune_deploy.quality.evidence import ladder, plateau, spread
+
+    seeds = [evaluate(ema, s) for s in range(3)]
+    fids = [f for f, _ in seeds]
+    n = min(a.fid_n, len(x))
+    real = to_unit_images(x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))[:n]], cfg.space)
+    noise = torch.rand((n, *real.shape[1:]), generator=torch.Generator().manual_seed(a.seed))
+    fid_rungs = {"real training split": frechet(fid_metric, real), "teacher": spread(fids)["mean"],
+                 "uniform noise": frechet(fid_metric, noise)}
+    out = {"final_seeds": fids, "final": spread(fids),
+           "plateau": plateau(log["proxy_fid_step"], log["proxy_fid"], steps_done, fids),
+           "ladder": ladder(fid_rungs, list(fid_rungs))}
+    if align is not None:
+        als = [al for _, al in seeds]
+        ref = to_unit_images(x_ref, cfg.space)
+        shuffled = cond_ref[torch.randperm(len(cond_ref), generator=torch.Generator().manual_seed(a.seed))]
+        rungs = {"real held-out, own captions": float(align.score(ref, cond_ref).mean()), "teacher": spread(als)["mean"],
+                 "real held-out, shuffled captions": float(align.score(ref, shuffled).mean()),
+                 "uniform noise, held-out captions": float(align.score(torch.rand(ref.shape), cond_ref).mean())}
+        # shuffled captions are this metric's noise rung; pure noise images are reported beside it
+        out.update(final_alignment_seeds=als, final_alignment=spread(als),
+                   alignment_plateau=plateau(log["proxy_fid_step"], log["proxy_alignment"], steps_done, als),
+                   alignment_ladder=ladder(rungs, list(rungs)[:3], higher_is_better=True))
+    print(f"  final: {fids} plateau {out['plateau']['plateau']}, ladder {out['ladder']}")
+    return out
 
 
 def _tag_config(path: Path, cfg: TeacherConfig) -> None:

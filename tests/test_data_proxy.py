@@ -110,7 +110,8 @@ def test_train_teachers_smoke(tmp_path):
     assets = tmp_path / "assets"
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
     subprocess.run([sys.executable, "benchmarks/train_proxies.py", "--data", str(data), "--limit", "24",
-                    "--only", "emoji", "--epochs", "1", "--out", str(assets), "--results", str(tmp_path / "r.json")],
+                    "--only", "emoji", "align", "--emb", str(emb), "--epochs", "1", "--out", str(assets),
+                    "--results", str(tmp_path / "r.json")],
                    cwd=ROOT, check=True, env=env)
     subprocess.run([sys.executable, "benchmarks/train_proxies.py", "--data", str(data), "--limit", "16",
                     "--only", "mel", "--epochs", "1", "--out", str(assets), "--results", str(tmp_path / "r2.json")],
@@ -124,6 +125,15 @@ def test_train_teachers_smoke(tmp_path):
         curves = json.loads((out / only / "curves.json").read_text())["teachers"][only]
         assert curves["steps_done"] == 2 and curves["proxy_fid_step"] == [1, 2]
         assert all(np.isfinite(curves["proxy_fid"]))
+        # the end-of-training evidence: 3 sampling seeds, a plateau verdict on them, the ladder
+        assert len(curves["final_seeds"]) == 3 and isinstance(curves["plateau"]["plateau"], bool)
+        assert list(curves["ladder"]["rungs"]) == ["real training split", "teacher", "uniform noise"]
+        assert "held-out" in curves["fid_reference"]
+        if only == "emoji-t2i":   # the alignment proxy trained above scores the T2I teacher's samples
+            assert len(curves["proxy_alignment"]) == 2 and len(curves["final_alignment_seeds"]) == 3
+            assert curves["alignment_ladder"]["order"][0] == "real held-out, own captions"
+        else:
+            assert "proxy_alignment" not in curves
         unet_dir = out / only / only / "unet"
         cfg = json.loads((unet_dir / "config.json").read_text())
         assert cfg["_ldprune_teacher"]["name"] == only

@@ -22,10 +22,10 @@ pytestmark = pytest.mark.skipif(
     reason="needs data_cache/{emoji,notes}.npz (ldprune data emoji|notes) and benchmarks/assets/proxy-*.safetensors")
 
 
-def _run(script: str, tmp_path: Path) -> dict:
+def _run(script: str, tmp_path: Path, *extra: str) -> dict:
     mod = importlib.import_module(script)
     out = tmp_path / script
-    assert mod.main(["--smoke", "--data", str(DATA), "--proxies", str(PROXIES), "--out", str(out)]) == 0
+    assert mod.main(["--smoke", "--data", str(DATA), "--proxies", str(PROXIES), "--out", str(out), *extra]) == 0
     res = json.loads((out / f"{script}.json").read_text())
     assert res["smoke"] is True and res["device"]["kind"] == "cpu"
     assert (out / f"{script}.md").read_text().strip() == res["table_md"].strip()
@@ -37,15 +37,28 @@ def _finite(*xs):
         assert isinstance(x, (int, float)) and math.isfinite(x), x
 
 
-def test_strategies_smoke(tmp_path):
-    res = _run("quality_strategies", tmp_path)
+@pytest.mark.parametrize("teacher", ["emoji-uig", "emoji-t2i"])
+def test_strategies_smoke(tmp_path, teacher):
+    res = _run("quality_strategies", tmp_path, "--smoke-teacher", teacher)
     pairs = {(r["method"], r["strategy"]) for r in res["rows"]}
     assert pairs == {("ld-pruner", "latency-aware"), ("ld-pruner", "rank"), ("laptop", "latency-aware"),
                      ("magnitude", "latency-aware"), ("random", "latency-aware")}
     for r in res["rows"]:
         _finite(r["fid_pruned"], r["fid_distilled"], r["measured_ms"], r["measured_full_ms"])
         assert r["n_modifications"] >= 1 and r["student_params"] < res["teacher"]["params"]
-    assert len(res["summary"]) == 5 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
+    # 5 plans + the two ablations of the first (plain feature KD, random init)
+    keys = [(c["criterion"], c["planner"], c["init"], c["feature_kd"]) for c in res["comparisons"]]
+    assert keys[:3] == [("ld-pruner", "latency-aware", "preserved", "normalized"),
+                        ("ld-pruner", "latency-aware", "preserved", "plain"),
+                        ("ld-pruner", "latency-aware", "scratch", "normalized")] and len(keys) == 7
+    for c in res["comparisons"]:
+        assert c["task"] == teacher and c["seeds"] == [0] and c["metric"] == "proxy-FID"
+        _finite(c["cut_mean"], c["metric_mean"])
+        assert isinstance(c["vs_ld_pruner_latency_aware"]["exceeds_spread"], bool)
+    assert res["metric"]["reference"] == "held-out split"
+    if teacher == "emoji-t2i" and (PROXIES / "align-emoji.safetensors").is_file():
+        _finite(res["teacher_alignment"], *(c["alignment_mean"] for c in res["comparisons"]))
+    assert len(res["summary"]) == 7 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
 
 
 def test_recovery_smoke(tmp_path):

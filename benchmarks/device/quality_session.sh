@@ -15,6 +15,11 @@
 #   P4 exclusive  emoji-t2i recipe export + evaluate, WITH_FRONTIER=1 planner frontier, ORT runner
 #                 rows (full and pruned30) + TensorRT-RTX build, WITH_SD15=1 SD1.5 recipe to the end,
 #                 WITH_THROUGHPUT=1 score throughput (fastest variant)
+# `start evidence` (issue 23; two put calls first, see run_evidence) trains the mel proxy, the three
+# teachers one after another (T2I_SECONDS / UIG_SECONDS / UAG_SECONDS), lands every strategy plan
+# within 1 % of the budget on the GPU alone, then runs the 3-seed distillations of both emoji
+# teachers and the audio student side by side. Measured 2026-12-04 on the H200: ~19 min
+# (proxy 20 s, teachers 234 + 127 + 131 s, plans 65 + 123 + 37 s, distillations 421 s).
 # `start latency` runs the latency session instead (no teachers, no ORT staging needed):
 #   L0            SD1.5 fp16 export alone with all 16 cores (issue 11)
 #   L1 GPU        planner frontier (issue 5), score throughput: per-call variants, the fastest one
@@ -107,20 +112,7 @@ run() {
           --max-seconds "${TEACHER_SECONDS:-150}" \
           --steps "${TEACHER_STEPS:-20000}"   # graphed steps may pass the configs' 6000 well inside the time cap
     done
-    python3 - <<'EOF'
-import json, pathlib, shutil
-T = pathlib.Path("benchmarks/assets/teachers"); T.mkdir(parents=True, exist_ok=True)
-merged = None
-for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
-    src = pathlib.Path("/tmp/teachers") / n
-    shutil.rmtree(T / n, ignore_errors=True)
-    shutil.copytree(src / n, T / n)
-    c = json.loads((src / "curves.json").read_text())
-    merged = merged or {k: v for k, v in c.items() if k != "teachers"} | {"teachers": {}}
-    merged["teachers"].update(c["teachers"])
-(T / "curves.json").write_text(json.dumps(merged, indent=1))
-print("teachers merged:", sorted(merged["teachers"]))
-EOF
+    merge_teachers
   fi
   echo "### P2 exclusive $(date -u +%H:%M:%S)"
   Q="--data data_cache --out $R/quality"
@@ -257,6 +249,60 @@ run_throughput() {   # issue 10 alone: per-call variants (compiled blocks and wi
   touch "$R/DONE"
 }
 
+run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds at equal measured latency
+  # (`start evidence` after two put calls: [data_cache/emoji.npz, data_cache/notes.npz] then
+  # [data_cache/emoji-emb.safetensors, .whl]; the emoji and alignment proxies are trained on the CPU
+  # beforehand and travel with the tree; the mel proxy trains here, first, as the notes teacher's
+  # curve is measured with it)
+  setup_env
+  touch "$R/TRAINS_TEACHERS"
+  echo "### E0 mel proxy $(date -u +%H:%M:%S)"
+  job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
+  cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
+  echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
+  for spec in "emoji-t2i:${T2I_SECONDS:-180}" "emoji-uig:${UIG_SECONDS:-100}" "notes-uag:${UAG_SECONDS:-90}"; do
+    n=${spec%%:*}
+    job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
+        --max-seconds "${spec##*:}" --steps 40000 --eval-points 10
+  done
+  merge_teachers
+  echo "### E2 exclusive: plans landed on the budget $(date -u +%H:%M:%S)"
+  local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
+  for n in emoji-uig emoji-t2i; do
+    job "plan-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" --phase plan
+  done
+  job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase plan
+  echo "### E3 shared: distillation and metrics $(date -u +%H:%M:%S)"
+  for n in emoji-uig emoji-t2i; do
+    job "train-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" \
+        --phase train --steps "${STRAT_STEPS:-200}" &
+  done
+  job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase train \
+      --steps "${AUDIO_STEPS:-400}" &
+  wait
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
+merge_teachers() {   # /tmp/teachers/<name> -> benchmarks/assets/teachers, curves.json merged
+  python3 - <<'EOF2'
+import json, pathlib, shutil
+T = pathlib.Path("benchmarks/assets/teachers"); T.mkdir(parents=True, exist_ok=True)
+merged = None
+for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
+    src = pathlib.Path("/tmp/teachers") / n
+    if not (src / "curves.json").is_file():
+        continue
+    shutil.rmtree(T / n, ignore_errors=True)
+    shutil.copytree(src / n, T / n)
+    c = json.loads((src / "curves.json").read_text())
+    merged = merged or {k: v for k, v in c.items() if k != "teachers"} | {"teachers": {}}
+    merged["teachers"].update(c["teachers"])
+(T / "curves.json").write_text(json.dumps(merged, indent=1))
+print("teachers merged:", sorted(merged["teachers"]) if merged else None)
+EOF2
+}
+
 collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
   local n=${1:-0} t0; t0=$(date +%s)
   local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
@@ -287,6 +333,7 @@ case "${1:-}" in
   run) run ;;
   latency) run_latency ;;
   tune) run_tune ;;
+  evidence) run_evidence ;;
   throughput) run_throughput ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;

@@ -28,7 +28,11 @@ SCHEMA = "ldprune.proxy/1"
 
 
 class ProxyCNN(nn.Module):
-    def __init__(self, in_channels: int, size: int, n_classes: int, width: int = 24, feat_dim: int = 128):
+    """A small CNN; ``n_classes`` is the primary label's head, ``aux_classes`` more heads on the
+    same features (multi-task: each label makes the features see another property)."""
+
+    def __init__(self, in_channels: int, size: int, n_classes: int, width: int = 24, feat_dim: int = 128,
+                 aux_classes: tuple[int, ...] | list[int] = ()):
         super().__init__()
         self.in_channels, self.size, self.num_features = in_channels, size, feat_dim
         chans = [width, width * 2, width * 4, feat_dim]
@@ -44,6 +48,7 @@ class ProxyCNN(nn.Module):
             c = o
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(feat_dim, n_classes)
+        self.aux = nn.ModuleList(nn.Linear(feat_dim, n) for n in aux_classes)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
@@ -61,6 +66,10 @@ class ProxyCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def all_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f = self.features(x)
+        return [self.head(f)] + [h(f) for h in self.aux]
 
 
 class FeatureExtractor(nn.Module):
@@ -84,52 +93,75 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
 
 
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
-                seed: int = 0, batch: int = 128, device: str = "cpu", log=print) -> tuple[ProxyCNN, dict]:
-    """x: (N, C, H, W) uint8. Returns the trained net and its held-out accuracy."""
+                seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
+                label_names: list[str] | None = None) -> tuple[ProxyCNN, dict]:
+    """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one).
+    Returns the trained net and, per head, held-out accuracy and the majority-class baseline."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    n_classes = int(labels.max()) + 1
-    xs = torch.from_numpy(x)
-    ys = torch.from_numpy(labels.astype(np.int64))
+    y2 = labels.reshape(len(labels), -1).astype(np.int64)
+    n_classes = [int(c) + 1 for c in y2.max(0)]
+    names = list(label_names or [f"label{i}" for i in range(len(n_classes))])
+    xs, ys = torch.from_numpy(x), torch.from_numpy(y2)
     tr, te = np.flatnonzero(~held), np.flatnonzero(held)
     if len(tr) == 0:
         raise LdpruneError("no training items for the proxy (everything is held out)", "build a larger data set")
     batch = min(batch, len(tr))   # small slices (tests) still take steps
-    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes).to(device)
-    # class-balanced loss: People & Body is 59 % of the emoji; the features should not be
+    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], aux_classes=n_classes[1:]).to(device)
+    # class-balanced losses: People & Body is 59 % of the emoji; the features should not be
     # dominated by one group
-    counts = torch.bincount(ys[tr], minlength=n_classes).float().clamp_min(1)
-    weight = (counts.sum() / counts / n_classes).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * max(1, len(tr) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    weights = []
+    for k, n in enumerate(n_classes):
+        counts = torch.bincount(ys[tr, k], minlength=n).float().clamp_min(1)
+        weights.append((counts.sum() / counts / n).to(device))
+    t0 = time.perf_counter()
+
+    def step_loss(idx: torch.Tensor) -> torch.Tensor:
+        xb, yb = _augment(xs[idx], g, modality).to(device), ys[idx].to(device)
+        return sum(F.cross_entropy(lg, yb[:, k], weight=weights[k]) for k, lg in enumerate(net.all_logits(xb)))
+
+    step = fit(net, tr, epochs, batch, g, step_loss, log)
+    accs = evaluate(net, xs[te], ys[te], device)
+    heads = {name: {"classes": n, "held_out_accuracy": acc,
+                    "majority_baseline": float(np.bincount(y2[te, k]).max() / len(te)) if len(te) else float("nan")}
+             for k, (name, n, acc) in enumerate(zip(names, n_classes, accs))}
+    first = heads[names[0]]
+    return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
+                              "epochs": epochs, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
+                              "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads}
+
+
+def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: torch.Generator, step_loss,
+        log=print, lr: float = 2e-3) -> int:
+    """AdamW + one-cycle over ``epochs`` shuffled passes of ``train_idx``; ``step_loss(idx)`` is one
+    batch's loss. Returns the number of steps taken."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * max(1, len(train_idx) // batch))
     t0, step = time.perf_counter(), 0
     for ep in range(epochs):
-        net.train()
-        perm = torch.from_numpy(tr)[torch.randperm(len(tr), generator=g)]
+        model.train()
+        perm = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=g)]
         for i in range(0, len(perm) - batch + 1, batch):
-            idx = perm[i:i + batch]
-            xb = _augment(xs[idx], g, modality).to(device)
-            loss = F.cross_entropy(net(xb), ys[idx].to(device), weight=weight)
+            loss = step_loss(perm[i:i + batch])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             step += 1
         log(f"  epoch {ep + 1}/{epochs} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
-    acc = evaluate(net, xs[te], ys[te], device)
-    return net.cpu().eval(), {"held_out_accuracy": acc, "n_train": len(tr), "n_held_out": len(te),
-                              "epochs": epochs, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
-                              "n_classes": n_classes, "chance_accuracy": float(np.bincount(labels[te]).max() / max(1, len(te)))}
+    return step
 
 
 @torch.no_grad()
-def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu") -> float:
+def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu") -> list[float]:
+    """Held-out accuracy of each head (y: (N,) or (N, heads))."""
     net.eval()
+    y = y.reshape(len(y), -1)
     if len(y) == 0:
-        return float("nan")
-    pred = torch.cat([net(x[i:i + 256].to(device)).argmax(1).cpu() for i in range(0, len(x), 256)])
-    return float((pred == y).float().mean())
+        return [float("nan")] * y.shape[1]
+    preds = [torch.cat(p) for p in zip(*[[lg.argmax(1).cpu() for lg in net.all_logits(x[i:i + 256].to(device))]
+                                        for i in range(0, len(x), 256)])]
+    return [float((p == y[:, k]).float().mean()) for k, p in enumerate(preds)]
 
 
 def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
@@ -145,7 +177,8 @@ def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
     data = meta.get("modality", "image")
     arch = {"in_channels": net.in_channels, "size": net.size, "n_classes": net.head.out_features,
-            "width": net.body[0].out_channels, "feat_dim": net.num_features}
+            "width": net.body[0].out_channels, "feat_dim": net.num_features,
+            "aux_classes": [h.out_features for h in net.aux]}
     write_json_atomic(sidecar(path), {
         "schema": SCHEMA, "name": path.stem, "builder": "ldprune_deploy.quality.proxy:ProxyCNN", "kwargs": arch,
         # no input_size/channels keys: ProxyCNN.prepare resizes and adapts channels itself, so the

@@ -1,0 +1,60 @@
+"""Checks that decide whether a quality figure can be believed: is a training curve at a plateau,
+does a metric order the sanity ladder, is a difference larger than the seed spread.
+
+Pure functions on numbers (the benchmarks measure, these judge), so they are unit-tested.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+
+def spread(values: list[float]) -> dict:
+    v = [float(x) for x in values if x is not None and math.isfinite(x)]
+    if not v:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+            "min": min(v), "max": max(v), "n": len(v)}
+
+
+def plateau(steps: list[int], values: list[float], total_steps: int, seed_values: list[float],
+            last: float = 0.2) -> dict:
+    """Whether a metric curve is flat over the last ``last`` of training, within its seed spread.
+
+    Flat means: the range (max - min) of the curve's points at or after ``(1 - last) * total_steps``
+    is no larger than the range of the same metric measured at the end with different sampling
+    seeds (``seed_values``: the noise one evaluation carries). At least two points must fall in
+    the window, else nothing can be said and ``plateau`` is False."""
+    start = (1 - last) * total_steps
+    window = [v for s, v in zip(steps, values) if s >= start - 1e-9 and v is not None and math.isfinite(v)]
+    seeds = spread(seed_values)
+    noise = (seeds["max"] - seeds["min"]) if seeds["n"] >= 2 else None
+    change = (max(window) - min(window)) if len(window) >= 2 else None
+    ok = change is not None and noise is not None and change <= noise
+    return {"plateau": bool(ok), "window_from_step": math.ceil(start), "points_in_window": len(window),
+            "window_range": change, "seed_range": noise, "seed_spread": seeds,
+            "rule": f"range of the curve over the last {last:.0%} of steps <= range over {seeds['n']} sampling seeds at the end"}
+
+
+def ladder(rungs: dict[str, float], order: list[str], higher_is_better: bool = False) -> dict:
+    """A sanity ladder: ``order`` from best to worst (e.g. real-vs-real, teacher, noise); the
+    metric must be strictly ordered along it. Rungs not in ``order`` are reported, not judged.
+    Returns the rungs and whether it holds."""
+    vals = [rungs[k] for k in order]
+    sign = -1 if higher_is_better else 1
+    ok = all(sign * a < sign * b for a, b in zip(vals, vals[1:]))
+    return {"rungs": dict(rungs), "order": order, "holds": bool(ok),
+            "higher_is_better": higher_is_better}
+
+
+def differs(a: list[float], b: list[float]) -> dict:
+    """Whether two seed groups differ by more than their spread: the gap between the means
+    exceeds the sum of the two standard deviations (a deliberately plain rule for 3 seeds,
+    where a t-test has little power; stated with every comparison)."""
+    sa, sb = spread(a), spread(b)
+    if sa["n"] == 0 or sb["n"] == 0:
+        return {"gap": None, "exceeds_spread": False}
+    gap = sa["mean"] - sb["mean"]
+    return {"gap": gap, "exceeds_spread": bool(abs(gap) > sa["std"] + sb["std"]),
+            "rule": "|mean_a - mean_b| > std_a + std_b"}

@@ -1,0 +1,80 @@
+"""planner.landing (plans landed on a measured latency target) and quality.evidence (plateau,
+sanity ladder, seed-spread comparisons): pure logic, driven by deterministic fake measurements."""
+
+import numpy as np
+import pytest
+
+from ldprune_deploy.planner.landing import land, priority_order
+from ldprune_deploy.planner.problem import Problem
+from ldprune_deploy.quality.evidence import differs, ladder, plateau
+
+
+def _problem(savings, importance, ops=None):
+    n = len(savings)
+    imp = np.array(importance, dtype=float)
+    return Problem(ops=ops or [f"blk.{i}" for i in range(n)], mods=["remove"] * n, scores=imp, importance=imp,
+                   saving_ms=np.array(savings, dtype=float), full_ms=10.0, conflicts=[], excluded={},
+                   importance_total=1.0)
+
+
+def _fake(problem, bias=0.0):
+    # a deterministic "runner": the plan's latency is the predictor's plus a constant bias
+    return lambda sel: (problem.predicted_ms(sel) + bias) / problem.full_ms
+
+
+def test_rank_plan_is_completed_in_rank_order_until_it_meets_the_target():
+    p = _problem([1.0, 0.5, 2.0, 0.3, 0.8], [0.1, 0.2, 0.3, 0.4, 0.5])
+    order = priority_order(p, "rank")
+    assert order == [0, 1, 2, 3, 4]
+    res = land(p, [0], order, _fake(p), target=0.65)
+    # 10 ms -> needs 3.5 ms saved: rank order adds 1 (0.5), 2 (2.0) -> 3.5 ms = exactly 0.65
+    assert res["landed"] and res["selection"] == [0, 1, 2] and res["ratio"] == pytest.approx(0.65)
+    assert res["rounds"][0]["action"].startswith("added")
+
+
+def test_too_deep_a_cut_is_trimmed_back_into_the_window():
+    p = _problem([2.0, 1.5, 0.7, 0.35], [0.1, 0.1, 0.1, 0.1])
+    res = land(p, [0, 1, 2, 3], priority_order(p, "latency-aware"), _fake(p), target=0.65)
+    # chosen 4.55 ms saved = 0.545; the window is [0.6435, 0.65]: dropping 0.7 gives 0.615, then 0.35 -> 0.65
+    assert res["landed"] and 0.65 * 0.99 <= res["ratio"] <= 0.65
+    assert any(r["action"].startswith("trimmed") for r in res["rounds"])
+
+
+def test_unlandable_plan_reports_the_best_selection_not_slower_than_the_target():
+    p = _problem([3.0, 3.0], [0.1, 0.2])
+    res = land(p, [], priority_order(p, "rank"), _fake(p), target=0.65, max_rounds=6)
+    assert not res["landed"] and res["ratio"] <= 0.65
+    assert res["rounds"][-1]["action"] in ("no candidate left to add", "nothing left to trim") or len(res["rounds"]) == 6
+
+
+def test_nested_operators_are_never_both_chosen():
+    p = _problem([1.0, 1.0, 1.0], [0.1, 0.2, 0.3], ops=["down.0", "down.0.attn", "up.1"])
+    res = land(p, [0], priority_order(p, "rank"), _fake(p), target=0.8)
+    assert 1 not in res["selection"] and res["landed"]
+
+
+def test_latency_aware_order_prefers_cheap_importance_per_ms():
+    p = _problem([0.1, 2.0, 1.0], [0.1, 0.2, 0.3])
+    assert priority_order(p, "latency-aware") == [1, 2, 0]
+
+
+def test_plateau_rule_compares_curve_range_with_seed_range():
+    steps = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+    falling = [300, 250, 200, 180, 160, 150, 140, 130, 120, 110]
+    flat = [300, 250, 200, 180, 160, 150, 140, 121, 120, 121]
+    seeds = [119.0, 121.5, 120.0]
+    assert not plateau(steps, falling, 1000, seeds)["plateau"]
+    res = plateau(steps, flat, 1000, seeds)
+    assert res["plateau"] and res["points_in_window"] == 3 and res["window_range"] == 1 and res["seed_range"] == 2.5
+    # fewer than two points in the window: nothing can be said
+    assert not plateau([500, 1000], [10, 10], 1000, seeds)["plateau"]
+
+
+def test_ladder_and_differs():
+    good = ladder({"real": 5.0, "teacher": 40.0, "noise": 400.0}, ["real", "teacher", "noise"])
+    assert good["holds"]
+    assert not ladder({"real": 50.0, "teacher": 40.0, "noise": 400.0}, ["real", "teacher", "noise"])["holds"]
+    assert ladder({"own": 60.0, "teacher": 40.0, "shuffled": 5.0, "noise": 7.0}, ["own", "teacher", "shuffled"],
+                  higher_is_better=True)["holds"]
+    assert differs([10, 11, 12], [20, 21, 22])["exceeds_spread"]
+    assert not differs([10, 14, 18], [12, 16, 20])["exceeds_spread"]
