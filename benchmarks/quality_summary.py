@@ -1,0 +1,205 @@
+"""One summary of the quality evidence (issue 23), built only from committed result files, and
+the README's quality section rendered from it.
+
+    python benchmarks/quality_summary.py            # write benchmarks/results/quality/summary.json + README section
+    python benchmarks/quality_summary.py --check    # exit 1 if either is out of date (the test runs this)
+
+Inputs: benchmarks/results/train_proxies.json (proxies), benchmarks/assets/teachers/curves.json
+(teachers: plateau verdict, sanity ladders), and the strategy / audio results of one device run
+(``--run``). Verdicts (targets met or not) are computed here from those numbers, never typed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = "benchmarks/results/quality/h200-2026-12-04"
+SUMMARY = "benchmarks/results/quality/summary.json"
+SCHEMA = "ldprune.quality-summary/1"
+BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
+ACCURACY_BAR = 0.85
+
+
+def load(rel: str) -> dict:
+    return json.loads((ROOT / rel).read_text())
+
+
+def proxies(tp: dict) -> dict:
+    out = {}
+    for name, p in tp["proxies"].items():
+        if name == "align":
+            out["emoji-alignment"] = {
+                "heldout_accuracy": p["image_to_text_top1"], "majority_baseline": p["chance_top1"],
+                "measure": f"held-out image -> caption retrieval top-1 among {p['n_candidates']} captions "
+                           f"(top-5 {p['image_to_text_top5']:.3f}); baseline = chance", "meets_85pct": None}
+            continue
+        for head, h in p["heads"].items():
+            out[f"{name}/{head}"] = {"heldout_accuracy": h["held_out_accuracy"], "majority_baseline": h["majority_baseline"],
+                                     "classes": h["classes"], "n_held_out": p["n_held_out"],
+                                     "meets_85pct": h["held_out_accuracy"] >= ACCURACY_BAR}
+    return out
+
+
+def teachers(curves: dict) -> dict:
+    out = {}
+    for name, t in curves["teachers"].items():
+        best = min(range(len(t["proxy_fid"])), key=lambda i: t["proxy_fid"][i])
+        # curves before 2026-12-05 lost the total to the per-log-line list of the same name: its last
+        # entry is the time at the last logged step (<= 50 steps before the end)
+        total = t.get("train_seconds_total", t["train_seconds"])
+        rec = {"steps": t["steps_done"], "train_s": total[-1] if isinstance(total, list) else total, "plateau": t["plateau"]["plateau"],
+               "plateau_detail": {k: t["plateau"][k] for k in ("window_from_step", "points_in_window", "window_range",
+                                                               "seed_range", "rule")},
+               "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
+               "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
+               "ladder": t["ladder"], "reference": t["fid_reference"], "device": curves["device"], "date": curves["date"]}
+        if "alignment_ladder" in t:
+            rec.update(alignment_final_mean=t["final_alignment"]["mean"], alignment_plateau=t["alignment_plateau"]["plateau"],
+                       alignment_ladder=t["alignment_ladder"])
+        out[name] = rec
+    return out
+
+
+def comparisons(run: str) -> tuple[list[dict], dict]:
+    rows, teachers_here = [], {}
+    for task in ("emoji-uig", "emoji-t2i"):
+        r = load(f"{run}/strategies-{task}/quality_strategies.json")
+        teachers_here[task] = {"metric": r["teacher_fid"], "alignment": r.get("teacher_alignment"),
+                               "distill_steps": r["distill"]["steps"], "date": r["device"]["date"],
+                               "device": r["device"].get("gpu")}
+        rows += r["comparisons"]
+    a = load(f"{run}/audio/quality_audio.json")
+    cut = a["summary"]["measured_cut"]
+    fad = a["summary"]["fad_finetuned"]
+    rows.append({"task": "notes-uag", "criterion": "ld-pruner", "planner": "latency-aware", "init": "preserved",
+                 "feature_kd": "normalized", "seeds": [r["seed"] for r in a["rows"]], "cut_mean": cut["mean"],
+                 "cut_std": cut["std"], "metric": "proxy-FAD", "metric_mean": fad["mean"], "metric_std": fad["std"]})
+    teachers_here["notes-uag"] = {"metric": a["teacher_fad"], "alignment": None, "distill_steps": a["distill"]["steps"],
+                                  "date": a["device"]["date"], "device": a["device"].get("gpu")}
+    return rows, teachers_here
+
+
+def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
+    def base(task):
+        return next(r for r in rows if r["task"] == task and (r["criterion"], r["planner"], r["init"], r["feature_kd"]) ==
+                    ("ld-pruner", "latency-aware", "preserved", "normalized"))
+    t2i, uag = base("emoji-t2i"), base("notes-uag")
+    th, uh = here["emoji-t2i"], here["notes-uag"]
+    fid_ratio, al_ratio = t2i["metric_mean"] / th["metric"], t2i["alignment_mean"] / th["alignment"]
+    steps_share = th["distill_steps"] / teach["emoji-t2i"]["steps"]
+    return {
+        "text_to_image": {"task": "emoji-t2i", "cut_mean": t2i["cut_mean"], "metric_ratio": fid_ratio,
+                          "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
+                          "teacher_steps": teach["emoji-t2i"]["steps"], "steps_share": steps_share,
+                          "targets": {"cut >= 35 %": t2i["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= 1.10,
+                                      "alignment >= -5 %": al_ratio >= 0.95, "steps <= 1/8": steps_share <= 1 / 8}},
+        "audio": {"task": "notes-uag", "cut_mean": uag["cut_mean"], "metric_ratio": uag["metric_mean"] / uh["metric"],
+                  "teacher_plateau": teach["notes-uag"]["plateau"],
+                  "targets": {"cut >= 20 %": uag["cut_mean"] >= 0.20,
+                              "proxy-FAD <= +10 %": uag["metric_mean"] / uh["metric"] <= 1.10}}}
+
+
+def build(run: str = RUN) -> dict:
+    curves = load("benchmarks/assets/teachers/curves.json")
+    teach = teachers(curves)
+    rows, here = comparisons(run)
+    return {"schema": SCHEMA, "run": run, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
+            "teachers": teach, "comparisons": rows, "teacher_metric_in_comparison_runs": here,
+            "headlines": headlines(rows, here, teach),
+            "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
+                      "plateau": "range of the curve over the last 20 % of steps <= range over 3 sampling seeds at the end",
+                      "equal latency": "every plan landed within 1 % below the same measured latency (planner.landing)"}}
+
+
+def _pct(x: float, nd: int = 1) -> str:
+    return f"{100 * x:.{nd}f} %"
+
+
+def render(s: dict) -> str:
+    L = [BEGIN, "<!-- generated by benchmarks/quality_summary.py from benchmarks/results/quality/summary.json -->", ""]
+    t0 = next(iter(s["teachers"].values()))
+    L += [f"All figures: {t0['device']}, {t0['date'][:10]}, [quality_session.sh evidence](benchmarks/device/quality_session.sh) "
+          f"(teachers one after another, then plans timed alone on torch-graph at batch 8, then the distillations "
+          f"sharing the GPU); results in [{s['run']}]({s['run']}/), summary in "
+          f"[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
+          f"quarter of the data (never trained on by a teacher, a student or a proxy).", "",
+          "**Proxies** (held-out accuracy vs majority-class baseline; bar 85 %):", "",
+          "| proxy / label | held-out accuracy | baseline | ≥ 85 % |", "|---|---|---|---|"]
+    for name, p in s["proxies"].items():
+        meets = "n/a (retrieval)" if p["meets_85pct"] is None else ("yes" if p["meets_85pct"] else "**no**")
+        L.append(f"| {name} | {_pct(p['heldout_accuracy'])} | {_pct(p['majority_baseline'], 2)} | {meets} |")
+    L += ["", "**Teachers** (plateau: curve range over the last 20 % of steps ≤ range over 3 sampling seeds; ladder: "
+          "real training split ≪ teacher ≪ uniform noise, against the held-out split):", "",
+          "| teacher | steps | train s | final | best (step) | plateau | ladder: real / teacher / noise |",
+          "|---|---|---|---|---|---|---|"]
+    for name, t in s["teachers"].items():
+        r = list(t["ladder"]["rungs"].values())
+        pl = t["plateau_detail"]
+        L.append(f"| {name} | {t['steps']} | {t['train_s']:.0f} | {t['metric']} {t['final_mean']:.1f} ± {t['final_std']:.1f} | "
+                 f"{t['best']:.1f} ({t['best_step']}) | {'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs "
+                 f"{pl['seed_range']:.1f}) | {r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
+    for name, t in s["teachers"].items():
+        if "alignment_ladder" in t:
+            rungs = t["alignment_ladder"]["rungs"]
+            L += ["", f"Alignment ladder ({name}, 100 × cosine, higher is better): "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in rungs.items())
+                  + f" — {'holds' if t['alignment_ladder']['holds'] else 'does not hold'} for the first three."]
+    L += ["", "**Comparisons at equal measured latency** (3 seeds, mean ± std; 'differs' = the gap to LD-Pruner "
+          "latency-aware exceeds the sum of both stds):", "",
+          "| task | criterion | planner | init | feature KD | cut | metric | alignment | differs |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for c in s["comparisons"]:
+        al = f"{c['alignment_mean']:.2f} ± {c['alignment_std']:.2f}" if "alignment_mean" in c else "–"
+        d = c.get("vs_ld_pruner_latency_aware", {}).get("exceeds_spread")
+        L.append(f"| {c['task']} | {c['criterion']} | {c['planner']} | {c['init']} | {c['feature_kd']} | "
+                 f"{_pct(c['cut_mean'])} ± {100 * c['cut_std']:.1f} | {c['metric']} {c['metric_mean']:.1f} ± "
+                 f"{c['metric_std']:.1f} | {al} | {'–' if d is None else ('yes' if d else 'no')} |")
+    here = s["teacher_metric_in_comparison_runs"]
+    L += ["", "Teachers in the same runs: " + ", ".join(
+        f"{k} {v['metric']:.1f}" + (f" (alignment {v['alignment']:.2f})" if v["alignment"] else "") for k, v in here.items())
+        + "; distillation " + ", ".join(f"{k} {v['distill_steps']} steps" for k, v in here.items()) + " at batch 128.", ""]
+    h = s["headlines"]
+    for key, title in (("text_to_image", "Headline, text-to-image"), ("audio", "Headline, audio")):
+        x = h[key]
+        L.append(f"**{title}** ({x['task']}): cut {_pct(x['cut_mean'])}, metric {x['metric_ratio']:.2f}× the teacher"
+                 + (f", alignment {x['alignment_ratio']:.2f}×, {x['distill_steps']} of the teacher's {x['teacher_steps']} "
+                    f"steps" if "alignment_ratio" in x else "") + " — "
+                 + "; ".join(f"{k}: {'met' if v else '**not met**'}" for k, v in x["targets"].items()) + ".")
+        L.append("")
+    L.append(END)
+    return "\n".join(L)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default=RUN, help=f"the device run's result folder (default {RUN})")
+    ap.add_argument("--check", action="store_true", help="exit 1 if summary.json or the README section is stale")
+    a = ap.parse_args(argv)
+    s = build(a.run)
+    readme = (ROOT / "README.md").read_text()
+    if BEGIN not in readme or END not in readme:
+        print(f"README.md has no {BEGIN} ... {END} section", file=sys.stderr)
+        return 1
+    new = readme[:readme.index(BEGIN)] + render(s) + readme[readme.index(END) + len(END):]
+    if a.check:
+        stale = [p for p, ok in ((SUMMARY, (ROOT / SUMMARY).is_file() and json.loads((ROOT / SUMMARY).read_text()) == s),
+                                 ("README.md", new == readme)) if not ok]
+        if stale:
+            print("out of date: " + ", ".join(stale) + " (run python benchmarks/quality_summary.py)", file=sys.stderr)
+            return 1
+        return 0
+    from ldprune_deploy.jsonio import write_json_atomic
+
+    write_json_atomic(ROOT / SUMMARY, s)
+    (ROOT / "README.md").write_text(new)
+    print(render(s))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
