@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fid-n", type=int, default=1000, help="generated samples per proxy-FID point")
     ap.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for the FID samples")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume-from", metavar="DIR",
+                    help="continue the teachers saved in DIR (DIR/<name>/unet + DIR/curves.json, e.g. "
+                         "benchmarks/assets/teachers): --steps / --max-seconds are this run's extra budget")
     ap.add_argument("--smoke", action="store_true", help="2 steps at batch 4, 8-sample FID: a CPU check")
     a = ap.parse_args(argv)
     if a.smoke:
@@ -275,7 +278,9 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     align = _align_proxy(a, cfg, device)
     evaluate = (lambda model, seed=0: proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed))
     unet = build_teacher(cfg).to(device).train()
+    prior = resume_point(a, cfg, unet, proxy_meta, len(x_ref))
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
+    step0, s0 = (prior["steps_done"], prior["train_seconds_total"]) if prior else (0, 0.0)
     sched = make_scheduler(SamplerConfig(scheduler="ddpm"))
     acp = sched.alphas_cumprod.to(device)
     steps = a.steps or cfg.steps
@@ -325,6 +330,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     log = {"step": [], "loss": [], "proxy_fid": [], "proxy_fid_step": [], "train_seconds": []}
     if align is not None:
         log["proxy_alignment"] = []
+    if prior:   # the curve goes on where the last run left it (global steps and seconds)
+        log = {k: list(prior.get(k, [])) for k in log}
     t_train, step = 0.0, 0
     while step < steps and t_train < a.max_seconds:
         t0 = time.perf_counter()
@@ -342,7 +349,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             group["lr"] = cfg.lr * lr_factor(step, t_train)
         opt.step()
         with torch.no_grad():
-            decay = min(EMA_DECAY, (1 + step) / (10 + step))   # warm-up: early EMA is not stuck at init
+            decay = min(EMA_DECAY, (1 + step0 + step) / (10 + step0 + step))   # warm-up: early EMA is not stuck at init
             torch._foreach_lerp_(ema_params, params, 1 - decay)
         step += 1
         log_now = step % 50 == 0 or a.smoke
@@ -352,32 +359,68 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             torch.cuda.synchronize()
         t_train += time.perf_counter() - t0
         if log_now:
-            log["step"].append(step)
+            log["step"].append(step0 + step)
             log["loss"].append(round(loss.item(), 5))
-            log["train_seconds"].append(round(t_train, 2))
+            log["train_seconds"].append(round(s0 + t_train, 2))
         if evals.due(step, t_train):
             evals.mark(step, t_train)
             fid, al = evaluate(ema)
-            log["proxy_fid_step"].append(step)
+            log["proxy_fid_step"].append(step0 + step)
             log["proxy_fid"].append(round(fid, 4))
             if al is not None:
                 log["proxy_alignment"].append(round(al, 3))
-            print(f"  step {step}: loss {loss.item():.4f}, proxy-{'FAD' if cfg.data == 'notes' else 'FID'} "
+            print(f"  step {step0 + step}: loss {loss.item():.4f}, proxy-{'FAD' if cfg.data == 'notes' else 'FID'} "
                   f"{fid:.3f}{'' if al is None else f', alignment {al:.2f}'}, "
                   f"{step * batch / max(t_train, 1e-9):.0f} samples/s ({step / max(t_train, 1e-9):.1f} it/s)")
-    evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step, device)
+    evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step0 + step, device)
+    segments = (prior.get("segments") or [{"steps": step0, "train_s": s0, "note": "run before resume support"}]
+                if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
+                                      "resumed": bool(prior), "date": datetime.date.today().isoformat()}]
     folder = out / cfg.name / "unet"
     ema.half().save_pretrained(str(folder), safe_serialization=True)
     _tag_config(folder / "config.json", cfg)
     return {"config": cfg.name, "cls": cfg.cls, "params": n_params, "data": cfg.data, "space": cfg.space,
-            "steps_planned": steps, "steps_done": step, "batch": batch, "lr": cfg.lr,
+            "steps_planned": steps, "steps_done": step0 + step, "segments": segments, "batch": batch, "lr": cfg.lr,
             "lr_schedule": f"warm-up {warm} steps, cosine over min(steps, {a.max_seconds:g} s) of progress", "ema_decay": EMA_DECAY,
-            "train_seconds_total": round(t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
+            "train_seconds_total": round(s0 + t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
             "fid_n": a.fid_n, "sample_steps": a.sample_steps, "sampler": "ddim, guidance 1",
             "eval_schedule": evals.describe(), **graph_info,
             "fid_reference": f"{len(x_ref)} held-out items (used neither for teacher training nor for distillation)",
             "metric_captions": "held-out captions" if cfg.conditional else None, "proxy": proxy_meta.get("modality"),
             "proxy_accuracy": proxy_meta.get("held_out_accuracy"), **evidence, **log}
+
+
+def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> dict | None:
+    """With --resume-from: load the saved (EMA, fp16) weights into ``unet`` and return that
+    teacher's curves entry. Raw weights and AdamW state are not saved (a device run returns files
+    of at most 16 MiB), so a resumed run restarts AdamW with its warm-up and a new cosine from the
+    EMA weights: a warm restart, recorded in ``segments``. A curve measured with another proxy or
+    reference would mix two metrics, so that is refused."""
+    if not a.resume_from:
+        return None
+    import json
+
+    from safetensors.torch import load_file
+
+    root = Path(a.resume_from)
+    curves, weights = root / "curves.json", root / cfg.name / "unet" / "diffusion_pytorch_model.safetensors"
+    if not curves.is_file() or not weights.is_file():
+        raise SystemExit(f"--resume-from {root}: needs {curves} and {weights} (a train_teachers.py output)")
+    prior = json.loads(curves.read_text()).get("teachers", {}).get(cfg.name)
+    if not prior:
+        raise SystemExit(f"--resume-from {root}: curves.json has no entry for {cfg.name}")
+    ref = f"{n_ref} held-out items"
+    if prior.get("proxy_accuracy") != proxy_meta.get("held_out_accuracy") or not str(prior.get("fid_reference", "")).startswith(ref):
+        raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was measured with another proxy or reference "
+                         f"({prior.get('fid_reference')}); retrain from scratch, or keep the proxies it was measured with")
+    if "train_seconds_total" not in prior:
+        # curves of 2026-12-04 and before: the total was lost to the per-log-line list of the same
+        # name; its last entry is the time at the last logged step (<= 50 steps before the end)
+        prior = {**prior, "train_seconds_total": prior["train_seconds"][-1]}
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    unet.load_state_dict(state)
+    print(f"  resuming {cfg.name} from {weights} at step {prior['steps_done']} ({prior['train_seconds_total']} s)")
+    return prior
 
 
 def _fid_metric(proxy, real: torch.Tensor, device):

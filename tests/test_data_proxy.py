@@ -144,3 +144,22 @@ def test_train_teachers_smoke(tmp_path):
 
         with safe_open(str(unet_dir / "diffusion_pytorch_model.safetensors"), "pt") as f:
             assert all(f.get_tensor(k).dtype == torch.float16 for k in list(f.keys())[:5])
+        if only == "notes-uag":
+            # resume: 2 more steps from the saved EMA weights; the curve goes on at global steps
+            more = out / "resumed"
+            subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
+                            "--limit", str(limit), "--proxies", str(assets), "--out", str(more), "--only", only,
+                            "--resume-from", str(out / only)], cwd=ROOT, check=True, env=env, timeout=300)
+            c2 = json.loads((more / "curves.json").read_text())["teachers"][only]
+            assert c2["steps_done"] == 4 and c2["proxy_fid_step"] == [1, 2, 3, 4]
+            assert c2["proxy_fid"][:2] == curves["proxy_fid"] and [s["resumed"] for s in c2["segments"]] == [False, True]
+            assert c2["train_seconds_total"] >= curves["train_seconds_total"]
+            # a curve measured against another reference is not continued
+            bad = json.loads((out / only / "curves.json").read_text())
+            bad["teachers"][only]["fid_reference"] = "3 training-split items"
+            (out / only / "curves.json").write_text(json.dumps(bad))
+            r = subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
+                                "--limit", str(limit), "--proxies", str(assets), "--out", str(tmp_path / "x"),
+                                "--only", only, "--resume-from", str(out / only)], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=300)
+            assert r.returncode != 0 and "another proxy or reference" in r.stderr

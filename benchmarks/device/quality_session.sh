@@ -260,10 +260,12 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
   cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
   echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
-  for spec in "emoji-t2i:${T2I_SECONDS:-180}" "emoji-uig:${UIG_SECONDS:-100}" "notes-uag:${UAG_SECONDS:-90}"; do
+  # RESUME=1 continues the committed teachers (warm restart from their EMA weights, the curve goes on);
+  # TEACHERS="emoji-uig:300" trains only those, for those seconds
+  for spec in ${TEACHERS:-"emoji-t2i:${T2I_SECONDS:-180}" "emoji-uig:${UIG_SECONDS:-100}" "notes-uag:${UAG_SECONDS:-90}"}; do
     n=${spec%%:*}
     job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
-        --max-seconds "${spec##*:}" --steps 40000 --eval-points 10
+        --max-seconds "${spec##*:}" --steps 40000 --eval-points 10 ${RESUME:+--resume-from benchmarks/assets/teachers}
   done
   merge_teachers
   echo "### E2 exclusive: plans landed on the budget $(date -u +%H:%M:%S)"
@@ -288,7 +290,9 @@ merge_teachers() {   # /tmp/teachers/<name> -> benchmarks/assets/teachers, curve
   python3 - <<'EOF2'
 import json, pathlib, shutil
 T = pathlib.Path("benchmarks/assets/teachers"); T.mkdir(parents=True, exist_ok=True)
-merged = None
+# teachers not trained in this run keep their committed entries
+merged = json.loads((T / "curves.json").read_text()) if (T / "curves.json").is_file() else {"teachers": {}}
+trained = []
 for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
     src = pathlib.Path("/tmp/teachers") / n
     if not (src / "curves.json").is_file():
@@ -296,10 +300,11 @@ for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
     shutil.rmtree(T / n, ignore_errors=True)
     shutil.copytree(src / n, T / n)
     c = json.loads((src / "curves.json").read_text())
-    merged = merged or {k: v for k, v in c.items() if k != "teachers"} | {"teachers": {}}
+    merged.update({k: v for k, v in c.items() if k != "teachers"})
     merged["teachers"].update(c["teachers"])
+    trained.append(n)
 (T / "curves.json").write_text(json.dumps(merged, indent=1))
-print("teachers merged:", sorted(merged["teachers"]) if merged else None)
+print("teachers merged:", trained, "of", sorted(merged["teachers"]))
 EOF2
 }
 
