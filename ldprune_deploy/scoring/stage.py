@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 import os
 from pathlib import Path
 from typing import Any
@@ -121,14 +122,20 @@ def _run_tasks(method, ctx, config: ScoreConfig, header: dict, cands, sets, done
     """Score this rank's tasks, writing progress after each; ``(baseline, new_done, new_joint)``."""
     from tqdm.auto import tqdm
 
+    t0 = time.perf_counter()
     if mine:
         baseline = method.prepare(ctx)
+        # where a cold run's time goes (first compile of the regions vs the sweep) shows in the log
+        log.info("baseline (the first calls, compiling the regions where they are compiled): %.1f s",
+                 time.perf_counter() - t0)
+    took: list[tuple[float, str]] = []
     progress_file = out if world == 1 else out.parent / f".{out.name}.rank{rank}.partial.json"
     new_done: dict[str, dict] = {}
     new_joint: dict[int, dict] = {}
     bar = tqdm(mine, desc=f"score {config.method}", unit="cand", disable=not config.progress or rank != 0,
                dynamic_ncols=True)
     for kind, i in bar:
+        t1 = time.perf_counter()
         if kind == "single":
             op, mod = cands[i]
             s, parts = method.score(ctx, [Modification(op, mod)])
@@ -136,9 +143,14 @@ def _run_tasks(method, ctx, config: ScoreConfig, header: dict, cands, sets, done
         else:
             s, parts = method.score(ctx, [Modification(o, m) for o, m in sets[i]])
             new_joint[i] = {"score": s, "parts": parts}
+        took.append((time.perf_counter() - t1, " ".join(cands[i]) if kind == "single" else f"joint set {i}"))
         write_json_atomic(progress_file, _document(header, cands, {**done, **new_done}, {**joint, **new_joint},
                                                    baseline, None, complete=False))
     bar.close()
+    if took:
+        secs = sorted(t for t, _ in took)
+        log.info("sweep: %d tasks in %.1f s (median %.2f s; slowest %s)", len(took), sum(secs), secs[len(secs) // 2],
+                 ", ".join(f"{name} {t:.2f} s" for t, name in sorted(took, reverse=True)[:3]))
     return baseline, new_done, new_joint
 
 
@@ -151,7 +163,9 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
     rank, world, device, created = _init_distributed(config.device)
     out = Path(config.output)
     _check_output(out, config, rank)
+    t_load = time.perf_counter()
     unet, info = _load_unet(model, config, device)
+    log.info("model ready in %.1f s", time.perf_counter() - t_load)
     config.validate(info.conditional)
     method = METHODS[config.method]()
     catalogue = build_catalogue(unet, info, batch=1, resolution=config.resolution, flops=config.method == "size")
