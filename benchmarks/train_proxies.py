@@ -4,7 +4,7 @@ emoji (RGB 32x32) with two heads, emoji group and skin tone (none or Fitzpatrick
 Frechet features see several properties of a sample (what it depicts, its colours, its pitch);
 every head's held-out accuracy is reported beside its majority-class baseline.
 
-    python benchmarks/train_proxies.py [--data data_cache] [--out benchmarks/assets] [--epochs 12]
+    python benchmarks/train_proxies.py [--data data_cache] [--out benchmarks/assets] [--epochs 30]
 
 Needs `ldprune data emoji` and `ldprune data notes` first. CPU: a few minutes; fixed seed.
 Writes benchmarks/assets/proxy-{emoji,mel}.safetensors (+ .json) and benchmarks/results/train_proxies.json.
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="benchmarks/assets")
     ap.add_argument("--results", default="benchmarks/results/train_proxies.json")
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--emoji-size", type=int, choices=[32, 64], default=32,
+                    help="emoji proxy input side (64: the stride-2 stem sees every pixel of the 64 px images)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*", choices=["emoji", "mel", "align"], help="default: all three")
     ap.add_argument("--emb", help="caption embeddings for the alignment proxy (default <data>/emoji-emb.safetensors)")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
             continue
         d = load()
         # emoji at 32x32: the group is recognisable there and the CPU trains 4x faster
-        x = d["images32"].transpose(0, 3, 1, 2) if name == "emoji" else d["mels"]
+        x = d[f"images{a.emoji_size}"].transpose(0, 3, 1, 2) if name == "emoji" else d["mels"]
         labels, names = proxy_labels(name, d)
         print(f"{name}: {len(x)} items, heads {names}, training on {a.device}")
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
