@@ -41,7 +41,22 @@ class _PrunedMixin:
 
 
 class PrunedUNet2DConditionModel(_PrunedMixin, UNet2DConditionModel):
-    """A ``UNet2DConditionModel`` with a prune plan applied (see module doc)."""
+    """A ``UNet2DConditionModel`` with a prune plan applied (see module doc). A call with ControlNet
+    residuals checks them against the pruned down path first (``check_residual_inputs``)."""
+
+    def forward(self, sample, timestep, encoder_hidden_states, *args, **kwargs):
+        down, mid = kwargs.get("down_block_additional_residuals"), kwargs.get("mid_block_additional_residual")
+        if (down is not None or mid is not None) and not _compiling():
+            from .surgery.controlnet import check_residual_inputs
+
+            check_residual_inputs(self, sample, down, mid)
+        return super().forward(sample, timestep, encoder_hidden_states, *args, **kwargs)
+
+
+def _compiling() -> bool:
+    import torch
+
+    return bool(getattr(torch.compiler, "is_compiling", lambda: False)())
 
 
 class PrunedUNet2DModel(_PrunedMixin, UNet2DModel):

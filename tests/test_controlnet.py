@@ -130,6 +130,39 @@ def test_pipeline_on_pruned_unet(models, components):
     assert np.abs(with_cn - off).max() > 1e-4   # the residuals really reach the pruned UNet
 
 
+def test_pruned_class_checks_the_residuals_at_the_first_unet_call(models, components):
+    """PrunedUNet2DConditionModel refuses residuals that do not fit before any denoising step, without
+    the user calling controlnet_compatibility; residuals that fit give the plain class's image."""
+    import copy
+
+    from diffusers import StableDiffusionControlNetPipeline
+
+    from ldprune_deploy.pruned import PrunedUNet2DConditionModel, as_pruned
+
+    _, _, pruned, cn = models
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    ok = as_pruned(copy.deepcopy(pruned))
+    assert isinstance(ok, PrunedUNet2DConditionModel)
+    pipe = StableDiffusionControlNetPipeline(unet=ok, controlnet=cn, **components)
+    pipe.set_progress_bar_config(disable=True)
+    plain = StableDiffusionControlNetPipeline(unet=pruned, controlnet=cn, **components)
+    plain.set_progress_bar_config(disable=True)
+    np.testing.assert_allclose(_run(pipe, image=image), _run(plain, image=image), atol=1e-6)
+    broken = copy.deepcopy(pruned)
+    set_model_plan(broken, model_plan(pruned))
+    broken.down_blocks[0].attentions[0] = _Half()
+    broken.down_blocks[0].resnets[1] = _Widen(16, 32)
+    calls = []
+    # the check's own trace stops before the up blocks: an up block running means a denoising step ran
+    broken.up_blocks[0].register_forward_hook(lambda *_: calls.append(1))
+    as_pruned(broken)
+    bad = StableDiffusionControlNetPipeline(unet=broken, controlnet=cn, **components)
+    bad.set_progress_bar_config(disable=True)
+    with pytest.raises(LdpruneError, match=r"at down_blocks\.0\.attentions\.0: residual 1 has 32 channels.*16 channels"):
+        _run(bad, image=image)
+    assert calls == []   # refused before the UNet completed a single call
+
+
 @pytest.fixture(scope="module")
 def dynamic_export(models, tmp_path_factory):
     """The pruned UNet exported with residual inputs and a dynamic resolution (64..128 px: latent 8..16)."""

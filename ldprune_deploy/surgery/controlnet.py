@@ -33,6 +33,7 @@ up blocks), so what it compares is what the model really produces.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -41,7 +42,7 @@ from torch import nn
 
 from ..errors import LdpruneError
 
-__all__ = ["ResidualSlot", "controlnet_compatibility", "expected_residuals", "unet_residuals"]
+__all__ = ["ResidualSlot", "check_residual_inputs", "controlnet_compatibility", "expected_residuals", "unet_residuals"]
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,11 @@ def unet_residuals(unet: nn.Module, latent_size: int | None = None, batch: int =
     """
     import inspect
 
-    if not hasattr(unet, "down_blocks") or \
-            "down_block_additional_residuals" not in inspect.signature(unet.forward).parameters:
+    from diffusers import UNet2DConditionModel
+
+    takes = isinstance(unet, UNet2DConditionModel) or \
+        "down_block_additional_residuals" in inspect.signature(unet.forward).parameters
+    if not hasattr(unet, "down_blocks") or not takes:
         raise LdpruneError(f"{type(unet).__name__} takes no ControlNet residuals",
                            "ControlNet works with UNet2DConditionModel-based models (SD 1.x/2.x, SDXL)")
     step = 2 ** sum(1 for b in unet.down_blocks if getattr(b, "downsamplers", None) is not None)
@@ -235,3 +239,40 @@ def controlnet_compatibility(pruned_unet: nn.Module, controlnet_or_config: Any) 
         raise _refuse(pruned_unet, "mid_block",
                       f"the mid residual has {want[0]} channels at {want[1]}x{want[2]}, the mid block's output "
                       f"has {mid_shape[1]} channels at {mid_shape[2]}x{mid_shape[3]}")
+
+
+_TRACED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+def check_residual_inputs(unet: nn.Module, sample: torch.Tensor, down: Any, mid: Any) -> None:
+    """Raise ``LdpruneError`` unless the residual *tensors* a pipeline passes fit the pruned UNet:
+    their count, and each one's channels and size against the UNet's own down/mid outputs at this
+    ``sample``'s size. ``PrunedUNet2DConditionModel`` calls it at every call that carries
+    residuals, so a ControlNet that does not fit stops at the first UNet call, before a denoising
+    step is taken (diffusers would drop surplus residuals silently or fail deep inside a block).
+    The down path is traced once per UNet (at a small latent) and kept."""
+    if unet not in _TRACED:
+        step = 2 ** sum(1 for b in unet.down_blocks if getattr(b, "downsamplers", None) is not None)
+        _TRACED[unet] = (2 * step, *unet_residuals(unet, 2 * step))
+    latent, produced, mid_shape = _TRACED[unet]
+    side = sample.shape[-1]
+
+    def want(shp: tuple[int, ...]) -> tuple[int, int]:
+        return shp[1], side * shp[-1] // latent
+
+    if down is not None:
+        down = list(down)
+        if len(down) != len(produced):
+            raise _refuse(unet, "the down blocks", f"{len(down)} down-block residuals were passed, the UNet's down "
+                          f"path has {len(produced)} outputs (diffusers would silently drop "
+                          f"{abs(len(down) - len(produced))} of them)")
+        for k, (r, (name, shp)) in enumerate(zip(down, produced)):
+            c, w = want(shp)
+            if r.shape[1] != c or r.shape[-1] != w:
+                raise _refuse(unet, name, f"residual {k} has {r.shape[1]} channels at {r.shape[-2]}x{r.shape[-1]}, the "
+                              f"UNet's output there has {c} channels at {w}x{w} for this {side}x{side} latent")
+    if mid is not None:
+        c, w = want(mid_shape)
+        if mid.shape[1] != c or mid.shape[-1] != w:
+            raise _refuse(unet, "mid_block", f"the mid residual has {mid.shape[1]} channels at {mid.shape[-2]}x"
+                          f"{mid.shape[-1]}, the mid block's output has {c} channels at {w}x{w}")
