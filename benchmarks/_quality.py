@@ -28,6 +28,7 @@ from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
+from ldprune_deploy.quality.teachers import teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.unet import set_model_info
 
@@ -100,9 +101,6 @@ def _unet_dir(folder: Path) -> Path:
 
 
 def load_teacher(folder: str | Path, data_dir: str, emb: str | None) -> Teacher:
-    from ldprune_deploy.quality import load_emoji, load_notes
-    from ldprune_deploy.spaces import to_model_space
-
     folder = Path(folder)
     cfg = json.loads((_unet_dir(folder) / "config.json").read_text())
     hint = cfg.get("_ldprune_teacher")
@@ -110,24 +108,13 @@ def load_teacher(folder: str | Path, data_dir: str, emb: str | None) -> Teacher:
         raise SystemExit(f"{folder} is not a teacher written by train_teachers.py (no _ldprune_teacher in config.json)")
     unet, info = load_model(str(folder), device=device(), quiet=True)
     unet = unet.float().eval()
-    d = load_emoji(data_dir) if hint["data"] == "emoji" else load_notes(data_dir)
-    x = to_model_space(d["images64"] if hint["data"] == "emoji" else d["mels"], hint["space"])
-    train = torch.from_numpy(~d["held_out"])
-    cond = captions = cond_ref = None
-    if hint["conditional"]:
-        from ldprune_deploy.conditioning import open_embeddings
-        from ldprune_deploy.quality.common import cache_dir
-
-        enc = open_embeddings(emb or cache_dir(data_dir) / "emoji-emb.safetensors")
-        captions = [str(c) for c, keep in zip(d["captions"], train.tolist()) if keep]
-        cond = enc.encode(captions)
-        cond_ref = enc.encode([str(c) for c, keep in zip(d["captions"], train.tolist()) if not keep])
+    td = teacher_data(hint["data"], hint["space"], hint["conditional"], data_dir, emb)
     curve = None
     for cand in (folder.parent / "curves.json", folder / "curves.json"):
         if cand.is_file():
             curve = json.loads(cand.read_text()).get("teachers", {}).get(hint["name"])
             break
-    return Teacher(unet, info, hint, folder, x[train], cond, captions, curve, x[~train], cond_ref)
+    return Teacher(unet, info, hint, folder, td.x_train, td.cond_train, td.captions_train, curve, td.x_ref, td.cond_ref)
 
 
 def smoke_teacher_folder(name: str, a) -> Path:
@@ -148,9 +135,10 @@ def smoke_teacher_folder(name: str, a) -> Path:
     torch.manual_seed(0)
     unet = build_teacher(cfg).train()
     tmp = copy.copy(a)
-    xt, ct, caps, xr, cr = _smoke_data(cfg, a)
+    td = teacher_data(cfg.data, cfg.space, cfg.conditional, a.data, a.emb)
     t = Teacher(unet, None, {"name": name, "data": cfg.data, "space": cfg.space, "conditional": cfg.conditional,
-                             "text_len": cfg.text_len}, folder, xt, ct, caps, None, xr, cr)
+                             "text_len": cfg.text_len}, folder, td.x_train, td.cond_train, td.captions_train, None,
+                td.x_ref, td.cond_ref)
     metric = ProxyMetric(t, tmp)
     sched = make_scheduler(SamplerConfig(scheduler="ddpm"))
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr)
@@ -178,25 +166,6 @@ def smoke_teacher_folder(name: str, a) -> Path:
     return folder
 
 
-def _smoke_data(cfg, a):
-    from ldprune_deploy.quality import load_emoji, load_notes
-    from ldprune_deploy.spaces import to_model_space
-
-    d = load_emoji(a.data) if cfg.data == "emoji" else load_notes(a.data)
-    x = to_model_space(d["images64"] if cfg.data == "emoji" else d["mels"], cfg.space)
-    train = torch.from_numpy(~d["held_out"])
-    cond = caps = cond_ref = None
-    if cfg.conditional:
-        from ldprune_deploy.conditioning import open_embeddings
-        from ldprune_deploy.quality.common import cache_dir
-
-        enc = open_embeddings(a.emb or cache_dir(a.data) / "emoji-emb.safetensors")
-        caps = [str(c) for c, k in zip(d["captions"], train.tolist()) if k]
-        cond = enc.encode(caps)
-        cond_ref = enc.encode([str(c) for c, k in zip(d["captions"], train.tolist()) if not k])
-    return x[train], cond, caps, x[~train], cond_ref
-
-
 # --------------------------------------------------------------------------- proxy metric
 
 
@@ -207,8 +176,6 @@ class ProxyMetric:
     alignment (``quality.align``) when benchmarks/assets/align-emoji.safetensors exists."""
 
     def __init__(self, t: Teacher, a):
-        from pathlib import Path as _P
-
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         from ldprune_deploy.quality.align import load_align
@@ -224,7 +191,7 @@ class ProxyMetric:
             real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:a.ref_n]]
         self.n_ref = len(real)
         self.captions = t.cond_ref if t.cond_ref is not None and len(t.cond_ref) else t.cond_train
-        path = _P(a.proxies) / "align-emoji.safetensors"
+        path = Path(a.proxies) / "align-emoji.safetensors"
         self.align = load_align(path, self.dev)[0] if t.cond_train is not None and path.is_file() else None
         self.fid = FrechetInceptionDistance(feature=proxy, normalize=True, reset_real_features=False).to(self.dev)
         ru = to_unit_images(real, t.hint["space"])

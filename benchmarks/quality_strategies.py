@@ -107,24 +107,23 @@ def main(argv=None) -> int:
         probe.close()
     if not store.train:
         return 0
-    groups = sorted({(r["method"], r["strategy"], r["init"], r["feature_kd"]) for r in rows},
-                    key=lambda k: (PLANS.index(k[:2]), k[2] != "preserved", k[3] != "normalized"))
+    from ldprune_deploy.quality.evidence import differs
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(run_key(r), []).append(r)
+    order = sorted(groups, key=lambda k: (PLANS.index(k[:2]), k[2] != "preserved", k[3] != "normalized"))
+    # every group against LD-Pruner latency-aware, preserved weights, normalized KD
+    base = [r["fid_distilled"] for r in groups.get((*PLANS[0], "preserved", "normalized"), [])]
     summary, comparisons = [], []
-    for key in groups:
-        rs = [r for r in rows if (r["method"], r["strategy"], r["init"], r["feature_kd"]) == key]
+    for key in order:
+        rs = groups[key]
         summary.append({"method": key[0], "strategy": key[1], "init": key[2], "feature_kd": key[3],
                         **{k: Q.mean_spread([r[k] for r in rs]) for k in
                            ("measured_ms", "measured_cut", "fid_pruned", "fid_distilled", "alignment_distilled",
                             "student_params")}})
-        comparisons.append(comparison_row(t, metric, key, rs))
-    base = [r["fid_distilled"] for r in rows if (r["method"], r["strategy"], r["init"], r["feature_kd"]) ==
-            (*PLANS[0], "preserved", "normalized")]
-    from ldprune_deploy.quality.evidence import differs
-
-    for c in comparisons:   # each against LD-Pruner latency-aware, preserved weights, normalized KD
-        other = [r["fid_distilled"] for r in rows if (r["method"], r["strategy"], r["init"], r["feature_kd"]) ==
-                 (c["criterion"], c["planner"], c["init"], c["feature_kd"])]
-        c["vs_ld_pruner_latency_aware"] = differs(other, base)
+        comparisons.append({**comparison_row(t, metric, key, rs),
+                            "vs_ld_pruner_latency_aware": differs([r["fid_distilled"] for r in rs], base)})
     res = {**Q.header(a, "quality_strategies", t, metric), "budget": a.budget,
            "profile": {"backend": a.backend, "batch": a.profile_batch, "full_ms": prof.get("full", {}).get("median_ms")
                        if isinstance(prof.get("full"), dict) else None},
@@ -149,15 +148,15 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     Q.write(out, "quality_strategies", res, table)
     Q.plot_png(out / "quality_strategies.png",
-               {f"{r['method']}/{r['strategy']}": [] for r in rows[:0]} |
-               {f"{s['method']}/{s['strategy']}/{s['init']}/{s['feature_kd']}": [
-                   (r["measured_cut"] * 100, r["fid_distilled"]) for r in rows
-                   if (r["method"], r["strategy"], r["init"], r["feature_kd"]) ==
-                   (s["method"], s["strategy"], s["init"], s["feature_kd"])] for s in summary},
+               {"/".join(key): [(r["measured_cut"] * 100, r["fid_distilled"]) for r in groups[key]] for key in order},
                xlabel="measured latency cut (%)", ylabel=f"{m} after distillation",
                title=f"{t.hint['name']}: strategies at budget {a.budget}", hlines={"teacher": teacher_fid})
     print(table)
     return 0
+
+
+def run_key(r: dict) -> tuple[str, str, str, str]:
+    return r["method"], r["strategy"], r["init"], r["feature_kd"]
 
 
 def run_one(t, a, metric, plan, method, strategy, init, feat, seed, work) -> dict:

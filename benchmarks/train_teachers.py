@@ -46,12 +46,10 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.jsonio import write_json_atomic
-from ldprune_deploy.conditioning import open_embeddings
-from ldprune_deploy.quality import load_emoji, load_notes
 from ldprune_deploy.quality.proxy import load_proxy, proxy_path
-from ldprune_deploy.quality.teachers import TEACHERS, TeacherConfig, build_teacher
+from ldprune_deploy.quality.teachers import TEACHERS, TeacherConfig, build_teacher, teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
-from ldprune_deploy.spaces import to_model_space, to_unit_images
+from ldprune_deploy.spaces import to_unit_images
 
 EMA_DECAY = 0.999
 # relative L2 error allowed between the graphed and the eager eps / parameter grads on one batch;
@@ -251,28 +249,13 @@ def setup_eps_call(unet: torch.nn.Module, device: str, mode: str, sample_args: t
     return graphed, info
 
 
-def load_data(cfg: TeacherConfig, a):
-    """(x_train, cond_train, x_ref, cond_ref): the training split and the held-out split, the
-    Frechet reference (and, for T2I, the captions the metric samples are generated from)."""
-    d = load_emoji(a.data, a.limit) if cfg.data == "emoji" else load_notes(a.data, a.limit)
-    x = to_model_space(d["images64"] if cfg.data == "emoji" else d["mels"], cfg.space)
-    train = torch.from_numpy(~d["held_out"])
-    cond = None
-    if cfg.conditional:
-        from ldprune_deploy.quality.common import cache_dir
-
-        emb = a.emb or cache_dir(a.data) / ("emoji-emb.safetensors" if a.limit is None else f"emoji-{a.limit}-emb.safetensors")
-        cond = open_embeddings(emb).encode([str(c) for c in d["captions"]])
-    pick = (lambda m: cond[m] if cond is not None else None)
-    return x[train], pick(train), x[~train], pick(~train)
-
-
 def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     torch.manual_seed(a.seed)
     # on the device: a CPU index tensor copied over each step is a blocking copy that stalls the
     # host until the GPU has drained, and the host has to run ahead for a launch-bound step
     g = torch.Generator(device).manual_seed(a.seed)
-    x, cond, x_ref, cond_ref = load_data(cfg, a)
+    td = teacher_data(cfg.data, cfg.space, cfg.conditional, a.data, a.emb, a.limit)
+    x, cond, x_ref, cond_ref = td.x_train, td.cond_train, td.x_ref, td.cond_ref
     proxy, proxy_meta = load_proxy(proxy_path(a.proxies, cfg.data), device)
     fid_metric = _fid_metric(proxy, to_unit_images(x_ref, cfg.space), device)
     align = _align_proxy(a, cfg, device)
@@ -372,7 +355,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             print(f"  step {step0 + step}: loss {loss.item():.4f}, proxy-{'FAD' if cfg.data == 'notes' else 'FID'} "
                   f"{fid:.3f}{'' if al is None else f', alignment {al:.2f}'}, "
                   f"{step * batch / max(t_train, 1e-9):.0f} samples/s ({step / max(t_train, 1e-9):.1f} it/s)")
-    evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step0 + step, device)
+    evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step0 + step)
     segments = (prior.get("segments") or [{"steps": step0, "train_s": s0, "note": "run before resume support"}]
                 if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
                                       "resumed": bool(prior), "date": datetime.date.today().isoformat()}]
@@ -475,7 +458,7 @@ def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed
     return frechet(fid_metric, fake), al
 
 
-def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, steps_done, device) -> dict:
+def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, steps_done) -> dict:
     """At the end: the metric over 3 sampling seeds (its noise), the plateau verdict and the
     sanity ladder (real training split << teacher << noise, all against the held-out split)."""
     from ldprune_deploy.quality.evidence import ladder, plateau, spread

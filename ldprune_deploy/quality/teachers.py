@@ -69,3 +69,40 @@ def build_teacher(cfg: TeacherConfig):
     from ..unet import build_unet
 
     return build_unet(cfg.cls, cfg.config)
+
+
+@dataclass
+class TeacherData:
+    """A teacher's data in its model space, split: ``train`` (teacher training and distillation)
+    and ``ref`` (held out: every proxy metric's reference), with caption embeddings for T2I."""
+
+    x_train: Any
+    x_ref: Any
+    captions_train: list[str] | None = None
+    cond_train: Any = None
+    cond_ref: Any = None
+
+
+def teacher_data(data: str, space: str, conditional: bool, data_dir=None, emb=None, limit: int | None = None) -> TeacherData:
+    """Load ``data`` (``emoji`` / ``notes``) from the cache, map it to ``space`` and split it by the
+    data set's fixed ``held_out`` flags; ``emb``: the caption EmbeddingFile (default
+    ``<data_dir>/emoji[-<limit>]-emb.safetensors``)."""
+    import torch
+
+    from ..conditioning import open_embeddings
+    from ..spaces import to_model_space
+    from . import load_emoji, load_notes
+    from .common import cache_dir
+
+    d = load_emoji(data_dir, limit) if data == "emoji" else load_notes(data_dir, limit)
+    x = to_model_space(d["images64"] if data == "emoji" else d["mels"], space)
+    train = torch.from_numpy(~d["held_out"])
+    out = TeacherData(x[train], x[~train])
+    if conditional:
+        enc = open_embeddings(emb or cache_dir(data_dir) / (
+            "emoji-emb.safetensors" if limit is None else f"emoji-{limit}-emb.safetensors"))
+        keep = train.tolist()
+        out.captions_train = [str(c) for c, k in zip(d["captions"], keep) if k]
+        out.cond_train = enc.encode(out.captions_train)
+        out.cond_ref = enc.encode([str(c) for c, k in zip(d["captions"], keep) if not k])
+    return out
