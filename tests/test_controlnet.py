@@ -163,6 +163,28 @@ def test_pruned_class_checks_the_residuals_at_the_first_unet_call(models, compon
     assert calls == []   # refused before the UNet completed a single call
 
 
+def test_residual_check_follows_the_unets_rounding_on_odd_latent_sides(models):
+    """A latent side that is not a multiple of the downsampling (diffusers rounds each halving up) is
+    accepted when the residuals are the ControlNet's own, and the result equals the unchecked call."""
+    import copy
+
+    from ldprune_deploy.pruned import as_pruned
+
+    _, _, pruned, cn = models
+    checked = as_pruned(copy.deepcopy(pruned))
+    g = torch.Generator().manual_seed(3)
+    sample = torch.randn(1, pruned.config.in_channels, 11, 13, generator=g)
+    text = torch.randn(1, 4, pruned.config.cross_attention_dim, generator=g)
+    cond = torch.rand(1, 3, 88, 104, generator=g)
+    with torch.no_grad():
+        down, mid = cn(sample, 5, encoder_hidden_states=text, controlnet_cond=cond, return_dict=False)
+        want = pruned(sample, 5, text, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+        got = checked(sample, 5, text, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+        torch.testing.assert_close(got, want)
+        with pytest.raises(LdpruneError, match="mid residual has"):
+            checked(sample, 5, text, down_block_additional_residuals=down, mid_block_additional_residual=mid[..., :-1])
+
+
 @pytest.fixture(scope="module")
 def dynamic_export(models, tmp_path_factory):
     """The pruned UNet exported with residual inputs and a dynamic resolution (64..128 px: latent 8..16)."""

@@ -33,6 +33,7 @@ up blocks), so what it compares is what the model really produces.
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -97,6 +98,11 @@ def expected_residuals(controlnet_or_config: Any) -> tuple[list[ResidualSlot], R
     return down, mid
 
 
+def downsampling(unet: nn.Module) -> int:
+    """The UNet's total spatial downsampling (2 per down block with a downsampler)."""
+    return 2 ** sum(1 for b in unet.down_blocks if getattr(b, "downsamplers", None) is not None)
+
+
 def _trace_inputs(unet: nn.Module, size: int) -> tuple[tuple, dict[str, Any]]:
     p = next(unet.parameters())
     dev = p.device
@@ -142,8 +148,7 @@ def unet_residuals(unet: nn.Module, latent_size: int | None = None, batch: int =
     if not hasattr(unet, "down_blocks") or not takes:
         raise LdpruneError(f"{type(unet).__name__} takes no ControlNet residuals",
                            "ControlNet works with UNet2DConditionModel-based models (SD 1.x/2.x, SDXL)")
-    step = 2 ** sum(1 for b in unet.down_blocks if getattr(b, "downsamplers", None) is not None)
-    size = latent_size or 2 * step
+    size = latent_size or 2 * downsampling(unet)
     produced: list[tuple[str, tuple[int, ...]]] = []
     mid: list[tuple[int, ...]] = []
 
@@ -220,8 +225,7 @@ def controlnet_compatibility(pruned_unet: nn.Module, controlnet_or_config: Any) 
     """
     down, mid = expected_residuals(controlnet_or_config)
     produced, mid_shape = unet_residuals(pruned_unet)
-    step = 2 ** sum(1 for b in pruned_unet.down_blocks if getattr(b, "downsamplers", None) is not None)
-    latent = 2 * step
+    latent = 2 * downsampling(pruned_unet)
     if len(produced) != len(down):
         raise _refuse(pruned_unet, "the down blocks",
                       f"the ControlNet emits {len(down)} down-block residuals, the UNet's down path has "
@@ -252,13 +256,18 @@ def check_residual_inputs(unet: nn.Module, sample: torch.Tensor, down: Any, mid:
     step is taken (diffusers would drop surplus residuals silently or fail deep inside a block).
     The down path is traced once per UNet (at a small latent) and kept."""
     if unet not in _TRACED:
-        step = 2 ** sum(1 for b in unet.down_blocks if getattr(b, "downsamplers", None) is not None)
-        _TRACED[unet] = (2 * step, *unet_residuals(unet, 2 * step))
+        latent = 2 * downsampling(unet)
+        _TRACED[unet] = (latent, *unet_residuals(unet, latent))
     latent, produced, mid_shape = _TRACED[unet]
-    side = sample.shape[-1]
+    side = tuple(sample.shape[-2:])
 
-    def want(shp: tuple[int, ...]) -> tuple[int, int]:
-        return shp[1], side * shp[-1] // latent
+    def want(shp: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        # each downsampler halves with rounding up (stride-2 conv, padding 1), so a latent side that
+        # is not a multiple of the total downsampling still has a defined size at every level
+        out = side
+        for _ in range(int(round(math.log2(latent / shp[-1])))):
+            out = tuple((n + 1) // 2 for n in out)
+        return shp[1], out
 
     if down is not None:
         down = list(down)
@@ -267,12 +276,13 @@ def check_residual_inputs(unet: nn.Module, sample: torch.Tensor, down: Any, mid:
                           f"path has {len(produced)} outputs (diffusers would silently drop "
                           f"{abs(len(down) - len(produced))} of them)")
         for k, (r, (name, shp)) in enumerate(zip(down, produced)):
-            c, w = want(shp)
-            if r.shape[1] != c or r.shape[-1] != w:
+            c, hw = want(shp)
+            if r.shape[1] != c or tuple(r.shape[-2:]) != hw:
                 raise _refuse(unet, name, f"residual {k} has {r.shape[1]} channels at {r.shape[-2]}x{r.shape[-1]}, the "
-                              f"UNet's output there has {c} channels at {w}x{w} for this {side}x{side} latent")
+                              f"UNet's output there has {c} channels at {hw[0]}x{hw[1]} for this {side[0]}x{side[1]} "
+                              "latent")
     if mid is not None:
-        c, w = want(mid_shape)
-        if mid.shape[1] != c or mid.shape[-1] != w:
+        c, hw = want(mid_shape)
+        if mid.shape[1] != c or tuple(mid.shape[-2:]) != hw:
             raise _refuse(unet, "mid_block", f"the mid residual has {mid.shape[1]} channels at {mid.shape[-2]}x"
-                          f"{mid.shape[-1]}, the mid block's output has {c} channels at {w}x{w}")
+                          f"{mid.shape[-1]}, the mid block's output has {c} channels at {hw[0]}x{hw[1]}")
