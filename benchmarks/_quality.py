@@ -268,7 +268,7 @@ def score_teacher(t: Teacher, a, method: str, seed: int, out: Path, candidates=N
             caps, t.cond_train[pick], out / f"score-emb-{seed}.safetensors")), guidance=1.0)
     cfg = ScoreConfig(method=method, output=out / f"scores-{method}-s{seed}.json", n_gen=a.n_gen,
                       steps=a.score_steps, seed=seed, device=device(), overwrite=True, progress=False,
-                      batch_size=min(a.n_gen, 256), candidates=candidates, **kw)
+                      batch_size=min(a.n_gen, 256), candidates=candidates, exclude=getattr(a, "exclude", None), **kw)
     return score(t.unet, cfg)
 
 

@@ -49,6 +49,12 @@ def main(argv=None) -> int:
                     help="keep the verified plans as they are (no landing within 1 %% of the budget)")
     ap.add_argument("--no-ablations", dest="ablations", action="store_false",
                     help="skip the scratch-init and plain-feature-KD runs")
+    ap.add_argument("--only", nargs="+", metavar="CRITERION/PLANNER", choices=[f"{m}/{s}" for m, s in PLANS],
+                    help="run only these plans (e.g. ld-pruner/latency-aware for a longer distillation of the headline "
+                         "plan); default: all five")
+    ap.add_argument("--exclude", metavar="REGEX",
+                    help="keep these candidates out of every plan (ScoreConfig.exclude on 'operator:modification', e.g. "
+                         "'attn2|attentions\\.[0-9]+:remove' keeps every cross-attention of a text-to-image teacher)")
     ap.add_argument("--smoke-teacher", choices=["emoji-uig", "emoji-t2i"], default="emoji-uig",
                     help="with --smoke: which teacher config the throwaway teacher has")
     a = ap.parse_args(argv)
@@ -58,6 +64,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     t = Q.load_teacher(a.teacher, a.data, a.emb)
     store = Q.PlanStore(a, work)
+    plans = [p for p in PLANS if not a.only or f"{p[0]}/{p[1]}" in a.only]
     cands = None
     prof = store.profile(lambda: Q.profile_teacher(t, a, work, cands))
     metric = Q.ProxyMetric(t, a) if store.train else None
@@ -92,7 +99,7 @@ def main(argv=None) -> int:
             p = Q.plan_verified(t, a, scores_for(method), prof, strategy, a.budget)
             return Q.land_plan(t, a, scores_for(method), prof, p, strategy, target, probe) if probe else p
 
-        for method, strategy in PLANS:
+        for method, strategy in plans:
             plan = store.plan(f"{method}-{strategy}-s{seed}", lambda: make_plan(method, strategy))
             if not store.train:
                 print(f"seed {seed} {method}/{strategy}: {len(plan.modifications)} mods, measured "
@@ -124,7 +131,7 @@ def main(argv=None) -> int:
                             "student_params")}})
         comparisons.append({**comparison_row(t, metric, key, rs),
                             "vs_ld_pruner_latency_aware": differs([r["fid_distilled"] for r in rs], base)})
-    res = {**Q.header(a, "quality_strategies", t, metric), "budget": a.budget,
+    res = {**Q.header(a, "quality_strategies", t, metric), "budget": a.budget, "exclude": a.exclude,
            "profile": {"backend": a.backend, "batch": a.profile_batch, "full_ms": prof.get("full", {}).get("median_ms")
                        if isinstance(prof.get("full"), dict) else None},
            "teacher_fid": teacher_fid, "teacher_alignment": teacher_m["alignment"], "rows": rows, "summary": summary,

@@ -71,6 +71,11 @@ def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -
         return [("cpu eager", "cpu", {}, False)]
     if torch_set == "fastest":    # the speed-up figures: eager and the fastest runner, nothing between
         return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False)]
+    if torch_set == "coordinate":   # issue 21 item 1: inductor's coordinate-descent tuning of every Triton
+        # kernel's launch config on top of tuned (a longer first call), beside tuned in the same run
+        return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False),
+                ("torch.compile tuned + coordinate descent", "torch-compile",
+                 {"mode": "tuned", "inductor": {"coordinate_descent_tuning": True}}, False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
         m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
         return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",
@@ -198,9 +203,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
-    ap.add_argument("--torch-set", choices=["standard", "fastest", "tuned", "autotune"], default="standard",
+    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "tuned", "autotune"], default="standard",
                     help="torch rows: standard (eager, CUDA graph, torch.compile incl. the tuned mode), fastest "
-                         "(eager and torch.compile tuned only), tuned (torch.compile "
+                         "(eager and torch.compile tuned only), coordinate (fastest + tuned with inductor's "
+                         "coordinate-descent tuning), tuned (torch.compile "
                          "reduce-overhead with channels_last and inductor tuning) or autotune (the same with "
                          "max-autotune: many minutes of compiling)")
     ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",

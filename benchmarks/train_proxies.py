@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--emoji-size", type=int, choices=[32, 64], default=32,
                     help="emoji proxy input side (64: the stride-2 stem sees every pixel of the 64 px images)")
+    ap.add_argument("--width", type=int, default=24, help="the proxy CNN's first conv channels (then x2, x4)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*", choices=["emoji", "mel", "align"], help="default: all three")
     ap.add_argument("--emb", help="caption embeddings for the alignment proxy (default <data>/emoji-emb.safetensors)")
@@ -93,7 +94,8 @@ def main(argv=None) -> int:
         labels, names = proxy_labels(name, d)
         print(f"{name}: {len(x)} items, heads {names}, training on {a.device}")
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
-                                a.epochs, a.seed, device=a.device, label_names=names)
+                                a.epochs, a.seed, device=a.device, label_names=names,
+                                width=a.width)
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}

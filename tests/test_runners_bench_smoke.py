@@ -46,3 +46,18 @@ def test_tuning_set_exports_only_the_optimized_graph_and_records_provider_option
     assert [r["extra"]["provider_options"] for r in rows] == [{}, {"prefer_nhwc": "1"}, {"sdpa_kernel": "8"},
                                                      {"prefer_nhwc": "1", "sdpa_kernel": "8"}]
     assert all(r["median_ms"] > 0 and r["extra"]["optimizer_fusions"] is not None for r in rows), rows
+
+
+def test_every_torch_set_names_real_inductor_settings():
+    """A misspelt inductor knob would only fail on the GPU, minutes into a compile."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    import runners
+    from ldprune_deploy.inductor_knobs import check_inductor_knobs
+
+    sets = {s: runners.torch_variants(False, True, s) for s in ("standard", "fastest", "coordinate", "tuned", "autotune")}
+    knobs = [opts.get("inductor") for rows in sets.values() for _, _, opts, _ in rows if opts.get("inductor")]
+    assert {"coordinate_descent_tuning": True} in knobs
+    for k in knobs:
+        assert check_inductor_knobs(k) == k
+    coordinate = [label for label, *_ in sets["coordinate"]]
+    assert coordinate[:2] == [label for label, *_ in sets["fastest"]]   # the reference rows, same run

@@ -253,12 +253,19 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # (`start evidence` after two put calls: [data_cache/emoji.npz, data_cache/notes.npz] then
   # [data_cache/emoji-emb.safetensors, .whl]; the emoji and alignment proxies are trained on the CPU
   # beforehand and travel with the tree; the mel proxy trains here, first, as the notes teacher's
-  # curve is measured with it)
+  # curve is measured with it -- not when resuming (RESUME=1): a resumed curve must keep its proxy)
+  # TASKS: which comparisons to (re)run (default "emoji-uig emoji-t2i audio"); HEADLINE_STEPS=N
+  # distils the committed emoji-t2i LD-Pruner latency-aware plans (3 seeds) for N steps on top;
+  # PROXY_SWEEP=1 trains proxy variants into $R/proxy_sweep (never into benchmarks/assets);
+  # KEEP_XATTN_STEPS=N plans emoji-t2i (LD-Pruner latency-aware, landed) with no cross-attention removed
+  # and distils it N steps (alignment: issue 23's headline); RUNNERS=1 ends with runners.py --torch-set coordinate on the full SD1.5 (GPU alone, issue 21)
   setup_env
   touch "$R/TRAINS_TEACHERS"
-  echo "### E0 mel proxy $(date -u +%H:%M:%S)"
-  job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
-  cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
+  if [ -z "${RESUME:-}" ]; then
+    echo "### E0 mel proxy $(date -u +%H:%M:%S)"
+    job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
+    cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
+  fi
   echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
   # RESUME=1 continues the committed teachers (warm restart from their EMA weights, the curve goes on);
   # TEACHERS="emoji-uig:300" trains only those, for those seconds
@@ -268,20 +275,54 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
         --max-seconds "${spec##*:}" --steps 40000 --eval-points 10 ${RESUME:+--resume-from benchmarks/assets/teachers}
   done
   merge_teachers
-  echo "### E2 exclusive: plans landed on the budget $(date -u +%H:%M:%S)"
+  local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
+  echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
   local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
-  for n in emoji-uig emoji-t2i; do
-    job "plan-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" --phase plan
+  if [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # emoji-t2i with every cross-attention kept out of the plans
+    job plan-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
+        --phase plan --only ld-pruner/latency-aware --exclude "'attn2|attentions\.[0-9]+:remove'"
+  fi
+  for n in $tasks; do
+    if [ "$n" = audio ]; then
+      job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase plan
+    else
+      job "plan-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" --phase plan
+    fi
   done
-  job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase plan
   echo "### E3 shared: distillation and metrics $(date -u +%H:%M:%S)"
-  for n in emoji-uig emoji-t2i; do
-    job "train-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" \
-        --phase train --steps "${STRAT_STEPS:-200}" &
+  for n in $tasks; do
+    if [ "$n" = audio ]; then
+      job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase train \
+          --steps "${AUDIO_STEPS:-400}" &
+    else
+      job "train-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" \
+          --phase train --steps "${STRAT_STEPS:-200}" &
+    fi
   done
-  job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase train \
-      --steps "${AUDIO_STEPS:-400}" &
+  if [ -n "${HEADLINE_STEPS:-}" ]; then   # the plans (and their profile) landed in the committed run
+    local H="$R/quality/headline-emoji-t2i"
+    mkdir -p "$H/work" && cp -a "${HEADLINE_PLANS:-benchmarks/results/quality/h200-2026-12-04/strategies-emoji-t2i/work}/." "$H/work/"
+    job headline-emoji-t2i python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$H" --phase train \
+        --only ld-pruner/latency-aware --no-ablations --steps "$HEADLINE_STEPS" &
+  fi
+  if [ -n "${KEEP_XATTN_STEPS:-}" ]; then
+    job train-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
+        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "'attn2|attentions\.[0-9]+:remove'" \
+        --steps "$KEEP_XATTN_STEPS" &
+  fi
+  if [ -n "${PROXY_SWEEP:-}" ]; then   # not adopted here: every committed metric was measured with the current proxies
+    ( for v in ${PROXY_VARIANTS:-"emoji 32 24 30" "emoji 64 24 30" "emoji 64 48 60" "emoji 64 64 100" "mel 0 24 30" "mel 0 48 60" "mel 0 64 100"}; do
+        set -- $v
+        job "proxy-$1-$2-$3-$4" python3 benchmarks/train_proxies.py --data data_cache --only "$1" --device cuda \
+            $( [ "$1" = emoji ] && echo --emoji-size "$2" ) --width "$3" --epochs "$4" \
+            --out "$R/proxy_sweep/assets-$1-$2-$3-$4" --results "$R/proxy_sweep/proxy-$1-$2-$3-$4.json"
+      done ) &
+  fi
   wait
+  if [ -n "${RUNNERS:-}" ]; then
+    echo "### E4 exclusive: runners, full SD1.5 $(date -u +%H:%M:%S)"
+    job runners python3 benchmarks/runners.py --runners torch --torch-set coordinate --models full --out "$R/runners"
+  fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
 }

@@ -94,9 +94,9 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
 
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
-                label_names: list[str] | None = None) -> tuple[ProxyCNN, dict]:
-    """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one).
-    Returns the trained net and, per head, held-out accuracy and the majority-class baseline."""
+                label_names: list[str] | None = None, width: int = 24) -> tuple[ProxyCNN, dict]:
+    """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
+    ``width`` the first conv's channels (ProxyCNN). Returns the trained net and, per head, held-out accuracy and the majority-class baseline."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     y2 = labels.reshape(len(labels), -1).astype(np.int64)
@@ -107,7 +107,7 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     if len(tr) == 0:
         raise LdpruneError("no training items for the proxy (everything is held out)", "build a larger data set")
     batch = min(batch, len(tr))   # small slices (tests) still take steps
-    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], aux_classes=n_classes[1:]).to(device)
+    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], width=width, aux_classes=n_classes[1:]).to(device)
     # class-balanced losses: People & Body is 59 % of the emoji; the features should not be
     # dominated by one group
     weights = []
@@ -127,7 +127,7 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
              for k, (name, n, acc) in enumerate(zip(names, n_classes, accs))}
     first = heads[names[0]]
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
-                              "epochs": epochs, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
+                              "epochs": epochs, "width": width, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
                               "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads}
 
 
