@@ -5,8 +5,10 @@ the README's quality section rendered from it.
     python benchmarks/quality_summary.py --check    # exit 1 if either is out of date (the test runs this)
 
 Inputs: benchmarks/results/train_proxies.json (proxies), benchmarks/assets/teachers/curves.json
-(teachers: plateau verdict, sanity ladders), and the strategy / audio results of one device run
-(``--run``). Verdicts (targets met or not) are computed here from those numbers, never typed in.
+(teachers: plateau verdict, sanity ladders), the strategy / audio results of the device runs named
+in ``SOURCES`` (each task from the run that used its current teacher) and the text-to-image headline
+variants in ``HEADLINE_T2I``; the proxy sweep (``PROXY_SWEEP``) is reported, not adopted. Verdicts
+(targets met or not, which headline variant leads) are computed here from those numbers, never typed in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "benchmarks/results/quality/h200-2026-12-04"
+RESUME_RUN = "benchmarks/results/quality/h200-2026-12-04-uig-resume"
+# each task's comparisons come from the run that distilled from its committed teacher: emoji-uig was
+# resumed (trained further) in the second run, so its first-run rows compare against an older teacher
+SOURCES = {"emoji-uig": RESUME_RUN, "emoji-t2i": RUN, "notes-uag": RUN}
+# the text-to-image headline: the comparison's LD-Pruner latency-aware rows and two longer runs
+HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i"),
+                ("the same plans, 480 steps", f"{RESUME_RUN}/headline-emoji-t2i"),
+                ("every cross-attention kept out of the plan, 480 steps", f"{RESUME_RUN}/keep-xattn-emoji-t2i")]
+PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
@@ -56,7 +67,11 @@ def teachers(curves: dict) -> dict:
                                                                "seed_range", "rule")},
                "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
                "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
-               "ladder": t["ladder"], "reference": t["fid_reference"], "device": curves["device"], "date": curves["date"]}
+               "ladder": t["ladder"], "reference": t["fid_reference"],
+               # older files stamp only the header (the latest run), not when each teacher was trained
+               "device": t.get("trained", curves)["device"], "date": t.get("trained", curves)["date"]}
+        if "segments" in t:
+            rec["segments"] = t["segments"]
         if "alignment_ladder" in t:
             rec.update(alignment_final_mean=t["final_alignment"]["mean"], alignment_plateau=t["alignment_plateau"]["plateau"],
                        alignment_ladder=t["alignment_ladder"])
@@ -64,14 +79,20 @@ def teachers(curves: dict) -> dict:
     return out
 
 
-def comparisons(run: str) -> tuple[list[dict], dict]:
+def _strategy_run(folder: str) -> dict:
+    r = load(f"{folder}/quality_strategies.json")
+    return {"result": r, "teacher": {"metric": r["teacher_fid"], "alignment": r.get("teacher_alignment"),
+                                      "distill_steps": r["distill"]["steps"], "date": r["device"]["date"],
+                                      "device": r["device"].get("gpu"), "run": folder}}
+
+
+def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
     rows, teachers_here = [], {}
     for task in ("emoji-uig", "emoji-t2i"):
-        r = load(f"{run}/strategies-{task}/quality_strategies.json")
-        teachers_here[task] = {"metric": r["teacher_fid"], "alignment": r.get("teacher_alignment"),
-                               "distill_steps": r["distill"]["steps"], "date": r["device"]["date"],
-                               "device": r["device"].get("gpu")}
-        rows += r["comparisons"]
+        r = _strategy_run(f"{sources[task]}/strategies-{task}")
+        teachers_here[task] = r["teacher"]
+        rows += r["result"]["comparisons"]
+    run = sources["notes-uag"]
     a = load(f"{run}/audio/quality_audio.json")
     cut = a["summary"]["measured_cut"]
     fad = a["summary"]["fad_finetuned"]
@@ -79,36 +100,72 @@ def comparisons(run: str) -> tuple[list[dict], dict]:
                  "feature_kd": "normalized", "seeds": [r["seed"] for r in a["rows"]], "cut_mean": cut["mean"],
                  "cut_std": cut["std"], "metric": "proxy-FAD", "metric_mean": fad["mean"], "metric_std": fad["std"]})
     teachers_here["notes-uag"] = {"metric": a["teacher_fad"], "alignment": None, "distill_steps": a["distill"]["steps"],
-                                  "date": a["device"]["date"], "device": a["device"].get("gpu")}
+                                  "date": a["device"]["date"], "device": a["device"].get("gpu"), "run": run}
     return rows, teachers_here
 
 
+BASE = ("ld-pruner", "latency-aware", "preserved", "normalized")
+
+
+def t2i_variant(name: str, folder: str, teacher_steps: int) -> dict:
+    """One text-to-image headline candidate: its LD-Pruner latency-aware rows against the teacher
+    measured in the same run."""
+    r = _strategy_run(folder)
+    row = next(c for c in r["result"]["comparisons"] if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == BASE)
+    th = r["teacher"]
+    fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
+    steps_share = th["distill_steps"] / teacher_steps
+    return {"variant": name, "run": folder, "exclude": r["result"].get("exclude"), "cut_mean": row["cut_mean"],
+            "metric_mean": row["metric_mean"], "metric_std": row["metric_std"], "alignment_mean": row["alignment_mean"],
+            "alignment_std": row["alignment_std"], "teacher_metric": th["metric"], "teacher_alignment": th["alignment"],
+            "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
+            "teacher_steps": teacher_steps, "steps_share": steps_share,
+            "targets": {"cut >= 35 %": row["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= 1.10,
+                        "alignment >= -5 %": al_ratio >= 0.95, "steps <= 1/8": steps_share <= 1 / 8}}
+
+
 def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
-    def base(task):
-        return next(r for r in rows if r["task"] == task and (r["criterion"], r["planner"], r["init"], r["feature_kd"]) ==
-                    ("ld-pruner", "latency-aware", "preserved", "normalized"))
-    t2i, uag = base("emoji-t2i"), base("notes-uag")
-    th, uh = here["emoji-t2i"], here["notes-uag"]
-    fid_ratio, al_ratio = t2i["metric_mean"] / th["metric"], t2i["alignment_mean"] / th["alignment"]
-    steps_share = th["distill_steps"] / teach["emoji-t2i"]["steps"]
+    variants = [t2i_variant(name, folder, teach["emoji-t2i"]["steps"]) for name, folder in HEADLINE_T2I]
+    # the headline is the variant meeting the most targets, then the one closest to the teacher's alignment
+    lead = max(variants, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    uag = next(r for r in rows if r["task"] == "notes-uag" and (r["criterion"], r["planner"], r["init"], r["feature_kd"]) == BASE)
+    uh = here["notes-uag"]
     return {
-        "text_to_image": {"task": "emoji-t2i", "cut_mean": t2i["cut_mean"], "metric_ratio": fid_ratio,
-                          "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
-                          "teacher_steps": teach["emoji-t2i"]["steps"], "steps_share": steps_share,
-                          "targets": {"cut >= 35 %": t2i["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= 1.10,
-                                      "alignment >= -5 %": al_ratio >= 0.95, "steps <= 1/8": steps_share <= 1 / 8}},
+        "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants,
+                          "rule": "the variant meeting the most targets, then the highest alignment ratio"},
         "audio": {"task": "notes-uag", "cut_mean": uag["cut_mean"], "metric_ratio": uag["metric_mean"] / uh["metric"],
                   "teacher_plateau": teach["notes-uag"]["plateau"],
                   "targets": {"cut >= 20 %": uag["cut_mean"] >= 0.20,
                               "proxy-FAD <= +10 %": uag["metric_mean"] / uh["metric"] <= 1.10}}}
 
 
-def build(run: str = RUN) -> dict:
+def proxy_sweep(folder: str = PROXY_SWEEP) -> list[dict]:
+    """Proxy variants trained on the GPU in the second run (not adopted: every committed metric was
+    measured with the proxies above; adopting one means re-measuring teachers and students)."""
+    out = []
+    for f in sorted((ROOT / folder).glob("proxy-*.json")):
+        r = json.loads(f.read_text())
+        for name, p in r["proxies"].items():
+            for head, h in p["heads"].items():
+                out.append({"proxy": name, "input_side": _side(f.stem), "width": p.get("width"),
+                            "epochs": p["epochs"], "label": head, "heldout_accuracy": h["held_out_accuracy"],
+                            "majority_baseline": h["majority_baseline"], "meets_85pct": h["held_out_accuracy"] >= ACCURACY_BAR,
+                            "device": r["device"], "date": r["date"], "file": f"{folder}/{f.name}"})
+    return out
+
+
+def _side(stem: str) -> int | None:
+    # proxy-<modality>-<side>-<width>-<epochs>: side 0 = the mel spectrogram's own size
+    side = int(stem.split("-")[2])
+    return side or None
+
+
+def build() -> dict:
     curves = load("benchmarks/assets/teachers/curves.json")
     teach = teachers(curves)
-    rows, here = comparisons(run)
-    return {"schema": SCHEMA, "run": run, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
-            "teachers": teach, "comparisons": rows, "teacher_metric_in_comparison_runs": here,
+    rows, here = comparisons(SOURCES)
+    return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
+            "proxy_sweep": proxy_sweep(), "teachers": teach, "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, teach),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
                       "plateau": "range of the curve over the last 20 % of steps <= range over 3 sampling seeds at the end",
@@ -121,25 +178,40 @@ def _pct(x: float, nd: int = 1) -> str:
 
 def render(s: dict) -> str:
     L = [BEGIN, "<!-- generated by benchmarks/quality_summary.py from benchmarks/results/quality/summary.json -->", ""]
-    t0 = next(iter(s["teachers"].values()))
-    L += [f"All figures: {t0['device']}, {t0['date'][:10]}, [quality_session.sh evidence](benchmarks/device/quality_session.sh) "
+    runs = sorted(set(s["runs"].values()) | {v["run"].rsplit("/", 1)[0] for v in s["headlines"]["text_to_image"]["variants"]})
+    devices = sorted({t["device"] for t in s["teachers"].values()})
+    L += [f"All figures: {', '.join(devices)}, {', '.join(sorted({t['date'][:10] for t in s['teachers'].values()}))}, "
+          f"[quality_session.sh evidence](benchmarks/device/quality_session.sh) "
           f"(teachers one after another, then plans timed alone on torch-graph at batch 8, then the distillations "
-          f"sharing the GPU); results in [{s['run']}]({s['run']}/), summary in "
-          f"[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
-          f"quarter of the data (never trained on by a teacher, a student or a proxy).", "",
+          f"sharing the GPU); results in " + ", ".join(f"[{r.rsplit('/', 1)[1]}]({r}/)" for r in runs) + " ("
+          + "; ".join(f"{task}: {r.rsplit('/', 1)[1]}" for task, r in s["runs"].items()) + "), summary in "
+          "[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
+          "quarter of the data (never trained on by a teacher, a student or a proxy).", "",
           "**Proxies** (held-out accuracy vs majority-class baseline; bar 85 %):", "",
           "| proxy / label | held-out accuracy | baseline | ≥ 85 % |", "|---|---|---|---|"]
     for name, p in s["proxies"].items():
         meets = "n/a (retrieval)" if p["meets_85pct"] is None else ("yes" if p["meets_85pct"] else "**no**")
         L.append(f"| {name} | {_pct(p['heldout_accuracy'])} | {_pct(p['majority_baseline'], 2)} | {meets} |")
+    sweep = s.get("proxy_sweep") or []
+    if sweep:
+        L += ["", f"Proxy variants trained on the GPU ({sweep[0]['device']}, {sweep[0]['date']}; "
+              f"[sweep]({PROXY_SWEEP}/); **not adopted**: every figure here was measured with the proxies above, "
+              "and a new proxy means re-measuring every teacher curve and student):", "",
+              "| proxy | input side | width | epochs | label | held-out accuracy | ≥ 85 % |", "|---|---|---|---|---|---|---|"]
+        for v in sweep:
+            L.append(f"| {v['proxy']} | {v['input_side'] or 'mel'} | {v['width']} | {v['epochs']} | {v['label']} | "
+                     f"{_pct(v['heldout_accuracy'])} | {'yes' if v['meets_85pct'] else 'no'} |")
     L += ["", "**Teachers** (plateau: curve range over the last 20 % of steps ≤ range over 3 sampling seeds; ladder: "
           "real training split ≪ teacher ≪ uniform noise, against the held-out split):", "",
-          "| teacher | steps | train s | final | best (step) | plateau | ladder: real / teacher / noise |",
-          "|---|---|---|---|---|---|---|"]
+          "| teacher | trained | steps | train s | final | best (step) | plateau | ladder: real / teacher / noise |",
+          "|---|---|---|---|---|---|---|---|"]
     for name, t in s["teachers"].items():
         r = list(t["ladder"]["rungs"].values())
         pl = t["plateau_detail"]
-        L.append(f"| {name} | {t['steps']} | {t['train_s']:.0f} | {t['metric']} {t['final_mean']:.1f} ± {t['final_std']:.1f} | "
+        seg = t.get("segments") or []
+        when = t["date"][:16].replace("T", " ") + (f" ({len(seg)} segments: " + " + ".join(str(x["steps"]) for x in seg)
+                                                   + " steps)" if len(seg) > 1 else "")
+        L.append(f"| {name} | {when} | {t['steps']} | {t['train_s']:.0f} | {t['metric']} {t['final_mean']:.1f} ± {t['final_std']:.1f} | "
                  f"{t['best']:.1f} ({t['best_step']}) | {'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs "
                  f"{pl['seed_range']:.1f}) | {r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
     for name, t in s["teachers"].items():
@@ -165,21 +237,30 @@ def render(s: dict) -> str:
     h = s["headlines"]
     for key, title in (("text_to_image", "Headline, text-to-image"), ("audio", "Headline, audio")):
         x = h[key]
-        L.append(f"**{title}** ({x['task']}): cut {_pct(x['cut_mean'])}, metric {x['metric_ratio']:.2f}× the teacher"
+        L.append(f"**{title}** ({x['task']}{', ' + x['variant'] if 'variant' in x else ''}): cut {_pct(x['cut_mean'])}, "
+                 f"metric {x['metric_ratio']:.2f}× the teacher"
                  + (f", alignment {x['alignment_ratio']:.2f}×, {x['distill_steps']} of the teacher's {x['teacher_steps']} "
                     f"steps" if "alignment_ratio" in x else "") + " — "
                  + "; ".join(f"{k}: {'met' if v else '**not met**'}" for k, v in x["targets"].items()) + ".")
         L.append("")
+        if "variants" in x:
+            L += [f"Text-to-image variants (3 seeds each, every plan landed at the same budget; lead: {x['rule']}):", "",
+                  "| variant | cut | proxy-FID (× teacher) | alignment (× teacher) | steps | targets met |",
+                  "|---|---|---|---|---|---|"]
+            for v in x["variants"]:
+                L.append(f"| [{v['variant']}]({v['run']}/) | {_pct(v['cut_mean'])} | {v['metric_mean']:.1f} ± "
+                         f"{v['metric_std']:.1f} ({v['metric_ratio']:.2f}×) | {v['alignment_mean']:.2f} ± {v['alignment_std']:.2f} "
+                         f"({v['alignment_ratio']:.2f}×) | {v['distill_steps']} | {sum(v['targets'].values())}/{len(v['targets'])} |")
+            L.append("")
     L.append(END)
     return "\n".join(L)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", default=RUN, help=f"the device run's result folder (default {RUN})")
     ap.add_argument("--check", action="store_true", help="exit 1 if summary.json or the README section is stale")
     a = ap.parse_args(argv)
-    s = build(a.run)
+    s = build()
     readme = (ROOT / "README.md").read_text()
     if BEGIN not in readme or END not in readme:
         print(f"README.md has no {BEGIN} ... {END} section", file=sys.stderr)

@@ -37,6 +37,26 @@ def test_summary_schema_and_derived_verdicts():
         assert max(cuts) - min(cuts) < 0.01
     h = s["headlines"]["text_to_image"]
     assert h["targets"]["alignment >= -5 %"] == (h["alignment_ratio"] >= 0.95)
+    # the lead variant is chosen by the stated rule, from the variants listed beside it
+    lead = max(h["variants"], key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    assert h["variant"] == lead["variant"] and h["alignment_ratio"] == lead["alignment_ratio"]
+    for v in h["variants"]:
+        assert v["targets"]["steps <= 1/8"] == (v["distill_steps"] * 8 <= v["teacher_steps"])
+    assert all(v["meets_85pct"] == (v["heldout_accuracy"] >= 0.85) for v in s["proxy_sweep"])
+
+
+def test_merge_curves_keeps_when_each_teacher_was_trained():
+    from ldprune_deploy.quality.teachers import merge_curves
+
+    first = {"date": "d1", "device": "gpu1", "torch": "t1", "teachers": {"a": {"steps_done": 1}, "b": {"steps_done": 2}}}
+    second = {"date": "d2", "device": "gpu2", "torch": "t2", "teachers": {"b": {"steps_done": 3}}}
+    m = merge_curves(merge_curves(None, first), second)
+    assert m["date"] == "d2" and m["teachers"]["b"]["steps_done"] == 3
+    assert m["teachers"]["a"]["trained"] == {"date": "d1", "device": "gpu1", "torch": "t1"}
+    assert m["teachers"]["b"]["trained"] == {"date": "d2", "device": "gpu2", "torch": "t2"}
+    # a third run that trains nothing leaves every stamp as it was
+    third = merge_curves(m, {"date": "d3", "device": "gpu3", "torch": "t3", "teachers": {}})
+    assert third["teachers"]["a"]["trained"]["date"] == "d1" and third["teachers"]["b"]["trained"]["date"] == "d2"
 
 
 def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
@@ -44,7 +64,8 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     for rel in ("README.md", QS.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
-    shutil.copytree(ROOT / QS.RUN, root / QS.RUN)
+    for rel in (QS.RUN, QS.RESUME_RUN, QS.PROXY_SWEEP):
+        shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
     readme = (root / "README.md").read_text()

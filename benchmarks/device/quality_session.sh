@@ -20,6 +20,9 @@
 # within 1 % of the budget on the GPU alone, then runs the 3-seed distillations of both emoji
 # teachers and the audio student side by side. Measured 2026-12-04 on the H200: ~19 min
 # (proxy 20 s, teachers 234 + 127 + 131 s, plans 65 + 123 + 37 s, distillations 421 s).
+# Resumed the same day (RESUME=1 TEACHERS="emoji-uig:300" TASKS=emoji-uig HEADLINE_STEPS=480
+# KEEP_XATTN_STEPS=480 PROXY_SWEEP=1 RUNNERS=1): ~25 min (teacher 352 s, plans 102 + 112 s,
+# distillations + proxy sweep 504 s, runners 406 s).
 # `start latency` runs the latency session instead (no teachers, no ORT staging needed):
 #   L0            SD1.5 fp16 export alone with all 16 cores (issue 11)
 #   L1 GPU        planner frontier (issue 5), score throughput: per-call variants, the fastest one
@@ -327,12 +330,12 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   touch "$R/DONE"
 }
 
-merge_teachers() {   # /tmp/teachers/<name> -> benchmarks/assets/teachers, curves.json merged
+merge_teachers() {   # /tmp/teachers/<name> -> benchmarks/assets/teachers, curves.json merged (quality.teachers.merge_curves)
   python3 - <<'EOF2'
 import json, pathlib, shutil
+from ldprune_deploy.quality.teachers import merge_curves
 T = pathlib.Path("benchmarks/assets/teachers"); T.mkdir(parents=True, exist_ok=True)
-# teachers not trained in this run keep their committed entries
-merged = json.loads((T / "curves.json").read_text()) if (T / "curves.json").is_file() else {"teachers": {}}
+merged = json.loads((T / "curves.json").read_text()) if (T / "curves.json").is_file() else None
 trained = []
 for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
     src = pathlib.Path("/tmp/teachers") / n
@@ -340,12 +343,11 @@ for n in ("emoji-t2i", "emoji-uig", "notes-uag"):
         continue
     shutil.rmtree(T / n, ignore_errors=True)
     shutil.copytree(src / n, T / n)
-    c = json.loads((src / "curves.json").read_text())
-    merged.update({k: v for k, v in c.items() if k != "teachers"})
-    merged["teachers"].update(c["teachers"])
+    merged = merge_curves(merged, json.loads((src / "curves.json").read_text()))
     trained.append(n)
-(T / "curves.json").write_text(json.dumps(merged, indent=1))
-print("teachers merged:", trained, "of", sorted(merged["teachers"]))
+if merged is not None:
+    (T / "curves.json").write_text(json.dumps(merged, indent=1))
+    print("teachers merged:", trained, "of", sorted(merged["teachers"]))
 EOF2
 }
 

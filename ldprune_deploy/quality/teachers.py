@@ -106,3 +106,22 @@ def teacher_data(data: str, space: str, conditional: bool, data_dir=None, emb=No
         out.cond_train = enc.encode(out.captions_train)
         out.cond_ref = enc.encode([str(c) for c, k in zip(d["captions"], keep) if not k])
     return out
+
+
+RUN_KEYS = ("date", "device", "torch")
+
+
+def merge_curves(committed: dict | None, new: dict) -> dict:
+    """``curves.json`` of a run that trained some teachers merged into the committed one: the
+    teachers it trained replace theirs, the others stay, and every teacher entry carries the
+    ``trained`` date/device/torch of the run that last trained it (the file's header is the
+    latest run's, which is not when an untouched teacher was trained)."""
+    merged = {k: v for k, v in (committed or {}).items() if k != "teachers"}
+    teachers = {}
+    for name, entry in (committed or {}).get("teachers", {}).items():
+        teachers[name] = {**entry, "trained": entry.get("trained") or {k: committed.get(k) for k in RUN_KEYS}}
+    for name, entry in new.get("teachers", {}).items():
+        teachers[name] = {**entry, "trained": {k: new.get(k) for k in RUN_KEYS}}
+    merged.update({k: v for k, v in new.items() if k != "teachers"})
+    merged["teachers"] = teachers
+    return merged
