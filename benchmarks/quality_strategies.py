@@ -9,6 +9,11 @@ profile measured in this same run), five plans for one trained teacher:
   magnitude / latency-aware   weight magnitude
   random / latency-aware      random importance (the floor)
 
+and, for a text-to-image teacher, a sixth:
+
+  ld-pruner-prompt / latency-aware   LD-Pruner plus its statistic on the prompt's effect on each
+                                     sample (scoring.methods.LDPrunerPrompt)
+
 Every plan goes through the planner's verify loop and is then *landed* (``planner.landing``):
 completed in its own strategy's order while slower than the budget, trimmed while faster than it
 by more than 1 %, by paired measurement against the full model, so every row sits within 1 %
@@ -39,6 +44,9 @@ import _quality as Q  # noqa: E402
 
 PLANS = [("ld-pruner", "latency-aware"), ("ld-pruner", "rank"), ("laptop", "latency-aware"),
          ("magnitude", "latency-aware"), ("random", "latency-aware")]
+# text-to-image teachers only: LD-Pruner plus the same statistic on the prompt's effect on each sample
+CONDITIONAL_PLANS = [("ld-pruner-prompt", "latency-aware")]
+ALL_PLANS = PLANS + CONDITIONAL_PLANS
 
 
 def main(argv=None) -> int:
@@ -49,9 +57,9 @@ def main(argv=None) -> int:
                     help="keep the verified plans as they are (no landing within 1 %% of the budget)")
     ap.add_argument("--no-ablations", dest="ablations", action="store_false",
                     help="skip the scratch-init and plain-feature-KD runs")
-    ap.add_argument("--only", nargs="+", metavar="CRITERION/PLANNER", choices=[f"{m}/{s}" for m, s in PLANS],
+    ap.add_argument("--only", nargs="+", metavar="CRITERION/PLANNER", choices=[f"{m}/{s}" for m, s in ALL_PLANS],
                     help="run only these plans (e.g. ld-pruner/latency-aware for a longer distillation of the headline "
-                         "plan); default: all five")
+                         "plan); default: all five, and ld-pruner-prompt/latency-aware for a text-to-image teacher")
     ap.add_argument("--exclude", metavar="REGEX",
                     help="keep these candidates out of every plan (ScoreConfig.exclude on 'operator:modification', e.g. "
                          "'attn2|attentions\\.[0-9]+:remove' keeps every cross-attention of a text-to-image teacher)")
@@ -63,8 +71,11 @@ def main(argv=None) -> int:
     work = out / "work"
     t0 = time.perf_counter()
     t = Q.load_teacher(a.teacher, a.data, a.emb)
+    known = ALL_PLANS if t.cond_train is not None else PLANS
+    plans = [p for p in known if not a.only or f"{p[0]}/{p[1]}" in a.only]
+    if a.only and len(plans) < len(a.only):
+        raise SystemExit(f"--only {' '.join(a.only)}: ld-pruner-prompt needs a text-to-image teacher")
     store = Q.PlanStore(a, work)
-    plans = [p for p in PLANS if not a.only or f"{p[0]}/{p[1]}" in a.only]
     cands = None
     prof = store.profile(lambda: Q.profile_teacher(t, a, work, cands))
     metric = Q.ProxyMetric(t, a) if store.train else None
@@ -119,7 +130,7 @@ def main(argv=None) -> int:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(run_key(r), []).append(r)
-    order = sorted(groups, key=lambda k: (PLANS.index(k[:2]), k[2] != "preserved", k[3] != "normalized"))
+    order = sorted(groups, key=lambda k: (ALL_PLANS.index(k[:2]), k[2] != "preserved", k[3] != "normalized"))
     # every group against LD-Pruner latency-aware, preserved weights, normalized KD
     base = [r["fid_distilled"] for r in groups.get((*PLANS[0], "preserved", "normalized"), [])]
     summary, comparisons = [], []

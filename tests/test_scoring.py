@@ -58,7 +58,7 @@ def test_formula_on_hand_computed_2x3_example():
     assert s == pytest.approx(math.sqrt(3) + 2.0)
 
 
-@pytest.mark.parametrize("method", ["ld-pruner", "laptop"])
+@pytest.mark.parametrize("method", ["ld-pruner", "ld-pruner-prompt", "laptop"])
 def test_noop_modification_scores_zero(t2i, tmp_path, method, monkeypatch):
     from ldprune_deploy.catalogue import build_catalogue
     from ldprune_deploy.scoring.context import build_context
@@ -153,6 +153,36 @@ def test_two_gloo_processes_equal_one_process(t2i, tmp_path):
     two = json.loads((tmp_path / "two.json").read_text())
     assert two == json.loads(json.dumps(single))
     assert not list(tmp_path.glob(".two.json.rank*"))  # partial shard files cleaned up
+
+
+def test_ld_pruner_prompt_sees_a_model_that_ignores_its_prompt(t2i, tmp_path):
+    """With every cross-attention removed the samples no longer depend on the prompt: the prompt
+    effect of the modified model is exactly zero, so the paired term equals the original effect's norm."""
+    from ldprune_deploy.artifacts import Modification
+    from ldprune_deploy.catalogue import build_catalogue
+    from ldprune_deploy.scoring.context import build_context
+
+    info = model_info(t2i)
+    ctx, _ = build_context(t2i, info, build_catalogue(t2i, info, flops=False), cfg(tmp_path, method="ld-pruner-prompt",
+                                                                                    n_gen=4, guidance=1.0), True)
+    m = METHODS["ld-pruner-prompt"]()
+    base = m.prepare(ctx)
+    assert base["prompt_effect_norm"] > 0   # the prompt changes the samples
+    xattn = [Modification(n, "remove") for n, _ in t2i.named_modules() if n.endswith(".attn2")]
+    s, parts = m.score(ctx, xattn)
+    # no cross-attention: d' = 0, so the paired term is the mean norm of the original effect
+    assert xattn and parts["prompt_dist"] == pytest.approx(base["prompt_effect_norm"], rel=1e-6)
+    assert s == pytest.approx(sum(parts.values()))
+    # LD-Pruner alone sees only the marginal terms of the same samples
+    ld = METHODS["ld-pruner"]()
+    ld.prepare(ctx)
+    assert ld.score(ctx, xattn)[0] == pytest.approx(parts["avg_dist"] + parts["std_dist"], rel=1e-6)
+
+
+def test_ld_pruner_prompt_refuses_an_unconditional_model(uncond, tmp_path):
+    with pytest.raises(LdpruneError, match="takes no prompt") as e:
+        score(uncond, cfg(tmp_path, method="ld-pruner-prompt", include=r"^mid_block\.", mods=None))
+    assert "--method ld-pruner" in str(e.value.fix if hasattr(e.value, "fix") else e.value)
 
 
 def test_unconditional_model_ld_pruner_and_laptop(uncond, tmp_path):
