@@ -11,8 +11,8 @@ profile measured in this same run), five plans for one trained teacher:
 
 and, for a text-to-image teacher, a sixth:
 
-  ld-pruner-prompt / latency-aware   LD-Pruner plus its statistic on the prompt's effect on each
-                                     sample (scoring.methods.LDPrunerPrompt)
+  ld-pruner-prompt / latency-aware   LD-Pruner plus how far each sample's response to its prompt
+                                     moves (scoring.methods.LDPrunerPrompt)
 
 Every plan goes through the planner's verify loop and is then *landed* (``planner.landing``):
 completed in its own strategy's order while slower than the budget, trimmed while faster than it
@@ -44,7 +44,7 @@ import _quality as Q  # noqa: E402
 
 PLANS = [("ld-pruner", "latency-aware"), ("ld-pruner", "rank"), ("laptop", "latency-aware"),
          ("magnitude", "latency-aware"), ("random", "latency-aware")]
-# text-to-image teachers only: LD-Pruner plus the same statistic on the prompt's effect on each sample
+# text-to-image teachers only: LD-Pruner plus how far each sample's response to its prompt moves
 CONDITIONAL_PLANS = [("ld-pruner-prompt", "latency-aware")]
 ALL_PLANS = PLANS + CONDITIONAL_PLANS
 

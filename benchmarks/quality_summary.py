@@ -107,11 +107,15 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
 BASE = ("ld-pruner", "latency-aware", "preserved", "normalized")
 
 
+def _is_base(row: dict) -> bool:
+    return (row["criterion"], row["planner"], row["init"], row["feature_kd"]) == BASE
+
+
 def t2i_variant(name: str, folder: str, teacher_steps: int) -> dict:
     """One text-to-image headline candidate: its LD-Pruner latency-aware rows against the teacher
     measured in the same run."""
     r = _strategy_run(folder)
-    row = next(c for c in r["result"]["comparisons"] if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == BASE)
+    row = next(c for c in r["result"]["comparisons"] if _is_base(c))
     th = r["teacher"]
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
@@ -128,7 +132,7 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     variants = [t2i_variant(name, folder, teach["emoji-t2i"]["steps"]) for name, folder in HEADLINE_T2I]
     # the headline is the variant meeting the most targets, then the one closest to the teacher's alignment
     lead = max(variants, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
-    uag = next(r for r in rows if r["task"] == "notes-uag" and (r["criterion"], r["planner"], r["init"], r["feature_kd"]) == BASE)
+    uag = next(r for r in rows if r["task"] == "notes-uag" and _is_base(r))
     uh = here["notes-uag"]
     return {
         "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants,

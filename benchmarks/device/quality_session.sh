@@ -281,9 +281,10 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
   local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
+  local XATTN="'attn2|attentions\.[0-9]+:remove'"   # every cross-attention (attn2, or the transformer holding it)
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # emoji-t2i with every cross-attention kept out of the plans
     job plan-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
-        --phase plan --only ld-pruner/latency-aware --exclude "'attn2|attentions\.[0-9]+:remove'"
+        --phase plan --only ld-pruner/latency-aware --exclude "$XATTN"
   fi
   for n in $tasks; do
     if [ "$n" = audio ]; then
@@ -310,7 +311,7 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   fi
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then
     job train-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
-        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "'attn2|attentions\.[0-9]+:remove'" \
+        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" \
         --steps "$KEEP_XATTN_STEPS" &
   fi
   if [ -n "${PROXY_SWEEP:-}" ]; then   # not adopted here: every committed metric was measured with the current proxies

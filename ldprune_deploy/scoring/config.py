@@ -106,9 +106,10 @@ class ScoreConfig(Params):
         if conditional is False and (self.prompts is not None or self.prompt_list or self.embeddings is not None):
             raise LdpruneError("prompts were given, but this UNet is unconditional (UNet2DModel)",
                                "drop --prompts / --embeddings for unconditional models")
-        if conditional is False and self.method == "ld-pruner-prompt":
-            raise LdpruneError("ld-pruner-prompt measures what the prompt does, and this UNet takes no prompt",
-                               "use --method ld-pruner for unconditional models")
+        if conditional is False and self.method in METHODS and METHODS[self.method].needs_prompt:
+            from .methods import no_prompt_error
+
+            raise no_prompt_error(self.method)
         if self.check_additivity and self.check_additivity < 3:
             raise LdpruneError(f"--check-additivity {self.check_additivity}: correlations need at least 3 sets",
                                "pass K >= 3 (e.g. 20) or 0 to skip the check")

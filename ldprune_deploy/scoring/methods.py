@@ -45,6 +45,7 @@ class Context:
 class Method(abc.ABC):
     name = ""
     generative = False  # runs the UNet (needs prompts, sampler, ...)
+    needs_prompt = False  # defined for conditional UNets only (ScoreConfig.validate refuses the others)
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         """Compute reference quantities; return the ``baseline`` stats stored in the file."""
@@ -79,6 +80,21 @@ def _finite(x: float) -> float:
     return x if math.isfinite(x) else math.inf
 
 
+def _require_finite(*latents: torch.Tensor) -> None:
+    if not all(torch.isfinite(x).all() for x in latents):
+        from ..errors import LdpruneError
+
+        raise LdpruneError("the original model's latents contain inf/NaN (fp16 overflow?)",
+                           "score in --dtype fp32 or bf16")
+
+
+def no_prompt_error(method: str):
+    from ..errors import LdpruneError
+
+    return LdpruneError(f"{method} measures what the prompt does, and this UNet takes no prompt",
+                        "use --method ld-pruner for unconditional models")
+
+
 @METHODS.register("ld-pruner")
 class LDPruner(Method):
     generative = True
@@ -90,11 +106,7 @@ class LDPruner(Method):
 
     def prepare(self, ctx):
         lat = self._latents(ctx)
-        if not torch.isfinite(lat).all():
-            from ..errors import LdpruneError
-
-            raise LdpruneError("the original model's latents contain inf/NaN (fp16 overflow?)",
-                               "score in --dtype fp32 or bf16")
+        _require_finite(lat)
         self.ref = latent_stats(lat)
         return {"mean_norm": float(torch.linalg.vector_norm(self.ref[0])),
                 "std_norm": float(torch.linalg.vector_norm(self.ref[1]))}
@@ -123,6 +135,8 @@ class LDPrunerPrompt(LDPruner):
     Twice LD-Pruner's UNet calls (both prompt sets go through in one batch). Conditional UNets only.
     """
 
+    needs_prompt = True
+
     def _pairs(self, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(ctx.seeds)
         other = torch.roll(torch.arange(n), -1)   # sample i with sample i+1's prompt
@@ -135,15 +149,12 @@ class LDPrunerPrompt(LDPruner):
         from ..errors import LdpruneError
 
         if ctx.cond is None:
-            raise LdpruneError("ld-pruner-prompt measures what the prompt does, and this UNet takes no prompt",
-                               "use --method ld-pruner for unconditional models")
+            raise no_prompt_error("ld-pruner-prompt")
         if len(ctx.seeds) < 2:
             raise LdpruneError("ld-pruner-prompt pairs each sample with another sample's prompt: N_gen must be >= 2",
                                "raise --n-gen")
         lat, self.effect = self._pairs(ctx)
-        if not (torch.isfinite(lat).all() and torch.isfinite(self.effect).all()):
-            raise LdpruneError("the original model's latents contain inf/NaN (fp16 overflow?)",
-                               "score in --dtype fp32 or bf16")
+        _require_finite(lat, self.effect)
         self.ref = latent_stats(lat)
         return {"mean_norm": float(torch.linalg.vector_norm(self.ref[0])),
                 "std_norm": float(torch.linalg.vector_norm(self.ref[1])),
