@@ -81,12 +81,21 @@ def main(argv=None) -> int:
     ap.add_argument("--resume-from", metavar="DIR",
                     help="continue the teachers saved in DIR (DIR/<name>/unet + DIR/curves.json, e.g. "
                          "benchmarks/assets/teachers): --steps / --max-seconds are this run's extra budget")
+    ap.add_argument("--new-curve", action="store_true",
+                    help="with --resume-from, where the proxies changed since the saved curve: keep that curve as "
+                         "history (earlier_curves) and measure a new one with the current proxies, from a point at "
+                         "the resume step (without this flag a proxy change is refused: one curve, one metric)")
+    ap.add_argument("--lr-scale", type=float, default=1.0,
+                    help="this run's peak learning rate as a fraction of the config's (e.g. 0.3 to continue an "
+                         "annealed teacher without a full-rate warm restart); recorded in the run's segment")
     ap.add_argument("--smoke", action="store_true", help="2 steps at batch 4, 8-sample FID: a CPU check")
     a = ap.parse_args(argv)
     if a.smoke:
         a.steps, a.eval_every, a.fid_n, a.sample_steps = a.steps or 2, 1, 8, 1
     if a.eval_every < 0 or a.eval_points < 1:
         ap.error("--eval-every must be >= 0 and --eval-points >= 1")
+    if not 0 < a.lr_scale <= 1 or (a.new_curve and not a.resume_from):
+        ap.error("--lr-scale takes a fraction in (0, 1]; --new-curve needs --resume-from")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.cuda_graph == "on" and device != "cuda":
         ap.error("--cuda-graph on needs a CUDA device and none is visible: pass --cuda-graph auto (or off) on this machine")
@@ -269,7 +278,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     steps = a.steps or cfg.steps
     batch = 4 if a.smoke else cfg.batch
     # fused AdamW and one foreach EMA update: a tiny UNet's step is launch-bound, so fewer kernels = more steps
-    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0, fused=device == "cuda")
+    lr = cfg.lr * a.lr_scale
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0, fused=device == "cuda")
     ema_params, params = list(ema.parameters()), list(unet.parameters())
     warm = max(1, min(200, steps // 10))
     evals = EvalSchedule(steps, a.max_seconds, a.eval_every, a.eval_points)
@@ -316,6 +326,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     if prior:   # the curve goes on where the last run left it (global steps and seconds)
         log = {k: list(prior.get(k, [])) for k in log}
     t_train, step = 0.0, 0
+    if prior and not log["proxy_fid_step"]:   # a new curve (--new-curve) starts at the resume point
+        record_eval(log, step0, evaluate(ema), cfg)
     while step < steps and t_train < a.max_seconds:
         t0 = time.perf_counter()
         args, noise = make_batch(g)
@@ -329,7 +341,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(step, t_train)
+            group["lr"] = lr * lr_factor(step, t_train)
         opt.step()
         with torch.no_grad():
             decay = min(EMA_DECAY, (1 + step0 + step) / (10 + step0 + step))   # warm-up: early EMA is not stuck at init
@@ -347,18 +359,16 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             log["train_seconds"].append(round(s0 + t_train, 2))
         if evals.due(step, t_train):
             evals.mark(step, t_train)
-            fid, al = evaluate(ema)
-            log["proxy_fid_step"].append(step0 + step)
-            log["proxy_fid"].append(round(fid, 4))
-            if al is not None:
-                log["proxy_alignment"].append(round(al, 3))
-            print(f"  step {step0 + step}: loss {loss.item():.4f}, proxy-{'FAD' if cfg.data == 'notes' else 'FID'} "
-                  f"{fid:.3f}{'' if al is None else f', alignment {al:.2f}'}, "
-                  f"{step * batch / max(t_train, 1e-9):.0f} samples/s ({step / max(t_train, 1e-9):.1f} it/s)")
+            record_eval(log, step0 + step, evaluate(ema), cfg,
+                        f"loss {loss.item():.4f}, {step * batch / max(t_train, 1e-9):.0f} samples/s "
+                        f"({step / max(t_train, 1e-9):.1f} it/s)")
     evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step0 + step)
     segments = (prior.get("segments") or [{"steps": step0, "train_s": s0, "note": "run before resume support"}]
                 if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
-                                      "resumed": bool(prior), "date": datetime.date.today().isoformat()}]
+                                      "resumed": bool(prior), "date": datetime.date.today().isoformat(),
+                                      **({"lr_scale": a.lr_scale} if a.lr_scale != 1 else {}),
+                                      **({"new_curve_from_step": step0} if prior and prior.get("earlier_curves")
+                                         and not prior.get("proxy_fid_step") else {})}]
     folder = out / cfg.name / "unet"
     ema.half().save_pretrained(str(folder), safe_serialization=True)
     _tag_config(folder / "config.json", cfg)
@@ -370,7 +380,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             "eval_schedule": evals.describe(), **graph_info,
             "fid_reference": f"{len(x_ref)} held-out items (used neither for teacher training nor for distillation)",
             "metric_captions": "held-out captions" if cfg.conditional else None, "proxy": proxy_meta.get("modality"),
-            "proxy_accuracy": proxy_meta.get("held_out_accuracy"), **evidence, **log}
+            "proxy_accuracy": proxy_meta.get("held_out_accuracy"), **evidence, **log,
+            **({"earlier_curves": prior["earlier_curves"]} if prior and prior.get("earlier_curves") else {})}
 
 
 def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> dict | None:
@@ -393,9 +404,14 @@ def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> d
     if not prior:
         raise SystemExit(f"--resume-from {root}: curves.json has no entry for {cfg.name}")
     ref = f"{n_ref} held-out items"
-    if prior.get("proxy_accuracy") != proxy_meta.get("held_out_accuracy") or not str(prior.get("fid_reference", "")).startswith(ref):
-        raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was measured with another proxy or reference "
-                         f"({prior.get('fid_reference')}); retrain from scratch, or keep the proxies it was measured with")
+    if not str(prior.get("fid_reference", "")).startswith(ref):
+        raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was measured against another reference "
+                         f"({prior.get('fid_reference')}); retrain from scratch")
+    if prior.get("proxy_accuracy") != proxy_meta.get("held_out_accuracy"):
+        if not a.new_curve:
+            raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was measured with another proxy; pass "
+                             f"--new-curve to keep it as history and measure a new one, or keep its proxies")
+        prior = rebase_curve(prior)
     if "train_seconds_total" not in prior:
         # curves of 2026-12-04 and before: the total was lost to the per-log-line list of the same
         # name; its last entry is the time at the last logged step (<= 50 steps before the end)
@@ -404,6 +420,19 @@ def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> d
     unet.load_state_dict(state)
     print(f"  resuming {cfg.name} from {weights} at step {prior['steps_done']} ({prior['train_seconds_total']} s)")
     return prior
+
+
+CURVE_KEYS = ("proxy_fid_step", "proxy_fid", "proxy_alignment")
+
+
+def rebase_curve(prior: dict) -> dict:
+    """``prior`` with its metric curve moved to ``earlier_curves`` (with the proxy accuracy, final
+    values and plateau verdict it was measured with) and emptied: the steps, seconds, loss log
+    and segments go on, the curve starts again under the current proxies."""
+    old = {k: prior.get(k) for k in (*CURVE_KEYS, "proxy", "proxy_accuracy", "final", "plateau")}
+    old["until_step"] = prior["steps_done"]
+    return {**prior, "earlier_curves": [*prior.get("earlier_curves", []), old],
+            **{k: [] for k in CURVE_KEYS if k in prior}}
 
 
 def _fid_metric(proxy, real: torch.Tensor, device):
@@ -456,6 +485,16 @@ def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed
     fake, c = sample_images(unet, cfg, a, cond_ref, seed)
     al = float(align.score(fake, c).mean()) if align is not None else None
     return frechet(fid_metric, fake), al
+
+
+def record_eval(log: dict, step: int, result: tuple[float, float | None], cfg: TeacherConfig, note: str = "") -> None:
+    fid, al = result
+    log["proxy_fid_step"].append(step)
+    log["proxy_fid"].append(round(fid, 4))
+    if al is not None:
+        log["proxy_alignment"].append(round(al, 3))
+    print(f"  step {step}: proxy-{'FAD' if cfg.data == 'notes' else 'FID'} {fid:.3f}"
+          f"{'' if al is None else f', alignment {al:.2f}'}{', ' + note if note else ''}")
 
 
 def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, steps_done) -> dict:

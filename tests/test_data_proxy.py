@@ -162,4 +162,22 @@ def test_train_teachers_smoke(tmp_path):
                                 "--limit", str(limit), "--proxies", str(assets), "--out", str(tmp_path / "x"),
                                 "--only", only, "--resume-from", str(out / only)], cwd=ROOT, env=env,
                                capture_output=True, text=True, timeout=300)
-            assert r.returncode != 0 and "another proxy or reference" in r.stderr
+            assert r.returncode != 0 and "another reference" in r.stderr
+            # a curve measured with another proxy: refused, or (--new-curve) kept as history while a
+            # new curve starts at the resume step
+            bad["teachers"][only]["fid_reference"] = curves["fid_reference"]
+            bad["teachers"][only]["proxy_accuracy"] = 0.123
+            (out / only / "curves.json").write_text(json.dumps(bad))
+            base = [sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data), "--limit",
+                    str(limit), "--proxies", str(assets), "--only", only, "--resume-from", str(out / only)]
+            r = subprocess.run([*base, "--out", str(tmp_path / "y")], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=300)
+            assert r.returncode != 0 and "--new-curve" in r.stderr
+            subprocess.run([*base, "--out", str(tmp_path / "z"), "--new-curve", "--lr-scale", "0.5"], cwd=ROOT,
+                           check=True, env=env, timeout=300)
+            c3 = json.loads((tmp_path / "z" / "curves.json").read_text())["teachers"][only]
+            assert c3["steps_done"] == 4 and c3["proxy_fid_step"] == [2, 3, 4]
+            assert c3["earlier_curves"][0]["proxy_fid_step"] == [1, 2]
+            assert c3["earlier_curves"][0]["proxy_accuracy"] == 0.123 and c3["earlier_curves"][0]["until_step"] == 2
+            assert c3["segments"][-1]["new_curve_from_step"] == 2 and c3["segments"][-1]["lr_scale"] == 0.5
+            assert c3["plateau"]["window_covered"]   # the new curve starts at step 2 of 4: before the window

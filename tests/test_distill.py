@@ -8,7 +8,8 @@ import pytest
 import torch
 from _distill_helpers import make_student, write_latents
 
-from ldprune_deploy.distillation import DistillConfig, DistillData, distill, distill_loss, feature_term
+from ldprune_deploy.distillation import (DistillConfig, DistillData, distill, distill_loss, feature_term,
+                                         prompt_term)
 from ldprune_deploy.errors import LdpruneError
 from ldprune_deploy.surgery import load_pruned
 from ldprune_deploy.unet import model_plan
@@ -56,6 +57,34 @@ def test_feature_shape_mismatch_is_a_clear_error():
         feature_term(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 4, 4), "plain")
 
 
+def test_prompt_term_is_the_relative_error_of_the_caption_effect():
+    g = torch.Generator().manual_seed(0)
+    t_c, t_u = torch.randn(3, 4, 8, 8, generator=g), torch.randn(3, 4, 8, 8, generator=g)
+    assert prompt_term(t_c, t_u, t_c, t_u) == 0.0
+    s_c = t_c + 0.1 * torch.randn(t_c.shape, generator=g)
+    assert prompt_term(s_c, t_u, t_c, t_u) > 0
+    # a dropped caption (teacher effect exactly 0) contributes 0 however far off the student is there
+    t_c[2] = t_u[2]
+    s_far = s_c.clone()
+    s_far[2] += 100.0
+    rows = [float(prompt_term(s_c[i:i + 1], t_u[i:i + 1], t_c[i:i + 1], t_u[i:i + 1])) for i in range(2)]
+    assert float(prompt_term(s_far, t_u, t_c, t_u)) == pytest.approx(sum(rows) / 3)
+    # by hand: row 0 teacher effect [1, 2] (mean square 2.5), student effect [1, 1] -> 0.5 / 2.5;
+    # row 1 has no teacher effect -> 0; the mean over both rows is 0.1
+    tc, tu = torch.tensor([[1.0, 3.0], [2.0, 2.0]]), torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    sc, su = torch.tensor([[1.0, 1.0], [5.0, 0.0]]).requires_grad_(), torch.zeros(2, 2)
+    tc.requires_grad_()
+    assert float(prompt_term(sc, su, tc, tu).detach()) == pytest.approx(0.1)
+    # in distill_loss: weighted into the total, reported only when enabled, teacher side detached
+    feats = {"a": torch.ones(2, 3)}
+    total, terms = distill_loss(sc, sc.detach(), tc, feats, feats, uncond=(su, tu), lambda_prompt=2.0)
+    assert terms["prompt"] == pytest.approx(0.1) and terms["feat"] == 0.0
+    assert terms["total"] == pytest.approx(terms["out"] + 2.0 * 0.1)
+    total.backward()
+    assert sc.grad is not None and tc.grad is None
+    assert "prompt" not in distill_loss(sc, sc, tc, feats, feats)[1]
+
+
 def test_loss_decreases_over_20_steps(t2i_student, tmp_path):
     g = torch.Generator().manual_seed(1)
     data = DistillData(torch.randn(8, 4, 16, 16, generator=g), torch.randn(8, 8, 32, generator=g))
@@ -73,6 +102,32 @@ def test_loss_decreases_over_20_steps(t2i_student, tmp_path):
     assert (out / "losses.png").stat().st_size > 1000
     mem = json.loads((out / "memory.json").read_text())
     assert mem["activation_bytes"] > 0 and mem["optimizer_bytes"] == 8 * mem["student_params"]
+
+
+def test_prompt_kd_run_records_the_term_and_keeps_the_conditional_terms(t2i_student, tmp_path):
+    g = torch.Generator().manual_seed(2)
+    data = DistillData(torch.randn(4, 4, 16, 16, generator=g), torch.randn(4, 8, 32, generator=g))
+    cfg = dict(steps=3, batch_size=2, lr=1e-3, data=data, progress=False, save_final=False)
+    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "p", lambda_prompt=0.5, **cfg))
+    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "plain", **cfg))
+    h, plain = _history(tmp_path / "p"), _history(tmp_path / "plain")
+    assert len(h) == 3 and "prompt" not in plain[0]
+    for r in h:
+        assert torch.isfinite(torch.tensor(r["prompt"])) and r["prompt"] > 0  # a pruned student is off
+        assert r["total"] == pytest.approx(r["task"] + r["out"] + r["feat"] + 0.5 * r["prompt"], rel=1e-5)
+    # step 1 (same initial student, same batch): the conditional half of the doubled batch gives
+    # the terms of a plain run, so the slicing of outputs and features is right
+    for k in ("task", "out", "feat", "feat/down_blocks.0", "feat/mid_block", "feat/up_blocks.1"):
+        assert h[0][k] == pytest.approx(plain[0][k], rel=1e-4), k
+    assert json.loads((tmp_path / "p" / "summary.json").read_text())["config"]["lambda_prompt"] == 0.5
+
+
+def test_prompt_kd_on_an_unconditional_teacher_is_refused(uncond_student, tmp_path):
+    data = write_latents(tmp_path / "lat.safetensors", 2, 3)
+    with pytest.raises(LdpruneError, match="text-conditional teacher") as e:
+        distill("tiny-uncond", uncond_student, DistillConfig(output=tmp_path / "o", steps=1, data=data,
+                                                             lambda_prompt=1.0, progress=False))
+    assert "--lambda-prompt" in str(e.value)
 
 
 def _uncond_cfg(out, data, **kw):
@@ -109,6 +164,13 @@ def test_resume_equals_uninterrupted_run(uncond_student, tmp_path):
     # a resume with other loss settings is refused rather than silently diverging
     with pytest.raises(LdpruneError, match="cannot resume exactly"):
         distill("tiny-uncond", uncond_student, _uncond_cfg(part, data, resume=True, lr=1e-2))
+    # a checkpoint written before lambda_prompt existed resumes as lambda_prompt=0
+    state = part / "checkpoints" / "step-00000006" / "state.json"
+    st = json.loads(state.read_text())
+    del st["config"]["lambda_prompt"]
+    state.write_text(json.dumps(st))
+    distill("tiny-uncond", uncond_student, _uncond_cfg(part, data, resume=True))
+    assert len(_history(part)) == 6
 
 
 def test_student_not_derived_from_teacher_is_refused(uncond_student, tmp_path):

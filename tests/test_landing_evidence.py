@@ -68,6 +68,10 @@ def test_plateau_rule_compares_curve_range_with_seed_range():
     assert res["plateau"] and res["points_in_window"] == 3 and res["window_range"] == 1 and res["seed_range"] == 2.5
     # fewer than two points in the window: nothing can be said
     assert not plateau([500, 1000], [10, 10], 1000, seeds)["plateau"]
+    # a curve that starts inside the window (re-measured from a late resume point) does not cover it
+    late = plateau([850, 900, 1000], [120, 121, 120], 1000, seeds)
+    assert not late["plateau"] and not late["window_covered"] and late["points_in_window"] == 3
+    assert plateau([800, 900, 1000], [120, 121, 120], 1000, seeds)["window_covered"]
 
 
 def test_ladder_and_differs():

@@ -261,21 +261,49 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # distils the committed emoji-t2i LD-Pruner latency-aware plans (3 seeds) for N steps on top;
   # PROXY_SWEEP=1 trains proxy variants into $R/proxy_sweep (never into benchmarks/assets);
   # KEEP_XATTN_STEPS=N plans emoji-t2i (LD-Pruner latency-aware, landed) with no cross-attention removed
-  # and distils it N steps (alignment: issue 23's headline); RUNNERS=1 ends with runners.py --torch-set coordinate on the full SD1.5 (GPU alone, issue 21)
+  # and distils it N steps (alignment: issue 23's headline); KEEP_XATTN_PROMPT=L distils the same plans
+  # with L x the prompt-effect KD term too; RUNNERS=1 ends with runners.py --torch-set coordinate on the
+  # full SD1.5 (GPU alone, issue 21).
+  # ADOPT_PROXIES=1 (with RESUME=1) first trains the emoji and mel proxies here with PROXY_RECIPE
+  # (train_proxies.py flags) into benchmarks/assets, then resumes the teachers with --new-curve (their
+  # old curves kept as history, new ones measured with the new proxies from the resume step);
+  # LR_SCALE=f continues the teachers at f x their peak learning rate.
   setup_env
   touch "$R/TRAINS_TEACHERS"
-  if [ -z "${RESUME:-}" ]; then
+  if [ -n "${ADOPT_PROXIES:-}" ]; then
+    echo "### E0 proxies adopted: ${PROXY_RECIPE:=--emoji-size 64 --width 64 --epochs 100} $(date -u +%H:%M:%S)"
+    mkdir -p "$R/proxies"
+    for m in emoji mel; do   # side by side, each to its own results file (merged below)
+      job "adopt-proxy-$m" python3 benchmarks/train_proxies.py --data data_cache --only "$m" --device cuda \
+          $PROXY_RECIPE --results "$R/proxies/train_proxies-$m.json" &
+    done
+    wait
+    python3 - "$R/proxies" <<'EOF2'
+import json, pathlib, sys
+from ldprune_deploy.jsonio import write_json_atomic
+res = pathlib.Path("benchmarks/results/train_proxies.json")
+merged = json.loads(res.read_text())
+for m in ("emoji", "mel"):
+    new = json.loads((pathlib.Path(sys.argv[1]) / f"train_proxies-{m}.json").read_text())
+    merged["proxies"][m] = new["proxies"][m]
+    merged.update({k: new[k] for k in ("date", "device", "host", "torch")})
+write_json_atomic(res, merged)
+print({m: round(merged["proxies"][m]["held_out_accuracy"], 4) for m in merged["proxies"] if m != "align"})
+EOF2
+    cp benchmarks/results/train_proxies.json benchmarks/assets/proxy-emoji.* benchmarks/assets/proxy-mel.* "$R/proxies/"
+  elif [ -z "${RESUME:-}" ]; then
     echo "### E0 mel proxy $(date -u +%H:%M:%S)"
     job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
     cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
   fi
   echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
   # RESUME=1 continues the committed teachers (warm restart from their EMA weights, the curve goes on);
-  # TEACHERS="emoji-uig:300" trains only those, for those seconds
+  # TEACHERS="emoji-uig:300" trains only those, for those seconds (emoji-uig:300:8: with 8 eval points)
   for spec in ${TEACHERS:-"emoji-t2i:${T2I_SECONDS:-180}" "emoji-uig:${UIG_SECONDS:-100}" "notes-uag:${UAG_SECONDS:-90}"}; do
-    n=${spec%%:*}
+    IFS=: read -r n secs points <<< "$spec"
     job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
-        --max-seconds "${spec##*:}" --steps 40000 --eval-points 10 ${RESUME:+--resume-from benchmarks/assets/teachers}
+        --max-seconds "$secs" --steps 40000 --eval-points "${points:-10}" ${RESUME:+--resume-from benchmarks/assets/teachers} \
+        ${ADOPT_PROXIES:+--new-curve} --lr-scale "${LR_SCALE:-1}"
   done
   merge_teachers
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
@@ -294,6 +322,10 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
     fi
   done
   echo "### E3 shared: distillation and metrics $(date -u +%H:%M:%S)"
+  if [ -n "${KEEP_XATTN_PROMPT:-}" ] && [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # before any distillation writes there
+    mkdir -p "$R/quality/keep-xattn-prompt-emoji-t2i/work"
+    cp -a "$R/quality/keep-xattn-emoji-t2i/work/." "$R/quality/keep-xattn-prompt-emoji-t2i/work/"
+  fi
   for n in $tasks; do
     if [ "$n" = audio ]; then
       job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase train \
@@ -313,6 +345,12 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
     job train-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
         --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" \
         --steps "$KEEP_XATTN_STEPS" &
+  fi
+  if [ -n "${KEEP_XATTN_PROMPT:-}" ] && [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # the keep-xattn plans, + prompt-effect KD
+    local P="$R/quality/keep-xattn-prompt-emoji-t2i"   # (its plans were copied at the start of E3)
+    job train-keep-xattn-prompt python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$P" \
+        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" \
+        --steps "$KEEP_XATTN_STEPS" --lambda-prompt "$KEEP_XATTN_PROMPT" &
   fi
   if [ -n "${PROXY_SWEEP:-}" ]; then   # not adopted here: every committed metric was measured with the current proxies
     ( for v in ${PROXY_VARIANTS:-"emoji 32 24 30" "emoji 64 24 30" "emoji 64 48 60" "emoji 64 64 100" "mel 0 24 30" "mel 0 48 60" "mel 0 64 100"}; do
@@ -371,6 +409,7 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
     [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/$n/unet/config.json" ] && tar -C "$W/benchmarks/assets/teachers" -czf "$OUT/teacher-$n.tgz" "$n"
   done
   [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/curves.json" ] && cp "$T/curves.json" "$OUT/curves.json"
+  [ -d "$R/proxies" ] && tar -C "$R" -czf "$OUT/proxies.tgz" proxies   # adopted proxies (> 4 MB, not in results.tgz)
   cp "$R/logs/session.log" "$OUT/session.log" 2>/dev/null
   tail -n 40 "$R/logs/session.log"
   ls -la "$OUT"

@@ -2,8 +2,8 @@
 
 from .config import DistillConfig
 from .data import DistillData
-from .losses import FeatureTaps, default_stages, distill_loss, feature_term
+from .losses import FeatureTaps, default_stages, distill_loss, feature_term, prompt_term
 from .stage import distill
 
 __all__ = ["DistillConfig", "DistillData", "FeatureTaps", "default_stages", "distill", "distill_loss",
-           "feature_term"]
+           "feature_term", "prompt_term"]

@@ -15,8 +15,8 @@ SCHEDULES = ("cosine", "constant")
 
 # Fields that change the loss curve: a resume must use the same values.
 RESUME_KEYS = ("seed", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "lr_schedule",
-               "feat_loss", "lambda_task", "lambda_out", "lambda_feat", "ema_decay", "max_grad_norm",
-               "steps", "random_flip", "cond_dropout", "mixed_precision", "stages")
+               "feat_loss", "lambda_task", "lambda_out", "lambda_feat", "lambda_prompt", "ema_decay",
+               "max_grad_norm", "steps", "random_flip", "cond_dropout", "mixed_precision", "stages")
 
 
 @dataclass
@@ -49,6 +49,9 @@ class DistillConfig(Params):
     lambda_task: float = param(1.0, group="loss", check=at_least(0), help="weight of the task (noise) loss")
     lambda_out: float = param(1.0, group="loss", check=at_least(0), help="weight of the output KD loss")
     lambda_feat: float = param(1.0, group="loss", check=at_least(0), help="weight of the feature KD loss")
+    lambda_prompt: float = param(0.0, group="loss", check=at_least(0),
+                                 help="weight of the prompt-effect KD loss (text-conditional UNets: matches "
+                                      "eps(c) - eps(empty), which output KD barely weights; costs a doubled batch)")
     stages: list[str] | None = param(None, group="loss", metavar="MODULE",
                                      help="module ids whose outputs are matched (default: every down/mid/up block)")
     prediction_type: str = param("epsilon", group="loss", choices=("epsilon", "v_prediction", "sample"),

@@ -1,4 +1,5 @@
-"""Distillation loss: task + output KD + feature KD at the outputs of matching stages.
+"""Distillation loss: task + output KD + feature KD at the outputs of matching stages
+(+ optional prompt-effect KD for text-conditional UNets).
 
 Features are captured with forward hooks on the stage modules of both UNets, matched by
 module id, so no model code is copied and any diffusers UNet works. Every term is a mean
@@ -92,11 +93,32 @@ def feature_term(fs: torch.Tensor, ft: torch.Tensor, mode: str) -> torch.Tensor:
     return mse.mean()
 
 
+def prompt_term(eps_s_c: torch.Tensor, eps_s_u: torch.Tensor, eps_t_c: torch.Tensor, eps_t_u: torch.Tensor
+                ) -> torch.Tensor:
+    """Relative squared error of the caption's effect ``d = eps(c) - eps(empty)``, per sample.
+
+    ``d`` is a small part of eps, so output KD barely weights it, yet it is what prompt
+    alignment (and guidance, which amplifies it) rests on. A row whose teacher effect is
+    exactly 0 (a dropped caption) contributes 0 instead of an error divided by EPS; it still
+    counts in the mean over all rows, so the term stays a mean of a per-sample quantity and a
+    batch split over processes averages to the same value.
+    """
+    dt = eps_t_c.detach().float() - eps_t_u.detach().float()
+    scale = dt.pow(2).flatten(1).mean(1)
+    rel = _per_sample_mse(eps_s_c.float() - eps_s_u.float(), dt) / (scale + EPS)
+    return torch.where(scale > 0, rel, torch.zeros_like(rel)).mean()
+
+
 def distill_loss(eps_s: torch.Tensor, target: torch.Tensor, eps_t: torch.Tensor,
                  feats_s: dict[str, torch.Tensor], feats_t: dict[str, torch.Tensor], *, mode: str = "normalized",
-                 lambda_task: float = 1.0, lambda_out: float = 1.0, lambda_feat: float = 1.0
+                 lambda_task: float = 1.0, lambda_out: float = 1.0, lambda_feat: float = 1.0,
+                 uncond: tuple[torch.Tensor, torch.Tensor] | None = None, lambda_prompt: float = 0.0
                  ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Total loss and its parts (floats; per-stage feature terms under ``feat/<id>``)."""
+    """Total loss and its parts (floats; per-stage feature terms under ``feat/<id>``).
+
+    ``uncond``: the (student, teacher) predictions for the same inputs with an empty caption;
+    given, the prompt-effect term is added and reported as ``prompt``.
+    """
     task = _per_sample_mse(eps_s, target).mean()
     out = _per_sample_mse(eps_s, eps_t.detach()).mean()
     missing = set(feats_t) ^ set(feats_s)
@@ -106,8 +128,12 @@ def distill_loss(eps_s: torch.Tensor, target: torch.Tensor, eps_t: torch.Tensor,
     per = {k: feature_term(feats_s[k], feats_t[k], mode) for k in feats_t}
     feat = torch.stack(list(per.values())).sum() if per else eps_s.new_zeros((), dtype=torch.float32)
     total = lambda_task * task + lambda_out * out + lambda_feat * feat
+    extra = {}
+    if uncond is not None:
+        extra["prompt"] = prompt_term(eps_s, uncond[0], eps_t, uncond[1])
+        total = total + lambda_prompt * extra["prompt"]
     # one device->host copy for all terms (each .item() would be a separate sync)
-    vals = torch.stack([total, task, out, feat, *per.values()]).detach().float().cpu().tolist()
-    names = ["total", "task", "out", "feat", *(f"feat/{k}" for k in per)]
+    vals = torch.stack([total, task, out, feat, *extra.values(), *per.values()]).detach().float().cpu().tolist()
+    names = ["total", "task", "out", "feat", *extra, *(f"feat/{k}" for k in per)]
     terms = dict(zip(names, vals))
     return total, terms

@@ -107,6 +107,10 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
     prepare_output(out, config.resume, config.overwrite, acc.is_main_process)
     acc.wait_for_everyone()
     t_unet, info, s_unet = load_pair(teacher, student, config.teacher_dtype)
+    if config.lambda_prompt > 0 and not info.conditional:
+        raise LdpruneError(f"--lambda-prompt {config.lambda_prompt} needs a text-conditional teacher; "
+                           f"{info.name} is unconditional (it has no caption effect to match)",
+                           "drop --lambda-prompt (or set it to 0)")
     t_dtype = next(t_unet.parameters()).dtype
     t_unet.to(acc.device)
     s_unet.to(acc.device).train()
@@ -149,15 +153,27 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
             ctx = emb[b["idx"]].to(acc.device)
             ctx = torch.where(b["drop"].to(acc.device)[:, None, None], torch.zeros_like(ctx), ctx)
         extra = added_cond(s_unet, len(t), lat.shape[-1], info.vae_scale_factor, acc.device, torch.float32)
+        target = task_target(sched, x0, noise, t, config.prediction_type)
+        B, prompt = len(t), config.lambda_prompt > 0 and ctx is not None
+        if prompt:
+            # conditional and empty-caption rows in one forward per model: DDP allows one
+            # forward before backward, and the halves share noise and timesteps
+            noisy, t, ctx = torch.cat([noisy, noisy]), torch.cat([t, t]), torch.cat([ctx, torch.zeros_like(ctx)])
+            extra = extra and {k: torch.cat([v, v]) for k, v in extra.items()}
         with torch.no_grad():
             cast = lambda v: None if v is None else v.to(t_dtype)  # noqa: E731
             eps_t = _forward(t_unet, cast(noisy), t, cast(ctx),
                              extra and {k: cast(v) for k, v in extra.items()}).float()
         feats_t = taps_t.pop()
         eps_s = _forward(model, noisy, t, ctx, extra)
-        return distill_loss(eps_s, task_target(sched, x0, noise, t, config.prediction_type), eps_t,
-                            taps_s.pop(), feats_t, mode=config.feat_loss, lambda_task=config.lambda_task,
-                            lambda_out=config.lambda_out, lambda_feat=config.lambda_feat)
+        feats_s, uncond = taps_s.pop(), None
+        if prompt:
+            uncond = (eps_s[B:], eps_t[B:])
+            eps_s, eps_t = eps_s[:B], eps_t[:B]
+            feats_s, feats_t = ({k: v[:B] for k, v in f.items()} for f in (feats_s, feats_t))
+        return distill_loss(eps_s, target, eps_t, feats_s, feats_t, mode=config.feat_loss,
+                            lambda_task=config.lambda_task, lambda_out=config.lambda_out,
+                            lambda_feat=config.lambda_feat, uncond=uncond, lambda_prompt=config.lambda_prompt)
 
     mem = None
     if acc.is_main_process and start == 0:
@@ -245,6 +261,8 @@ def _checkpoint(acc, out, step, model, opt, lr_sched, ema, history, run_state, p
 def _restore(ck, config, run_state, model, opt, lr_sched, ema, acc) -> tuple[int, list]:
     st = ck["state"]
     mine, theirs = run_state["config"], st["config"]
+    # a key added after the checkpoint was written (lambda_prompt) had its default in that run
+    theirs = {**{k: f.default for k, f in DistillConfig.__dataclass_fields__.items() if k in mine}, **theirs}
     diff = [k for k in mine if mine[k] != theirs.get(k) and not (k == "steps" and config.lr_schedule == "constant")]
     same_run = (st["world_size"], st["teacher_fingerprint"]) == (run_state["world_size"], run_state["teacher_fingerprint"])
     if diff or not same_run:

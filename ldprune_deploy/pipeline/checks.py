@@ -13,7 +13,7 @@ from typing import Any
 
 from ..artifacts import SCORES_SCHEMA
 from ..budget import Budget
-from ..errors import Infeasible, LdpruneError
+from ..errors import Infeasible
 from ..params import recipe_specs
 from .recipe import Recipe, fail, resolve_path
 from .sections import SECTIONS

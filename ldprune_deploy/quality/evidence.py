@@ -25,15 +25,19 @@ def plateau(steps: list[int], values: list[float], total_steps: int, seed_values
     Flat means: the range (max - min) of the curve's points at or after ``(1 - last) * total_steps``
     is no larger than the range of the same metric measured at the end with different sampling
     seeds (``seed_values``: the noise one evaluation carries). At least two points must fall in
-    the window, else nothing can be said and ``plateau`` is False."""
+    the window, and the curve must start at or before the window (a curve re-measured with a new
+    proxy from a resume point covers only the steps after it), else nothing can be said and
+    ``plateau`` is False."""
     start = (1 - last) * total_steps
-    window = [v for s, v in zip(steps, values) if s >= start - 1e-9 and v is not None and math.isfinite(v)]
+    valid = [(s, v) for s, v in zip(steps, values) if v is not None and math.isfinite(v)]
+    window = [v for s, v in valid if s >= start - 1e-9]
+    covered = bool(valid) and min(s for s, _ in valid) <= start + 1e-9
     seeds = spread(seed_values)
     noise = (seeds["max"] - seeds["min"]) if seeds["n"] >= 2 else None
     change = (max(window) - min(window)) if len(window) >= 2 else None
-    ok = change is not None and noise is not None and change <= noise
+    ok = covered and change is not None and noise is not None and change <= noise
     return {"plateau": bool(ok), "window_from_step": math.ceil(start), "points_in_window": len(window),
-            "window_range": change, "seed_range": noise, "seed_spread": seeds,
+            "window_covered": covered, "window_range": change, "seed_range": noise, "seed_spread": seeds,
             "rule": f"range of the curve over the last {last:.0%} of steps <= range over {seeds['n']} sampling seeds at the end"}
 
 
