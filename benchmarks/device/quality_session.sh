@@ -331,8 +331,9 @@ EOF2
       job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase train \
           --steps "${AUDIO_STEPS:-400}" &
     else
+      # T2I_NO_ABLATIONS=1: the init / feature-KD ablations on emoji-uig only (device time)
       job "train-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" \
-          --phase train --steps "${STRAT_STEPS:-200}" &
+          --phase train --steps "${STRAT_STEPS:-200}" $([ "$n" = emoji-t2i ] && [ -n "${T2I_NO_ABLATIONS:-}" ] && echo --no-ablations) &
     fi
   done
   if [ -n "${HEADLINE_STEPS:-}" ]; then   # the plans (and their profile) landed in the committed run
