@@ -23,6 +23,14 @@
 # Resumed the same day (RESUME=1 TEACHERS="emoji-uig:300" TASKS=emoji-uig HEADLINE_STEPS=480
 # KEEP_XATTN_STEPS=480 PROXY_SWEEP=1 RUNNERS=1): ~25 min (teacher 352 s, plans 102 + 112 s,
 # distillations + proxy sweep 504 s, runners 406 s).
+# Adopted the sweep's proxies the same day (ADOPT_PROXIES=1 RESUME=1 LR_SCALE=0.3 TEACHERS="emoji-t2i:60:5
+# emoji-uig:240:8 notes-uag:35:5" KEEP_XATTN_STEPS=480 KEEP_XATTN_PROMPT=1 T2I_NO_ABLATIONS=1): ~27 min
+# (proxies 32 s side by side, teachers 103 + 274 + 74 s, plans 93 + 91 + 266 + 55 s -- ld-pruner-prompt
+# doubles the T2I scoring --, distillations 627 s with the prompt-KD job stopped after 180 s).
+# With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
+# longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
+# here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
+# if need be) and `start` puts the file back together before anything reads it.
 # `start latency` runs the latency session instead (no teachers, no ORT staging needed):
 #   L0            SD1.5 fp16 export alone with all 16 cores (issue 11)
 #   L1 GPU        planner frontier (issue 5), score throughput: per-call variants, the fastest one
@@ -67,9 +75,23 @@ set -uo pipefail
 W=/tmp/work R=/tmp/results T=/tmp/work/benchmarks/assets/teachers
 OUT=${OUT:-/tmp/out}
 
+split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (12 MB each)
+  mkdir -p .stage/parts
+  for f in "$@"; do split -b 12M -d "$f" ".stage/parts/${f//\//__}.part-"; done
+  ls -la .stage/parts
+}
+
+join_parts() {   # on the device, in the tree: .stage/parts/* -> the files they were cut from
+  local prefix
+  for prefix in $(ls .stage/parts/*.part-* 2>/dev/null | sed 's/\.part-[0-9]*$//' | sort -u); do
+    local target; target=$(basename "$prefix"); target=${target//__//}
+    mkdir -p "$(dirname "$target")" && cat "$prefix".part-* > "$target" && echo "joined $target"
+  done
+}
+
 put() {   # keep this call's carried data until start
   mkdir -p /tmp/carry
-  for p in data_cache .whl; do [ -e "$p" ] && cp -a --parents "$p" /tmp/carry/; done
+  for p in data_cache .whl .stage/parts; do [ -e "$p" ] && cp -a --parents "$p" /tmp/carry/; done
   find /tmp/carry -type f | sed 's|^/tmp/carry/||'
 }
 
@@ -78,6 +100,7 @@ start() {
   cp -a . "$W/"
   [ -d /tmp/carry ] && cp -a /tmp/carry/. "$W/"
   cd "$W" || exit 1
+  join_parts
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   setsid nohup bash benchmarks/device/quality_session.sh "${1:-run}" > "$R/logs/session.log" 2>&1 < /dev/null &
   sleep 20
@@ -418,6 +441,7 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
 
 case "${1:-}" in
   put) put ;;
+  split) shift; split_parts "$@" ;;
   start) start "${2:-run}" ;;   # start latency: the latency session
   run) run ;;
   latency) run_latency ;;
