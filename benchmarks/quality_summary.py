@@ -69,8 +69,10 @@ def teachers(curves: dict) -> dict:
         # entry is the time at the last logged step (<= 50 steps before the end)
         total = t.get("train_seconds_total", t["train_seconds"])
         rec = {"steps": t["steps_done"], "train_s": total[-1] if isinstance(total, list) else total, "plateau": t["plateau"]["plateau"],
-               "plateau_detail": {k: t["plateau"][k] for k in ("window_from_step", "points_in_window", "window_range",
-                                                               "seed_range", "rule")},
+               "plateau_detail": {**{k: t["plateau"][k] for k in ("window_from_step", "points_in_window", "window_range",
+                                                                  "seed_range", "rule")},
+                                  # curves before 2026-12-04 10:00 start at step 1/N of training: covered
+                                  "window_covered": t["plateau"].get("window_covered", True)},
                "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
                "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
                "ladder": t["ladder"], "reference": t["fid_reference"],
