@@ -7,7 +7,7 @@ the README's quality section rendered from it.
 Inputs: benchmarks/results/train_proxies.json (proxies), benchmarks/assets/teachers/curves.json
 (teachers: plateau verdict, sanity ladders), the strategy / audio results of the device runs named
 in ``SOURCES`` (each task from the run that used its current teacher) and the text-to-image headline
-variants in ``HEADLINE_T2I``; the proxy sweep (``PROXY_SWEEP``) is reported, not adopted. Verdicts
+variants in ``HEADLINE_T2I``; the proxy sweep that chose the adopted recipe (``PROXY_SWEEP``) is reported. Verdicts
 (targets met or not, which headline variant leads) are computed here from those numbers, never typed in.
 """
 
@@ -42,6 +42,16 @@ def load(rel: str) -> dict:
     return json.loads((ROOT / rel).read_text())
 
 
+def _meets_bar(head_index: int, accuracy: float) -> bool | None:
+    # the bar is for the label the metric is named by (the first head); the others are auxiliary
+    # heads that shape the features, reported without a verdict
+    return accuracy >= ACCURACY_BAR if head_index == 0 else None
+
+
+def _bar_cell(meets: bool | None, na: str, no: str = "no") -> str:
+    return f"n/a ({na})" if meets is None else ("yes" if meets else no)
+
+
 def proxies(tp: dict) -> dict:
     out = {}
     for name, p in tp["proxies"].items():
@@ -52,11 +62,9 @@ def proxies(tp: dict) -> dict:
                            f"(top-5 {p['image_to_text_top5']:.3f}); baseline = chance", "meets_85pct": None}
             continue
         for i, (head, h) in enumerate(p["heads"].items()):
-            # the bar is for the label the metric is named by (the first head); the others are
-            # auxiliary heads that shape the features, reported for what they are
             out[f"{name}/{head}"] = {"heldout_accuracy": h["held_out_accuracy"], "majority_baseline": h["majority_baseline"],
                                      "classes": h["classes"], "n_held_out": p["n_held_out"],
-                                     "meets_85pct": h["held_out_accuracy"] >= ACCURACY_BAR if i == 0 else None,
+                                     "meets_85pct": _meets_bar(i, h["held_out_accuracy"]),
                                      **({} if i == 0 else {"measure": "auxiliary head"})}
     return out
 
@@ -167,7 +175,7 @@ def proxy_sweep(folder: str = PROXY_SWEEP) -> list[dict]:
                 out.append({"proxy": name, "input_side": _side(f.stem), "width": p.get("width"),
                             "epochs": p["epochs"], "label": head, "heldout_accuracy": h["held_out_accuracy"],
                             "majority_baseline": h["majority_baseline"],
-                            "meets_85pct": h["held_out_accuracy"] >= ACCURACY_BAR if i == 0 else None,
+                            "meets_85pct": _meets_bar(i, h["held_out_accuracy"]),
                             "device": r["device"], "date": r["date"], "file": f"{folder}/{f.name}"})
     return out
 
@@ -210,8 +218,8 @@ def render(s: dict) -> str:
           "**Proxies** (held-out accuracy vs majority-class baseline; bar 85 %):", "",
           "| proxy / label | held-out accuracy | baseline | ≥ 85 % |", "|---|---|---|---|"]
     for name, p in s["proxies"].items():
-        meets = (("n/a (auxiliary head)" if p.get("measure") == "auxiliary head" else "n/a (retrieval)")
-                 if p["meets_85pct"] is None else ("yes" if p["meets_85pct"] else "**no**"))
+        meets = _bar_cell(p["meets_85pct"], "auxiliary head" if p.get("measure") == "auxiliary head" else "retrieval",
+                          no="**no**")
         L.append(f"| {name} | {_pct(p['heldout_accuracy'])} | {_pct(p['majority_baseline'], 2)} | {meets} |")
     sweep = s.get("proxy_sweep") or []
     if sweep:
@@ -220,7 +228,7 @@ def render(s: dict) -> str:
               "the 32 px / width 24 / 30 epoch rows are the proxies every earlier run was measured with):", "",
               "| proxy | input side | width | epochs | label | held-out accuracy | ≥ 85 % |", "|---|---|---|---|---|---|---|"]
         for v in sweep:
-            meets = "n/a (auxiliary head)" if v["meets_85pct"] is None else ("yes" if v["meets_85pct"] else "no")
+            meets = _bar_cell(v["meets_85pct"], "auxiliary head")
             L.append(f"| {v['proxy']} | {v['input_side'] or 'mel'} | {v['width']} | {v['epochs']} | {v['label']} | "
                      f"{_pct(v['heldout_accuracy'])} | {meets} |")
     L += ["", "**Teachers** (plateau: curve range over the last 20 % of steps ≤ range over 3 sampling seeds; ladder: "

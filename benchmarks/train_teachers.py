@@ -94,8 +94,10 @@ def main(argv=None) -> int:
         a.steps, a.eval_every, a.fid_n, a.sample_steps = a.steps or 2, 1, 8, 1
     if a.eval_every < 0 or a.eval_points < 1:
         ap.error("--eval-every must be >= 0 and --eval-points >= 1")
-    if not 0 < a.lr_scale <= 1 or (a.new_curve and not a.resume_from):
-        ap.error("--lr-scale takes a fraction in (0, 1]; --new-curve needs --resume-from")
+    if not 0 < a.lr_scale <= 1:
+        ap.error(f"--lr-scale takes a fraction in (0, 1], not {a.lr_scale}")
+    if a.new_curve and not a.resume_from:
+        ap.error("--new-curve needs --resume-from (it re-measures a saved teacher's curve)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.cuda_graph == "on" and device != "cuda":
         ap.error("--cuda-graph on needs a CUDA device and none is visible: pass --cuda-graph auto (or off) on this machine")
@@ -326,7 +328,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     if prior:   # the curve goes on where the last run left it (global steps and seconds)
         log = {k: list(prior.get(k, [])) for k in log}
     t_train, step = 0.0, 0
-    if prior and not log["proxy_fid_step"]:   # a new curve (--new-curve) starts at the resume point
+    new_curve = bool(prior) and not log["proxy_fid_step"]   # rebased by --new-curve: it starts at the resume point
+    if new_curve:
         record_eval(log, step0, evaluate(ema), cfg)
     while step < steps and t_train < a.max_seconds:
         t0 = time.perf_counter()
@@ -367,8 +370,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
                 if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
                                       "resumed": bool(prior), "date": datetime.date.today().isoformat(),
                                       **({"lr_scale": a.lr_scale} if a.lr_scale != 1 else {}),
-                                      **({"new_curve_from_step": step0} if prior and prior.get("earlier_curves")
-                                         and not prior.get("proxy_fid_step") else {})}]
+                                      **({"new_curve_from_step": step0} if new_curve else {})}]
     folder = out / cfg.name / "unet"
     ema.half().save_pretrained(str(folder), safe_serialization=True)
     _tag_config(folder / "config.json", cfg)
