@@ -66,6 +66,21 @@ INDUCTOR_TUNED = {"conv_1x1_as_mm": True, "coordinate_descent_tuning": True, "ep
                   "coordinate_descent_check_all_directions": True}
 
 
+def gemm_autotune_knobs() -> dict:
+    """GEMM autotuning only: every mm/addmm shape picks the fastest of cuBLAS and ~20 Triton templates;
+    convolutions keep cuDNN (their Triton templates are slower) and pointwise kernels their heuristics.
+    Each candidate is timed for 5 + 20 ms instead of inductor's 25 + 100 ms where this torch has those
+    settings: ~40 shapes x ~20 candidates at the default cost a cold first call of ~8 minutes on the H200
+    (benchmarks/results/runners/h200-fast-probe-2026-12-04.log), and a kernel of 10-40 us is still timed
+    hundreds of times."""
+    import torch._inductor.config as c
+
+    knobs = {"max_autotune_gemm": True, "max_autotune_gemm_backends": "ATEN,TRITON", "max_autotune_conv_backends": "ATEN"}
+    if hasattr(c, "inductor_default_autotune_rep"):
+        knobs.update(inductor_default_autotune_warmup=5, inductor_default_autotune_rep=20)
+    return knobs
+
+
 def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -> list[tuple[str, str, dict, bool]]:
     if smoke:
         return [("cpu eager", "cpu", {}, False)]
@@ -76,6 +91,11 @@ def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -
         return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False),
                 ("torch.compile tuned + coordinate descent", "torch-compile",
                  {"mode": "tuned", "inductor": {"coordinate_descent_tuning": True}}, False)]
+    if torch_set == "gemm":   # issue 21 item 1: inductor's GEMM autotuning (Triton templates vs cuBLAS per
+        # shape; convolutions stay cuDNN) on top of tuned, beside tuned in the same run
+        return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False),
+                ("torch.compile tuned + GEMM autotune", "torch-compile", {"mode": "tuned", "inductor": gemm_autotune_knobs()},
+                 False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
         m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
         return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",
@@ -203,10 +223,11 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
-    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "tuned", "autotune"], default="standard",
+    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "gemm", "tuned", "autotune"], default="standard",
                     help="torch rows: standard (eager, CUDA graph, torch.compile incl. the tuned mode), fastest "
                          "(eager and torch.compile tuned only), coordinate (fastest + tuned with inductor's "
-                         "coordinate-descent tuning), tuned (torch.compile "
+                         "coordinate-descent tuning), gemm (fastest + tuned with GEMM autotuning: minutes of "
+                         "compiling), tuned (torch.compile "
                          "reduce-overhead with channels_last and inductor tuning) or autotune (the same with "
                          "max-autotune: many minutes of compiling)")
     ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",

@@ -54,10 +54,21 @@ def test_every_torch_set_names_real_inductor_settings():
     import runners
     from ldprune_deploy.inductor_knobs import check_inductor_knobs
 
-    sets = {s: runners.torch_variants(False, True, s) for s in ("standard", "fastest", "coordinate", "tuned", "autotune")}
+    sets = {s: runners.torch_variants(False, True, s) for s in ("standard", "fastest", "coordinate", "gemm", "tuned", "autotune")}
     knobs = [opts.get("inductor") for rows in sets.values() for _, _, opts, _ in rows if opts.get("inductor")]
     assert {"coordinate_descent_tuning": True} in knobs
     for k in knobs:
         assert check_inductor_knobs(k) == k
-    coordinate = [label for label, *_ in sets["coordinate"]]
-    assert coordinate[:2] == [label for label, *_ in sets["fastest"]]   # the reference rows, same run
+    assert any(k.get("max_autotune_gemm") and k.get("max_autotune_conv_backends") == "ATEN" for k in knobs)
+    for name in ("coordinate", "gemm"):
+        labels = [label for label, *_ in sets[name]]
+        assert labels[:2] == [label for label, *_ in sets["fastest"]]   # the reference rows, same run
+
+
+def test_compile_runner_names_what_autotunes():
+    from ldprune_deploy.runners.torch_runners import _autotuning
+
+    assert _autotuning("tuned", {"freezing": True, "conv_1x1_as_mm": True}) == ""
+    assert _autotuning("tuned", {"max_autotune_gemm": True, "max_autotune_gemm_backends": "ATEN,TRITON"}) == "max_autotune_gemm"
+    assert _autotuning("max-autotune-no-cudagraphs", {"coordinate_descent_tuning": True}) == \
+        "mode max-autotune-no-cudagraphs, coordinate_descent_tuning"

@@ -393,6 +393,46 @@ EOF2
   touch "$R/DONE"
 }
 
+run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alone phases first
+  # F1 runners.py --torch-set gemm (eager, tuned, tuned + GEMM autotune) on GEMM_MODELS (full,pruned35);
+  # F2 the cold scoring sweep as a user runs it (score_cli.py --runs cold: its log splits model build,
+  # baseline (the regions' first compile) and the sweep); F3, once the data carried by later put calls
+  # has arrived (EXPECT="sha256:path ..."), the emoji-t2i keep-xattn plans of the adopt run distilled
+  # HEADLINE_STEPS (640 <= 1/8 of the teacher's 5164) steps, without and with PROMPT_LAMBDA x prompt KD.
+  setup_env
+  echo "### F1 exclusive: runners, GEMM autotune $(date -u +%H:%M:%S)"
+  job runners-gemm timeout "${GEMM_S:-640}" python3 benchmarks/runners.py --runners torch --torch-set gemm \
+      --models "${GEMM_MODELS:-full,pruned35}" --out "$R/runners-gemm"
+  rm -rf "$R/runners-gemm/cache"
+  echo "### F2 exclusive: cold scoring sweep $(date -u +%H:%M:%S)"
+  job score-cold timeout 420 python3 benchmarks/score_cli.py --runs cold --out "$R/score-cli"
+  echo "### F3 shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
+  local ok="" i
+  for i in $(seq 1 "${DATA_WAIT:-120}"); do
+    [ -d /tmp/carry ] && cp -a /tmp/carry/. "$W/"
+    join_parts > /dev/null
+    ok=1
+    for e in ${EXPECT:-}; do
+      [ "$(sha256sum "${e#*:}" 2>/dev/null | cut -d' ' -f1)" = "${e%%:*}" ] || ok=""
+    done
+    [ -n "$ok" ] && break
+    sleep 5
+  done
+  if [ -z "$ok" ]; then echo "data never arrived (EXPECT=$EXPECT)"; touch "$R/DONE"; return; fi
+  local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
+  local XATTN="'attn2|attentions\.[0-9]+:remove'" src=benchmarks/results/quality/h200-2026-12-04-adopt/keep-xattn-emoji-t2i/work
+  for v in plain prompt; do
+    local D="$R/quality/keep-xattn-${v}-${HEADLINE_STEPS:-640}-emoji-t2i"
+    mkdir -p "$D/work" && cp -a "$src/." "$D/work/"
+    job "train-keep-xattn-$v" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$D" \
+        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" --steps "${HEADLINE_STEPS:-640}" \
+        $([ "$v" = prompt ] && echo --lambda-prompt "${PROMPT_LAMBDA:-0.1}") &
+  done
+  wait
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
 merge_teachers() {   # /tmp/teachers/<name> -> benchmarks/assets/teachers, curves.json merged (quality.teachers.merge_curves)
   python3 - <<'EOF2'
 import json, pathlib, shutil
@@ -427,7 +467,7 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
         \( -name '*.json' -o -name '*.md' -o -name '*.png' -o -name '*.html' \) -size -3M -print) \
       | tar -C "$W/runs" -czf "$OUT/run-$run.tgz" -T - 2>/dev/null
   done
-  (cd "$R" && find . -path './quality/*/work/distill*' -prune -o -path ./runners/cache -prune -o -type f -size -4M -print) \
+  (cd "$R" && find . -path './quality/*/work/distill*' -prune -o -path './runners*/cache' -prune -o -type f -size -4M -print) \
     | tar -C "$R" -czf "$OUT/results.tgz" -T - 2>/dev/null
   for n in emoji-t2i emoji-uig notes-uag; do   # one file each: the device returns files of at most 16 MiB
     [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/$n/unet/config.json" ] && tar -C "$W/benchmarks/assets/teachers" -czf "$OUT/teacher-$n.tgz" "$n"
@@ -448,6 +488,7 @@ case "${1:-}" in
   tune) run_tune ;;
   evidence) run_evidence ;;
   throughput) run_throughput ;;
+  followup) run_followup ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;

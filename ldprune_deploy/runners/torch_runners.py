@@ -298,6 +298,11 @@ class CompileRunner(_TorchRunner):
         if cache:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
             inductor_config.fx_graph_cache = True
+        slow = _autotuning(mode, knobs)
+        if slow:   # said before it starts: the caller may not want to wait
+            log.warning("torch.compile with %s: the first call times candidate kernels and can take many minutes "
+                        "(SD1.5 on an H200: 4.6 min with coordinate descent, ~8 min with GEMM autotuning at "
+                        "inductor's default timing)", slow)
         undo = _fuse_qkv(model) if tuned else None
         CompileRunner._n += 1
         compiled = torch.compile(_own_code(lambda: model(**inputs, return_dict=False), f"unet_{CompileRunner._n}"),
@@ -324,6 +329,15 @@ class CompileRunner(_TorchRunner):
             raise
         log.info("torch.compile (%s%s) took %.1f s", mode, f", {knobs}" if knobs else "", time.perf_counter() - t0)
         return call, undo
+
+
+def _autotuning(mode: str, knobs: dict[str, Any]) -> str:
+    """What in this compile autotunes kernels ('' when nothing does)."""
+    on = [k for k in ("max_autotune", "max_autotune_gemm", "max_autotune_pointwise", "coordinate_descent_tuning")
+          if knobs.get(k)]
+    if mode.startswith("max-autotune"):
+        on.insert(0, f"mode {mode}")
+    return ", ".join(on)
 
 
 def _own_code(fn: Callable[[], Any], name: str) -> Callable[[], Any]:
