@@ -28,9 +28,13 @@ HISTORY = ["benchmarks/results/quality/h200-2026-12-04", "benchmarks/results/qua
 # each task's comparisons come from the run that distilled from its committed teacher
 SOURCES = {"emoji-uig": RUN, "emoji-t2i": RUN, "notes-uag": RUN}
 # the text-to-image headline: the comparison's LD-Pruner latency-aware rows and a longer run of plans
-# that keep every cross-attention
+# that keep every cross-attention; a follow-up run (2026-12-04 12:26-12:32 UTC, the same teacher and
+# plans) distilled those plans 640 steps (<= 1/8 of the teacher's 5164), without and with prompt-effect KD
+FOLLOWUP = "benchmarks/results/quality/h200-2026-12-04-followup"
 HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i"),
-                ("every cross-attention kept out of the plan, 480 steps", f"{RUN}/keep-xattn-emoji-t2i")]
+                ("every cross-attention kept out of the plan, 480 steps", f"{RUN}/keep-xattn-emoji-t2i"),
+                ("every cross-attention kept out of the plan, 640 steps", f"{FOLLOWUP}/keep-xattn-plain-640-emoji-t2i"),
+                ("the same, 640 steps + 0.1 x prompt-effect KD", f"{FOLLOWUP}/keep-xattn-prompt-640-emoji-t2i")]
 PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
@@ -212,7 +216,10 @@ def render(s: dict) -> str:
           f"sharing the GPU); results in " + ", ".join(f"[{r.rsplit('/', 1)[1]}]({r}/)" for r in runs) + " ("
           + "; ".join(f"{task}: {r.rsplit('/', 1)[1]}" for task, r in s["runs"].items()) + "), summary in "
           "[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
-          "quarter of the data (never trained on by a teacher, a student or a proxy). The runs before, measured "
+          "quarter of the data (never trained on by a teacher, a student or a proxy). The 640-step text-to-image "
+          f"variants come from [{FOLLOWUP.rsplit('/', 1)[1]}]({FOLLOWUP}/) ([quality_session.sh "
+          "followup](benchmarks/device/quality_session.sh), its two distillations sharing the GPU; the same teacher "
+          "and landed plans as the 480-step row). The runs before, measured "
           "with the earlier proxies (78.4 % / 76.8 %) and teachers, stay committed as history: "
           + ", ".join(f"[{h.rsplit('/', 1)[1]}]({h}/)" for h in HISTORY) + ".", "",
           "**Proxies** (held-out accuracy vs majority-class baseline; bar 85 %):", "",

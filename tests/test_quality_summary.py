@@ -68,7 +68,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     for rel in ("README.md", QS.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
-    for rel in (QS.RUN, QS.PROXY_SWEEP):
+    for rel in (QS.RUN, QS.FOLLOWUP, QS.PROXY_SWEEP):
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0

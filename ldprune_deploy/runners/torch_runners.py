@@ -301,8 +301,7 @@ class CompileRunner(_TorchRunner):
         slow = _autotuning(mode, knobs)
         if slow:   # said before it starts: the caller may not want to wait
             log.warning("torch.compile with %s: the first call times candidate kernels and can take many minutes "
-                        "(SD1.5 on an H200: 4.6 min with coordinate descent, ~8 min with GEMM autotuning at "
-                        "inductor's default timing)", slow)
+                        "(SD1.5 on an H200: 4.6 min with coordinate descent, 14.5 min with GEMM autotuning)", slow)
         undo = _fuse_qkv(model) if tuned else None
         CompileRunner._n += 1
         compiled = torch.compile(_own_code(lambda: model(**inputs, return_dict=False), f"unet_{CompileRunner._n}"),

@@ -154,6 +154,22 @@ def _run_tasks(method, ctx, config: ScoreConfig, header: dict, cands, sets, done
     return baseline, new_done, new_joint
 
 
+def cross_process_note(config: ScoreConfig, device, world: int, resumed: bool) -> str | None:
+    """A warning where this run mixes scores from several processes that may not agree bit for bit.
+
+    Compiled regions on CUDA: inductor times launch configurations of its Triton kernels on their
+    first call, and another choice can sum in another order; two cold runs of SD1.5 on the H200
+    differed by 1.2 % (median, 4.0 % at most, README). ``deterministic`` skips that timing."""
+    if not (config.compile_blocks and torch.device(device).type == "cuda" and (world > 1 or resumed)):
+        return None
+    if (config.inductor or {}).get("deterministic"):
+        return None
+    where = f"{world} processes" if world > 1 else "this run and the one it resumes"
+    return (f"{where} each compile the regions: inductor times its kernel configurations per process, so "
+            "their scores can differ by ~1 % (2 cold runs of SD1.5 on an H200: 1.2 % median, 4 % at most); "
+            "pass --inductor deterministic=true for scores that repeat across processes")
+
+
 def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> dict[str, Any]:
     """Score the selected candidates of ``model``; write ``config.output``; return its content."""
     import torch.distributed as dist
@@ -195,6 +211,9 @@ def score(model: str | Path | nn.Module, config: ScoreConfig | None = None) -> d
         done, joint, baseline = read_progress([out, *_partial_files(out)], header["signature"])
     if world > 1:
         dist.barrier()  # every rank has read the old progress before any rank overwrites it
+    note = cross_process_note(config, device, world, resumed=bool(done or joint))
+    if note and rank == 0:
+        log.warning(note)
     tasks = [("single", i) for i, c in enumerate(cands) if _key(c) not in done]
     tasks += [("joint", j) for j in range(len(sets)) if j not in joint]
     mine = tasks[rank::world]
