@@ -279,7 +279,8 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # (`start evidence` after two put calls: [data_cache/emoji.npz, data_cache/notes.npz] then
   # [data_cache/emoji-emb.safetensors, .whl]; the emoji and alignment proxies are trained on the CPU
   # beforehand and travel with the tree; the mel proxy trains here, first, as the notes teacher's
-  # curve is measured with it -- not when resuming (RESUME=1): a resumed curve must keep its proxy)
+  # curve is measured with it -- only with TRAIN_MEL_PROXY=1 since the proxies were adopted: every committed
+  # curve and metric was measured with the committed proxies)
   # TASKS: which comparisons to (re)run (default "emoji-uig emoji-t2i audio"); HEADLINE_STEPS=N
   # distils the committed emoji-t2i LD-Pruner latency-aware plans (3 seeds) for N steps on top;
   # PROXY_SWEEP=1 trains proxy variants into $R/proxy_sweep (never into benchmarks/assets);
@@ -314,7 +315,8 @@ write_json_atomic(res, merged)
 print({m: round(merged["proxies"][m]["held_out_accuracy"], 4) for m in merged["proxies"] if m != "align"})
 EOF2
     cp benchmarks/results/train_proxies.json benchmarks/assets/proxy-emoji.* benchmarks/assets/proxy-mel.* "$R/proxies/"
-  elif [ -z "${RESUME:-}" ]; then
+  elif [ -n "${TRAIN_MEL_PROXY:-}" ]; then   # the adopted mel proxy (width 64, 100 epochs) is committed: a fresh
+    # teacher run keeps it unless asked (this used to retrain it at 30 epochs whenever RESUME was unset)
     echo "### E0 mel proxy $(date -u +%H:%M:%S)"
     job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
     cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
