@@ -1,11 +1,16 @@
 """The scoring sweep as a user runs it: ``ldprune score`` end to end in fresh processes.
 
-Three runs of the same command, each a new Python process (start-up, model build, compile and
-the sweep all counted):
+Runs of the same command, each a new Python process (start-up, model build, compile and the
+sweep all counted):
   cold             inductor and Triton caches pointed at new empty folders (a first run on a machine)
   warm             the same command again with the caches the cold run left
   cudnn-benchmark  warm, plus ``--cudnn-benchmark`` (cuDNN times its convolution algorithms)
-Each writes ``<label>-cli.json`` (wall_s, cold, n_candidates, the command and its flags, the
+  cold-again       cold once more, in caches of its own: do two first runs give the same scores?
+                   (on the H200 two cold runs hours apart differed by 1.2 % median, README)
+  cold-deterministic  cold in caches of its own with ``--inductor deterministic=true`` (inductor skips
+                   the kernel timing that can change numerics): its cost, and whether it repeats
+The default is the first three; ``--runs cold,cold-again,cold-deterministic`` (~10 min on the H200)
+answers the repeatability question. Each writes ``<label>-cli.json`` (wall_s, cold, n_candidates, the command and its flags, the
 device fingerprint), ``<label>-cli.log`` and ``scores-<label>-cli.json`` into --out, and the three
 scores files are compared with ``score_stability.py --compare`` (bit-identical or not, Spearman).
 
@@ -34,28 +39,35 @@ FLAGS = ["--model", "sd15", "--device", "cuda", "--dtype", "fp16", "--resolution
 SMOKE_FLAGS = ["--model", "tiny-t2i", "--device", "cpu", "--dtype", "fp32", "--n-gen", "2", "--steps", "2",
                "--mods", "remove", "shortcut"]
 RUNS = (("cold", []), ("warm", []), ("cudnn-benchmark", ["--cudnn-benchmark"]))
+# runs with caches of their own, so each is a first run on the machine (compiled regions only: not in --smoke)
+FRESH = (("cold-again", []), ("cold-deterministic", ["--inductor", "deterministic=true"]))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--runs", default=",".join(r for r, _ in RUNS),
-                    help="comma-separated subset of cold,warm,cudnn-benchmark, in that order (default all three)")
-    args = ap.parse_args()
-    wanted = [r.strip() for r in args.runs.split(",") if r.strip()]
-    if not wanted or set(wanted) - {r for r, _ in RUNS}:
-        ap.error(f"--runs takes a subset of {','.join(r for r, _ in RUNS)}")
+    names = [r for r, _ in RUNS + FRESH]
+    ap.add_argument("--runs", help=f"comma-separated subset of {','.join(names)}, in that order (default the first "
+                                   "three; with --smoke cold,warm)")
+    args = ap.parse_args(argv)
+    wanted = [r.strip() for r in (args.runs or ("cold,warm" if args.smoke else ",".join(r for r, _ in RUNS))).split(",")
+              if r.strip()]
+    if not wanted or set(wanted) - set(names):
+        ap.error(f"--runs takes a subset of {','.join(names)}")
+    if args.smoke and set(wanted) - {"cold", "warm"}:
+        ap.error("--smoke runs cold and warm only (the other runs compare compiled regions)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     flags = SMOKE_FLAGS if args.smoke else FLAGS
-    runs = [r for r in (RUNS[:2] if args.smoke else RUNS) if r[0] in wanted]
-    caches = Path(tempfile.mkdtemp(prefix="ldprune-score-cli-"))
-    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(caches / "inductor"), "TRITON_CACHE_DIR": str(caches / "triton"),
-           "PYTHONPATH": os.pathsep.join([str(C.ROOT), os.environ.get("PYTHONPATH", "")])}
+    runs = [r for r in RUNS + FRESH if r[0] in wanted]
+    shared = Path(tempfile.mkdtemp(prefix="ldprune-score-cli-"))
     device = device_fingerprint("cpu" if args.smoke else C.device_name())
     scores = []
     for label, extra in runs:
+        caches = Path(tempfile.mkdtemp(prefix=f"ldprune-score-cli-{label}-")) if label in dict(FRESH) else shared
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(caches / "inductor"), "TRITON_CACHE_DIR": str(caches / "triton"),
+               "PYTHONPATH": os.pathsep.join([str(C.ROOT), os.environ.get("PYTHONPATH", "")])}
         cold = not any(caches.rglob("*"))
         path = out / f"scores-{label}-cli.json"
         cmd = [sys.executable, "-m", "ldprune_deploy.cli", "score", *flags, *extra, "--no-progress", "--overwrite",
