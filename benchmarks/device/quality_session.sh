@@ -281,7 +281,7 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # beforehand and travel with the tree; the mel proxy trains here, first, as the notes teacher's
   # curve is measured with it -- only with TRAIN_MEL_PROXY=1 since the proxies were adopted: every committed
   # curve and metric was measured with the committed proxies)
-  # TASKS: which comparisons to (re)run (default "emoji-uig emoji-t2i audio"); HEADLINE_STEPS=N
+  # TASKS: which comparisons to (re)run (default "emoji-uig emoji-t2i audio"; none: no comparison); HEADLINE_STEPS=N
   # distils the committed emoji-t2i LD-Pruner latency-aware plans (3 seeds) for N steps on top;
   # PROXY_SWEEP=1 trains proxy variants into $R/proxy_sweep (never into benchmarks/assets);
   # KEEP_XATTN_STEPS=N plans emoji-t2i (LD-Pruner latency-aware, landed) with no cross-attention removed
@@ -332,6 +332,7 @@ EOF2
   done
   merge_teachers
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
+  [ "$tasks" = none ] && tasks=""   # TASKS=none: teachers only (a fresh-teacher session before the comparisons)
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
   local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
   local XATTN="'attn2|attentions\.[0-9]+:remove'"   # every cross-attention (attn2, or the transformer holding it)
