@@ -84,18 +84,19 @@ def gemm_autotune_knobs() -> dict:
 def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -> list[tuple[str, str, dict, bool]]:
     if smoke:
         return [("cpu eager", "cpu", {}, False)]
-    if torch_set == "fastest":    # the speed-up figures: eager and the fastest runner, nothing between
-        return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False)]
+    # the speed-up figures: eager and the fastest runner, nothing between; the tuning sets add one row
+    # to these, so the reference rows come from the same run
+    fastest = [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False)]
+    if torch_set == "fastest":
+        return fastest
     if torch_set == "coordinate":   # issue 21 item 1: inductor's coordinate-descent tuning of every Triton
-        # kernel's launch config on top of tuned (a longer first call), beside tuned in the same run
-        return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False),
-                ("torch.compile tuned + coordinate descent", "torch-compile",
-                 {"mode": "tuned", "inductor": {"coordinate_descent_tuning": True}}, False)]
+        # kernel's launch config on top of tuned (a longer first call)
+        return fastest + [("torch.compile tuned + coordinate descent", "torch-compile",
+                           {"mode": "tuned", "inductor": {"coordinate_descent_tuning": True}}, False)]
     if torch_set == "gemm":   # issue 21 item 1: inductor's GEMM autotuning (Triton templates vs cuBLAS per
-        # shape; convolutions stay cuDNN) on top of tuned, beside tuned in the same run
-        return [("torch eager", "torch-eager", {}, False), ("torch.compile tuned", "torch-compile", {"mode": "tuned"}, False),
-                ("torch.compile tuned + GEMM autotune", "torch-compile", {"mode": "tuned", "inductor": gemm_autotune_knobs()},
-                 False)]
+        # shape; convolutions stay cuDNN) on top of tuned
+        return fastest + [("torch.compile tuned + GEMM autotune", "torch-compile",
+                           {"mode": "tuned", "inductor": gemm_autotune_knobs()}, False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
         m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
         return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",

@@ -11,7 +11,7 @@ sweep all counted):
                    the kernel timing that can change numerics): its cost, and whether it repeats
 The default is the first three; ``--runs cold,cold-again,cold-deterministic`` (~10 min on the H200)
 answers the repeatability question. Each writes ``<label>-cli.json`` (wall_s, cold, n_candidates, the command and its flags, the
-device fingerprint), ``<label>-cli.log`` and ``scores-<label>-cli.json`` into --out, and the three
+device fingerprint), ``<label>-cli.log`` and ``scores-<label>-cli.json`` into --out, and the
 scores files are compared with ``score_stability.py --compare`` (bit-identical or not, Spearman).
 
     python3 benchmarks/score_cli.py --out benchmarks/results/score_throughput/cli

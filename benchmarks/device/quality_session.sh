@@ -74,6 +74,10 @@
 set -uo pipefail
 W=/tmp/work R=/tmp/results T=/tmp/work/benchmarks/assets/teachers
 OUT=${OUT:-/tmp/out}
+# the evidence comparisons' scoring and seeds, and every cross-attention (attn2, or the transformer
+# holding it) for plans that keep them: shared by `evidence` and `followup`
+EVIDENCE_Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
+XATTN="'attn2|attentions\.[0-9]+:remove'"
 
 split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (12 MB each)
   mkdir -p .stage/parts
@@ -334,8 +338,7 @@ EOF2
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
   [ "$tasks" = none ] && tasks=""   # TASKS=none: teachers only (a fresh-teacher session before the comparisons)
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
-  local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
-  local XATTN="'attn2|attentions\.[0-9]+:remove'"   # every cross-attention (attn2, or the transformer holding it)
+  local Q=$EVIDENCE_Q
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # emoji-t2i with every cross-attention kept out of the plans
     job plan-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
         --phase plan --only ld-pruner/latency-aware --exclude "$XATTN"
@@ -422,8 +425,7 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
     sleep 5
   done
   if [ -z "$ok" ]; then echo "data never arrived (EXPECT=$EXPECT)"; touch "$R/DONE"; return; fi
-  local Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
-  local XATTN="'attn2|attentions\.[0-9]+:remove'" src=benchmarks/results/quality/h200-2026-12-04-adopt/keep-xattn-emoji-t2i/work
+  local Q=$EVIDENCE_Q src=benchmarks/results/quality/h200-2026-12-04-adopt/keep-xattn-emoji-t2i/work
   for v in plain prompt; do
     local D="$R/quality/keep-xattn-${v}-${HEADLINE_STEPS:-640}-emoji-t2i"
     mkdir -p "$D/work" && cp -a "$src/." "$D/work/"

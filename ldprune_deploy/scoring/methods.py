@@ -108,6 +108,10 @@ class LDPruner(Method):
         lat = self._latents(ctx)
         _require_finite(lat)
         self.ref = latent_stats(lat)
+        return self._ref_norms()
+
+    def _ref_norms(self) -> dict[str, float]:
+        """The baseline recorded in the scores file: the norms of the reference mean and std."""
         return {"mean_norm": float(torch.linalg.vector_norm(self.ref[0])),
                 "std_norm": float(torch.linalg.vector_norm(self.ref[1]))}
 
@@ -156,9 +160,7 @@ class LDPrunerPrompt(LDPruner):
         lat, self.effect = self._pairs(ctx)
         _require_finite(lat, self.effect)
         self.ref = latent_stats(lat)
-        return {"mean_norm": float(torch.linalg.vector_norm(self.ref[0])),
-                "std_norm": float(torch.linalg.vector_norm(self.ref[1])),
-                "prompt_effect_norm": float(self.effect.flatten(1).norm(dim=1).mean())}
+        return {**self._ref_norms(), "prompt_effect_norm": float(self.effect.flatten(1).norm(dim=1).mean())}
 
     def score(self, ctx, mods):
         with swapped(ctx.unet, mods):
