@@ -88,6 +88,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
                          cudnn_benchmark=True),
     "cl_frz_cudnnattn_bench": dict(engine="compile", graph="own", channels_last=True, fuse_qkv=True, options=_FRZ,
                                    sdpa="cudnn", cudnn_benchmark=True),
+    # cuDNN attention is torch 2.11's pick for every SD1.5 shape; the two others first instead
+    "cl_frz_flash": dict(engine="compile", graph="own", channels_last=True, fuse_qkv=True, options=_FRZ, sdpa="flash"),
+    "cl_frz_eff": dict(engine="compile", graph="own", channels_last=True, fuse_qkv=True, options=_FRZ,
+                       sdpa="efficient"),
     "cl_frz_fp8": dict(engine="compile", graph="own", channels_last=True, fuse_qkv=True, options=_FRZ, fp8="tensor"),
     "cl_frz_fp8_bench": dict(engine="compile", graph="own", channels_last=True, fuse_qkv=True, options=_FRZ,
                              fp8="tensor", cudnn_benchmark=True),
@@ -248,14 +252,16 @@ def sdpa_ctx(which: str):
     if which in (None, "default"):
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
-    if which == "cudnn":
-        # cuDNN first where it supports the shape, flash / mem-efficient otherwise
-        order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]
-        try:
-            return sdpa_kernel(order, set_priority=True)
-        except TypeError:
-            return sdpa_kernel(order)
-    raise ValueError(f"unknown sdpa setting {which!r}")
+    # the named backend first where it supports the shape, the others after it
+    firsts = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+              "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    if which not in firsts:
+        raise ValueError(f"unknown sdpa setting {which!r}")
+    order = [firsts[which]] + [b for b in firsts.values() if b is not firsts[which]]
+    try:
+        return sdpa_kernel(order, set_priority=True)
+    except TypeError:
+        return sdpa_kernel(order)
 
 
 def flags_ctx(spec: dict[str, Any], device: str):
@@ -551,6 +557,49 @@ def interleaved(st, args, built, device, left) -> None:
     st.write()
 
 
+KERNEL_KINDS = (("attention", ("sdpa", "fmha", "flash", "attention", "attn")),
+                ("convolution (cuDNN)", ("fprop", "conv", "implicit_gemm", "winograd")),
+                ("GEMM (cuBLAS)", ("gemm", "nvjet", "cutlass", "gemv")),
+                ("Triton (inductor)", ("triton_",)))
+
+
+def kernel_kind(name: str) -> str:
+    low = name.lower()
+    return next((k for k, keys in KERNEL_KINDS if any(x in low for x in keys)), "other")
+
+
+def profile_variant(b: Built, calls: int, device: str) -> dict[str, Any]:
+    """Where one call's GPU time goes: the kernels of ``calls`` replays (torch.profiler / CUPTI, which
+    sees the kernels inside a CUDA graph), summed per kernel name and per kind (name patterns)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with torch.no_grad():
+        time_block(b.call, 3, device)
+        t0 = time.perf_counter()
+        with profile(activities=acts) as prof:
+            for _ in range(calls):
+                b.call()
+            sync(device)
+        wall = (time.perf_counter() - t0) / calls
+    per: dict[str, list[float]] = {}
+    for e in prof.events():
+        if device == "cuda" and e.device_type == torch.autograd.DeviceType.CUDA:
+            d = per.setdefault(e.name, [0.0, 0])
+            d[0] += e.device_time / calls   # us per call (self and total are the same for a kernel)
+            d[1] += 1
+    total = sum(v[0] for v in per.values())
+    kinds: dict[str, float] = {}
+    for name, (us, _) in per.items():
+        kinds[kernel_kind(name)] = kinds.get(kernel_kind(name), 0.0) + us
+    top = sorted(per.items(), key=lambda kv: -kv[1][0])[:40]
+    return {"calls": calls, "wall_ms_per_call_profiled": round(wall * 1e3, 3), "kernel_ms_per_call": round(total / 1e3, 3),
+            "kernels_per_call": round(sum(v[1] for v in per.values()) / calls, 1),
+            "by_kind_ms": {k: round(v / 1e3, 3) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
+            "top": [{"kernel": n[:160], "kind": kernel_kind(n), "us_per_call": round(v[0], 1),
+                     "launches_per_call": round(v[1] / calls, 2)} for n, v in top]}
+
+
 # ---------------------------------------------------------------------------------------- main
 
 def main(argv=None) -> int:
@@ -570,6 +619,8 @@ def main(argv=None) -> int:
                     help="assumed compile time before one was measured (for skipping what can't fit)")
     ap.add_argument("--no-fp32-ref", action="store_true", help="skip the fp32 eager reference")
     ap.add_argument("--smoke", action="store_true", help="tiny UNet on the CPU in fp32 (script check only)")
+    ap.add_argument("--profile", default="", help="comma-separated built variants to profile after the timing "
+                                                  "(kernel time per call by kernel and kind); 'all' for every one")
     args = ap.parse_args(argv)
     if args.list:
         for k, v in VARIANTS.items():
@@ -670,6 +721,16 @@ def main(argv=None) -> int:
             build_variant(name, st, args, base, device, inputs, ref16, ref32, artifacts, built, compile_seen, left)
         if len(built) > n_before:
             interleaved(st, args, built, device, left)
+    wanted = [b for b in built if args.profile == "all" or b.name in args.profile.split(",")]
+    for b in wanted:   # after the timing, so the profiler never touches a timed figure
+        rec = next(r for r in st.doc["variants"] if r["name"] == b.name)
+        try:
+            rec["profile"] = profile_variant(b, 10, device)
+            say(f"{b.name}: profile {rec['profile']['kernel_ms_per_call']} ms of kernels per call: "
+                f"{rec['profile']['by_kind_ms']}")
+        except Exception as e:  # noqa: BLE001
+            rec["profile"] = {"error": f"{type(e).__name__}: {e}"[:500]}
+        st.write()
     st.doc["status"] = "done" if built else "nothing built"
     st.write()
     dog.cancel()

@@ -325,16 +325,7 @@ EOF2
     job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
     cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
   fi
-  echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
-  # RESUME=1 continues the committed teachers (warm restart from their EMA weights, the curve goes on);
-  # TEACHERS="emoji-uig:300" trains only those, for those seconds (emoji-uig:300:8: with 8 eval points)
-  for spec in ${TEACHERS:-"emoji-t2i:${T2I_SECONDS:-180}" "emoji-uig:${UIG_SECONDS:-100}" "notes-uag:${UAG_SECONDS:-90}"}; do
-    IFS=: read -r n secs points <<< "$spec"
-    job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
-        --max-seconds "$secs" --steps 40000 --eval-points "${points:-10}" ${RESUME:+--resume-from benchmarks/assets/teachers} \
-        ${ADOPT_PROXIES:+--new-curve} --lr-scale "${LR_SCALE:-1}"
-  done
-  merge_teachers
+  train_teachers
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
   [ "$tasks" = none ] && tasks=""   # TASKS=none: teachers only (a fresh-teacher session before the comparisons)
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
@@ -413,18 +404,7 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
   echo "### F2 exclusive: cold scoring sweep $(date -u +%H:%M:%S)"
   job score-cold timeout 420 python3 benchmarks/score_cli.py --runs cold --out "$R/score-cli"
   echo "### F3 shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
-  local ok="" i
-  for i in $(seq 1 "${DATA_WAIT:-120}"); do
-    [ -d /tmp/carry ] && cp -a /tmp/carry/. "$W/"
-    join_parts > /dev/null
-    ok=1
-    for e in ${EXPECT:-}; do
-      [ "$(sha256sum "${e#*:}" 2>/dev/null | cut -d' ' -f1)" = "${e%%:*}" ] || ok=""
-    done
-    [ -n "$ok" ] && break
-    sleep 5
-  done
-  if [ -z "$ok" ]; then echo "data never arrived (EXPECT=$EXPECT)"; touch "$R/DONE"; return; fi
+  wait_for_data || { touch "$R/DONE"; return; }
   local Q=$EVIDENCE_Q src=benchmarks/results/quality/h200-2026-12-04-adopt/keep-xattn-emoji-t2i/work
   for v in plain prompt; do
     local D="$R/quality/keep-xattn-${v}-${HEADLINE_STEPS:-640}-emoji-t2i"
@@ -434,6 +414,55 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
         $([ "$v" = prompt ] && echo --lambda-prompt "${PROMPT_LAMBDA:-0.1}") &
   done
   wait
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
+train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in total, 2026-11-23)
+  echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
+  # RESUME=1 continues the committed teachers (warm restart from their EMA weights, the curve goes on);
+  # TEACHERS="emoji-uig:300" trains only those, for those seconds (emoji-uig:300:8: with 8 eval points;
+  # emoji-uig:900:15:8000: 8000 steps, the cosine over the steps, 900 s only a cap)
+  for spec in ${TEACHERS:-"emoji-t2i:${T2I_SECONDS:-180}" "emoji-uig:${UIG_SECONDS:-100}" "notes-uag:${UAG_SECONDS:-90}"}; do
+    IFS=: read -r n secs points steps <<< "$spec"
+    job "teacher-$n" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "/tmp/teachers/$n" \
+        --max-seconds "$secs" --steps "${steps:-40000}" --eval-points "${points:-10}" ${RESUME:+--resume-from benchmarks/assets/teachers} \
+        ${ADOPT_PROXIES:+--new-curve} --lr-scale "${LR_SCALE:-1}"
+  done
+  merge_teachers
+}
+
+wait_for_data() {   # EXPECT="sha256:path ...": the data later put calls carry, joined as it arrives
+  local ok="" i e
+  for i in $(seq 1 "${DATA_WAIT:-120}"); do
+    [ -d /tmp/carry ] && cp -a /tmp/carry/. "$W/"
+    join_parts > /dev/null
+    ok=1
+    for e in ${EXPECT:-}; do
+      [ "$(sha256sum "${e#*:}" 2>/dev/null | cut -d' ' -f1)" = "${e%%:*}" ] || ok=""
+    done
+    [ -n "$ok" ] && return 0
+    sleep 5
+  done
+  echo "data never arrived (EXPECT=$EXPECT)"
+  return 1
+}
+
+run_fresh() {   # 2026-12-05: issue 21's probe on the GPU alone while the data arrives, then fresh teachers (issue 23)
+  # P  fast_unet_probe.py: PROBE_VARIANTS (default tuned with cuDNN / flash / mem-efficient attention first),
+  #    interleaved, and a kernel profile of the tuned one (PROBE_S caps it)
+  # E1 once EXPECT's data is in: the teachers from scratch (TEACHERS with steps: the cosine ends annealed);
+  #    comparisons against them are a later session's (TASKS=none here)
+  setup_env
+  echo "### P exclusive: fast UNet probe $(date -u +%H:%M:%S)"
+  mkdir -p "$R/probe"
+  job probe TORCHINDUCTOR_CACHE_DIR="$R/probe/cache" python3 benchmarks/fast_unet_probe.py --out "$R/probe/probe.json" \
+      --variants "${PROBE_VARIANTS:-cl_frz,cl_frz_flash,cl_frz_eff}" --profile cl_frz --seconds-budget "${PROBE_S:-330}" \
+      --rounds 5 --compile-estimate-s 80 --no-fp32-ref
+  rm -rf "$R/probe/cache"
+  wait_for_data || { touch "$R/DONE"; return; }
+  touch "$R/TRAINS_TEACHERS"
+  train_teachers
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
 }
@@ -494,6 +523,7 @@ case "${1:-}" in
   evidence) run_evidence ;;
   throughput) run_throughput ;;
   followup) run_followup ;;
+  fresh) run_fresh ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;
