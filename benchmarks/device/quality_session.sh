@@ -454,12 +454,14 @@ run_fresh() {   # 2026-12-05: issue 21's probe on the GPU alone while the data a
   # E1 once EXPECT's data is in: the teachers from scratch (TEACHERS with steps: the cosine ends annealed);
   #    comparisons against them are a later session's (TASKS=none here)
   setup_env
-  echo "### P exclusive: fast UNet probe $(date -u +%H:%M:%S)"
-  mkdir -p "$R/probe"
-  job probe TORCHINDUCTOR_CACHE_DIR="$R/probe/cache" python3 benchmarks/fast_unet_probe.py --out "$R/probe/probe.json" \
-      --variants "${PROBE_VARIANTS:-cl_frz,cl_frz_flash,cl_frz_eff}" --profile cl_frz --seconds-budget "${PROBE_S:-330}" \
-      --rounds 5 --compile-estimate-s 80 --no-fp32-ref
-  rm -rf "$R/probe/cache"
+  if [ "${PROBE:-1}" != 0 ]; then   # PROBE=0: teachers only
+    echo "### P exclusive: fast UNet probe $(date -u +%H:%M:%S)"
+    mkdir -p "$R/probe"
+    job probe TORCHINDUCTOR_CACHE_DIR="$R/probe/cache" python3 benchmarks/fast_unet_probe.py --out "$R/probe/probe.json" \
+        --variants "${PROBE_VARIANTS:-cl_frz,cl_frz_flash,cl_frz_eff}" --profile cl_frz --seconds-budget "${PROBE_S:-330}" \
+        --rounds 5 --compile-estimate-s 80 --no-fp32-ref
+    rm -rf "$R/probe/cache"
+  fi
   wait_for_data || { touch "$R/DONE"; return; }
   touch "$R/TRAINS_TEACHERS"
   train_teachers
