@@ -557,10 +557,12 @@ def interleaved(st, args, built, device, left) -> None:
     st.write()
 
 
-KERNEL_KINDS = (("attention", ("sdpa", "fmha", "flash", "attention", "attn")),
+# first match wins: inductor's kernels are named after the ops they fused ("..._convolution_native_group_norm_silu"),
+# so Triton goes first (the 2026-12-04 probe file counted those as convolution: see its README row)
+KERNEL_KINDS = (("Triton (inductor)", ("triton_",)),
+                ("attention", ("sdpa", "fmha", "flash", "attention", "attn")),
                 ("convolution (cuDNN)", ("fprop", "conv", "implicit_gemm", "winograd")),
-                ("GEMM (cuBLAS)", ("gemm", "nvjet", "cutlass", "gemv")),
-                ("Triton (inductor)", ("triton_",)))
+                ("GEMM (cuBLAS)", ("gemm", "nvjet", "cutlass", "gemv")))
 
 
 def kernel_kind(name: str) -> str:
