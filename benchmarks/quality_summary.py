@@ -35,6 +35,12 @@ HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{
                 ("every cross-attention kept out of the plan, 480 steps", f"{RUN}/keep-xattn-emoji-t2i"),
                 ("every cross-attention kept out of the plan, 640 steps", f"{FOLLOWUP}/keep-xattn-plain-640-emoji-t2i"),
                 ("the same, 640 steps + 0.1 x prompt-effect KD", f"{FOLLOWUP}/keep-xattn-prompt-640-emoji-t2i")]
+# the teachers those runs distilled from (curves.json as committed until the fresh teachers replaced
+# them; their weights are in git history): every comparison and headline is against these
+COMPARISON_TEACHERS = f"{RUN}/teachers-curves.json"
+# the fresh teachers (2026-12-04 13:33-13:59 UTC, trained from scratch with a step budget, so the cosine
+# ends annealed): the committed ones; comparisons against them are a later session's
+FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
 PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
@@ -74,6 +80,8 @@ def proxies(tp: dict) -> dict:
 
 
 def teachers(curves: dict) -> dict:
+    from ldprune_deploy.quality.evidence import trend
+
     out = {}
     for name, t in curves["teachers"].items():
         best = min(range(len(t["proxy_fid"])), key=lambda i: t["proxy_fid"][i])
@@ -87,6 +95,9 @@ def teachers(curves: dict) -> dict:
                                   "window_covered": t["plateau"].get("window_covered", True)},
                "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
                "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
+               # the drift test beside the range rule, recomputed from the curve (older files lack it)
+               "plateau_trend": {k: v for k, v in trend(t["proxy_fid_step"], t["proxy_fid"], t["steps_done"],
+                                                        t["final_seeds"]).items() if k != "rule"},
                "ladder": t["ladder"], "reference": t["fid_reference"],
                # older files stamp only the header (the latest run), not when each teacher was trained
                "device": t.get("trained", curves)["device"], "date": t.get("trained", curves)["date"]}
@@ -154,6 +165,7 @@ def t2i_variant(name: str, folder: str, teacher_steps: int) -> dict:
 
 
 def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
+    """``teach``: the teachers the comparison runs distilled from."""
     variants = [t2i_variant(name, folder, teach["emoji-t2i"]["steps"]) for name, folder in HEADLINE_T2I]
     # the headline is the variant meeting the most targets, then the one closest to the teacher's alignment
     lead = max(variants, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
@@ -191,15 +203,26 @@ def _side(stem: str) -> int | None:
 
 
 def build() -> dict:
-    curves = load("benchmarks/assets/teachers/curves.json")
-    teach = teachers(curves)
+    teach = teachers(load("benchmarks/assets/teachers/curves.json"))
+    used = teachers(load(COMPARISON_TEACHERS))
     rows, here = comparisons(SOURCES)
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
-            "proxy_sweep": proxy_sweep(), "teachers": teach, "comparisons": rows, "teacher_metric_in_comparison_runs": here,
-            "headlines": headlines(rows, here, teach),
+            "proxy_sweep": proxy_sweep(), "teachers": teach,
+            "comparison_teachers": {n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean", "final_std",
+                                                          "date")} for n, t in used.items()},
+            "comparisons": rows, "teacher_metric_in_comparison_runs": here,
+            "headlines": headlines(rows, here, used),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
                       "plateau": "range of the curve over the last 20 % of steps <= range over 3 sampling seeds at the end",
+                      "plateau_trend": "reported beside it: least-squares drift over the same window beyond 2 standard "
+                                       "errors from the seed std (quality.evidence.trend)",
                       "equal latency": "every plan landed within 1 % below the same measured latency (planner.landing)"}}
+
+
+def _trend_cell(tr: dict) -> str:
+    if tr.get("trend") is None:
+        return "–"
+    return f"{tr['trend']} ({tr['drift']:+.1f} ± {tr['drift_se']:.1f}; {tr['scatter_vs_seeds']:.1f}×)"
 
 
 def _pct(x: float, nd: int = 1) -> str:
@@ -238,10 +261,14 @@ def render(s: dict) -> str:
             meets = _bar_cell(v["meets_85pct"], "auxiliary head")
             L.append(f"| {v['proxy']} | {v['input_side'] or 'mel'} | {v['width']} | {v['epochs']} | {v['label']} | "
                      f"{_pct(v['heldout_accuracy'])} | {meets} |")
-    L += ["", "**Teachers** (plateau: curve range over the last 20 % of steps ≤ range over 3 sampling seeds; ladder: "
-          "real training split ≪ teacher ≪ uniform noise, against the held-out split):", "",
-          "| teacher | trained | steps | train s | final | best (step) | plateau | ladder: real / teacher / noise |",
-          "|---|---|---|---|---|---|---|---|"]
+    L += ["", f"**Teachers**, trained from scratch on the H200 with a step budget so the cosine ends annealed "
+          f"([{FRESH.rsplit('/', 1)[1]}]({FRESH}/), two runs of `quality_session.sh fresh`; the runs' other teachers, "
+          "not committed, are in its curves files). Plateau: curve range over the last 20 % of steps ≤ range over 3 "
+          "sampling seeds; trend: least-squares drift over that window beyond 2 standard errors from the seed std, "
+          "and the window's scatter about its line in seed stds; ladder: real training split ≪ teacher ≪ uniform "
+          "noise, against the held-out split:", "",
+          "| teacher | trained | steps | train s | final | best (step) | plateau | trend (drift ± se; scatter) | ladder: real / teacher / noise |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for name, t in s["teachers"].items():
         r = list(t["ladder"]["rungs"].values())
         pl = t["plateau_detail"]
@@ -252,7 +279,13 @@ def render(s: dict) -> str:
             when += f"; curve measured with these proxies from step {t['curve_from_step']}"
         L.append(f"| {name} | {when} | {t['steps']} | {t['train_s']:.0f} | {t['metric']} {t['final_mean']:.1f} ± {t['final_std']:.1f} | "
                  f"{t['best']:.1f} ({t['best_step']}) | {'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs "
-                 f"{pl['seed_range']:.1f}) | {r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
+                 f"{pl['seed_range']:.1f}) | {_trend_cell(t['plateau_trend'])} | "
+                 f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
+    used = s["comparison_teachers"]
+    L += ["", "Every comparison and headline below was measured against the teachers before these (" + "; ".join(
+        f"{n} {t['steps']} steps, {t['metric']} {t['final_mean']:.1f}, plateau {'yes' if t['plateau'] else 'no'}"
+        for n, t in used.items()) + f"; [their curves]({COMPARISON_TEACHERS})); the comparisons against the "
+        "teachers above have not been run yet."]
     for name, t in s["teachers"].items():
         if "alignment_ladder" in t:
             rungs = t["alignment_ladder"]["rungs"]

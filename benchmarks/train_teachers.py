@@ -9,7 +9,7 @@ on CUDA, EMA weights (those are saved and evaluated), proxy-FID (proxy-FAD for m
 samples (DDIM, guidance 1; T2I samples from held-out captions) against the held-out split, which
 neither the teacher nor any distillation trains on, plus the proxy alignment for T2I. At the end:
 the metric over 3 sampling seeds, the plateau verdict (``quality.evidence.plateau``: flat over the
-last 20 % of steps within the seed range) and the sanity ladder (real training split << teacher <<
+last 20 % of steps within the seed range; ``quality.evidence.trend`` beside it: a drift beyond the seed noise) and the sanity ladder (real training split << teacher <<
 uniform noise, against the held-out split). Training stops at the configured steps or ``--max-seconds`` of
 training time, whichever comes first (the step count reached is recorded); evaluation time is
 not training time. Evaluation points: by default (``--eval-every 0``) ``--eval-points`` evenly
@@ -502,7 +502,7 @@ def record_eval(log: dict, step: int, result: tuple[float, float | None], cfg: T
 def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, steps_done) -> dict:
     """At the end: the metric over 3 sampling seeds (its noise), the plateau verdict and the
     sanity ladder (real training split << teacher << noise, all against the held-out split)."""
-    from ldprune_deploy.quality.evidence import ladder, plateau, spread
+    from ldprune_deploy.quality.evidence import ladder, plateau, spread, trend
 
     seeds = [evaluate(ema, s) for s in range(3)]
     fids = [f for f, _ in seeds]
@@ -513,6 +513,7 @@ def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref,
                  "uniform noise": frechet(fid_metric, noise)}
     out = {"final_seeds": fids, "final": spread(fids),
            "plateau": plateau(log["proxy_fid_step"], log["proxy_fid"], steps_done, fids),
+           "plateau_trend": trend(log["proxy_fid_step"], log["proxy_fid"], steps_done, fids),
            "ladder": ladder(fid_rungs, list(fid_rungs))}
     if align is not None:
         als = [al for _, al in seeds]
@@ -525,7 +526,7 @@ def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref,
         out.update(final_alignment_seeds=als, final_alignment=spread(als),
                    alignment_plateau=plateau(log["proxy_fid_step"], log["proxy_alignment"], steps_done, als),
                    alignment_ladder=ladder(rungs, list(rungs)[:3], higher_is_better=True))
-    print(f"  final: {fids} plateau {out['plateau']['plateau']}, ladder {out['ladder']}")
+    print(f"  final: {fids} plateau {out['plateau']['plateau']} (trend {out['plateau_trend']['trend']}), ladder {out['ladder']}")
     return out
 
 

@@ -127,6 +127,7 @@ def test_train_teachers_smoke(tmp_path):
         assert all(np.isfinite(curves["proxy_fid"]))
         # the end-of-training evidence: 3 sampling seeds, a plateau verdict on them, the ladder
         assert len(curves["final_seeds"]) == 3 and isinstance(curves["plateau"]["plateau"], bool)
+        assert curves["plateau_trend"]["points_in_window"] == 1   # the smoke run's 2 steps: one point in the window
         assert list(curves["ladder"]["rungs"]) == ["real training split", "teacher", "uniform noise"]
         assert "held-out" in curves["fid_reference"]
         if only == "emoji-t2i":   # the alignment proxy trained above scores the T2I teacher's samples

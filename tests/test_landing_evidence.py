@@ -6,7 +6,7 @@ import pytest
 
 from ldprune_deploy.planner.landing import land, priority_order
 from ldprune_deploy.planner.problem import Problem
-from ldprune_deploy.quality.evidence import differs, ladder, plateau
+from ldprune_deploy.quality.evidence import differs, ladder, plateau, trend
 
 
 def _problem(savings, importance, ops=None):
@@ -72,6 +72,24 @@ def test_plateau_rule_compares_curve_range_with_seed_range():
     late = plateau([850, 900, 1000], [120, 121, 120], 1000, seeds)
     assert not late["plateau"] and not late["window_covered"] and late["points_in_window"] == 3
     assert plateau([800, 900, 1000], [120, 121, 120], 1000, seeds)["window_covered"]
+
+
+def test_trend_tells_a_drift_from_scatter():
+    steps, seeds = [800, 850, 900, 950, 1000], [119.0, 121.0, 120.0]   # seed std 1
+    # a steady rise of 2 per point: drift 8 over the window, standard error 1 * 200 / sqrt(25000) = 1.26
+    up = trend(steps, [100, 102, 104, 106, 108], 1000, seeds)
+    assert up["trend"] == "up" and abs(up["drift"] - 8) < 1e-9 and abs(up["drift_se"] - 200 / 25000 ** 0.5) < 1e-9
+    assert up["scatter_vs_seeds"] < 1e-9   # on the line exactly
+    assert trend(steps, [108, 106, 104, 102, 100], 1000, seeds)["trend"] == "down"
+    # large scatter without a slope: no trend, and the scatter is named (points move 5x the seed std)
+    zig = trend(steps, [100, 110, 100, 110, 100], 1000, seeds)
+    assert zig["trend"] == "none" and abs(zig["drift"]) < 1e-9 and zig["scatter_vs_seeds"] > 5
+    # the range rule fails this curve (range 10 vs 2) while the trend test does not call it moving
+    assert not plateau(steps, [100, 110, 100, 110, 100], 1000, seeds)["plateau"]
+    # points before the window are ignored; too few points or seeds: no verdict
+    assert trend([100, *steps], [500, 100, 102, 104, 106, 108], 1000, seeds)["drift"] == up["drift"]
+    assert trend([900, 1000], [1, 2], 1000, seeds)["trend"] is None
+    assert trend(steps, [100, 102, 104, 106, 108], 1000, [120.0])["trend"] is None
 
 
 def test_ladder_and_differs():

@@ -42,6 +42,13 @@ def test_summary_schema_and_derived_verdicts():
     assert h["variant"] == lead["variant"] and h["alignment_ratio"] == lead["alignment_ratio"]
     for v in h["variants"]:
         assert v["targets"]["steps <= 1/8"] == (v["distill_steps"] * 8 <= v["teacher_steps"])
+        # the step share is against the teacher the run distilled from, not whichever is committed now
+        assert v["teacher_steps"] == s["comparison_teachers"]["emoji-t2i"]["steps"]
+    assert s["headlines"]["audio"]["teacher_plateau"] == s["comparison_teachers"]["notes-uag"]["plateau"]
+    for t in s["teachers"].values():   # the drift test beside the range rule: a verdict that follows its numbers
+        tr = t["plateau_trend"]
+        assert tr["trend"] is None or tr["trend"] == ("none" if abs(tr["drift"]) <= 2 * tr["drift_se"]
+                                                      else ("up" if tr["drift"] > 0 else "down"))
     # the bar is judged on each proxy's named label; auxiliary heads are reported without a verdict
     assert all(v["meets_85pct"] in (None, v["heldout_accuracy"] >= 0.85) for v in s["proxy_sweep"])
     assert {v["label"] for v in s["proxy_sweep"] if v["meets_85pct"] is not None} == {"emoji group", "GM instrument family"}

@@ -41,6 +41,35 @@ def plateau(steps: list[int], values: list[float], total_steps: int, seed_values
             "rule": f"range of the curve over the last {last:.0%} of steps <= range over {seeds['n']} sampling seeds at the end"}
 
 
+def trend(steps: list[int], values: list[float], total_steps: int, seed_values: list[float],
+          last: float = 0.2) -> dict:
+    """Whether the curve still moves over the last ``last`` of training: the least-squares drift
+    across that window against twice its standard error were each point an independent draw with
+    the seed spread's std (the noise one evaluation carries). Reported beside ``plateau``, which
+    compares ranges: with a window of 4 points and 3 seeds at the end, a curve that is only noise
+    fails that rule more often than not, while a real trend shows here. ``scatter_vs_seeds`` is the
+    residual std about the fitted line over the seeds' std: above 1, evaluations move more between
+    nearby checkpoints than between sampling seeds of one checkpoint. Needs 3 points and 2 seeds."""
+    start = (1 - last) * total_steps
+    pts = [(float(s), float(v)) for s, v in zip(steps, values)
+           if v is not None and math.isfinite(v) and s >= start - 1e-9]
+    seeds = spread(seed_values)
+    if len(pts) < 3 or seeds["n"] < 2 or not seeds["std"]:
+        return {"trend": None, "points_in_window": len(pts), "rule": "needs 3 points in the window and 2 seeds"}
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sxx
+    span = max(xs) - min(xs)
+    drift, se = slope * span, seeds["std"] * span / math.sqrt(sxx)
+    resid = [y - (my + slope * (x - mx)) for x, y in pts]
+    scatter = math.sqrt(sum(r * r for r in resid) / (len(pts) - 2))
+    moving = abs(drift) > 2 * se
+    return {"trend": ("up" if drift > 0 else "down") if moving else "none", "drift": drift, "drift_se": se,
+            "points_in_window": len(pts), "scatter_vs_seeds": scatter / seeds["std"],
+            "rule": "least-squares drift over the window beyond 2 standard errors (seed std, independent points)"}
+
+
 def ladder(rungs: dict[str, float], order: list[str], higher_is_better: bool = False) -> dict:
     """A sanity ladder: ``order`` from best to worst (e.g. real-vs-real, teacher, noise); the
     metric must be strictly ordered along it. Rungs not in ``order`` are reported, not judged.
