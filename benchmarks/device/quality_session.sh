@@ -285,6 +285,7 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # beforehand and travel with the tree; the mel proxy trains here, first, as the notes teacher's
   # curve is measured with it -- only with TRAIN_MEL_PROXY=1 since the proxies were adopted: every committed
   # curve and metric was measured with the committed proxies)
+  # TEACHERS=none: no teacher training (the comparisons against the committed teachers);
   # TASKS: which comparisons to (re)run (default "emoji-uig emoji-t2i audio"; none: no comparison); HEADLINE_STEPS=N
   # distils the committed emoji-t2i LD-Pruner latency-aware plans (3 seeds) for N steps on top;
   # PROXY_SWEEP=1 trains proxy variants into $R/proxy_sweep (never into benchmarks/assets);
@@ -297,7 +298,7 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # old curves kept as history, new ones measured with the new proxies from the resume step);
   # LR_SCALE=f continues the teachers at f x their peak learning rate.
   setup_env
-  touch "$R/TRAINS_TEACHERS"
+  [ "${TEACHERS:-}" = none ] || touch "$R/TRAINS_TEACHERS"   # TEACHERS=none: the committed teachers, untouched
   if [ -n "${ADOPT_PROXIES:-}" ]; then
     echo "### E0 proxies adopted: ${PROXY_RECIPE:=--emoji-size 64 --width 64 --epochs 100} $(date -u +%H:%M:%S)"
     mkdir -p "$R/proxies"
@@ -325,7 +326,7 @@ EOF2
     job proxy-mel python3 benchmarks/train_proxies.py --data data_cache --only mel --device cuda --epochs "${PROXY_EPOCHS:-30}"
     cp benchmarks/results/train_proxies.json "$R/train_proxies.json"; cp benchmarks/assets/proxy-mel.* "$R/"
   fi
-  train_teachers
+  [ "${TEACHERS:-}" = none ] || train_teachers
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
   [ "$tasks" = none ] && tasks=""   # TASKS=none: teachers only (a fresh-teacher session before the comparisons)
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
