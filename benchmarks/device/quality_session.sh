@@ -27,6 +27,10 @@
 # emoji-uig:240:8 notes-uag:35:5" KEEP_XATTN_STEPS=480 KEEP_XATTN_PROMPT=1 T2I_NO_ABLATIONS=1): ~27 min
 # (proxies 32 s side by side, teachers 103 + 274 + 74 s, plans 93 + 91 + 266 + 55 s -- ld-pruner-prompt
 # doubles the T2I scoring --, distillations 627 s with the prompt-KD job stopped after 180 s).
+# `start fresh` (issue 21's probe, then teachers from scratch with a step budget; EXPECT names the data
+# the put calls bring meanwhile), 2026-12-04: probe 250 s, teachers 536 + 254 + 138 s (TEACHERS=
+# "emoji-t2i:700:15:10000 emoji-uig:450:15:8000 notes-uag:250:15:1400"); again with PROBE=0 and
+# TEACHERS="notes-uag:200:20:600 emoji-uig:300:15:4000": 113 + 145 s.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -449,7 +453,7 @@ wait_for_data() {   # EXPECT="sha256:path ...": the data later put calls carry, 
   return 1
 }
 
-run_fresh() {   # 2026-12-05: issue 21's probe on the GPU alone while the data arrives, then fresh teachers (issue 23)
+run_fresh() {   # 2026-12-04, third session: issue 21's probe on the GPU alone while the data arrives, then fresh teachers (issue 23)
   # P  fast_unet_probe.py: PROBE_VARIANTS (default tuned with cuDNN / flash / mem-efficient attention first),
   #    interleaved, and a kernel profile of the tuned one (PROBE_S caps it)
   # E1 once EXPECT's data is in: the teachers from scratch (TEACHERS with steps: the cosine ends annealed);
