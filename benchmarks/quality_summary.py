@@ -282,10 +282,14 @@ def render(s: dict) -> str:
                  f"{pl['seed_range']:.1f}) | {_trend_cell(t['plateau_trend'])} | "
                  f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
     used = s["comparison_teachers"]
-    L += ["", "Every comparison and headline below was measured against the teachers before these (" + "; ".join(
-        f"{n} {t['steps']} steps, {t['metric']} {t['final_mean']:.1f}, plateau {'yes' if t['plateau'] else 'no'}"
-        for n, t in used.items()) + f"; [their curves]({COMPARISON_TEACHERS})); the comparisons against the "
-        "teachers above have not been run yet."]
+    same = all(used.get(n, {}).get(k) == t[k] for n, t in s["teachers"].items() for k in ("steps", "final_mean"))
+    if same:
+        L += ["", "Every comparison and headline below was measured against these teachers."]
+    else:
+        L += ["", "Every comparison and headline below was measured against the teachers before these (" + "; ".join(
+            f"{n} {t['steps']} steps, {t['metric']} {t['final_mean']:.1f}, plateau {'yes' if t['plateau'] else 'no'}"
+            for n, t in used.items()) + f"; [their curves]({COMPARISON_TEACHERS})); the comparisons against the "
+            "teachers above have not been run yet."]
     for name, t in s["teachers"].items():
         if "alignment_ladder" in t:
             rungs = t["alignment_ladder"]["rungs"]

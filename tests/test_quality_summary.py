@@ -84,3 +84,13 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
                                                    "| emoji-uig | ld-pruner | latency-aware | preserved | NORMALIZED", 1))
     assert QS.main(["--check"]) == 1
     assert QS.main([]) == 0 and QS.main(["--check"]) == 0   # regenerating repairs it
+
+
+def test_readme_says_which_teachers_the_comparisons_used():
+    s = QS.build()
+    later = dict(s, comparison_teachers={n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean",
+                                                               "final_std", "date")} for n, t in s["teachers"].items()})
+    assert "measured against these teachers." in QS.render(later)
+    earlier = QS.render(s)
+    same = all(s["comparison_teachers"][n]["steps"] == t["steps"] for n, t in s["teachers"].items())
+    assert ("have not been run yet" in earlier) == (not same)
