@@ -596,7 +596,8 @@ def profile_variant(b: Built, calls: int, device: str) -> dict[str, Any]:
     total = sum(v[0] for v in per.values())
     kinds: dict[str, float] = {}
     for name, (us, _) in per.items():
-        kinds[kernel_kind(name)] = kinds.get(kernel_kind(name), 0.0) + us
+        kind = kernel_kind(name)
+        kinds[kind] = kinds.get(kind, 0.0) + us
     top = sorted(per.items(), key=lambda kv: -kv[1][0])[:40]
     return {"calls": calls, "wall_ms_per_call_profiled": round(wall * 1e3, 3), "kernel_ms_per_call": round(total / 1e3, 3),
             "kernels_per_call": round(sum(v[1] for v in per.values()) / calls, 1),

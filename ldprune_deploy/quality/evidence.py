@@ -18,6 +18,13 @@ def spread(values: list[float]) -> dict:
             "min": min(v), "max": max(v), "n": len(v)}
 
 
+def _window(steps: list[int], values: list[float], total_steps: int, last: float):
+    """(window start step, the curve's finite (step, value) points, those at or after the start)."""
+    start = (1 - last) * total_steps
+    valid = [(float(s), float(v)) for s, v in zip(steps, values) if v is not None and math.isfinite(v)]
+    return start, valid, [(s, v) for s, v in valid if s >= start - 1e-9]
+
+
 def plateau(steps: list[int], values: list[float], total_steps: int, seed_values: list[float],
             last: float = 0.2) -> dict:
     """Whether a metric curve is flat over the last ``last`` of training, within its seed spread.
@@ -28,9 +35,8 @@ def plateau(steps: list[int], values: list[float], total_steps: int, seed_values
     the window, and the curve must start at or before the window (a curve re-measured with a new
     proxy from a resume point covers only the steps after it), else nothing can be said and
     ``plateau`` is False."""
-    start = (1 - last) * total_steps
-    valid = [(s, v) for s, v in zip(steps, values) if v is not None and math.isfinite(v)]
-    window = [v for s, v in valid if s >= start - 1e-9]
+    start, valid, pts = _window(steps, values, total_steps, last)
+    window = [v for _, v in pts]
     covered = bool(valid) and min(s for s, _ in valid) <= start + 1e-9
     seeds = spread(seed_values)
     noise = (seeds["max"] - seeds["min"]) if seeds["n"] >= 2 else None
@@ -50,9 +56,7 @@ def trend(steps: list[int], values: list[float], total_steps: int, seed_values: 
     fails that rule more often than not, while a real trend shows here. ``scatter_vs_seeds`` is the
     residual std about the fitted line over the seeds' std: above 1, evaluations move more between
     nearby checkpoints than between sampling seeds of one checkpoint. Needs 3 points and 2 seeds."""
-    start = (1 - last) * total_steps
-    pts = [(float(s), float(v)) for s, v in zip(steps, values)
-           if v is not None and math.isfinite(v) and s >= start - 1e-9]
+    pts = _window(steps, values, total_steps, last)[2]
     seeds = spread(seed_values)
     if len(pts) < 3 or seeds["n"] < 2 or not seeds["std"]:
         return {"trend": None, "points_in_window": len(pts), "rule": "needs 3 points in the window and 2 seeds"}
