@@ -202,14 +202,19 @@ def _side(stem: str) -> int | None:
     return side or None
 
 
+def comparison_teachers(teach: dict) -> dict:
+    """What the summary keeps of the teachers a comparison run distilled from."""
+    return {n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean", "final_std", "date")}
+            for n, t in teach.items()}
+
+
 def build() -> dict:
     teach = teachers(load("benchmarks/assets/teachers/curves.json"))
     used = teachers(load(COMPARISON_TEACHERS))
     rows, here = comparisons(SOURCES)
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
             "proxy_sweep": proxy_sweep(), "teachers": teach,
-            "comparison_teachers": {n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean", "final_std",
-                                                          "date")} for n, t in used.items()},
+            "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, used),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",

@@ -88,8 +88,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
 
 def test_readme_says_which_teachers_the_comparisons_used():
     s = QS.build()
-    later = dict(s, comparison_teachers={n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean",
-                                                               "final_std", "date")} for n, t in s["teachers"].items()})
+    later = dict(s, comparison_teachers=QS.comparison_teachers(s["teachers"]))
     assert "measured against these teachers." in QS.render(later)
     earlier = QS.render(s)
     same = all(s["comparison_teachers"][n]["steps"] == t["steps"] for n, t in s["teachers"].items())
