@@ -97,6 +97,12 @@ def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -
         # shape; convolutions stay cuDNN) on top of tuned
         return fastest + [("torch.compile tuned + GEMM autotune", "torch-compile",
                            {"mode": "tuned", "inductor": gemm_autotune_knobs()}, False)]
+    if torch_set == "fusion":   # issue 21 item 1: fewer of tuned's ~610 kernels a call (their launches and the
+        # ~0.24 ms of gaps between them): vertical fusion of nodes that share no buffer, horizontal combo kernels
+        return fastest + [("torch.compile tuned + aggressive fusion", "torch-compile",
+                           {"mode": "tuned", "inductor": {"aggressive_fusion": True}}, False),
+                          ("torch.compile tuned + combo kernels", "torch-compile",
+                           {"mode": "tuned", "inductor": {"combo_kernels": True}}, False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
         m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
         return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",
@@ -224,11 +230,13 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
-    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "gemm", "tuned", "autotune"], default="standard",
+    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "gemm", "fusion", "tuned", "autotune"],
+                    default="standard",
                     help="torch rows: standard (eager, CUDA graph, torch.compile incl. the tuned mode), fastest "
                          "(eager and torch.compile tuned only), coordinate (fastest + tuned with inductor's "
                          "coordinate-descent tuning), gemm (fastest + tuned with GEMM autotuning: minutes of "
-                         "compiling), tuned (torch.compile "
+                         "compiling), fusion (fastest + tuned with inductor's aggressive fusion, and "
+                         "with combo kernels), tuned (torch.compile "
                          "reduce-overhead with channels_last and inductor tuning) or autotune (the same with "
                          "max-autotune: many minutes of compiling)")
     ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",

@@ -301,7 +301,16 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # (train_proxies.py flags) into benchmarks/assets, then resumes the teachers with --new-curve (their
   # old curves kept as history, new ones measured with the new proxies from the resume step);
   # LR_SCALE=f continues the teachers at f x their peak learning rate.
+  # RUNNERS_FIRST=<torch set> starts with runners.py --runners torch --torch-set <set> --models full on the GPU
+  # alone (issue 21), meanwhile later put calls bring the data; EXPECT="sha256:path ..." then waits for it.
   setup_env
+  if [ -n "${RUNNERS_FIRST:-}" ]; then
+    echo "### E-1 exclusive: runners, torch set $RUNNERS_FIRST $(date -u +%H:%M:%S)"
+    job "runners-$RUNNERS_FIRST" timeout "${RUNNERS_S:-480}" python3 benchmarks/runners.py --runners torch \
+        --torch-set "$RUNNERS_FIRST" --models full --out "$R/runners-$RUNNERS_FIRST"
+    rm -rf "$R/runners-$RUNNERS_FIRST/cache"
+  fi
+  if [ -n "${EXPECT:-}" ]; then wait_for_data || { touch "$R/DONE"; return; }; fi
   [ "${TEACHERS:-}" = none ] || touch "$R/TRAINS_TEACHERS"   # TEACHERS=none: the committed teachers, untouched
   if [ -n "${ADOPT_PROXIES:-}" ]; then
     echo "### E0 proxies adopted: ${PROXY_RECIPE:=--emoji-size 64 --width 64 --epochs 100} $(date -u +%H:%M:%S)"
