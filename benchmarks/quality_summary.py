@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # teachers and stay committed as history
 RUN = "benchmarks/results/quality/h200-2026-12-04-adopt"
 HISTORY = ["benchmarks/results/quality/h200-2026-12-04", "benchmarks/results/quality/h200-2026-12-04-uig-resume"]
-# each task's comparisons come from the run that distilled from its committed teacher
-SOURCES = {"emoji-uig": RUN, "emoji-t2i": RUN, "notes-uag": RUN}
+# the fourth run (2026-12-04 15:21-15:35 UTC) landed every plan on the fresh teachers below; its
+# distillations were lost with the machine, except the audio one, re-run from its plans on a fresh
+# machine (15:50-15:52 UTC): the audio comparison is against the committed (fresh) teacher
+FRESH_RUN = "benchmarks/results/quality/h200-2026-12-04-fresh"
+# each task's comparisons come from the run that distilled from the teacher named in COMPARISON_TEACHERS
+SOURCES = {"emoji-uig": RUN, "emoji-t2i": RUN, "notes-uag": FRESH_RUN}
 # the text-to-image headline: the comparison's LD-Pruner latency-aware rows and a longer run of plans
 # that keep every cross-attention; a follow-up run (2026-12-04 12:26-12:32 UTC, the same teacher and
 # plans) distilled those plans 640 steps (<= 1/8 of the teacher's 5164), without and with prompt-effect KD
@@ -35,9 +39,12 @@ HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{
                 ("every cross-attention kept out of the plan, 480 steps", f"{RUN}/keep-xattn-emoji-t2i"),
                 ("every cross-attention kept out of the plan, 640 steps", f"{FOLLOWUP}/keep-xattn-plain-640-emoji-t2i"),
                 ("the same, 640 steps + 0.1 x prompt-effect KD", f"{FOLLOWUP}/keep-xattn-prompt-640-emoji-t2i")]
-# the teachers those runs distilled from (curves.json as committed until the fresh teachers replaced
-# them; their weights are in git history): every comparison and headline is against these
-COMPARISON_TEACHERS = f"{RUN}/teachers-curves.json"
+# the curves file of the teacher each task's comparison run distilled from: the emoji ones still from
+# the adopt run's teachers (curves.json as committed until the fresh teachers replaced them; their
+# weights are in git history), the audio one from the committed teacher
+COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
+COMPARISON_TEACHERS = {"emoji-uig": f"{RUN}/teachers-curves.json", "emoji-t2i": f"{RUN}/teachers-curves.json",
+                       "notes-uag": COMMITTED_CURVES}
 # the fresh teachers (2026-12-04 13:33-13:59 UTC, trained from scratch with a step budget, so the cosine
 # ends annealed): the committed ones; comparisons against them are a later session's
 FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
@@ -209,8 +216,8 @@ def comparison_teachers(teach: dict) -> dict:
 
 
 def build() -> dict:
-    teach = teachers(load("benchmarks/assets/teachers/curves.json"))
-    used = teachers(load(COMPARISON_TEACHERS))
+    teach = teachers(load(COMMITTED_CURVES))
+    used = {task: teachers(load(path))[task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
             "proxy_sweep": proxy_sweep(), "teachers": teach,
@@ -287,14 +294,18 @@ def render(s: dict) -> str:
                  f"{pl['seed_range']:.1f}) | {_trend_cell(t['plateau_trend'])} | "
                  f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
     used = s["comparison_teachers"]
-    same = all(used.get(n, {}).get(k) == t[k] for n, t in s["teachers"].items() for k in ("steps", "final_mean"))
-    if same:
+    same = {n: all(used.get(n, {}).get(k) == t[k] for k in ("steps", "final_mean")) for n, t in s["teachers"].items()}
+    if all(same.values()):
         L += ["", "Every comparison and headline below was measured against these teachers."]
     else:
-        L += ["", "Every comparison and headline below was measured against the teachers before these (" + "; ".join(
-            f"{n} {t['steps']} steps, {t['metric']} {t['final_mean']:.1f}, plateau {'yes' if t['plateau'] else 'no'}"
-            for n, t in used.items()) + f"; [their curves]({COMPARISON_TEACHERS})); the comparisons against the "
-            "teachers above have not been run yet."]
+        earlier = {n: used[n] for n in s["teachers"] if not same[n]}
+        L += ["", "The comparisons and headlines of " + ", ".join(earlier) + " below were measured against the "
+              "teachers before these (" + "; ".join(
+                  f"{n} {t['steps']} steps, {t['metric']} {t['final_mean']:.1f}, plateau {'yes' if t['plateau'] else 'no'}"
+                  for n, t in earlier.items()) + "; [their curves](" + COMPARISON_TEACHERS[next(iter(earlier))] + ")); "
+              "the comparisons against the teachers above have not been run for them yet"
+              + ("; those of " + ", ".join(n for n, ok in same.items() if ok) + " against the teacher above."
+                 if any(same.values()) else ".")]
     for name, t in s["teachers"].items():
         if "alignment_ladder" in t:
             rungs = t["alignment_ladder"]["rungs"]
@@ -321,7 +332,9 @@ def render(s: dict) -> str:
         L.append(f"**{title}** ({x['task']}{', ' + x['variant'] if 'variant' in x else ''}): cut {_pct(x['cut_mean'])}, "
                  f"metric {x['metric_ratio']:.2f}× the teacher"
                  + (f", alignment {x['alignment_ratio']:.2f}×, {x['distill_steps']} of the teacher's {x['teacher_steps']} "
-                    f"steps" if "alignment_ratio" in x else "") + " — "
+                    f"steps" if "alignment_ratio" in x else "")
+                 + (f", teacher at a plateau: {'yes' if x['teacher_plateau'] else '**no**'}" if "teacher_plateau" in x else "")
+                 + " — "
                  + "; ".join(f"{k}: {'met' if v else '**not met**'}" for k, v in x["targets"].items()) + ".")
         L.append("")
         if "variants" in x:

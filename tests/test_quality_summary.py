@@ -75,7 +75,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     for rel in ("README.md", QS.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
-    for rel in (QS.RUN, QS.FOLLOWUP, QS.PROXY_SWEEP):
+    for rel in (QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP):
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
@@ -91,5 +91,7 @@ def test_readme_says_which_teachers_the_comparisons_used():
     later = dict(s, comparison_teachers=QS.comparison_teachers(s["teachers"]))
     assert "measured against these teachers." in QS.render(later)
     earlier = QS.render(s)
-    same = all(s["comparison_teachers"][n]["steps"] == t["steps"] for n, t in s["teachers"].items())
-    assert ("have not been run yet" in earlier) == (not same)
+    behind = [n for n, t in s["teachers"].items() if s["comparison_teachers"][n]["steps"] != t["steps"]]
+    assert ("have not been run for them yet" in earlier) == bool(behind)
+    if behind:   # the tasks still compared against earlier teachers are named, and only those
+        assert "The comparisons and headlines of " + ", ".join(behind) + " below" in earlier

@@ -31,6 +31,10 @@
 # the put calls bring meanwhile), 2026-12-04: probe 250 s, teachers 536 + 254 + 138 s (TEACHERS=
 # "emoji-t2i:700:15:10000 emoji-uig:450:15:8000 notes-uag:250:15:1400"); again with PROBE=0 and
 # TEACHERS="notes-uag:200:20:600 emoji-uig:300:15:4000": 113 + 145 s.
+# `start evidence` with RUNNERS_FIRST=fusion TEACHERS=none KEEP_XATTN_STEPS=960 T2I_NO_ABLATIONS=1 and EXPECT, 2026-12-04
+# 15:21 UTC: runners 234 s, plans 78 + 89 + 267 + 49 s; its distillations were lost (the machine went back after
+# a > 30 s gap between calls), the plans are committed: PLANS_FROM=benchmarks/results/quality/h200-2026-12-04-fresh
+# skips E2 next time. The tree is now ~52 MB: .whl and notes.npz no longer fit one call together.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -301,6 +305,8 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # (train_proxies.py flags) into benchmarks/assets, then resumes the teachers with --new-curve (their
   # old curves kept as history, new ones measured with the new proxies from the resume step);
   # LR_SCALE=f continues the teachers at f x their peak learning rate.
+  # PLANS_FROM=<committed run folder> takes the landed plans of each comparison from there instead of E2
+  # (the run must have distilled from the committed teachers: the plans' scores and profile came from them).
   # RUNNERS_FIRST=<torch set> starts with runners.py --runners torch --torch-set <set> --models full on the GPU
   # alone (issue 21), meanwhile later put calls bring the data; EXPECT="sha256:path ..." then waits for it.
   setup_env
@@ -345,13 +351,16 @@ EOF2
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
   local Q=$EVIDENCE_Q
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # emoji-t2i with every cross-attention kept out of the plans
+    committed_plans keep-xattn-emoji-t2i || \
     job plan-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
         --phase plan --only ld-pruner/latency-aware --exclude "$XATTN"
   fi
   for n in $tasks; do
     if [ "$n" = audio ]; then
+      committed_plans audio || \
       job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase plan
     else
+      committed_plans "strategies-$n" || \
       job "plan-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" --phase plan
     fi
   done
@@ -444,6 +453,11 @@ train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in tota
         ${ADOPT_PROXIES:+--new-curve} --lr-scale "${LR_SCALE:-1}"
   done
   merge_teachers
+}
+
+committed_plans() {   # PLANS_FROM=<committed run>: its landed plans (and their profile, scores) for folder $1, no E2 job
+  [ -n "${PLANS_FROM:-}" ] && [ -d "$PLANS_FROM/$1/work/plans" ] || return 1
+  mkdir -p "$R/quality/$1/work" && cp -a "$PLANS_FROM/$1/work/." "$R/quality/$1/work/" && echo "plans of $1 from $PLANS_FROM"
 }
 
 wait_for_data() {   # EXPECT="sha256:path ...": the data later put calls carry, joined as it arrives
