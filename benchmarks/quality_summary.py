@@ -46,7 +46,8 @@ COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
 COMPARISON_TEACHERS = {"emoji-uig": f"{RUN}/teachers-curves.json", "emoji-t2i": f"{RUN}/teachers-curves.json",
                        "notes-uag": COMMITTED_CURVES}
 # the fresh teachers (2026-12-04 13:33-13:59 UTC, trained from scratch with a step budget, so the cosine
-# ends annealed): the committed ones; comparisons against them are a later session's
+# ends annealed): the committed ones; the audio comparison is against its fresh teacher (FRESH_RUN), the
+# emoji comparisons against theirs are a later session's (their plans are landed in FRESH_RUN)
 FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
 PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
 SUMMARY = "benchmarks/results/quality/summary.json"
@@ -302,7 +303,8 @@ def render(s: dict) -> str:
         L += ["", "The comparisons and headlines of " + ", ".join(earlier) + " below were measured against the "
               "teachers before these (" + "; ".join(
                   f"{n} {t['steps']} steps, {t['metric']} {t['final_mean']:.1f}, plateau {'yes' if t['plateau'] else 'no'}"
-                  for n, t in earlier.items()) + "; [their curves](" + COMPARISON_TEACHERS[next(iter(earlier))] + ")); "
+                  for n, t in earlier.items()) + "; their curves: "
+              + ", ".join(f"[{c}]({c})" for c in sorted({COMPARISON_TEACHERS[n] for n in earlier})) + "); "
               "the comparisons against the teachers above have not been run for them yet"
               + ("; those of " + ", ".join(n for n, ok in same.items() if ok) + " against the teacher above."
                  if any(same.values()) else ".")]
