@@ -61,10 +61,12 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--profile-batch", type=int, default=8, help="batch of the latency profile (default 8)")
     ap.add_argument("--smoke", action="store_true",
                     help="CPU check in well under a minute: throwaway teacher trained for 2 steps, tiny N; figures mean nothing")
-    ap.add_argument("--phase", choices=["plan", "train", "all"], default="all",
+    ap.add_argument("--phase", choices=["plan", "reland", "train", "all"], default="all",
                     help="plan: profile, score and verify every plan (times the runner: give it the GPU alone), "
-                         "saved under OUT/work/plans; train: prune, distil and measure from those saved plans "
-                         "(no latency is timed, so several scripts may share one GPU); all: both (default)")
+                         "saved under OUT/work/plans; reland: as plan, but keeps the saved profile, scores and every "
+                         "saved plan except those whose landing failed (those are planned and landed again); train: "
+                         "prune, distil and measure from the saved plans (no latency is timed, so several scripts may "
+                         "share one GPU); all: plan then train (default)")
 
 
 def finish_args(a, smoke_teacher: str) -> None:
@@ -268,7 +270,10 @@ def score_teacher(t: Teacher, a, method: str, seed: int, out: Path, candidates=N
         caps = [t.captions_train[i] for i in pick]
         kw = dict(prompt_list=caps, embeddings=str(dense_embedding_file(
             caps, t.cond_train[pick], out / f"score-emb-{seed}.safetensors")), guidance=1.0)
-    cfg = ScoreConfig(method=method, output=out / f"scores-{method}-s{seed}.json", n_gen=a.n_gen,
+    output = out / f"scores-{method}-s{seed}.json"
+    if a.phase == "reland" and output.is_file():   # the scores the kept plans were solved with
+        return json.loads(output.read_text())
+    cfg = ScoreConfig(method=method, output=output, n_gen=a.n_gen,
                       steps=a.score_steps, seed=seed, device=device(), overwrite=True, progress=False,
                       batch_size=min(a.n_gen, 256), candidates=candidates, exclude=getattr(a, "exclude", None), **kw)
     return score(t.unet, cfg)
@@ -301,8 +306,9 @@ class PlanStore:
         self.profile_path = profile_path(a, work)
 
     def profile(self, make) -> dict:
-        """``make()`` profiles (and writes ``profile_path``); the train phase reads that file."""
-        if self.phase == "train":
+        """``make()`` profiles (and writes ``profile_path``); the train phase reads that file, and so
+        does reland where it exists (the kept plans were solved on it)."""
+        if self.phase == "train" or (self.phase == "reland" and self.profile_path.is_file()):
             return json.loads(self._need(self.profile_path).read_text())
         return make()
 
@@ -312,13 +318,17 @@ class PlanStore:
         path = self.dir / f"plan-{key}.json"
         if self.phase == "train":
             return PrunePlan.load(self._need(path))
+        if self.phase == "reland" and path.is_file():
+            kept = PrunePlan.load(path)
+            if (kept.meta.get("landing") or {}).get("landed") is not False:   # landed, or never landed (no target)
+                return kept
         plan = make()
         plan.save(path)
         return plan
 
     @property
     def train(self) -> bool:
-        return self.phase != "plan"
+        return self.phase in ("train", "all")
 
     def _need(self, path: Path) -> Path:
         if not path.is_file():

@@ -35,6 +35,9 @@ def test_summary_schema_and_derived_verdicts():
     for task in {c["task"] for c in s["comparisons"]}:
         cuts = [c["cut_mean"] for c in s["comparisons"] if c["task"] == task]
         assert max(cuts) - min(cuts) < 0.01
+    for task in ("emoji-uig", "emoji-t2i"):   # the landing counts come with the runs, not typed in
+        n = s["teacher_metric_in_comparison_runs"][task]["landing"]
+        assert 0 <= n["landed"] <= n["plans"] and n["cut_min"] <= n["cut_max"]
     h = s["headlines"]["text_to_image"]
     assert h["targets"]["alignment >= -5 %"] == (h["alignment_ratio"] >= 0.95)
     # the lead variant is chosen by the stated rule, from the variants listed beside it

@@ -306,7 +306,8 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # old curves kept as history, new ones measured with the new proxies from the resume step);
   # LR_SCALE=f continues the teachers at f x their peak learning rate.
   # PLANS_FROM=<committed run folder> takes the landed plans of each comparison from there instead of E2
-  # (the run must have distilled from the committed teachers: the plans' scores and profile came from them).
+  # (the run must have planned on the committed teachers: the plans' scores and profile came from them);
+  # RELAND=1 with it runs E2 as --phase reland: only the plans whose landing failed are planned and landed again.
   # RUNNERS_FIRST=<torch set> starts with runners.py --runners torch --torch-set <set> --models full on the GPU
   # alone (issue 21), meanwhile later put calls bring the data; EXPECT="sha256:path ..." then waits for it.
   setup_env
@@ -349,19 +350,20 @@ EOF2
   local tasks=${TASKS:-"emoji-uig emoji-t2i audio"}
   [ "$tasks" = none ] && tasks=""   # TASKS=none: teachers only (a fresh-teacher session before the comparisons)
   echo "### E2 exclusive: plans landed on the budget ($tasks) $(date -u +%H:%M:%S)"
-  local Q=$EVIDENCE_Q
+  local Q=$EVIDENCE_Q ph=plan
+  [ -n "${RELAND:-}" ] && ph=reland   # with PLANS_FROM: land again only the committed plans whose landing failed
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # emoji-t2i with every cross-attention kept out of the plans
-    committed_plans keep-xattn-emoji-t2i || \
+    committed_plans keep-xattn-emoji-t2i && [ $ph = plan ] || \
     job plan-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
-        --phase plan --only ld-pruner/latency-aware --exclude "$XATTN"
+        --phase $ph --only ld-pruner/latency-aware --exclude "$XATTN"
   fi
   for n in $tasks; do
     if [ "$n" = audio ]; then
-      committed_plans audio || \
-      job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase plan
+      committed_plans audio && [ $ph = plan ] || \
+      job plan-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase $ph
     else
-      committed_plans "strategies-$n" || \
-      job "plan-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" --phase plan
+      committed_plans "strategies-$n" && [ $ph = plan ] || \
+      job "plan-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" --phase $ph
     fi
   done
   echo "### E3 shared: distillation and metrics $(date -u +%H:%M:%S)"
