@@ -74,3 +74,17 @@ def test_compile_runner_names_what_autotunes():
     assert _autotuning("tuned", {"max_autotune_gemm": True, "max_autotune_gemm_backends": "ATEN,TRITON"}) == "max_autotune_gemm"
     assert _autotuning("max-autotune-no-cudagraphs", {"coordinate_descent_tuning": True}) == \
         "mode max-autotune-no-cudagraphs, coordinate_descent_tuning"
+
+
+def test_fp8_joint_bound_on_the_committed_h200_measurements():
+    """benchmarks/fp8_joint_bound.py: with every fp8 saving negative (H200 profile) and fp8 given the
+    least possible importance, the MILP's joint plan is the pruning-only plan (nothing timed)."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    import fp8_joint_bound
+
+    r = fp8_joint_bound.run("50%")
+    assert r["fp8_savings_ms"] and max(r["fp8_savings_ms"]) < 0
+    assert r["fp8_chosen"] == 0 and r["same_plan"]
+    assert r["joint"]["predicted_ms"] == r["pruning_only"]["predicted_ms"]
+    # the bound is about fp8, not an empty plan: the budget needs real pruning
+    assert len(r["pruning_only"]["modifications"]) > 0
