@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 PROFILE = "benchmarks/results/runners/h200-fastest-2026-12-04/h200-sd15-fp8-remove-isolated.json"
 SCORES = "benchmarks/results/score_throughput/cli-h200-2026-12-04/scores-cold-cli.json"
 
@@ -62,12 +64,9 @@ def main(argv=None) -> int:
           f"{r['pruning_only']['predicted_ms']:.2f} ms, joint {len(r['joint']['modifications'])} mods "
           f"({r['fp8_chosen']} fp8) {r['joint']['predicted_ms']:.2f} ms; same plan: {r['same_plan']}")
     if a.out:
-        from ldprune_deploy.jsonio import write_json_atomic
-
         write_json_atomic(Path(a.out), r)
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 
 
 def run(cases: int, target: float = 0.65, tol: float = 0.01) -> dict:
@@ -64,12 +66,9 @@ def main(argv=None) -> int:
     r = run(a.cases)
     print(f"landed {r['landed']} of {r['landable']} landable cases (median {r['median_rounds']} rounds)")
     if a.out:
-        from ldprune_deploy.jsonio import write_json_atomic
-
         write_json_atomic(Path(a.out), r)
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())
