@@ -117,14 +117,14 @@ def _best_move(problem: Problem, sel: list[int], order: list[int], est: np.ndarr
         if est[prefix].sum() >= need + est[prefix].max():
             break
     moves += [([], [i]) for i in sel]
-    for j in nxt[:swap_width]:
-        moves += [([j], [i]) for i in sel if not conflicts_with(problem.ops[j], {problem.ops[k] for k in sel if k != i})]
+    # nxt holds no candidate nested with any chosen one, so dropping one chosen cannot create a conflict
+    moves += [([j], [i]) for j in nxt[:swap_width] for i in sel]
     rank = {j: k for k, j in enumerate(order)}
     best, best_key = None, None
     for add, drop in moves:
         if frozenset(set(sel) - set(drop) | set(add)) in measured:
             continue
-        change = float(est[add].sum() - est[drop].sum()) if add or drop else 0.0
+        change = float(est[add].sum() - est[drop].sum())
         key = (abs(change - need), len(add) + len(drop), [rank[j] for j in add])
         if best_key is None or key < best_key:
             best, best_key = (add, drop), key
