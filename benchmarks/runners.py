@@ -103,6 +103,14 @@ def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -
                            {"mode": "tuned", "inductor": {"aggressive_fusion": True}}, False),
                           ("torch.compile tuned + combo kernels", "torch-compile",
                            {"mode": "tuned", "inductor": {"combo_kernels": True}}, False)]
+    if torch_set == "pdl":   # issue 21 item 1: Hopper's programmatic dependent launch for inductor's Triton
+        # kernels -- each may start its prologue while the kernel before it finishes, hiding part of the gaps
+        import torch._inductor.config as c
+
+        if not hasattr(c, "triton.enable_pdl"):
+            raise SystemExit(f"--torch-set pdl: torch {torch.__version__}'s inductor has no triton.enable_pdl")
+        return fastest + [("torch.compile tuned + PDL", "torch-compile",
+                           {"mode": "tuned", "inductor": {"triton.enable_pdl": True}}, False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
         m = "max-autotune" if torch_set == "autotune" else "reduce-overhead"
         return [(f"torch.compile {m} channels_last + inductor tuning", "torch-compile",
@@ -230,13 +238,14 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--prune-target", type=float, default=0.30)
     ap.add_argument("--compile-channels-last", action="store_true", help="also torch.compile with channels_last")
-    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "gemm", "fusion", "tuned", "autotune"],
+    ap.add_argument("--torch-set", choices=["standard", "fastest", "coordinate", "gemm", "fusion", "pdl", "tuned", "autotune"],
                     default="standard",
                     help="torch rows: standard (eager, CUDA graph, torch.compile incl. the tuned mode), fastest "
                          "(eager and torch.compile tuned only), coordinate (fastest + tuned with inductor's "
                          "coordinate-descent tuning), gemm (fastest + tuned with GEMM autotuning: minutes of "
                          "compiling), fusion (fastest + tuned with inductor's aggressive fusion, and "
-                         "with combo kernels), tuned (torch.compile "
+                         "with combo kernels), pdl (fastest + tuned with programmatic dependent launch of the "
+                         "Triton kernels), tuned (torch.compile "
                          "reduce-overhead with channels_last and inductor tuning) or autotune (the same with "
                          "max-autotune: many minutes of compiling)")
     ap.add_argument("--ort-set", choices=["standard", "tuning"], default="standard",

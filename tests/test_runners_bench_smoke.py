@@ -54,15 +54,16 @@ def test_every_torch_set_names_real_inductor_settings():
     import runners
     from ldprune_deploy.inductor_knobs import check_inductor_knobs
 
-    sets = {s: runners.torch_variants(False, True, s) for s in ("standard", "fastest", "coordinate", "gemm", "fusion", "tuned",
-                                                               "autotune")}
+    sets = {s: runners.torch_variants(False, True, s) for s in ("standard", "fastest", "coordinate", "gemm", "fusion", "pdl",
+                                                               "tuned", "autotune")}
     knobs = [opts.get("inductor") for rows in sets.values() for _, _, opts, _ in rows if opts.get("inductor")]
     assert {"coordinate_descent_tuning": True} in knobs
     for k in knobs:
         assert check_inductor_knobs(k) == k
     assert any(k.get("max_autotune_gemm") and k.get("max_autotune_conv_backends") == "ATEN" for k in knobs)
     assert {"aggressive_fusion": True} in knobs and {"combo_kernels": True} in knobs
-    for name in ("coordinate", "gemm", "fusion"):
+    assert {"triton.enable_pdl": True} in knobs   # a dotted sub-config name, checked like the others
+    for name in ("coordinate", "gemm", "fusion", "pdl"):
         labels = [label for label, *_ in sets[name]]
         assert labels[:2] == [label for label, *_ in sets["fastest"]]   # the reference rows, same run
 
