@@ -35,6 +35,9 @@
 # 15:21 UTC: runners 234 s, plans 78 + 89 + 267 + 49 s; its distillations were lost (the machine went back after
 # a > 30 s gap between calls), the plans are committed: PLANS_FROM=benchmarks/results/quality/h200-2026-12-04-fresh
 # skips E2 next time. The tree is now ~52 MB: .whl and notes.npz no longer fit one call together.
+# Run again (PLANS_FROM=... RELAND=1 ... RUNNERS_FIRST=pdl), 17:27 UTC: runners 158 s, re-landing 15 + 17 + 31 s,
+# distillations 521 s; then `start headline` (two 1 250-step distillations side by side): 679 s. The tree is then
+# ~56 MB: `split` now cuts 6 MB parts, one or two per put call.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -87,15 +90,16 @@ OUT=${OUT:-/tmp/out}
 EVIDENCE_Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
 XATTN="'attn2|attentions\.[0-9]+:remove'"
 
-split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (12 MB each)
+split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (PART_MB, 6 MB each:
+  # the tree is ~56 MB of the 64 MiB a call carries since the 2026-12-04 reland run, so a 12 MB part no longer fits)
   mkdir -p .stage/parts
-  for f in "$@"; do split -b 12M -d "$f" ".stage/parts/${f//\//__}.part-"; done
+  for f in "$@"; do split -b "${PART_MB:-6}M" -d "$f" ".stage/parts/${f//\//__}.part-"; done
   ls -la .stage/parts
 }
 
 join_parts() {   # on the device, in the tree: .stage/parts/* -> the files they were cut from
   local prefix
-  for prefix in $(ls .stage/parts/*.part-* 2>/dev/null | sed 's/\.part-[0-9]*$//' | sort -u); do
+  for prefix in $(ls .stage/parts/*.part-* 2>/dev/null | sed 's/\.part-[0-9a-z]*$//' | sort -u); do
     local target; target=$(basename "$prefix"); target=${target//__//}
     mkdir -p "$(dirname "$target")" && cat "$prefix".part-* > "$target" && echo "joined $target"
   done
@@ -443,6 +447,26 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
   touch "$R/DONE"
 }
 
+run_headline() {   # issue 23's text-to-image headline: landed plans distilled longer, side by side, once the data is in
+  # HEADLINES="NAME:PLANS:ONLY:STEPS[:xattn]..." -- PLANS a committed run's work folder (plans, profile, scores) for
+  # the emoji-t2i teacher, ONLY the strategy row, STEPS (<= 1/8 of the teacher's), xattn: plans that keep every
+  # cross-attention (the row is named with the same --exclude as when they were planned)
+  setup_env
+  wait_for_data || { touch "$R/DONE"; return; }
+  echo "### H shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
+  local spec name src only steps xattn
+  for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:xattn] ...}; do
+    IFS=: read -r name src only steps xattn <<< "$spec"
+    local D="$R/quality/$name"
+    mkdir -p "$D/work" && cp -a "$src/." "$D/work/"
+    job "train-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$D" \
+        --phase train --only "$only" --no-ablations --steps "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") &
+  done
+  wait
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
 train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in total, 2026-11-23)
   echo "### E1 teachers, one at a time $(date -u +%H:%M:%S)"
   # RESUME=1 continues the committed teachers (warm restart from their EMA weights, the curve goes on);
@@ -555,6 +579,7 @@ case "${1:-}" in
   evidence) run_evidence ;;
   throughput) run_throughput ;;
   followup) run_followup ;;
+  headline) run_headline ;;
   fresh) run_fresh ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
