@@ -166,8 +166,8 @@ def t2i_variant(name: str, folder: str, criterion: str, teacher_steps: int) -> d
     """One text-to-image headline candidate: its rows of ``criterion`` (latency-aware, preserved weights,
     normalized feature KD) against the teacher measured in the same run."""
     r = _strategy_run(folder)
-    row = next(c for c in r["result"]["comparisons"] if _is_base({**c, "criterion": "ld-pruner"})
-               and c["criterion"] == criterion)
+    row = next(c for c in r["result"]["comparisons"]
+               if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == (criterion, *BASE[1:]))
     th = r["teacher"]
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
