@@ -62,17 +62,18 @@ def test_strategies_smoke(tmp_path, teacher):
     assert len(res["summary"]) == len(pairs) + 2 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
 
 
-def test_strategies_only_and_exclude(tmp_path):
+@pytest.mark.parametrize("criterion", ["ld-pruner", "ld-pruner-prompt"])
+def test_strategies_only_and_exclude(tmp_path, criterion):
     """--only runs just the named plan; --exclude keeps matching candidates out of it (here every
-    cross-attention: the text-to-image headline's alignment experiment)."""
-    res = _run("quality_strategies", tmp_path, "--smoke-teacher", "emoji-t2i", "--only", "ld-pruner/latency-aware",
+    cross-attention: the text-to-image headline's alignment experiment, with either criterion)."""
+    res = _run("quality_strategies", tmp_path, "--smoke-teacher", "emoji-t2i", "--only", f"{criterion}/latency-aware",
                "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove")
-    assert [(r["method"], r["strategy"], r["init"]) for r in res["rows"]] == [("ld-pruner", "latency-aware", "preserved")]
+    assert [(r["method"], r["strategy"], r["init"]) for r in res["rows"]] == [(criterion, "latency-aware", "preserved")]
     assert res["exclude"] == r"attn2|attentions\.[0-9]+:remove"
-    plan = json.loads((tmp_path / "quality_strategies" / "work" / "plans" / "plan-ld-pruner-latency-aware-s0.json").read_text())
+    plan = json.loads((tmp_path / "quality_strategies" / "work" / "plans" / f"plan-{criterion}-latency-aware-s0.json").read_text())
     ops = [m["operator"] for m in plan["modifications"]]
     assert ops and not any(o.endswith("attn2") or o.split(".")[-2:-1] == ["attentions"] for o in ops), ops
-    scores = json.loads((tmp_path / "quality_strategies" / "work" / "scores-ld-pruner-s0.json").read_text())
+    scores = json.loads((tmp_path / "quality_strategies" / "work" / f"scores-{criterion}-s0.json").read_text())
     assert scores["filters"]["exclude"] == res["exclude"]
 
 

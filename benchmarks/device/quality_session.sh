@@ -312,9 +312,12 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # PLANS_FROM=<committed run folder> takes the landed plans of each comparison from there instead of E2
   # (the run must have planned on the committed teachers: the plans' scores and profile came from them);
   # RELAND=1 with it runs E2 as --phase reland: only the plans whose landing failed are planned and landed again.
+  # KEEP_XATTN_ONLY=<criterion/planner> (default ld-pruner/latency-aware) is the strategy of those plans, e.g.
+  # ld-pruner-prompt/latency-aware (the prompt-aware criterion with every cross-attention kept).
   # RUNNERS_FIRST=<torch set> starts with runners.py --runners torch --torch-set <set> --models full on the GPU
   # alone (issue 21), meanwhile later put calls bring the data; EXPECT="sha256:path ..." then waits for it.
   setup_env
+  local KX_ONLY=${KEEP_XATTN_ONLY:-ld-pruner/latency-aware}
   if [ -n "${RUNNERS_FIRST:-}" ]; then
     echo "### E-1 exclusive: runners, torch set $RUNNERS_FIRST $(date -u +%H:%M:%S)"
     job "runners-$RUNNERS_FIRST" timeout "${RUNNERS_S:-480}" python3 benchmarks/runners.py --runners torch \
@@ -359,7 +362,7 @@ EOF2
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # emoji-t2i with every cross-attention kept out of the plans
     committed_plans keep-xattn-emoji-t2i && [ $ph = plan ] || \
     job plan-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
-        --phase $ph --only ld-pruner/latency-aware --exclude "$XATTN"
+        --phase $ph --only "$KX_ONLY" --exclude "$XATTN"
   fi
   for n in $tasks; do
     if [ "$n" = audio ]; then
@@ -393,13 +396,13 @@ EOF2
   fi
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then
     job train-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
-        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" \
+        --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
         --steps "$KEEP_XATTN_STEPS" &
   fi
   if [ -n "${KEEP_XATTN_PROMPT:-}" ] && [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # the keep-xattn plans, + prompt-effect KD
     local P="$R/quality/keep-xattn-prompt-emoji-t2i"   # (its plans were copied at the start of E3)
     job train-keep-xattn-prompt python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$P" \
-        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" \
+        --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
         --steps "$KEEP_XATTN_STEPS" --lambda-prompt "$KEEP_XATTN_PROMPT" &
   fi
   if [ -n "${PROXY_SWEEP:-}" ]; then   # not adopted here: every committed metric was measured with the current proxies
