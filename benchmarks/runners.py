@@ -32,6 +32,8 @@ import torch
 from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.catalogue import build_catalogue
 from ldprune_deploy.device import device_fingerprint
+from ldprune_deploy.errors import LdpruneError
+from ldprune_deploy.inductor_knobs import check_inductor_knobs
 from ldprune_deploy.runners import RunSpec, available_runners, get_runner
 from ldprune_deploy.artifacts import Modification, PrunePlan, find_conflicts
 from ldprune_deploy.surgery import apply_plan
@@ -105,10 +107,6 @@ def torch_variants(smoke: bool, compile_cl: bool, torch_set: str = "standard") -
                            {"mode": "tuned", "inductor": {"combo_kernels": True}}, False)]
     if torch_set == "pdl":   # issue 21 item 1: Hopper's programmatic dependent launch for inductor's Triton
         # kernels -- each may start its prologue while the kernel before it finishes, hiding part of the gaps
-        import torch._inductor.config as c
-
-        if not hasattr(c, "triton.enable_pdl"):
-            raise SystemExit(f"--torch-set pdl: torch {torch.__version__}'s inductor has no triton.enable_pdl")
         return fastest + [("torch.compile tuned + PDL", "torch-compile",
                            {"mode": "tuned", "inductor": {"triton.enable_pdl": True}}, False)]
     if torch_set != "standard":   # channels_last + the inductor settings; autotune: max-autotune (long)
@@ -265,6 +263,12 @@ def main() -> int:
         raise SystemExit("no CUDA device: run with --smoke on CPU")
     device = "cuda" if not args.smoke else "cpu"
     kinds = set(args.runners.split(","))
+    if "torch" in kinds:   # a setting this torch lacks fails here, not after the rows before it (minutes of GPU)
+        try:
+            for *_, opts, _ in torch_variants(args.smoke, args.compile_channels_last, args.torch_set):
+                check_inductor_knobs(opts.get("inductor"))
+        except LdpruneError as e:
+            raise SystemExit(f"--torch-set {args.torch_set}: {e}") from None
     result = {"schema": "ldprune.bench.runners/1", "device": device_fingerprint(device), "model": model,
               "batch": batch, "resolution": res, "dtype": dtype, "iters": args.iters, "peak_flops": PEAK_FLOPS,
               "available_runners": available_runners(), "random_weights": True, "variants": {}}
