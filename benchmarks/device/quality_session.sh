@@ -389,10 +389,9 @@ EOF2
     fi
   done
   if [ -n "${HEADLINE_STEPS:-}" ]; then   # the plans (and their profile) landed in the committed run
-    local H="$R/quality/headline-emoji-t2i"
-    mkdir -p "$H/work" && cp -a "${HEADLINE_PLANS:-benchmarks/results/quality/h200-2026-12-04/strategies-emoji-t2i/work}/." "$H/work/"
-    job headline-emoji-t2i python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$H" --phase train \
-        --only ld-pruner/latency-aware --no-ablations --steps "$HEADLINE_STEPS" &
+    distill_t2i_plans headline-emoji-t2i headline-emoji-t2i \
+        "${HEADLINE_PLANS:-benchmarks/results/quality/h200-2026-12-04/strategies-emoji-t2i/work}" \
+        ld-pruner/latency-aware "$HEADLINE_STEPS" &
   fi
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then
     job train-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
@@ -437,12 +436,10 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
   job score-cold timeout 420 python3 benchmarks/score_cli.py --runs cold --out "$R/score-cli"
   echo "### F3 shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
   wait_for_data || { touch "$R/DONE"; return; }
-  local Q=$EVIDENCE_Q src=benchmarks/results/quality/h200-2026-12-04-adopt/keep-xattn-emoji-t2i/work
+  local src=benchmarks/results/quality/h200-2026-12-04-adopt/keep-xattn-emoji-t2i/work
   for v in plain prompt; do
-    local D="$R/quality/keep-xattn-${v}-${HEADLINE_STEPS:-640}-emoji-t2i"
-    mkdir -p "$D/work" && cp -a "$src/." "$D/work/"
-    job "train-keep-xattn-$v" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$D" \
-        --phase train --only ld-pruner/latency-aware --no-ablations --exclude "$XATTN" --steps "${HEADLINE_STEPS:-640}" \
+    distill_t2i_plans "train-keep-xattn-$v" "keep-xattn-${v}-${HEADLINE_STEPS:-640}-emoji-t2i" "$src" \
+        ld-pruner/latency-aware "${HEADLINE_STEPS:-640}" --exclude "$XATTN" \
         $([ "$v" = prompt ] && echo --lambda-prompt "${PROMPT_LAMBDA:-0.1}") &
   done
   wait
@@ -460,10 +457,7 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   local spec name src only steps xattn
   for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:xattn] ...}; do
     IFS=: read -r name src only steps xattn <<< "$spec"
-    local D="$R/quality/$name"
-    mkdir -p "$D/work" && cp -a "$src/." "$D/work/"
-    job "train-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$D" \
-        --phase train --only "$only" --no-ablations --steps "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") &
+    distill_t2i_plans "train-$name" "$name" "$src" "$only" "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") &
   done
   wait
   echo "### DONE $(date -u +%H:%M:%S)"
@@ -482,6 +476,16 @@ train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in tota
         ${ADOPT_PROXIES:+--new-curve} --lr-scale "${LR_SCALE:-1}"
   done
   merge_teachers
+}
+
+distill_t2i_plans() {   # JOB NAME PLANS ONLY STEPS [ARGS...]: the landed plans in PLANS (a work folder: plans,
+  # profile, scores) copied to $R/quality/NAME and the ONLY row distilled STEPS on the emoji-t2i teacher (3 seeds,
+  # no ablations; nothing timed, so jobs may share the GPU); ARGS go to quality_strategies.py
+  local jobname=$1 D="$R/quality/$2" src=$3 only=$4 steps=$5
+  shift 5
+  mkdir -p "$D/work" && cp -a "$src/." "$D/work/"
+  job "$jobname" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$D" \
+      --phase train --only "$only" --no-ablations --steps "$steps" "$@"
 }
 
 committed_plans() {   # PLANS_FROM=<committed run>: its landed plans (and their profile, scores) for folder $1, no E2 job
