@@ -52,6 +52,8 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--lr", type=float, default=5e-4, help="distillation learning rate (default 5e-4)")
     ap.add_argument("--lambda-prompt", type=float, default=0.0,
                     help="weight of the prompt-effect KD term (text-to-image teachers; default 0: off)")
+    ap.add_argument("--ema", type=float, metavar="DECAY",
+                    help="keep an EMA of the student and measure it (e.g. 0.995; default: the raw weights)")
     ap.add_argument("--fid-n", type=int, default=fid_n, help=f"generated samples per proxy-FID/FAD (default {fid_n})")
     ap.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for the metric samples (default 25)")
     ap.add_argument("--ref-n", type=int, help="real reference items (default: the whole training split)")
@@ -472,7 +474,7 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
                         beta_schedule="scaled_linear",   # what train_teachers.py trained with (make_scheduler default)
                         cond_dropout=0.1 if t.cond_train is not None else 0.0, mixed_precision="bf16" if cuda else "no",
                         cpu=not cuda, seed=seed, progress=False, overwrite=True, save_final=True, weight_decay=0.0,
-                        lambda_prompt=a.lambda_prompt)
+                        lambda_prompt=a.lambda_prompt, ema_decay=a.ema)
     t0 = time.perf_counter()
     folder = distill(t.unet, student, cfg, on_grads=hook if eval_at else None)
     secs = time.perf_counter() - t0
@@ -504,7 +506,7 @@ def header(a, script: str, t: Teacher, metric: ProxyMetric) -> dict:
             "device": device_fingerprint(device()), "teacher": {"folder": str(t.folder), **t.hint,
             "params": params(t.unet), "curve_steps_done": (t.curve or {}).get("steps_done")},
             "seeds": a.seed_list, "distill": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "schedule": "cosine",
-            "warmup": min(50, a.steps // 10), "ema": None, "losses": "task + output KD + feature KD"
+            "warmup": min(50, a.steps // 10), "ema": a.ema, "losses": "task + output KD + feature KD"
             + (f" + {a.lambda_prompt:g} x prompt-effect KD" if a.lambda_prompt else "")},
             "metric": metric.settings(), "runner": a.backend,
             "scoring": {"n_gen": a.n_gen, "steps": a.score_steps, "sampler": "ddim", "guidance": 1.0},

@@ -303,8 +303,9 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   # PROXY_SWEEP=1 trains proxy variants into $R/proxy_sweep (never into benchmarks/assets);
   # KEEP_XATTN_STEPS=N plans emoji-t2i (LD-Pruner latency-aware, landed) with no cross-attention removed
   # and distils it N steps (alignment: issue 23's headline); KEEP_XATTN_PROMPT=L distils the same plans
-  # with L x the prompt-effect KD term too; RUNNERS=1 ends with runners.py --torch-set coordinate on the
-  # full SD1.5 (GPU alone, issue 21).
+  # with L x the prompt-effect KD term too, KEEP_XATTN_EMA=D with an EMA (decay D) of the student (each into
+  # keep-xattn-<prompt|ema>-emoji-t2i); RUNNERS=1 ends with runners.py --torch-set coordinate on the full SD1.5
+  # (GPU alone, issue 21).
   # ADOPT_PROXIES=1 (with RESUME=1) first trains the emoji and mel proxies here with PROXY_RECIPE
   # (train_proxies.py flags) into benchmarks/assets, then resumes the teachers with --new-curve (their
   # old curves kept as history, new ones measured with the new proxies from the resume step);
@@ -374,10 +375,11 @@ EOF2
     fi
   done
   echo "### E3 shared: distillation and metrics $(date -u +%H:%M:%S)"
-  if [ -n "${KEEP_XATTN_PROMPT:-}" ] && [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # before any distillation writes there
-    mkdir -p "$R/quality/keep-xattn-prompt-emoji-t2i/work"
-    cp -a "$R/quality/keep-xattn-emoji-t2i/work/." "$R/quality/keep-xattn-prompt-emoji-t2i/work/"
-  fi
+  local v flags
+  [ -n "${KEEP_XATTN_STEPS:-}" ] && while read -r v flags; do   # the variants' copies of the plans, before any
+    mkdir -p "$R/quality/keep-xattn-$v-emoji-t2i/work"           # distillation writes there
+    cp -a "$R/quality/keep-xattn-emoji-t2i/work/." "$R/quality/keep-xattn-$v-emoji-t2i/work/"
+  done < <(keep_xattn_variants)
   for n in $tasks; do
     if [ "$n" = audio ]; then
       job train-audio python3 benchmarks/quality_audio.py --teacher "$T/notes-uag" $Q --out "$R/quality/audio" --phase train \
@@ -398,12 +400,11 @@ EOF2
         --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
         --steps "$KEEP_XATTN_STEPS" &
   fi
-  if [ -n "${KEEP_XATTN_PROMPT:-}" ] && [ -n "${KEEP_XATTN_STEPS:-}" ]; then   # the keep-xattn plans, + prompt-effect KD
-    local P="$R/quality/keep-xattn-prompt-emoji-t2i"   # (its plans were copied at the start of E3)
-    job train-keep-xattn-prompt python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$P" \
-        --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
-        --steps "$KEEP_XATTN_STEPS" --lambda-prompt "$KEEP_XATTN_PROMPT" &
-  fi
+  [ -n "${KEEP_XATTN_STEPS:-}" ] && while read -r v flags; do   # the keep-xattn plans distilled otherwise
+    job "train-keep-xattn-$v" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q \
+        --out "$R/quality/keep-xattn-$v-emoji-t2i" --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
+        --steps "$KEEP_XATTN_STEPS" $flags < /dev/null &
+  done < <(keep_xattn_variants)
   if [ -n "${PROXY_SWEEP:-}" ]; then   # not adopted here: every committed metric was measured with the current proxies
     ( for v in ${PROXY_VARIANTS:-"emoji 32 24 30" "emoji 64 24 30" "emoji 64 48 60" "emoji 64 64 100" "mel 0 24 30" "mel 0 48 60" "mel 0 64 100"}; do
         set -- $v
@@ -419,6 +420,11 @@ EOF2
   fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
+}
+
+keep_xattn_variants() {   # "name flags" of each extra distillation of the keep-xattn plans
+  [ -z "${KEEP_XATTN_PROMPT:-}" ] || echo "prompt --lambda-prompt $KEEP_XATTN_PROMPT"
+  [ -z "${KEEP_XATTN_EMA:-}" ] || echo "ema --ema $KEEP_XATTN_EMA"
 }
 
 run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alone phases first
