@@ -33,6 +33,9 @@ HISTORY = ["benchmarks/results/quality/h200-2026-12-04", "benchmarks/results/qua
 FRESH_RUN = "benchmarks/results/quality/h200-2026-12-04-fresh"
 RUN = "benchmarks/results/quality/h200-2026-12-04-reland"
 SOURCES = {"emoji-uig": RUN, "emoji-t2i": RUN, "notes-uag": FRESH_RUN}
+# the sixth (2026-12-04 19:09-19:39 UTC, this session's two machines): the prompt-aware criterion's plans with
+# every cross-attention kept, planned and landed on the committed emoji-t2i teacher, distilled three ways
+XATTN_PROMPT = "benchmarks/results/quality/h200-2026-12-04-xattn-prompt"
 # the text-to-image headline candidates, (name, folder, criterion of the row): the comparison's
 # LD-Pruner latency-aware rows, plans that keep every cross-attention distilled longer, and the
 # prompt-aware criterion's plans distilled as long (<= 1/8 of the teacher's 10 000 steps)
@@ -40,6 +43,12 @@ HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{
                 ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner"),
                 ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner"),
                 ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 1250 steps", f"{RUN}/prompt-1250-emoji-t2i",
+                 "ld-pruner-prompt"),
+                ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps", f"{XATTN_PROMPT}/keep-xattn-emoji-t2i",
+                 "ld-pruner-prompt"),
+                ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps, EMA 0.995 of the student", f"{XATTN_PROMPT}/keep-xattn-ema-emoji-t2i",
+                 "ld-pruner-prompt"),
+                ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps at batch 256", f"{XATTN_PROMPT}/keep-xattn-b256-emoji-t2i",
                  "ld-pruner-prompt")]
 # the curves file of the teacher each task's comparison run distilled from: every one now the committed
 COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
@@ -175,6 +184,7 @@ def t2i_variant(name: str, folder: str, criterion: str, teacher_steps: int) -> d
             "metric_mean": row["metric_mean"], "metric_std": row["metric_std"], "alignment_mean": row["alignment_mean"],
             "alignment_std": row["alignment_std"], "teacher_metric": th["metric"], "teacher_alignment": th["alignment"],
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
+            "distill_batch": r["result"]["distill"]["batch"], "distill_ema": r["result"]["distill"].get("ema"),
             "teacher_steps": teacher_steps, "steps_share": steps_share,
             "targets": {"cut >= 35 %": row["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= 1.10,
                         "alignment >= -5 %": al_ratio >= 0.95, "steps <= 1/8": steps_share <= 1 / 8}}
@@ -263,8 +273,11 @@ def render(s: dict) -> str:
           + "; ".join(f"{task}: {r.rsplit('/', 1)[1]}" for task, r in s["runs"].items()) + "), summary in "
           "[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
           "quarter of the data (never trained on by a teacher, a student or a proxy). The 1250-step text-to-image "
-          "variants ran on the next machine ([quality_session.sh headline](benchmarks/device/quality_session.sh), "
-          "the two distillations sharing the GPU; the same teacher and landed plans as the shorter rows). The runs "
+          "variants of h200-2026-12-04-reland ran on that run's next machine ([quality_session.sh headline]"
+          "(benchmarks/device/quality_session.sh), the two distillations sharing the GPU; the same teacher and "
+          "landed plans as the shorter rows); h200-2026-12-04-xattn-prompt planned and landed its own plans on the "
+          "same teacher (the prompt-aware criterion, every cross-attention kept), distilled them plainly and with an "
+          "EMA side by side, then at batch 256 alone on the next machine. The runs "
           "before, measured against the earlier teachers (the first two also with the earlier proxies, 78.4 % / "
           "76.8 %), stay committed as history: "
           + ", ".join(f"[{h.rsplit('/', 1)[1]}]({h}/)" for h in HISTORY) + ".", "",

@@ -62,13 +62,15 @@ def test_strategies_smoke(tmp_path, teacher):
     assert len(res["summary"]) == len(pairs) + 2 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
 
 
-@pytest.mark.parametrize("criterion", ["ld-pruner", "ld-pruner-prompt"])
-def test_strategies_only_and_exclude(tmp_path, criterion):
+@pytest.mark.parametrize("criterion,ema", [("ld-pruner", None), ("ld-pruner-prompt", 0.9)])
+def test_strategies_only_and_exclude(tmp_path, criterion, ema):
     """--only runs just the named plan; --exclude keeps matching candidates out of it (here every
-    cross-attention: the text-to-image headline's alignment experiment, with either criterion)."""
+    cross-attention: the text-to-image headline's alignment experiment, with either criterion);
+    --ema distils with an EMA of the student and says so in the result."""
     res = _run("quality_strategies", tmp_path, "--smoke-teacher", "emoji-t2i", "--only", f"{criterion}/latency-aware",
-               "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove")
+               "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove", *(["--ema", str(ema)] if ema else []))
     assert [(r["method"], r["strategy"], r["init"]) for r in res["rows"]] == [(criterion, "latency-aware", "preserved")]
+    assert res["distill"]["ema"] == ema
     assert res["exclude"] == r"attn2|attentions\.[0-9]+:remove"
     plan = json.loads((tmp_path / "quality_strategies" / "work" / "plans" / f"plan-{criterion}-latency-aware-s0.json").read_text())
     ops = [m["operator"] for m in plan["modifications"]]

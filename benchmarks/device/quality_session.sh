@@ -38,6 +38,10 @@
 # Run again (PLANS_FROM=... RELAND=1 ... RUNNERS_FIRST=pdl), 17:27 UTC: runners 158 s, re-landing 15 + 17 + 31 s,
 # distillations 521 s; then `start headline` (two 1 250-step distillations side by side): 679 s. The tree is then
 # ~56 MB: `split` now cuts 6 MB parts, one or two per put call.
+# KEEP_XATTN_ONLY=ld-pruner-prompt/latency-aware KEEP_XATTN_STEPS=1250 KEEP_XATTN_EMA=0.995 TEACHERS=none TASKS=none
+# with EXPECT (emoji data only), 19:11 UTC: plans 130 s, the two distillations side by side 589 s; then `start headline`
+# with HEADLINE_FLAGS="--batch 256" (one 1 250-step distillation alone): 703 s. Parts of 10 MB were refused
+# (tree + part > 64 MiB), 5 MB ones went through: 8 put calls for emoji.npz + emoji-emb.safetensors.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -463,7 +467,8 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   local spec name src only steps xattn
   for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:xattn] ...}; do
     IFS=: read -r name src only steps xattn <<< "$spec"
-    distill_t2i_plans "train-$name" "$name" "$src" "$only" "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") &
+    distill_t2i_plans "train-$name" "$name" "$src" "$only" "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") \
+        ${HEADLINE_FLAGS:-} &   # e.g. HEADLINE_FLAGS="--batch 256" (quality_strategies.py flags, every variant)
   done
   wait
   echo "### DONE $(date -u +%H:%M:%S)"
