@@ -78,7 +78,8 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     for rel in ("README.md", QS.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
-    for rel in (QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP):
+    # every run folder the summary reads, the headline variants' included
+    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP} | {f.rsplit("/", 1)[0] for _, f, _ in QS.HEADLINE_T2I}:
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
