@@ -400,15 +400,12 @@ EOF2
         ld-pruner/latency-aware "$HEADLINE_STEPS" &
   fi
   if [ -n "${KEEP_XATTN_STEPS:-}" ]; then
-    job train-keep-xattn python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q --out "$R/quality/keep-xattn-emoji-t2i" \
-        --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
-        --steps "$KEEP_XATTN_STEPS" &
+    distill_t2i train-keep-xattn keep-xattn-emoji-t2i "$KX_ONLY" "$KEEP_XATTN_STEPS" --exclude "$XATTN" &
+    while read -r v flags; do   # the keep-xattn plans distilled otherwise (copied at the start of E3)
+      distill_t2i "train-keep-xattn-$v" "keep-xattn-$v-emoji-t2i" "$KX_ONLY" "$KEEP_XATTN_STEPS" --exclude "$XATTN" \
+          $flags < /dev/null &
+    done < <(keep_xattn_variants)
   fi
-  [ -n "${KEEP_XATTN_STEPS:-}" ] && while read -r v flags; do   # the keep-xattn plans distilled otherwise
-    job "train-keep-xattn-$v" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $Q \
-        --out "$R/quality/keep-xattn-$v-emoji-t2i" --phase train --only "$KX_ONLY" --no-ablations --exclude "$XATTN" \
-        --steps "$KEEP_XATTN_STEPS" $flags < /dev/null &
-  done < <(keep_xattn_variants)
   if [ -n "${PROXY_SWEEP:-}" ]; then   # not adopted here: every committed metric was measured with the current proxies
     ( for v in ${PROXY_VARIANTS:-"emoji 32 24 30" "emoji 64 24 30" "emoji 64 48 60" "emoji 64 64 100" "mel 0 24 30" "mel 0 48 60" "mel 0 64 100"}; do
         set -- $v
@@ -489,14 +486,21 @@ train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in tota
   merge_teachers
 }
 
-distill_t2i_plans() {   # JOB NAME PLANS ONLY STEPS [ARGS...]: the landed plans in PLANS (a work folder: plans,
-  # profile, scores) copied to $R/quality/NAME and the ONLY row distilled STEPS on the emoji-t2i teacher (3 seeds,
-  # no ablations; nothing timed, so jobs may share the GPU); ARGS go to quality_strategies.py
-  local jobname=$1 D="$R/quality/$2" src=$3 only=$4 steps=$5
-  shift 5
-  mkdir -p "$D/work" && cp -a "$src/." "$D/work/"
+distill_t2i() {   # JOB NAME ONLY STEPS [ARGS...]: the ONLY row of the landed plans in $R/quality/NAME/work distilled
+  # STEPS on the emoji-t2i teacher (3 seeds, no ablations; nothing timed, so jobs may share the GPU); ARGS go to
+  # quality_strategies.py
+  local jobname=$1 D="$R/quality/$2" only=$3 steps=$4
+  shift 4
   job "$jobname" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$D" \
       --phase train --only "$only" --no-ablations --steps "$steps" "$@"
+}
+
+distill_t2i_plans() {   # JOB NAME PLANS ONLY STEPS [ARGS...]: distill_t2i on the landed plans in PLANS (a work
+  # folder: plans, profile, scores), copied to $R/quality/NAME first
+  local jobname=$1 name=$2 src=$3
+  shift 3
+  mkdir -p "$R/quality/$name/work" && cp -a "$src/." "$R/quality/$name/work/"
+  distill_t2i "$jobname" "$name" "$@"
 }
 
 committed_plans() {   # PLANS_FROM=<committed run>: its landed plans (and their profile, scores) for folder $1, no E2 job
