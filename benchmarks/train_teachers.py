@@ -56,6 +56,7 @@ EMA_DECAY = 0.999
 # bf16 rounding and nondeterministic reductions stay far below it, a stale input or output buffer
 # or a doubled grad does not
 GRAPH_CHECK_TOL = 0.05
+GRAPH_CHECK_SEED = 1234
 
 
 def main(argv=None) -> int:
@@ -88,6 +89,13 @@ def main(argv=None) -> int:
     ap.add_argument("--lr-scale", type=float, default=1.0,
                     help="this run's peak learning rate as a fraction of the config's (e.g. 0.3 to continue an "
                          "annealed teacher without a full-rate warm restart); recorded in the run's segment")
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="dropout in the UNet's ResNet blocks while training (a regulariser against fitting the "
+                         "few thousand training items; default 0). Recorded in curves.json; the saved config has 0, "
+                         "so students copied from the teacher distil without it")
+    ap.add_argument("--ema-decay", type=float, default=EMA_DECAY,
+                    help=f"decay of the EMA weights that are evaluated and saved (default {EMA_DECAY:g}; a longer "
+                         "average smooths the late curve)")
     ap.add_argument("--smoke", action="store_true", help="2 steps at batch 4, 8-sample FID: a CPU check")
     a = ap.parse_args(argv)
     if a.smoke:
@@ -96,6 +104,10 @@ def main(argv=None) -> int:
         ap.error("--eval-every must be >= 0 and --eval-points >= 1")
     if not 0 < a.lr_scale <= 1:
         ap.error(f"--lr-scale takes a fraction in (0, 1], not {a.lr_scale}")
+    if not 0 <= a.dropout < 1:
+        ap.error(f"--dropout takes a probability in [0, 1), not {a.dropout}")
+    if not 0 < a.ema_decay < 1:
+        ap.error(f"--ema-decay takes a decay in (0, 1), not {a.ema_decay}")
     if a.new_curve and not a.resume_from:
         ap.error("--new-curve needs --resume-from (it re-measures a saved teacher's curve)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -190,6 +202,9 @@ def check_graphed(graphed, eager, params: list[torch.Tensor], args: tuple, targe
     def run(fn, autocast):
         for p in params:
             p.grad = None
+        # the same random stream for every call, so a UNet with dropout draws the same masks eagerly
+        # and in a replay (a replay takes its Philox seed and offset from the generator's state)
+        torch.manual_seed(GRAPH_CHECK_SEED)
         with autocast():
             eps = fn(*args)
         F.mse_loss(eps.float(), target).backward()
@@ -200,17 +215,20 @@ def check_graphed(graphed, eager, params: list[torch.Tensor], args: tuple, targe
     def rel(x, ref):
         return float((x - ref).norm() / ref.norm().clamp_min(1e-12))
 
-    try:
-        ref_eps, ref_grads = run(eager, autocast_eager)
-        for i in range(2):
-            eps, grads = run(graphed, autocast_graphed)
-            de, dg = rel(eps, ref_eps), rel(grads, ref_grads)
-            if not (de <= tol and dg <= tol):   # written so that NaN fails too
-                return (f"graphed call {i + 1} differs from eager: eps rel. error {de:.3g}, "
-                        f"grads rel. error {dg:.3g} (tolerance {tol:g})")
-    finally:
-        for p in params:
-            p.grad = None
+    # forked: the check's seeding leaves the training loop's random stream as it was
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            ref_eps, ref_grads = run(eager, autocast_eager)
+            for i in range(2):
+                eps, grads = run(graphed, autocast_graphed)
+                de, dg = rel(eps, ref_eps), rel(grads, ref_grads)
+                if not (de <= tol and dg <= tol):   # written so that NaN fails too
+                    return (f"graphed call {i + 1} differs from eager: eps rel. error {de:.3g}, "
+                            f"grads rel. error {dg:.3g} (tolerance {tol:g})")
+        finally:
+            for p in params:
+                p.grad = None
     return None
 
 
@@ -271,7 +289,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     fid_metric = _fid_metric(proxy, to_unit_images(x_ref, cfg.space), device)
     align = _align_proxy(a, cfg, device)
     evaluate = (lambda model, seed=0: proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed))
-    unet = build_teacher(cfg).to(device).train()
+    unet = build_teacher(cfg, a.dropout).to(device).train()
     prior = resume_point(a, cfg, unet, proxy_meta, len(x_ref))
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     step0, s0 = (prior["steps_done"], prior["train_seconds_total"]) if prior else (0, 0.0)
@@ -347,7 +365,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             group["lr"] = lr * lr_factor(step, t_train)
         opt.step()
         with torch.no_grad():
-            decay = min(EMA_DECAY, (1 + step0 + step) / (10 + step0 + step))   # warm-up: early EMA is not stuck at init
+            decay = min(a.ema_decay, (1 + step0 + step) / (10 + step0 + step))   # warm-up: early EMA is not stuck at init
             torch._foreach_lerp_(ema_params, params, 1 - decay)
         step += 1
         log_now = step % 50 == 0 or a.smoke
@@ -370,13 +388,18 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
                 if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
                                       "resumed": bool(prior), "date": datetime.date.today().isoformat(),
                                       **({"lr_scale": a.lr_scale} if a.lr_scale != 1 else {}),
+                                      **({"dropout": a.dropout} if a.dropout else {}),
+                                      **({"ema_decay": a.ema_decay} if a.ema_decay != EMA_DECAY else {}),
                                       **({"new_curve_from_step": step0} if new_curve else {})}]
     folder = out / cfg.name / "unet"
+    if a.dropout:   # saved as an inference model: distillation starts its students without the teacher's dropout
+        ema.register_to_config(dropout=0.0)
     ema.half().save_pretrained(str(folder), safe_serialization=True)
     _tag_config(folder / "config.json", cfg)
     return {"config": cfg.name, "cls": cfg.cls, "params": n_params, "data": cfg.data, "space": cfg.space,
             "steps_planned": steps, "steps_done": step0 + step, "segments": segments, "batch": batch, "lr": cfg.lr,
-            "lr_schedule": f"warm-up {warm} steps, cosine over min(steps, {a.max_seconds:g} s) of progress", "ema_decay": EMA_DECAY,
+            "lr_schedule": f"warm-up {warm} steps, cosine over min(steps, {a.max_seconds:g} s) of progress", "ema_decay": a.ema_decay,
+            "dropout": a.dropout,
             "train_seconds_total": round(s0 + t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
             "fid_n": a.fid_n, "sample_steps": a.sample_steps, "sampler": "ddim, guidance 1",
             "eval_schedule": evals.describe(), **graph_info,

@@ -118,11 +118,14 @@ def test_train_teachers_smoke(tmp_path):
                    cwd=ROOT, check=True, env=env)
     out = tmp_path / "teachers"
     # emoji slice 24 and notes slice 16 differ: one teacher at a time with its own --limit
-    for only, limit in (["emoji-t2i", 24], ["notes-uag", 16]):
+    # emoji-t2i with the regularisers (dropout, a shorter EMA), notes-uag with the defaults
+    for only, limit, extra in (["emoji-t2i", 24, ["--dropout", "0.1", "--ema-decay", "0.995"]], ["notes-uag", 16, []]):
         subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
                         "--limit", str(limit), "--emb", str(emb), "--proxies", str(assets), "--out", str(out / only),
-                        "--only", only], cwd=ROOT, check=True, env=env, timeout=300)
+                        "--only", only, *extra], cwd=ROOT, check=True, env=env, timeout=300)
         curves = json.loads((out / only / "curves.json").read_text())["teachers"][only]
+        assert (curves["dropout"], curves["ema_decay"]) == ((0.1, 0.995) if extra else (0.0, 0.999))
+        assert ("dropout" in curves["segments"][-1]) == bool(extra)
         assert curves["steps_done"] == 2 and curves["proxy_fid_step"] == [1, 2]
         assert all(np.isfinite(curves["proxy_fid"]))
         # the end-of-training evidence: 3 sampling seeds, a plateau verdict on them, the ladder
@@ -138,6 +141,7 @@ def test_train_teachers_smoke(tmp_path):
         unet_dir = out / only / only / "unet"
         cfg = json.loads((unet_dir / "config.json").read_text())
         assert cfg["_ldprune_teacher"]["name"] == only
+        assert cfg.get("dropout", 0.0) == 0.0   # saved for inference: students distil without the teacher's dropout
         from ldprune_deploy.models import load_model
 
         unet, _ = load_model(str(out / only / only), quiet=True)

@@ -162,6 +162,24 @@ def test_graphed_call_is_checked_and_used(t2i, monkeypatch):
         torch.testing.assert_close(p.grad, r)
 
 
+def test_graph_check_passes_with_dropout_and_keeps_the_random_stream(monkeypatch):
+    # a UNet with dropout draws its masks from the seeded stream in the eager and the graphed call
+    # alike, so a sound capture passes; the check's seeding does not touch the training stream
+    torch.manual_seed(0)
+    cfg = TEACHERS["emoji-uig"]
+    unet = build_teacher(cfg, dropout=0.3).train()
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in unet.modules())
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", _fake_make_graphed_callables())
+    (sample, _), (args, target) = _batches(cfg)
+    state = torch.get_rng_state()
+    call, info = tt.setup_eps_call(unet, "cpu", "on", sample, args, target)
+    assert info["cuda_graph"] is True and info["cuda_graph_fallback"] is None
+    assert torch.equal(torch.get_rng_state(), state)
+    # and unseeded calls differ (the masks are live in train mode), so the seeding is what passes it
+    with torch.no_grad():
+        assert not torch.equal(call(*args), call(*args))
+
+
 @pytest.mark.filterwarnings("ignore:CUDA is not available")  # device "cuda" only selects auto
 @pytest.mark.parametrize("broken", [dict(copy_inputs=False), dict(accumulate=True)], ids=["stale-inputs", "accumulating-grads"])
 def test_broken_graph_falls_back(uig, monkeypatch, capsys, broken):

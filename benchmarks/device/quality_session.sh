@@ -545,6 +545,23 @@ run_fresh() {   # 2026-12-04, third session: issue 21's probe on the GPU alone w
   touch "$R/DONE"
 }
 
+run_trials() {   # issue 23: teacher training settings tried side by side with the committed teachers (which stay)
+  # TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ..." -- FLAGS are train_teachers.py flags with commas for spaces
+  # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1); one at a time (sharing the GPU is slower in total),
+  # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
+  setup_env
+  wait_for_data || { touch "$R/DONE"; return; }
+  echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
+  local spec label n secs points steps flags
+  for spec in ${TRIALS:?TRIALS=LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ...}; do
+    IFS=: read -r label n secs points steps flags <<< "$spec"
+    job "trial-$label" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "$R/trials/$label" \
+        --max-seconds "$secs" --steps "$steps" --eval-points "$points" ${flags//,/ }
+  done
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
 merge_teachers() {   # /tmp/teachers/<name> -> benchmarks/assets/teachers, curves.json merged (quality.teachers.merge_curves)
   python3 - <<'EOF2'
 import json, pathlib, shutil
@@ -586,6 +603,9 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
   done
   [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/curves.json" ] && cp "$T/curves.json" "$OUT/curves.json"
   [ -d "$R/proxies" ] && tar -C "$R" -czf "$OUT/proxies.tgz" proxies   # adopted proxies (> 4 MB, not in results.tgz)
+  for d in "$R"/trials/*/; do   # a trial's weights (over results.tgz's 4 MB per file), one file each
+    [ -d "$d" ] && tar -C "$d" -czf "$OUT/trial-$(basename "$d").tgz" --exclude curves.json .
+  done
   cp "$R/logs/session.log" "$OUT/session.log" 2>/dev/null
   tail -n 40 "$R/logs/session.log"
   ls -la "$OUT"
@@ -603,6 +623,7 @@ case "${1:-}" in
   followup) run_followup ;;
   headline) run_headline ;;
   fresh) run_fresh ;;
+  trials) run_trials ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;

@@ -65,10 +65,12 @@ TEACHERS: dict[str, TeacherConfig] = {t.name: t for t in [
 ]}
 
 
-def build_teacher(cfg: TeacherConfig):
+def build_teacher(cfg: TeacherConfig, dropout: float = 0.0):
+    """``cfg``'s UNet with seeded random weights; ``dropout`` > 0: its ResNet blocks' dropout
+    (diffusers' ``dropout`` config key; a training-time regulariser, so it is left out at 0)."""
     from ..unet import build_unet
 
-    return build_unet(cfg.cls, cfg.config)
+    return build_unet(cfg.cls, {**cfg.config, "dropout": dropout} if dropout else cfg.config)
 
 
 @dataclass
