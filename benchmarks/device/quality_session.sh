@@ -42,6 +42,9 @@
 # with EXPECT (emoji data only), 19:11 UTC: plans 130 s, the two distillations side by side 589 s; then `start headline`
 # with HEADLINE_FLAGS="--batch 256" (one 1 250-step distillation alone): 703 s. Parts of 10 MB were refused
 # (tree + part > 64 MiB), 5 MB ones went through: 8 put calls for emoji.npz + emoji-emb.safetensors.
+# `start trials` (TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ... noise", EXPECT, DATA_WAIT): teacher settings tried
+# one at a time beside the committed teachers, e.g. --dropout 0.1 --ema-decay 0.9995; 2026-12-04 21:38 UTC its machine
+# was given back two minutes in (benchmarks/results/quality/h200-2026-12-04-trials). The graph check passed with dropout.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call

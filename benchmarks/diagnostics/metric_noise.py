@@ -13,7 +13,8 @@ samples against the held-out split):
 
     python benchmarks/diagnostics/metric_noise.py --out benchmarks/results/quality/metric-noise-<machine>-<date>.json
 
-~3 min on an H200 for both emoji teachers; very slow on a CPU (~6 min per point on 2 cores).
+~3 min on an H200 for both emoji teachers (estimated); on 2 CPU cores ~6 min per point. The file is
+rewritten after every row, so a cut-off run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def spread(values: list[float]) -> dict[str, float]:
             "range": round(max(values) - min(values), 3)}
 
 
-def one_teacher(name: str, a, device: str) -> dict:
+def one_teacher(name: str, a, device: str, save) -> dict:
+    """The rows for one teacher; ``save(rows)`` after each, so a cut-off run keeps what it measured."""
     cfg = TEACHERS[name]
     td = teacher_data(cfg.data, cfg.space, cfg.conditional, a.data)
     proxy, _ = load_proxy(proxy_path(a.proxies, cfg.data), device)
@@ -77,6 +79,7 @@ def one_teacher(name: str, a, device: str) -> dict:
     rows = {"seeds": spread([f for f, _ in seeds])}
     if align is not None:
         rows["seeds_alignment"] = spread([al for _, al in seeds])
+    save(rows)
     for scale in a.scales:
         got = []
         for d in range(a.draws):
@@ -88,6 +91,7 @@ def one_teacher(name: str, a, device: str) -> dict:
         if align is not None:
             rows[f"perturbed {scale:g} alignment"] = spread([al for _, al in got])
         print(f"{name}: scale {scale:g}: {[round(f, 2) for f, _ in got]}", flush=True)
+        save(rows)
     return rows
 
 
@@ -113,9 +117,14 @@ def main(argv=None) -> int:
                            "sampling": "DDIM, guidance 1, bf16 autocast on CUDA (as train_teachers.py)",
                            "weights": "the committed fp16 files, computed in fp32"},
               "teachers": {}}
+    def save(name):
+        def write(rows):
+            result["teachers"][name] = rows
+            write_json_atomic(Path(a.out), result)
+        return write
+
     for name in a.only:
-        result["teachers"][name] = one_teacher(name, a, device)
-        write_json_atomic(Path(a.out), result)   # after each teacher: a cut-off run keeps the finished ones
+        one_teacher(name, a, device, save(name))
     return 0
 
 
