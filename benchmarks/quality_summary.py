@@ -57,6 +57,9 @@ COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CUR
 # ends annealed): the committed ones
 FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
 PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
+# the committed teachers' proxy-FID over sampling seeds and under small weight perturbations
+# (benchmarks/diagnostics/metric_noise.py): what the plateau rule's noise leaves out
+METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
@@ -228,6 +231,22 @@ def _side(stem: str) -> int | None:
     return side or None
 
 
+def metric_noise(rel: str = METRIC_NOISE) -> dict:
+    """Per teacher: the sampling-seed range and, per perturbation scale, the draws' range and their
+    mean shift from seed 0, with the machine and date they were measured on."""
+    d = load(rel)
+    dev = d["device"]
+    out = {}
+    for name, rows in d["teachers"].items():
+        seeds = rows["seeds"]
+        pert = {k.split()[1]: {"values": v["values"], "range": v["range"], "mean_shift": v["shift_from_seed0"]}
+                for k, v in rows.items() if k.startswith("perturbed ") and not k.endswith("alignment")}
+        out[name] = {"device": dev.get("gpu") or f"{dev.get('kind')} ({dev.get('threads')} threads)",
+                     "date": dev["date"], "file": rel, "settings": d["settings"],
+                     "seeds": seeds["values"], "seed_range": seeds["range"], "perturbed": pert}
+    return out
+
+
 def comparison_teachers(teach: dict) -> dict:
     """What the summary keeps of the teachers a comparison run distilled from."""
     return {n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean", "final_std", "date")}
@@ -239,7 +258,7 @@ def build() -> dict:
     used = {task: teachers(load(path))[task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
-            "proxy_sweep": proxy_sweep(), "teachers": teach,
+            "proxy_sweep": proxy_sweep(), "teachers": teach, "teacher_metric_noise": metric_noise(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, used),
@@ -317,6 +336,18 @@ def render(s: dict) -> str:
                  f"{t['best']:.1f} ({t['best_step']}) | {'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs "
                  f"{pl['seed_range']:.1f}) | {_trend_cell(t['plateau_trend'])} | "
                  f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
+    for name, m in s.get("teacher_metric_noise", {}).items():
+        t = s["teachers"].get(name, {})
+        L += ["", f"Metric noise of {name} ([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, "
+              f"{m['date'][:10]}, the committed fp16 weights in fp32, {m['settings']['fid_n']} samples; "
+              f"[JSON]({m['file']})): 3 sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range "
+              f"{m['seed_range']:.1f}); every weight × (1 + s·N(0, 1)), seed 0, "
+              f"{m['settings']['draws']} draws: " + "; ".join(
+                  f"s = {k}: {', '.join(f'{v:.1f}' for v in p['values'])} (shift {p['mean_shift']:+.1f})"
+                  for k, p in m["perturbed"].items())
+              + (f". On the GPU, at the end of training (fp32 EMA weights, bf16 autocast), the same 3 seeds gave "
+                 f"{t['final_mean']:.1f} ± {t['final_std']:.1f} and the curve's last-20 % range was "
+                 f"{t['plateau_detail']['window_range']:.1f}." if "plateau_detail" in t else ".")]
     used = s["comparison_teachers"]
     same = {n: all(used.get(n, {}).get(k) == t[k] for k in ("steps", "final_mean")) for n, t in s["teachers"].items()}
     if all(same.values()):
