@@ -13,8 +13,8 @@ samples against the held-out split):
 
     python benchmarks/diagnostics/metric_noise.py --out benchmarks/results/quality/metric-noise-<machine>-<date>.json
 
-~3 min on an H200 for both emoji teachers (estimated); on 2 CPU cores ~6 min per point. The file is
-rewritten after every row, so a cut-off run keeps what it measured.
+Not yet run on a GPU (its first run was cut off); on 2 CPU cores ~6 min per point (emoji-uig, 11
+points: 55 min). The file is rewritten after every row, so a cut-off run keeps what it measured.
 """
 
 from __future__ import annotations
