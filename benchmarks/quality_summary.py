@@ -339,8 +339,8 @@ def render(s: dict) -> str:
     for name, m in s.get("teacher_metric_noise", {}).items():
         t = s["teachers"].get(name, {})
         L += ["", f"Metric noise of {name} ([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, "
-              f"{m['date'][:10]}, the committed fp16 weights in fp32, {m['settings']['fid_n']} samples; "
-              f"[JSON]({m['file']})): 3 sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range "
+              f"{m['date'][:10]}, {m['settings']['weights']}, {m['settings']['fid_n']} samples; "
+              f"[JSON]({m['file']})): {len(m['seeds'])} sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range "
               f"{m['seed_range']:.1f}); every weight × (1 + s·N(0, 1)), seed 0, "
               f"{m['settings']['draws']} draws: " + "; ".join(
                   f"s = {k}: {', '.join(f'{v:.1f}' for v in p['values'])} (shift {p['mean_shift']:+.1f})"

@@ -285,10 +285,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     g = torch.Generator(device).manual_seed(a.seed)
     td = teacher_data(cfg.data, cfg.space, cfg.conditional, a.data, a.emb, a.limit)
     x, cond, x_ref, cond_ref = td.x_train, td.cond_train, td.x_ref, td.cond_ref
-    proxy, proxy_meta = load_proxy(proxy_path(a.proxies, cfg.data), device)
-    fid_metric = _fid_metric(proxy, to_unit_images(x_ref, cfg.space), device)
-    align = _align_proxy(a, cfg, device)
-    evaluate = (lambda model, seed=0: proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed))
+    evaluate, fid_metric, align, proxy_meta = make_evaluator(cfg, a, device, x_ref, cond_ref)
     unet = build_teacher(cfg, a.dropout).to(device).train()
     prior = resume_point(a, cfg, unet, proxy_meta, len(x_ref))
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
@@ -458,6 +455,19 @@ def rebase_curve(prior: dict) -> dict:
     old["until_step"] = prior["steps_done"]
     return {**prior, "earlier_curves": [*prior.get("earlier_curves", []), old],
             **{k: [] for k in CURVE_KEYS if k in prior}}
+
+
+def make_evaluator(cfg: TeacherConfig, a, device: str, x_ref: torch.Tensor, cond_ref):
+    """(evaluate(model, seed=0) -> (proxy-FID/FAD, alignment or None), the Frechet metric, the
+    alignment proxy or None, the proxy's metadata): how a teacher is measured against the held-out
+    split, here and in the diagnostics that must measure it the same way."""
+    proxy, proxy_meta = load_proxy(proxy_path(a.proxies, cfg.data), device)
+    fid_metric = _fid_metric(proxy, to_unit_images(x_ref, cfg.space), device)
+    align = _align_proxy(a, cfg, device)
+
+    def evaluate(model, seed: int = 0) -> tuple[float, float | None]:
+        return proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed)
+    return evaluate, fid_metric, align, proxy_meta
 
 
 def _fid_metric(proxy, real: torch.Tensor, device):

@@ -35,9 +35,8 @@ import train_teachers as tt  # noqa: E402
 from ldprune_deploy.device import device_fingerprint  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.models import load_model  # noqa: E402
-from ldprune_deploy.quality.proxy import load_proxy, proxy_path  # noqa: E402
+from ldprune_deploy.quality import evidence  # noqa: E402
 from ldprune_deploy.quality.teachers import TEACHERS, teacher_data  # noqa: E402
-from ldprune_deploy.spaces import to_unit_images  # noqa: E402
 
 
 def perturbed_state(state: dict[str, torch.Tensor], scale: float, seed: int) -> dict[str, torch.Tensor]:
@@ -55,26 +54,22 @@ def perturbed_state(state: dict[str, torch.Tensor], scale: float, seed: int) -> 
 
 
 def spread(values: list[float]) -> dict[str, float]:
-    return {"values": [round(v, 3) for v in values], "mean": round(statistics.fmean(values), 3),
-            "std": round(statistics.stdev(values), 3) if len(values) > 1 else 0.0,
-            "range": round(max(values) - min(values), 3)}
+    """``quality.evidence.spread`` with the values and their range, rounded for the file."""
+    s = evidence.spread(values)   # over the finite values; None where there are none
+    r = (lambda x: None if x is None else round(x, 3))
+    return {"values": [round(v, 3) for v in values], "mean": r(s["mean"]), "std": r(s["std"]),
+            "range": None if s["n"] == 0 else round(s["max"] - s["min"], 3)}
 
 
 def one_teacher(name: str, a, device: str, save) -> dict:
     """The rows for one teacher; ``save(rows)`` after each, so a cut-off run keeps what it measured."""
     cfg = TEACHERS[name]
     td = teacher_data(cfg.data, cfg.space, cfg.conditional, a.data)
-    proxy, _ = load_proxy(proxy_path(a.proxies, cfg.data), device)
-    fid = tt._fid_metric(proxy, to_unit_images(td.x_ref, cfg.space), device)
-    align = tt._align_proxy(a, cfg, device)
+    metric, _, align, _ = tt.make_evaluator(cfg, a, device, td.x_ref, td.cond_ref)
     unet, _ = load_model(str(Path(a.teachers) / name), quiet=True)
     unet = unet.float().to(device).eval()
     state = {k: v.clone() for k, v in unet.state_dict().items()}
-
-    def metric(seed: int) -> tuple[float, float | None]:
-        return tt.proxy_metrics(unet, cfg, a, fid, td.cond_ref, align, seed)
-
-    seeds = [metric(s) for s in range(a.seeds)]
+    seeds = [metric(unet, s) for s in range(a.seeds)]
     print(f"{name}: seeds {[round(f, 2) for f, _ in seeds]}", flush=True)
     rows = {"seeds": spread([f for f, _ in seeds])}
     if align is not None:
@@ -84,7 +79,7 @@ def one_teacher(name: str, a, device: str, save) -> dict:
         got = []
         for d in range(a.draws):
             unet.load_state_dict(perturbed_state(state, scale, 1000 + d))
-            got.append(metric(0))
+            got.append(metric(unet, 0))
         unet.load_state_dict(state)
         rows[f"perturbed {scale:g}"] = {**spread([f for f, _ in got]),
                                         "shift_from_seed0": round(statistics.fmean(f for f, _ in got) - seeds[0][0], 3)}
@@ -115,7 +110,8 @@ def main(argv=None) -> int:
     result = {"schema": "ldprune.bench.metric_noise/1", "device": device_fingerprint(device),
               "settings": {"fid_n": a.fid_n, "sample_steps": a.sample_steps, "draws": a.draws,
                            "sampling": "DDIM, guidance 1, bf16 autocast on CUDA (as train_teachers.py)",
-                           "weights": "the committed fp16 files, computed in fp32"},
+                           "weights": "the committed fp16 files, computed in fp32"
+                                      + (" with bf16 autocast" if device == "cuda" else "")},
               "teachers": {}}
     def save(name):
         def write(rows):
