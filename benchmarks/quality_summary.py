@@ -98,7 +98,7 @@ def proxies(tp: dict) -> dict:
 
 
 def teachers(curves: dict) -> dict:
-    from ldprune_deploy.quality.evidence import trend
+    from ldprune_deploy.quality.evidence import pass_rate_if_flat, trend
 
     out = {}
     for name, t in curves["teachers"].items():
@@ -110,7 +110,10 @@ def teachers(curves: dict) -> dict:
                "plateau_detail": {**{k: t["plateau"][k] for k in ("window_from_step", "points_in_window", "window_range",
                                                                   "seed_range", "rule")},
                                   # curves before 2026-12-04 10:00 start at step 1/N of training: covered
-                                  "window_covered": t["plateau"].get("window_covered", True)},
+                                  "window_covered": t["plateau"].get("window_covered", True),
+                                  # the rule's chance to pass a curve that only carries sampling noise
+                                  "pass_rate_if_flat": pass_rate_if_flat(t["plateau"]["points_in_window"],
+                                                                         len(t["final_seeds"]))},
                "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
                "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
                # the drift test beside the range rule, recomputed from the curve (older files lack it)
@@ -336,6 +339,14 @@ def render(s: dict) -> str:
                  f"{t['best']:.1f} ({t['best_step']}) | {'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs "
                  f"{pl['seed_range']:.1f}) | {_trend_cell(t['plateau_trend'])} | "
                  f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
+    rates = sorted({(t["plateau_detail"]["points_in_window"], t["plateau_detail"]["pass_rate_if_flat"])
+                    for t in s["teachers"].values() if t["plateau_detail"].get("pass_rate_if_flat") is not None})
+    if rates:
+        L += ["", "The range rule is strict: a curve that is flat but for sampling noise (its window points as "
+              "scattered as the seeds) passes it with probability " + ", ".join(
+                  f"{p:.2f} with {n} points in the window" for n, p in rates)
+              + ", against 3 seeds (`quality.evidence.pass_rate_if_flat`, Monte Carlo), so failing it does not "
+              "show that a teacher still improves; the trend column tests that."]
     for name, m in s.get("teacher_metric_noise", {}).items():
         t = s["teachers"].get(name, {})
         L += ["", f"Metric noise of {name} ([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, "

@@ -100,6 +100,19 @@ def test_plateau_rule_compares_curve_range_with_seed_range():
     assert plateau([800, 900, 1000], [120, 121, 120], 1000, seeds)["window_covered"]
 
 
+def test_range_rule_passes_a_flat_curve_as_often_as_its_window_allows():
+    from ldprune_deploy.quality.evidence import pass_rate_if_flat
+
+    # equal counts: by symmetry either range is the larger one half the time
+    assert abs(pass_rate_if_flat(3, 3) - 0.5) < 0.005
+    # the teachers' windows: 4 points against 3 seeds, a flat curve passes ~38 % of the time
+    assert abs(pass_rate_if_flat(4, 3) - 0.380) < 0.005
+    # more points in the window, or fewer seeds, make the rule stricter
+    assert pass_rate_if_flat(6, 3) < pass_rate_if_flat(4, 3) < pass_rate_if_flat(4, 5)
+    assert pass_rate_if_flat(4, 3) == pass_rate_if_flat(4, 3)   # fixed seed: the same figure every time
+    assert pass_rate_if_flat(1, 3) is None and pass_rate_if_flat(4, 1) is None
+
+
 def test_trend_tells_a_drift_from_scatter():
     steps, seeds = [800, 850, 900, 950, 1000], [119.0, 121.0, 120.0]   # seed std 1
     # a steady rise of 2 per point: drift 8 over the window, standard error 1 * 200 / sqrt(25000) = 1.26
