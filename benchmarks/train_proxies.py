@@ -1,12 +1,17 @@
-"""Train the proxy feature extractors and export them as safetensors + a JSON config:
-emoji (RGB 32x32) with two heads, emoji group and skin tone (none or Fitzpatrick 1-2..6); mel
-(64x64) with GM instrument family and pitch. Several labels on one feature vector make the
-Frechet features see several properties of a sample (what it depicts, its colours, its pitch);
-every head's held-out accuracy is reported beside its majority-class baseline.
+"""Train the proxy feature extractors and export them as safetensors + a JSON config: emoji (RGB)
+with three heads, emoji group, skin tone (none or Fitzpatrick 1-2..6) and Unicode subgroup; mel
+(64x64) with GM instrument family, pitch and GM program; and the prompt-alignment proxy (align).
+Several labels on one feature vector make the Frechet features see several properties of a sample
+(what it depicts, its colours, its pitch); every head's held-out accuracy is reported beside its
+majority-class baseline. ``--caption-head`` adds a head that predicts each glyph's caption
+embedding (reported as held-out cosine and caption retrieval).
 
     python benchmarks/train_proxies.py [--data data_cache] [--out benchmarks/assets] [--epochs 30]
+    # the committed emoji and mel proxies (their recipe; align was trained with --epochs 30):
+    python benchmarks/train_proxies.py --only emoji mel --emoji-size 64 --width 64 --epochs 100
 
-Needs `ldprune data emoji` and `ldprune data notes` first. CPU: a few minutes; fixed seed.
+Needs `ldprune data emoji` and `ldprune data notes` first. Fixed seed. The committed recipe takes
+~25 s per proxy on an H200 and ~22 min for emoji on 2 CPU cores (2026-12-05).
 Writes benchmarks/assets/proxy-{emoji,mel}.safetensors (+ .json) and benchmarks/results/train_proxies.json.
 """
 
@@ -47,20 +52,31 @@ def proxy_labels(name: str, d: dict) -> tuple[np.ndarray, list[str]]:
     return np.stack([d["labels"], pitch, d["programs"]], 1), ["GM instrument family", "pitch", "GM program"]
 
 
-def train_alignment(a) -> dict:
-    from ldprune_deploy.conditioning import open_embeddings
-    from ldprune_deploy.quality.align import export_align, pooled, train_align
+def emb_path(a) -> Path:
     from ldprune_deploy.quality.common import cache_dir
 
+    return Path(a.emb or cache_dir(a.data) / ("emoji-emb.safetensors" if a.limit is None else f"emoji-{a.limit}-emb.safetensors"))
+
+
+def caption_targets(a, d: dict):
+    """The pooled, unit-length MiniLM embedding of each item's caption."""
+    from ldprune_deploy.conditioning import open_embeddings
+    from ldprune_deploy.quality.align import pooled
+
+    return pooled(open_embeddings(emb_path(a)).encode([str(c) for c in d["captions"]]))
+
+
+def train_alignment(a) -> dict:
+    from ldprune_deploy.quality.align import export_align, train_align
+
     d = load_emoji(a.data, a.limit)
-    emb = a.emb or cache_dir(a.data) / ("emoji-emb.safetensors" if a.limit is None else f"emoji-{a.limit}-emb.safetensors")
     captions = [str(c) for c in d["captions"]]
-    text = pooled(open_embeddings(emb).encode(captions))
+    text = caption_targets(a, d)
     print(f"align: {len(captions)} image-caption pairs, training on {a.device}")
     model, info = train_align(np.ascontiguousarray(d["images32"].transpose(0, 3, 1, 2)), text, captions,
                               d["held_out"], a.epochs, a.seed, device=a.device)
     path = export_align(model, Path(a.out) / "align-emoji.safetensors",
-                        {"data": "emoji", "text": str(Path(emb).name), "seed": a.seed, **info})
+                        {"data": "emoji", "text": emb_path(a).name, "seed": a.seed, **info})
     print(f"  held-out retrieval among {info['n_candidates']}: image->text top-1 {info['image_to_text_top1']:.3f} "
           f"top-5 {info['image_to_text_top5']:.3f} (chance {info['chance_top1']:.4f}), {info['seconds']} s -> {path}")
     return {"path": str(path), "metric_name": "proxy alignment", **info}
@@ -77,6 +93,8 @@ def main(argv=None) -> int:
                     help="emoji proxy input side (64: the stride-2 stem sees every pixel of the 64 px images)")
     ap.add_argument("--width", type=int, default=24, help="the proxy CNN's first conv channels (then x2, x4)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--caption-head", action="store_true",
+                    help="emoji: a head that predicts each glyph's pooled MiniLM caption embedding (from --emb)")
     ap.add_argument("--only", nargs="*", choices=["emoji", "mel", "align"], help="default: all three")
     ap.add_argument("--emb", help="caption embeddings for the alignment proxy (default <data>/emoji-emb.safetensors)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -98,16 +116,21 @@ def main(argv=None) -> int:
         # emoji at 32x32: the group is recognisable there and the CPU trains 4x faster
         x = d[f"images{a.emoji_size}"].transpose(0, 3, 1, 2) if name == "emoji" else d["mels"]
         labels, names = proxy_labels(name, d)
+        text = caption_targets(a, d) if name == "emoji" and a.caption_head else None
         print(f"{name}: {len(x)} items, heads {names}, training on {a.device}")
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
                                 a.epochs, a.seed, device=a.device, label_names=names,
-                                width=a.width)
+                                width=a.width, text=text)
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}
         path = export_proxy(net, Path(a.out) / f"proxy-{name}.safetensors", meta)
         for head, h in info["heads"].items():
             print(f"  {head}: held-out accuracy {h['held_out_accuracy']:.3f} (majority class {h['majority_baseline']:.3f})")
+        if "caption_head" in info:
+            c = info["caption_head"]
+            print(f"  caption head: held-out cosine {c['held_out_cosine']:.3f}, retrieval top-1 {c['retrieval_top1']:.3f} "
+                  f"(chance {c['chance_top1']:.4f})")
         print(f"  {info['seconds']} s -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
         results["proxies"][name] = {"path": str(path), **meta}
     write_json_atomic(a.results, results)

@@ -50,6 +50,26 @@ def test_extractor_shape_and_safetensors_roundtrip(tmp_path):
     torch.testing.assert_close(fx(imgs), ref)
 
 
+def test_caption_head_learns_the_caption_embedding_and_survives_export(tmp_path):
+    # the caption of a dark image points one way, of a bright one another: the head must learn it
+    x, y, held = _toy()
+    text = np.zeros((len(y), 8), np.float32)
+    text[np.arange(len(y)), y] = 1.0
+    net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None, text=text)
+    cap = info["caption_head"]
+    assert cap["dim"] == 8 and cap["chance_top1"] == 0.5
+    assert cap["held_out_cosine"] > 0.6 and cap["retrieval_top1"] >= 0.75
+    mod, meta = load_proxy(export_proxy(net, tmp_path / "c.safetensors", {"modality": "emoji", **info}))
+    assert meta["kwargs"]["text_dim"] == 8 and meta["caption_head"] == cap
+    imgs = torch.from_numpy(x[:4]).float() / 255
+    with torch.no_grad():
+        torch.testing.assert_close(mod(imgs), net.features(imgs))
+    # without text the net has no caption head and its file no text_dim
+    plain, _ = train_proxy(x, y, held, "image", epochs=1, batch=16, log=lambda *_: None)
+    assert plain.text_head is None
+    assert "text_dim" not in load_proxy(export_proxy(plain, tmp_path / "p.safetensors", {}))[1]["kwargs"]
+
+
 def test_proxy_files_that_are_not_safe_or_complete_are_refused(tmp_path):
     from ldprune_deploy.errors import LdpruneError
 
@@ -110,9 +130,11 @@ def test_train_teachers_smoke(tmp_path):
     assets = tmp_path / "assets"
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
     subprocess.run([sys.executable, "benchmarks/train_proxies.py", "--data", str(data), "--limit", "24",
-                    "--only", "emoji", "align", "--emb", str(emb), "--epochs", "1", "--out", str(assets),
+                    "--only", "emoji", "align", "--emb", str(emb), "--epochs", "1", "--caption-head", "--out", str(assets),
                     "--results", str(tmp_path / "r.json")],
                    cwd=ROOT, check=True, env=env)
+    emoji_meta = json.loads((assets / "proxy-emoji.json").read_text())   # the caption head, as trained
+    assert emoji_meta["kwargs"]["text_dim"] == 384 and 0 <= emoji_meta["caption_head"]["retrieval_top1"] <= 1
     subprocess.run([sys.executable, "benchmarks/train_proxies.py", "--data", str(data), "--limit", "16",
                     "--only", "mel", "--epochs", "1", "--out", str(assets), "--results", str(tmp_path / "r2.json")],
                    cwd=ROOT, check=True, env=env)

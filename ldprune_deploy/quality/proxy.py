@@ -29,10 +29,11 @@ SCHEMA = "ldprune.proxy/1"
 
 class ProxyCNN(nn.Module):
     """A small CNN; ``n_classes`` is the primary label's head, ``aux_classes`` more heads on the
-    same features (multi-task: each label makes the features see another property)."""
+    same features (multi-task: each label makes the features see another property); ``text_dim``
+    > 0 adds a head that predicts each item's caption embedding (its meaning, finer than any label)."""
 
     def __init__(self, in_channels: int, size: int, n_classes: int, width: int = 24, feat_dim: int = 128,
-                 aux_classes: tuple[int, ...] | list[int] = ()):
+                 aux_classes: tuple[int, ...] | list[int] = (), text_dim: int = 0):
         super().__init__()
         self.in_channels, self.size, self.num_features = in_channels, size, feat_dim
         chans = [width, width * 2, width * 4, feat_dim]
@@ -49,6 +50,7 @@ class ProxyCNN(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(feat_dim, n_classes)
         self.aux = nn.ModuleList(nn.Linear(feat_dim, n) for n in aux_classes)
+        self.text_head = nn.Linear(feat_dim, text_dim) if text_dim else None
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
@@ -68,7 +70,9 @@ class ProxyCNN(nn.Module):
         return self.head(self.features(x))
 
     def all_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
-        f = self.features(x)
+        return self.logits(self.features(x))
+
+    def logits(self, f: torch.Tensor) -> list[torch.Tensor]:
         return [self.head(f)] + [h(f) for h in self.aux]
 
 
@@ -94,9 +98,12 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
 
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
-                label_names: list[str] | None = None, width: int = 24) -> tuple[ProxyCNN, dict]:
+                label_names: list[str] | None = None, width: int = 24,
+                text: np.ndarray | None = None) -> tuple[ProxyCNN, dict]:
     """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
-    ``width`` the first conv's channels (ProxyCNN). Returns the trained net and, per head, held-out accuracy and the majority-class baseline."""
+    ``width`` the first conv's channels (ProxyCNN); ``text`` (N, D) unit caption embeddings for a
+    caption head (cosine loss). Returns the trained net and, per head, held-out accuracy and the
+    majority-class baseline (the caption head: held-out cosine and retrieval among held-out captions)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     y2 = labels.reshape(len(labels), -1).astype(np.int64)
@@ -107,7 +114,9 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     if len(tr) == 0:
         raise LdpruneError("no training items for the proxy (everything is held out)", "build a larger data set")
     batch = min(batch, len(tr))   # small slices (tests) still take steps
-    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], width=width, aux_classes=n_classes[1:]).to(device)
+    ts = None if text is None else F.normalize(torch.as_tensor(np.asarray(text), dtype=torch.float32), dim=-1)
+    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], width=width, aux_classes=n_classes[1:],
+                   text_dim=0 if ts is None else ts.shape[1]).to(device)
     # class-balanced losses: People & Body is 59 % of the emoji; the features should not be
     # dominated by one group
     weights = []
@@ -118,7 +127,11 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
 
     def step_loss(idx: torch.Tensor) -> torch.Tensor:
         xb, yb = _augment(xs[idx], g, modality).to(device), ys[idx].to(device)
-        return sum(F.cross_entropy(lg, yb[:, k], weight=weights[k]) for k, lg in enumerate(net.all_logits(xb)))
+        f = net.features(xb)
+        loss = sum(F.cross_entropy(lg, yb[:, k], weight=weights[k]) for k, lg in enumerate(net.logits(f)))
+        if ts is not None:
+            loss = loss + (1 - F.cosine_similarity(net.text_head(f), ts[idx].to(device), dim=-1)).mean()
+        return loss
 
     step = fit(net, tr, epochs, batch, g, step_loss, log)
     accs = evaluate(net, xs[te], ys[te], device)
@@ -126,9 +139,11 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
                     "majority_baseline": float(np.bincount(y2[te, k]).max() / len(te)) if len(te) else float("nan")}
              for k, (name, n, acc) in enumerate(zip(names, n_classes, accs))}
     first = heads[names[0]]
+    extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
                               "epochs": epochs, "width": width, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
-                              "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads}
+                              "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads,
+                              **extra}
 
 
 def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: torch.Generator, step_loss,
@@ -164,6 +179,19 @@ def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu
     return [float((p == y[:, k]).float().mean()) for k, p in enumerate(preds)]
 
 
+@torch.no_grad()
+def caption_head_quality(net: ProxyCNN, x: torch.Tensor, text: torch.Tensor, device: str = "cpu") -> dict:
+    """Held-out mean cosine of the caption head's prediction with the true caption embedding, and
+    image -> caption retrieval top-1 among the distinct held-out captions (chance: 1 / their number)."""
+    net.eval()
+    pred = torch.cat([F.normalize(net.text_head(net.features(x[i:i + 256].to(device))), dim=-1).cpu()
+                      for i in range(0, len(x), 256)])
+    cand, own = torch.unique(text, dim=0, return_inverse=True)
+    top1 = float(((pred @ cand.T).argmax(1) == own).float().mean())
+    return {"dim": int(text.shape[1]), "held_out_cosine": float((pred * text).sum(-1).mean()),
+            "retrieval_top1": top1, "chance_top1": 1.0 / len(cand)}
+
+
 def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
     """Safetensors weights + a ``<stem>.json`` config beside them: the architecture as a
     package builder + kwargs, the layout the evaluator's ``--feature-extractor`` loads
@@ -178,7 +206,8 @@ def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
     data = meta.get("modality", "image")
     arch = {"in_channels": net.in_channels, "size": net.size, "n_classes": net.head.out_features,
             "width": net.body[0].out_channels, "feat_dim": net.num_features,
-            "aux_classes": [h.out_features for h in net.aux]}
+            "aux_classes": [h.out_features for h in net.aux],
+            **({"text_dim": net.text_head.out_features} if net.text_head is not None else {})}
     write_json_atomic(sidecar(path), {
         "schema": SCHEMA, "name": path.stem, "builder": "ldprune_deploy.quality.proxy:ProxyCNN", "kwargs": arch,
         # no input_size/channels keys: ProxyCNN.prepare resizes and adapts channels itself, so the
