@@ -550,20 +550,31 @@ run_fresh() {   # 2026-12-04, third session: issue 21's probe on the GPU alone w
 
 run_trials() {   # issue 23: teacher training settings tried side by side with the committed teachers (which stay)
   # TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ..." -- FLAGS are train_teachers.py flags with commas for spaces
-  # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1), or "noise" (benchmarks/diagnostics/metric_noise.py); one at a time (sharing the GPU is slower in total),
+  # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1), or "noise" (benchmarks/diagnostics/metric_noise.py), or
+  # "proxy[:FLAGS]": an emoji proxy candidate (the adopted recipe + train_proxies.py FLAGS, e.g. proxy:--caption-head)
+  # into $R/proxies beside copies of the other committed proxies; the entries after it measure with that folder
+  # (benchmarks/assets stays as committed). One at a time (sharing the GPU is slower in total),
   # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
   setup_env
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
-  local spec label n secs points steps flags
+  local spec label n secs points steps flags proxies=benchmarks/assets
   for spec in ${TRIALS:?TRIALS=LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ...}; do
     if [ "$spec" = noise ]; then   # an entry "noise": the committed teachers' metric noise (seeds, weight perturbations)
-      job metric-noise python3 benchmarks/diagnostics/metric_noise.py --data data_cache --out "$R/metric-noise.json"
+      job metric-noise python3 benchmarks/diagnostics/metric_noise.py --data data_cache --proxies "$proxies" --out "$R/metric-noise.json"
+      continue
+    fi
+    if [ "${spec%%:*}" = proxy ]; then
+      flags=${spec#proxy}; flags=${flags#:}
+      mkdir -p "$R/proxies" && cp benchmarks/assets/align-emoji.* benchmarks/assets/proxy-mel.* "$R/proxies/"
+      job proxy-candidate python3 benchmarks/train_proxies.py --data data_cache --only emoji --device cuda \
+          --emoji-size 64 --width 64 --epochs 100 --out "$R/proxies" --results "$R/proxies/train_proxies.json" ${flags//,/ }
+      [ -f "$R/proxies/proxy-emoji.safetensors" ] && proxies="$R/proxies"
       continue
     fi
     IFS=: read -r label n secs points steps flags <<< "$spec"
     job "trial-$label" python3 benchmarks/train_teachers.py --data data_cache --only "$n" --out "$R/trials/$label" \
-        --max-seconds "$secs" --steps "$steps" --eval-points "$points" ${flags//,/ }
+        --proxies "$proxies" --max-seconds "$secs" --steps "$steps" --eval-points "$points" ${flags//,/ }
   done
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
