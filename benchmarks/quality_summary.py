@@ -57,6 +57,8 @@ COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CUR
 # ends annealed): the committed ones
 FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
 PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
+# the adopted emoji recipe trained again with other seeds (and with the caption head): its run-to-run spread
+PROXY_REPEATS = "benchmarks/results/proxy_experiments/cpu-2026-12-05-repeats"
 # the committed teachers' proxy-FID over sampling seeds and under small weight perturbations
 # (benchmarks/diagnostics/metric_noise.py): what the plateau rule's noise leaves out
 METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
@@ -228,6 +230,28 @@ def proxy_sweep(folder: str = PROXY_SWEEP) -> list[dict]:
     return out
 
 
+def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
+    """The primary label's held-out accuracy over trainings of the adopted emoji recipe: the committed
+    one (``tp``) and the folder's repeats, the plain ones (no caption head) summarised as mean ± std."""
+    runs = [{"seed": tp["proxies"]["emoji"]["seed"], "device": tp["device"], "date": tp["date"], "caption_head": False,
+             "heldout_accuracy": tp["proxies"]["emoji"]["held_out_accuracy"], "committed": True,
+             "file": "benchmarks/results/train_proxies.json"}]
+    for f in sorted((ROOT / folder).glob("*.json")):
+        r = json.loads(f.read_text())
+        p = r["proxies"]["emoji"]
+        runs.append({"seed": r["seed"], "device": r["device"], "date": r["date"], "caption_head": "caption_head" in p,
+                     "heldout_accuracy": p["held_out_accuracy"], "committed": False, "file": f"{folder}/{f.name}",
+                     **({"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
+                        "caption_chance_top1": p["caption_head"]["chance_top1"]} if "caption_head" in p else {})})
+    from ldprune_deploy.quality.evidence import spread
+
+    plain = spread([r["heldout_accuracy"] for r in runs if not r["caption_head"]])
+    n = tp["proxies"]["emoji"]["n_held_out"]
+    return {"label": tp["proxies"]["emoji"]["label"], "recipe": "64 px, width 64, 100 epochs, three heads", "runs": runs,
+            "n_held_out": n, "heldout_se": (ACCURACY_BAR * (1 - ACCURACY_BAR) / n) ** 0.5,
+            "plain": plain, "mean_meets_85pct": plain["mean"] >= ACCURACY_BAR}
+
+
 def _side(stem: str) -> int | None:
     # proxy-<modality>-<side>-<width>-<epochs>: side 0 = the mel spectrogram's own size
     side = int(stem.split("-")[2])
@@ -261,7 +285,8 @@ def build() -> dict:
     used = {task: teachers(load(path))[task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
-            "proxy_sweep": proxy_sweep(), "teachers": teach, "teacher_metric_noise": metric_noise(),
+            "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(load("benchmarks/results/train_proxies.json")),
+            "teachers": teach, "teacher_metric_noise": metric_noise(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, used),
@@ -309,6 +334,22 @@ def render(s: dict) -> str:
         meets = _bar_cell(p["meets_85pct"], "auxiliary head" if p.get("measure") == "auxiliary head" else "retrieval",
                           no="**no**")
         L.append(f"| {name} | {_pct(p['heldout_accuracy'])} | {_pct(p['majority_baseline'], 2)} | {meets} |")
+    rep = s.get("proxy_repeats")
+    if rep and len(rep["runs"]) > 1:
+        def run(r):
+            return (f"{_pct(r['heldout_accuracy'], 2)} (seed {r['seed']}, {r['device']}"
+                    + (", committed" if r["committed"] else "") + ")")
+        cap = [r for r in rep["runs"] if r["caption_head"]]
+        pl = rep["plain"]
+        L += ["", f"The {rep['label']} label's run-to-run spread: the adopted recipe ({rep['recipe']}) trained "
+              f"{pl['n']} times gives " + ", ".join(run(r) for r in rep["runs"] if not r["caption_head"])
+              + f": {_pct(pl['mean'], 2)} ± {pl['std'] * 100:.2f} points, mean "
+              + ("at or above" if rep["mean_meets_85pct"] else "below") + " the bar (the binomial standard error of "
+              f"one accuracy on {rep['n_held_out']} held-out items is ±{rep['heldout_se'] * 100:.1f} points at 85 %)"
+              + ("; with a caption head (predicting each glyph's MiniLM caption embedding): "
+                 + ", ".join(f"{run(r)}, caption retrieval top-1 {_pct(r['caption_retrieval_top1'])} "
+                           f"(chance {_pct(r['caption_chance_top1'], 2)})" for r in cap)
+                 if cap else "") + f" ([runs]({PROXY_REPEATS}/))."]
     sweep = s.get("proxy_sweep") or []
     if sweep:
         L += ["", f"The sweep that chose the adopted recipe ({sweep[0]['device']}, {sweep[0]['date']}; "

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.quality import load_emoji, load_notes
 from ldprune_deploy.quality.proxy import export_proxy, train_proxy
@@ -102,7 +103,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = {"schema": "ldprune.bench.train_proxies/2", "date": datetime.date.today().isoformat(),
                "device": a.device if a.device == "cpu" else torch.cuda.get_device_name(),
-               "host": platform.node(), "torch": torch.__version__, "seed": a.seed, "proxies": {}}
+               "host": platform.node(), "torch": torch.__version__, "seed": a.seed,
+               "fingerprint": device_fingerprint(a.device), "threads": torch.get_num_threads(), "proxies": {}}
     jobs = {"emoji": lambda: load_emoji(a.data, a.limit), "mel": lambda: load_notes(a.data, a.limit)}
     old = Path(a.results)
     if a.only and old.is_file():   # a partial run keeps the other proxies' entries

@@ -80,7 +80,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
-    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP} | {f.rsplit("/", 1)[0] for _, f, _ in QS.HEADLINE_T2I}:
+    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | {f.rsplit("/", 1)[0] for _, f, _ in QS.HEADLINE_T2I}:
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
@@ -100,3 +100,24 @@ def test_readme_says_which_teachers_the_comparisons_used():
     assert ("have not been run for them yet" in earlier) == bool(behind)
     if behind:   # the tasks still compared against earlier teachers are named, and only those
         assert "The comparisons and headlines of " + ", ".join(behind) + " below" in earlier
+
+
+def test_proxy_repeats_summarise_the_plain_runs_and_keep_the_caption_head_apart(tmp_path):
+    def result(seed, acc, caption=False):
+        p = {"held_out_accuracy": acc, "seed": seed, "label": "emoji group", "n_held_out": 833}
+        if caption:
+            p["caption_head"] = {"retrieval_top1": 0.1, "chance_top1": 0.0012}
+        return {"device": "cpu", "date": "2026-12-05", "seed": seed, "proxies": {"emoji": p}}
+
+    for name, r in {"a": result(1, 0.86), "b": result(2, 0.84), "c": result(0, 0.99, caption=True)}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(r))
+    committed = {**result(0, 0.85), "device": "NVIDIA H200"}
+    rep = QS.proxy_repeats(committed, str(tmp_path))
+    assert [r["committed"] for r in rep["runs"]] == [True, False, False, False]
+    # the caption-head run is listed but not in the recipe's spread
+    assert rep["plain"]["n"] == 3 and abs(rep["plain"]["mean"] - 0.85) < 1e-12 and abs(rep["plain"]["std"] - 0.01) < 1e-12
+    assert rep["mean_meets_85pct"] and rep["runs"][-1]["caption_retrieval_top1"] == 0.1
+    assert abs(rep["heldout_se"] - (0.85 * 0.15 / 833) ** 0.5) < 1e-12
+    assert not QS.proxy_repeats({**committed, "proxies": {"emoji": {**committed["proxies"]["emoji"],
+                                                                    "held_out_accuracy": 0.80}}},
+                                str(tmp_path))["mean_meets_85pct"]
