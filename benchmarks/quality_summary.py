@@ -284,8 +284,9 @@ def build() -> dict:
     teach = teachers(load(COMMITTED_CURVES))
     used = {task: teachers(load(path))[task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
-    return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(load("benchmarks/results/train_proxies.json")),
-            "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(load("benchmarks/results/train_proxies.json")),
+    tp = load("benchmarks/results/train_proxies.json")
+    return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
+            "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(tp),
             "teachers": teach, "teacher_metric_noise": metric_noise(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,

@@ -96,6 +96,7 @@ OUT=${OUT:-/tmp/out}
 # holding it) for plans that keep them: shared by `evidence` and `followup`
 EVIDENCE_Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
 XATTN="'attn2|attentions\.[0-9]+:remove'"
+PROXY_RECIPE=${PROXY_RECIPE:---emoji-size 64 --width 64 --epochs 100}   # the committed proxies' train_proxies.py recipe
 
 split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (PART_MB, 6 MB each:
   # the tree is ~56 MB of the 64 MiB a call carries since the 2026-12-04 reland run, so a 12 MB part no longer fits)
@@ -335,7 +336,7 @@ run_evidence() {   # issue 23: validated proxies, teachers at a plateau, 3 seeds
   if [ -n "${EXPECT:-}" ]; then wait_for_data || { touch "$R/DONE"; return; }; fi
   [ "${TEACHERS:-}" = none ] || touch "$R/TRAINS_TEACHERS"   # TEACHERS=none: the committed teachers, untouched
   if [ -n "${ADOPT_PROXIES:-}" ]; then
-    echo "### E0 proxies adopted: ${PROXY_RECIPE:=--emoji-size 64 --width 64 --epochs 100} $(date -u +%H:%M:%S)"
+    echo "### E0 proxies adopted: $PROXY_RECIPE $(date -u +%H:%M:%S)"
     mkdir -p "$R/proxies"
     for m in emoji mel; do   # side by side, each to its own results file (merged below)
       job "adopt-proxy-$m" python3 benchmarks/train_proxies.py --data data_cache --only "$m" --device cuda \
@@ -568,7 +569,7 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
       flags=${spec#proxy}; flags=${flags#:}
       mkdir -p "$R/proxies" && cp benchmarks/assets/align-emoji.* benchmarks/assets/proxy-mel.* "$R/proxies/"
       job proxy-candidate python3 benchmarks/train_proxies.py --data data_cache --only emoji --device cuda \
-          --emoji-size 64 --width 64 --epochs 100 --out "$R/proxies" --results "$R/proxies/train_proxies.json" ${flags//,/ }
+          $PROXY_RECIPE --out "$R/proxies" --results "$R/proxies/train_proxies.json" ${flags//,/ }
       [ -f "$R/proxies/proxy-emoji.safetensors" ] && proxies="$R/proxies"
       continue
     fi
