@@ -552,25 +552,25 @@ run_fresh() {   # 2026-12-04, third session: issue 21's probe on the GPU alone w
 run_trials() {   # issue 23: teacher training settings tried side by side with the committed teachers (which stay)
   # TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ..." -- FLAGS are train_teachers.py flags with commas for spaces
   # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1), or "noise" (benchmarks/diagnostics/metric_noise.py), or
-  # "proxy[:FLAGS]": an emoji proxy candidate (the adopted recipe + train_proxies.py FLAGS, e.g. proxy:--caption-head)
-  # into $R/proxies beside copies of the other committed proxies; the entries after it measure with that folder
+  # "proxy[:FLAGS]": an emoji proxy candidate (the adopted recipe + train_proxies.py FLAGS, e.g. proxy:--caption-head;
+  # a later flag overrides the recipe's, e.g. proxy:--width,96) into $R/proxies (the next ones proxies-2, ...) beside copies of the other committed proxies; the entries after it measure with that folder
   # (benchmarks/assets stays as committed). One at a time (sharing the GPU is slower in total),
   # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
   setup_env
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
-  local spec label n secs points steps flags proxies=benchmarks/assets
+  local spec label n secs points steps flags proxies=benchmarks/assets k=0 d
   for spec in ${TRIALS:?TRIALS=LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ...}; do
     if [ "$spec" = noise ]; then   # an entry "noise": the committed teachers' metric noise (seeds, weight perturbations)
       job metric-noise python3 benchmarks/diagnostics/metric_noise.py --data data_cache --proxies "$proxies" --out "$R/metric-noise.json"
       continue
     fi
-    if [ "${spec%%:*}" = proxy ]; then
-      flags=${spec#proxy}; flags=${flags#:}
-      mkdir -p "$R/proxies" && cp benchmarks/assets/align-emoji.* benchmarks/assets/proxy-mel.* "$R/proxies/"
-      job proxy-candidate python3 benchmarks/train_proxies.py --data data_cache --only emoji --device cuda \
-          $PROXY_RECIPE --out "$R/proxies" --results "$R/proxies/train_proxies.json" ${flags//,/ }
-      [ -f "$R/proxies/proxy-emoji.safetensors" ] && proxies="$R/proxies"
+    if [ "${spec%%:*}" = proxy ]; then   # each candidate in its own folder: proxies, proxies-2, ...
+      flags=${spec#proxy}; flags=${flags#:}; k=$((k + 1)); d="$R/proxies$([ "$k" -gt 1 ] && echo "-$k")"
+      mkdir -p "$d" && cp benchmarks/assets/align-emoji.* benchmarks/assets/proxy-mel.* "$d/"
+      job "proxy-candidate-$k" python3 benchmarks/train_proxies.py --data data_cache --only emoji --device cuda \
+          $PROXY_RECIPE --out "$d" --results "$d/train_proxies.json" ${flags//,/ }
+      [ -f "$d/proxy-emoji.safetensors" ] && proxies="$d"
       continue
     fi
     IFS=: read -r label n secs points steps flags <<< "$spec"
@@ -621,7 +621,9 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
     [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/$n/unet/config.json" ] && tar -C "$W/benchmarks/assets/teachers" -czf "$OUT/teacher-$n.tgz" "$n"
   done
   [ -f "$R/TRAINS_TEACHERS" ] && [ -f "$T/curves.json" ] && cp "$T/curves.json" "$OUT/curves.json"
-  [ -d "$R/proxies" ] && tar -C "$R" -czf "$OUT/proxies.tgz" proxies   # adopted proxies (> 4 MB, not in results.tgz)
+  for d in "$R"/proxies "$R"/proxies-*; do   # adopted or candidate proxies (> 4 MB, not in results.tgz), one file each
+    [ -d "$d" ] && tar -C "$R" -czf "$OUT/$(basename "$d").tgz" "$(basename "$d")"
+  done
   for d in "$R"/trials/*/; do   # a trial's weights (over results.tgz's 4 MB per file), one file each
     [ -d "$d" ] && tar -C "$d" -czf "$OUT/trial-$(basename "$d").tgz" --exclude curves.json .
   done
