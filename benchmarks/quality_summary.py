@@ -234,22 +234,29 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
     """The primary label's held-out accuracy over trainings of the adopted emoji recipe: the committed
     one (``tp``) and the folder's repeats, the plain ones (no caption head) summarised as mean ± std."""
     runs = [{"seed": tp["proxies"]["emoji"]["seed"], "device": tp["device"], "date": tp["date"], "caption_head": False,
+             "width": tp["proxies"]["emoji"].get("width"), "epochs": tp["proxies"]["emoji"]["epochs"],
              "heldout_accuracy": tp["proxies"]["emoji"]["held_out_accuracy"], "committed": True,
              "file": "benchmarks/results/train_proxies.json"}]
     for f in sorted((ROOT / folder).glob("*.json")):
         r = json.loads(f.read_text())
         p = r["proxies"]["emoji"]
         runs.append({"seed": r["seed"], "device": r["device"], "date": r["date"], "caption_head": "caption_head" in p,
+                     "width": p.get("width"), "epochs": p["epochs"],
                      "heldout_accuracy": p["held_out_accuracy"], "committed": False, "file": f"{folder}/{f.name}",
                      **({"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
                         "caption_chance_top1": p["caption_head"]["chance_top1"]} if "caption_head" in p else {})})
     from ldprune_deploy.quality.evidence import spread
 
-    plain = spread([r["heldout_accuracy"] for r in runs if not r["caption_head"]])
+    plain = spread([r["heldout_accuracy"] for r in runs if _is_recipe(r, runs[0])])
     n = tp["proxies"]["emoji"]["n_held_out"]
     return {"label": tp["proxies"]["emoji"]["label"], "recipe": "64 px, width 64, 100 epochs, three heads", "runs": runs,
             "n_held_out": n, "heldout_se": (ACCURACY_BAR * (1 - ACCURACY_BAR) / n) ** 0.5,
             "plain": plain, "mean_meets_85pct": plain["mean"] >= ACCURACY_BAR}
+
+
+def _is_recipe(run: dict, committed: dict) -> bool:
+    """A repeat of the committed recipe: no caption head, the committed width and epochs."""
+    return not run["caption_head"] and (run["width"], run["epochs"]) == (committed["width"], committed["epochs"])
 
 
 def _side(stem: str) -> int | None:
@@ -340,17 +347,21 @@ def render(s: dict) -> str:
         def run(r):
             return (f"{_pct(r['heldout_accuracy'], 2)} (seed {r['seed']}, {r['device']}"
                     + (", committed" if r["committed"] else "") + ")")
+        recipe = [r for r in rep["runs"] if _is_recipe(r, rep["runs"][0])]
+        other = [r for r in rep["runs"] if not r["caption_head"] and not _is_recipe(r, rep["runs"][0])]
         cap = [r for r in rep["runs"] if r["caption_head"]]
         pl = rep["plain"]
         L += ["", f"The {rep['label']} label's run-to-run spread: the adopted recipe ({rep['recipe']}) trained "
-              f"{pl['n']} times gives " + ", ".join(run(r) for r in rep["runs"] if not r["caption_head"])
+              f"{pl['n']} times gives " + ", ".join(run(r) for r in recipe)
               + f": {_pct(pl['mean'], 2)} ± {pl['std'] * 100:.2f} points, mean "
               + ("at or above" if rep["mean_meets_85pct"] else "below") + " the bar (the binomial standard error of "
               f"one accuracy on {rep['n_held_out']} held-out items is ±{rep['heldout_se'] * 100:.1f} points at 85 %)"
               + ("; with a caption head (predicting each glyph's MiniLM caption embedding): "
                  + ", ".join(f"{run(r)}, caption retrieval top-1 {_pct(r['caption_retrieval_top1'])} "
                            f"(chance {_pct(r['caption_chance_top1'], 2)})" for r in cap)
-                 if cap else "") + f" ([runs]({PROXY_REPEATS}/))."]
+                 if cap else "")
+              + "".join(f"; wider and longer (width {r['width']}, {r['epochs']} epochs): {run(r)}" for r in other)
+              + f" ([runs]({PROXY_REPEATS}/))."]
     sweep = s.get("proxy_sweep") or []
     if sweep:
         L += ["", f"The sweep that chose the adopted recipe ({sweep[0]['device']}, {sweep[0]['date']}; "
