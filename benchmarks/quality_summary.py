@@ -62,6 +62,8 @@ PROXY_REPEATS = "benchmarks/results/proxy_experiments/cpu-2026-12-05-repeats"
 # the committed teachers' proxy-FID over sampling seeds and under small weight perturbations
 # (benchmarks/diagnostics/metric_noise.py): what the plateau rule's noise leaves out
 METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
+# teacher settings tried beside the committed teachers (quality_session.sh trials), not adopted: their curves
+TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
@@ -281,6 +283,21 @@ def metric_noise(rel: str = METRIC_NOISE) -> dict:
     return out
 
 
+def teacher_trials(pattern: str = TRIALS) -> list[dict]:
+    """Each trial curve (one teacher per file) summarised like a committed teacher, with its settings."""
+    out = []
+    for f in sorted(ROOT.glob(pattern)):
+        curves = json.loads(f.read_text())
+        for name, rec in teachers(curves).items():
+            seg = rec.get("segments") or [{}]
+            out.append({"label": f.name.removesuffix("-curves.json"), "teacher": name, "file": str(f.relative_to(ROOT)),
+                        "dropout": seg[-1].get("dropout", 0.0), "ema_decay": curves["teachers"][name].get("ema_decay"),
+                        **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
+                                               "final_mean", "final_std", "device", "date")},
+                        **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
+    return out
+
+
 def comparison_teachers(teach: dict) -> dict:
     """What the summary keeps of the teachers a comparison run distilled from."""
     return {n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean", "final_std", "date")}
@@ -294,7 +311,7 @@ def build() -> dict:
     tp = load("benchmarks/results/train_proxies.json")
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
             "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(tp),
-            "teachers": teach, "teacher_metric_noise": metric_noise(),
+            "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": metric_noise(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, used),
@@ -400,6 +417,21 @@ def render(s: dict) -> str:
                   f"{p:.2f} with {n} points in the window" for n, p in rates)
               + ", against 3 seeds (`quality.evidence.pass_rate_if_flat`, Monte Carlo), so failing it does not "
               "show that a teacher still improves; the trend column tests that."]
+    trials = s.get("teacher_trials") or []
+    if trials:
+        L += ["", "Teacher settings tried beside these (not adopted: every comparison and headline would have to be "
+              "re-run against a new teacher):", "",
+              "| trial | teacher | dropout | EMA | trained | steps | final | committed teacher | plateau | trend |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for t in trials:
+            c, pl = s["teachers"].get(t["teacher"], {}), t["plateau_detail"]
+            align = (f"; alignment {t['alignment_final_mean']:.2f} vs {c['alignment_final_mean']:.2f}"
+                     if "alignment_final_mean" in t and "alignment_final_mean" in c else "")
+            L.append(f"| [{t['label']}]({t['file']}) | {t['teacher']} | {t['dropout']} | {t['ema_decay']} | "
+                     f"{t['device']}, {t['date'][:10]} | {t['steps']} | {t['metric']} {t['final_mean']:.1f} ± "
+                     f"{t['final_std']:.1f}{align} | {c.get('final_mean', float('nan')):.1f} ± {c.get('final_std', float('nan')):.1f} | "
+                     f"{'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}) | "
+                     f"{_trend_cell(t['plateau_trend'])} |")
     for name, m in s.get("teacher_metric_noise", {}).items():
         t = s["teachers"].get(name, {})
         L += ["", f"Metric noise of {name} ([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, "

@@ -80,7 +80,8 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
-    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | {f.rsplit("/", 1)[0] for _, f, _ in QS.HEADLINE_T2I}:
+    trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(QS.TRIALS)}
+    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | trials | {f.rsplit("/", 1)[0] for _, f, _ in QS.HEADLINE_T2I}:
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
@@ -124,3 +125,15 @@ def test_proxy_repeats_summarise_the_plain_runs_and_keep_the_caption_head_apart(
     assert not QS.proxy_repeats({**committed, "proxies": {"emoji": {**committed["proxies"]["emoji"],
                                                                     "held_out_accuracy": 0.80}}},
                                 str(tmp_path))["mean_meets_85pct"]
+
+
+def test_teacher_trials_carry_their_settings_and_verdicts():
+    files = sorted(ROOT.glob(QS.TRIALS))
+    assert files, "the committed trial curves are the input of this test"
+    trials = QS.teacher_trials()
+    assert len(trials) == sum(len(json.loads(f.read_text())["teachers"]) for f in files)
+    for t in trials:
+        raw = json.loads((ROOT / t["file"]).read_text())["teachers"][t["teacher"]]
+        assert t["final_mean"] == raw["final"]["mean"] and t["plateau"] == raw["plateau"]["plateau"]
+        assert t["dropout"] == raw["segments"][-1].get("dropout", 0.0) and t["ema_decay"] == raw["ema_decay"]
+        assert t["label"] == Path(t["file"]).name.removesuffix("-curves.json")
