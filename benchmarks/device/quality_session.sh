@@ -45,6 +45,9 @@
 # `start trials` (TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ... noise", EXPECT, DATA_WAIT): teacher settings tried
 # one at a time beside the committed teachers, e.g. --dropout 0.1 --ema-decay 0.9995; 2026-12-04 21:38 UTC its machine
 # was given back two minutes in (benchmarks/results/quality/h200-2026-12-04-trials). The graph check passed with dropout.
+# 2026-12-05 04:41 UTC, the same TRIALS: trial-t2i-de trained its 10 000 steps in 472 s (21.2 it/s); the machine went
+# back during the next entry (benchmarks/results/quality/h200-2026-12-05-trials). A warm restart of a trial: split its
+# weights and curves.json into .stage/parts, name them in EXPECT and pass --resume-from,<folder> in the entry's FLAGS.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -107,6 +110,7 @@ split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as
 
 join_parts() {   # on the device, in the tree: .stage/parts/* -> the files they were cut from
   local prefix
+  shopt -s dotglob   # a part cut from a path under a dot folder (.stage/x) starts with a dot
   for prefix in $(ls .stage/parts/*.part-* 2>/dev/null | sed 's/\.part-[0-9a-z]*$//' | sort -u); do
     local target; target=$(basename "$prefix"); target=${target//__//}
     mkdir -p "$(dirname "$target")" && cat "$prefix".part-* > "$target" && echo "joined $target"
