@@ -249,7 +249,9 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
                         "caption_chance_top1": p["caption_head"]["chance_top1"]} if "caption_head" in p else {})})
     from ldprune_deploy.quality.evidence import spread
 
-    plain = spread([r["heldout_accuracy"] for r in runs if _is_recipe(r, runs[0])])
+    for r in runs:
+        r["recipe"] = _is_recipe(r, runs[0])
+    plain = spread([r["heldout_accuracy"] for r in runs if r["recipe"]])
     n = tp["proxies"]["emoji"]["n_held_out"]
     return {"label": tp["proxies"]["emoji"]["label"], "recipe": "64 px, width 64, 100 epochs, three heads", "runs": runs,
             "n_held_out": n, "heldout_se": (ACCURACY_BAR * (1 - ACCURACY_BAR) / n) ** 0.5,
@@ -289,9 +291,9 @@ def teacher_trials(pattern: str = TRIALS) -> list[dict]:
     for f in sorted(ROOT.glob(pattern)):
         curves = json.loads(f.read_text())
         for name, rec in teachers(curves).items():
-            seg = rec.get("segments") or [{}]
+            raw = curves["teachers"][name]
             out.append({"label": f.name.removesuffix("-curves.json"), "teacher": name, "file": str(f.relative_to(ROOT)),
-                        "dropout": seg[-1].get("dropout", 0.0), "ema_decay": curves["teachers"][name].get("ema_decay"),
+                        "dropout": raw.get("dropout", 0.0), "ema_decay": raw.get("ema_decay"),
                         **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
                                                "final_mean", "final_std", "device", "date")},
                         **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
@@ -364,8 +366,8 @@ def render(s: dict) -> str:
         def run(r):
             return (f"{_pct(r['heldout_accuracy'], 2)} (seed {r['seed']}, {r['device']}"
                     + (", committed" if r["committed"] else "") + ")")
-        recipe = [r for r in rep["runs"] if _is_recipe(r, rep["runs"][0])]
-        other = [r for r in rep["runs"] if not r["caption_head"] and not _is_recipe(r, rep["runs"][0])]
+        recipe = [r for r in rep["runs"] if r["recipe"]]
+        other = [r for r in rep["runs"] if not r["caption_head"] and not r["recipe"]]
         cap = [r for r in rep["runs"] if r["caption_head"]]
         pl = rep["plain"]
         L += ["", f"The {rep['label']} label's run-to-run spread: the adopted recipe ({rep['recipe']}) trained "

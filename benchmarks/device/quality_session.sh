@@ -557,7 +557,8 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
   # TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ..." -- FLAGS are train_teachers.py flags with commas for spaces
   # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1), or "noise" (benchmarks/diagnostics/metric_noise.py), or
   # "proxy[:FLAGS]": an emoji proxy candidate (the adopted recipe + train_proxies.py FLAGS, e.g. proxy:--caption-head;
-  # a later flag overrides the recipe's, e.g. proxy:--width,96) into $R/proxies (the next ones proxies-2, ...) beside copies of the other committed proxies; the entries after it measure with that folder
+  # a later flag overrides the recipe's, e.g. proxy:--width,96) into $R/proxies (the next ones proxies-2, ...)
+  # beside copies of the other committed proxies; the entries after it measure with that folder
   # (benchmarks/assets stays as committed). One at a time (sharing the GPU is slower in total),
   # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
   setup_env
