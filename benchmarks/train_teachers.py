@@ -79,6 +79,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fid-n", type=int, default=1000, help="generated samples per proxy-FID point")
     ap.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for the FID samples")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--final-seeds", type=int, default=3,
+                    help="sampling seeds of the final evaluation (default 3): their range is the noise the plateau "
+                         "rule allows the curve's last 20%%, so more seeds estimate it better")
     ap.add_argument("--resume-from", metavar="DIR",
                     help="continue the teachers saved in DIR (DIR/<name>/unet + DIR/curves.json, e.g. "
                          "benchmarks/assets/teachers): --steps / --max-seconds are this run's extra budget")
@@ -100,6 +103,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.smoke:
         a.steps, a.eval_every, a.fid_n, a.sample_steps = a.steps or 2, 1, 8, 1
+    if a.final_seeds < 2:
+        ap.error(f"--final-seeds needs at least 2 seeds (their range is the plateau rule's noise), not {a.final_seeds}")
     if a.eval_every < 0 or a.eval_points < 1:
         ap.error("--eval-every must be >= 0 and --eval-points >= 1")
     if not 0 < a.lr_scale <= 1:
@@ -533,11 +538,11 @@ def record_eval(log: dict, step: int, result: tuple[float, float | None], cfg: T
 
 
 def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, steps_done) -> dict:
-    """At the end: the metric over 3 sampling seeds (its noise), the plateau verdict and the
+    """At the end: the metric over --final-seeds sampling seeds (its noise), the plateau verdict and the
     sanity ladder (real training split << teacher << noise, all against the held-out split)."""
     from ldprune_deploy.quality.evidence import ladder, plateau, spread, trend
 
-    seeds = [evaluate(ema, s) for s in range(3)]
+    seeds = [evaluate(ema, s) for s in range(a.final_seeds)]
     fids = [f for f, _ in seeds]
     n = min(a.fid_n, len(x))
     real = to_unit_images(x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))[:n]], cfg.space)

@@ -140,8 +140,9 @@ def test_train_teachers_smoke(tmp_path):
                    cwd=ROOT, check=True, env=env)
     out = tmp_path / "teachers"
     # emoji slice 24 and notes slice 16 differ: one teacher at a time with its own --limit
-    # emoji-t2i with the regularisers (dropout, a shorter EMA), notes-uag with the defaults
-    for only, limit, extra in (["emoji-t2i", 24, ["--dropout", "0.1", "--ema-decay", "0.995"]], ["notes-uag", 16, []]):
+    # emoji-t2i with the regularisers (dropout, a shorter EMA) and 4 final seeds, notes-uag with the defaults
+    for only, limit, extra in (["emoji-t2i", 24, ["--dropout", "0.1", "--ema-decay", "0.995", "--final-seeds", "4"]],
+                               ["notes-uag", 16, []]):
         subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
                         "--limit", str(limit), "--emb", str(emb), "--proxies", str(assets), "--out", str(out / only),
                         "--only", only, *extra], cwd=ROOT, check=True, env=env, timeout=300)
@@ -150,13 +151,15 @@ def test_train_teachers_smoke(tmp_path):
         assert ("dropout" in curves["segments"][-1]) == bool(extra)
         assert curves["steps_done"] == 2 and curves["proxy_fid_step"] == [1, 2]
         assert all(np.isfinite(curves["proxy_fid"]))
-        # the end-of-training evidence: 3 sampling seeds, a plateau verdict on them, the ladder
-        assert len(curves["final_seeds"]) == 3 and isinstance(curves["plateau"]["plateau"], bool)
+        # the end-of-training evidence: --final-seeds sampling seeds (default 3), a plateau verdict on them, the ladder
+        n_seeds = 4 if extra else 3
+        assert len(curves["final_seeds"]) == n_seeds and isinstance(curves["plateau"]["plateau"], bool)
+        assert curves["plateau"]["seed_spread"]["n"] == n_seeds and f"over {n_seeds} sampling seeds" in curves["plateau"]["rule"]
         assert curves["plateau_trend"]["points_in_window"] == 1   # the smoke run's 2 steps: one point in the window
         assert list(curves["ladder"]["rungs"]) == ["real training split", "teacher", "uniform noise"]
         assert "held-out" in curves["fid_reference"]
         if only == "emoji-t2i":   # the alignment proxy trained above scores the T2I teacher's samples
-            assert len(curves["proxy_alignment"]) == 2 and len(curves["final_alignment_seeds"]) == 3
+            assert len(curves["proxy_alignment"]) == 2 and len(curves["final_alignment_seeds"]) == n_seeds
             assert curves["alignment_ladder"]["order"][0] == "real held-out, own captions"
         else:
             assert "proxy_alignment" not in curves
@@ -208,3 +211,12 @@ def test_train_teachers_smoke(tmp_path):
             assert c3["earlier_curves"][0]["proxy_accuracy"] == 0.123 and c3["earlier_curves"][0]["until_step"] == 2
             assert c3["segments"][-1]["new_curve_from_step"] == 2 and c3["segments"][-1]["lr_scale"] == 0.5
             assert c3["plateau"]["window_covered"]   # the new curve starts at step 2 of 4: before the window
+
+
+def test_train_teachers_refuses_one_final_seed(tmp_path):
+    """One final seed has no range, so the plateau rule would have no noise to compare with."""
+    r = subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--out", str(tmp_path / "t"), "--final-seeds", "1"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and "--final-seeds needs at least 2 seeds" in r.stderr
+    assert not (tmp_path / "t").exists()
