@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--emoji-size", type=int, choices=[32, 64], default=32,
                     help="emoji proxy input side (64: the stride-2 stem sees every pixel of the 64 px images)")
     ap.add_argument("--width", type=int, default=24, help="the proxy CNN's first conv channels (then x2, x4)")
+    ap.add_argument("--weight-decay", type=float, default=1e-4,
+                    help="AdamW weight decay of the emoji and mel proxies (default 1e-4, the committed recipe's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--caption-head", action="store_true",
                     help="emoji: a head that predicts each glyph's pooled MiniLM caption embedding (from --emb)")
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
     ap.add_argument("--emb", help="caption embeddings for the alignment proxy (default <data>/emoji-emb.safetensors)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
+    if a.weight_decay < 0:
+        ap.error(f"--weight-decay takes a non-negative decay, not {a.weight_decay}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = {"schema": "ldprune.bench.train_proxies/2", "date": datetime.date.today().isoformat(),
                "device": a.device if a.device == "cpu" else torch.cuda.get_device_name(),
@@ -122,7 +126,7 @@ def main(argv=None) -> int:
         print(f"{name}: {len(x)} items, heads {names}, training on {a.device}")
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
                                 a.epochs, a.seed, device=a.device, label_names=names,
-                                width=a.width, text=text)
+                                width=a.width, text=text, weight_decay=a.weight_decay)
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}

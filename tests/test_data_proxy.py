@@ -50,6 +50,18 @@ def test_extractor_shape_and_safetensors_roundtrip(tmp_path):
     torch.testing.assert_close(fx(imgs), ref)
 
 
+def test_weight_decay_reaches_the_optimiser_and_the_record():
+    # same seed, same batches: only the decay differs, so a larger one leaves smaller weights
+    x, y, held = _toy()
+    nets = {}
+    for wd in (0.0, 0.5):
+        nets[wd], info = train_proxy(x, y, held, "image", epochs=2, batch=16, log=lambda *_: None, weight_decay=wd)
+        assert info["weight_decay"] == wd
+    norm = {wd: float(torch.cat([p.detach().flatten() for n, p in net.named_parameters() if "weight" in n and p.dim() > 1]).norm())
+            for wd, net in nets.items()}
+    assert norm[0.5] < norm[0.0]
+
+
 def test_caption_head_learns_the_caption_embedding_and_survives_export(tmp_path):
     # the caption of a dark image points one way, of a bright one another: the head must learn it
     x, y, held = _toy()

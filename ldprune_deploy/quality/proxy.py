@@ -99,7 +99,7 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
                 label_names: list[str] | None = None, width: int = 24,
-                text: np.ndarray | None = None) -> tuple[ProxyCNN, dict]:
+                text: np.ndarray | None = None, weight_decay: float = 1e-4) -> tuple[ProxyCNN, dict]:
     """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
     ``width`` the first conv's channels (ProxyCNN); ``text`` (N, D) unit caption embeddings for a
     caption head (cosine loss). Returns the trained net and, per head, held-out accuracy and the
@@ -133,7 +133,7 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
             loss = loss + (1 - F.cosine_similarity(net.text_head(f), ts[idx].to(device), dim=-1)).mean()
         return loss
 
-    step = fit(net, tr, epochs, batch, g, step_loss, log)
+    step = fit(net, tr, epochs, batch, g, step_loss, log, weight_decay=weight_decay)
     accs = evaluate(net, xs[te], ys[te], device)
     heads = {name: {"classes": n, "held_out_accuracy": acc,
                     "majority_baseline": float(np.bincount(y2[te, k]).max() / len(te)) if len(te) else float("nan")}
@@ -141,16 +141,16 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     first = heads[names[0]]
     extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
-                              "epochs": epochs, "width": width, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
+                              "epochs": epochs, "width": width, "weight_decay": weight_decay, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
                               "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads,
                               **extra}
 
 
 def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: torch.Generator, step_loss,
-        log=print, lr: float = 2e-3) -> int:
+        log=print, lr: float = 2e-3, weight_decay: float = 1e-4) -> int:
     """AdamW + one-cycle over ``epochs`` shuffled passes of ``train_idx``; ``step_loss(idx)`` is one
     batch's loss. Returns the number of steps taken."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * max(1, len(train_idx) // batch))
     t0, step = time.perf_counter(), 0
     for ep in range(epochs):
