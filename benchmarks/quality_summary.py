@@ -65,6 +65,8 @@ METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
 # teacher settings tried beside the committed teachers (quality_session.sh trials), not adopted: their curves
 TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 SUMMARY = "benchmarks/results/quality/summary.json"
+# the AdamW decay of proxies trained before train_proxies.py recorded it (its default, then and now)
+PROXY_WEIGHT_DECAY = 1e-4
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
 ACCURACY_BAR = 0.85
@@ -237,6 +239,7 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
     one (``tp``) and the folder's repeats, the plain ones (no caption head) summarised as mean ± std."""
     runs = [{"seed": tp["proxies"]["emoji"]["seed"], "device": tp["device"], "date": tp["date"], "caption_head": False,
              "width": tp["proxies"]["emoji"].get("width"), "epochs": tp["proxies"]["emoji"]["epochs"],
+             "weight_decay": tp["proxies"]["emoji"].get("weight_decay", PROXY_WEIGHT_DECAY),
              "heldout_accuracy": tp["proxies"]["emoji"]["held_out_accuracy"], "committed": True,
              "file": "benchmarks/results/train_proxies.json"}]
     for f in sorted((ROOT / folder).glob("*.json")):
@@ -244,6 +247,7 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
         p = r["proxies"]["emoji"]
         runs.append({"seed": r["seed"], "device": r["device"], "date": r["date"], "caption_head": "caption_head" in p,
                      "width": p.get("width"), "epochs": p["epochs"],
+                     "weight_decay": p.get("weight_decay", PROXY_WEIGHT_DECAY),
                      "heldout_accuracy": p["held_out_accuracy"], "committed": False, "file": f"{folder}/{f.name}",
                      **({"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
                         "caption_chance_top1": p["caption_head"]["chance_top1"]} if "caption_head" in p else {})})
@@ -258,9 +262,17 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
             "plain": plain, "mean_meets_85pct": plain["mean"] >= ACCURACY_BAR}
 
 
+_VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}"}
+
+
 def _is_recipe(run: dict, committed: dict) -> bool:
-    """A repeat of the committed recipe: no caption head, the committed width and epochs."""
-    return not run["caption_head"] and (run["width"], run["epochs"]) == (committed["width"], committed["epochs"])
+    """A repeat of the committed recipe: no caption head, the committed width, epochs and weight decay."""
+    return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
+
+
+def _variant(run: dict, committed: dict) -> str:
+    """What a non-recipe run changed, in words: "width 96, 150 epochs"."""
+    return ", ".join(f.format(run[k]) for k, f in _VARIED.items() if run[k] != committed[k])
 
 
 def _side(stem: str) -> int | None:
@@ -379,7 +391,7 @@ def render(s: dict) -> str:
                  + ", ".join(f"{run(r)}, caption retrieval top-1 {_pct(r['caption_retrieval_top1'])} "
                            f"(chance {_pct(r['caption_chance_top1'], 2)})" for r in cap)
                  if cap else "")
-              + "".join(f"; wider and longer (width {r['width']}, {r['epochs']} epochs): {run(r)}" for r in other)
+              + "".join(f"; {_variant(r, rep['runs'][0])}: {run(r)}" for r in other)
               + f" ([runs]({PROXY_REPEATS}/))."]
     sweep = s.get("proxy_sweep") or []
     if sweep:
