@@ -65,8 +65,6 @@ METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
 # teacher settings tried beside the committed teachers (quality_session.sh trials), not adopted: their curves
 TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 SUMMARY = "benchmarks/results/quality/summary.json"
-# the AdamW decay of proxies trained before train_proxies.py recorded it (its default, then and now)
-PROXY_WEIGHT_DECAY = 1e-4
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
 ACCURACY_BAR = 0.85
@@ -237,6 +235,9 @@ def proxy_sweep(folder: str = PROXY_SWEEP) -> list[dict]:
 def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
     """The primary label's held-out accuracy over trainings of the adopted emoji recipe: the committed
     one (``tp``) and the folder's repeats, the plain ones (no caption head) summarised as mean ± std."""
+    # proxies trained before train_proxies.py recorded their AdamW decay used its default, then and now
+    from ldprune_deploy.quality.proxy import WEIGHT_DECAY as PROXY_WEIGHT_DECAY
+
     runs = [{"seed": tp["proxies"]["emoji"]["seed"], "device": tp["device"], "date": tp["date"], "caption_head": False,
              "width": tp["proxies"]["emoji"].get("width"), "epochs": tp["proxies"]["emoji"]["epochs"],
              "weight_decay": tp["proxies"]["emoji"].get("weight_decay", PROXY_WEIGHT_DECAY),

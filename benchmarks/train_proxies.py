@@ -30,7 +30,7 @@ import torch
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.quality import load_emoji, load_notes
-from ldprune_deploy.quality.proxy import export_proxy, train_proxy
+from ldprune_deploy.quality.proxy import WEIGHT_DECAY, export_proxy, train_proxy
 
 
 SKIN_TONES = [f"{c:04X}" for c in range(0x1F3FB, 0x1F400)]
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--emoji-size", type=int, choices=[32, 64], default=32,
                     help="emoji proxy input side (64: the stride-2 stem sees every pixel of the 64 px images)")
     ap.add_argument("--width", type=int, default=24, help="the proxy CNN's first conv channels (then x2, x4)")
-    ap.add_argument("--weight-decay", type=float, default=1e-4,
-                    help="AdamW weight decay of the emoji and mel proxies (default 1e-4, the committed recipe's)")
+    ap.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+                    help=f"AdamW weight decay of the emoji and mel proxies (default {WEIGHT_DECAY:g}, the committed recipe's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--caption-head", action="store_true",
                     help="emoji: a head that predicts each glyph's pooled MiniLM caption embedding (from --emb)")

@@ -25,6 +25,7 @@ from ..jsonio import atomic_path, write_json_atomic
 from ..errors import LdpruneError
 
 SCHEMA = "ldprune.proxy/1"
+WEIGHT_DECAY = 1e-4   # AdamW's decay in the committed proxies' recipe (train_proxies.py --weight-decay)
 
 
 class ProxyCNN(nn.Module):
@@ -99,7 +100,7 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
                 label_names: list[str] | None = None, width: int = 24,
-                text: np.ndarray | None = None, weight_decay: float = 1e-4) -> tuple[ProxyCNN, dict]:
+                text: np.ndarray | None = None, weight_decay: float = WEIGHT_DECAY) -> tuple[ProxyCNN, dict]:
     """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
     ``width`` the first conv's channels (ProxyCNN); ``text`` (N, D) unit caption embeddings for a
     caption head (cosine loss). Returns the trained net and, per head, held-out accuracy and the
@@ -141,13 +142,14 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     first = heads[names[0]]
     extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
-                              "epochs": epochs, "width": width, "weight_decay": weight_decay, "steps": step, "seconds": round(time.perf_counter() - t0, 1),
+                              "epochs": epochs, "width": width, "weight_decay": weight_decay, "steps": step,
+                              "seconds": round(time.perf_counter() - t0, 1),
                               "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads,
                               **extra}
 
 
 def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: torch.Generator, step_loss,
-        log=print, lr: float = 2e-3, weight_decay: float = 1e-4) -> int:
+        log=print, lr: float = 2e-3, weight_decay: float = WEIGHT_DECAY) -> int:
     """AdamW + one-cycle over ``epochs`` shuffled passes of ``train_idx``; ``step_loss(idx)`` is one
     batch's loss. Returns the number of steps taken."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
