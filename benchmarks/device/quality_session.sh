@@ -48,7 +48,7 @@
 # 2026-12-05 04:41 UTC, the same TRIALS: trial-t2i-de trained its 10 000 steps in 472 s (21.2 it/s); the machine went
 # back during the next entry (benchmarks/results/quality/h200-2026-12-05-trials). A warm restart of a trial: split its
 # weights and curves.json into .stage/parts, name them in EXPECT and pass --resume-from,<folder> in the entry's FLAGS.
-# Prepared 2026-12-05 09:00-11:00 UTC, never started (eight machine starts refused): "t2i-de-r1:emoji-t2i:300:5:4000:
+# Prepared 2026-12-05 09:00-11:16 UTC, never started (eight machine starts refused): "t2i-de-r1:emoji-t2i:300:5:4000:
 # --resume-from,resume/t2i-de,--lr-scale,0.3,--dropout,0.1,--ema-decay,0.9995,--final-seeds,5" (5 points: 4 in the last
 # 20 % of 14 000 steps; 5 final seeds: a flat 4-point window then passes the range rule 59 % of the time, 38 % with 3), then
 # uig-de with --final-seeds,5 and a warm restart of it from /tmp/results/trials/uig-de.
