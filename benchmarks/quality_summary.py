@@ -235,23 +235,9 @@ def proxy_sweep(folder: str = PROXY_SWEEP) -> list[dict]:
 def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
     """The primary label's held-out accuracy over trainings of the adopted emoji recipe: the committed
     one (``tp``) and the folder's repeats, the plain ones (no caption head) summarised as mean ± std."""
-    # proxies trained before train_proxies.py recorded their AdamW decay used its default, then and now
-    from ldprune_deploy.quality.proxy import WEIGHT_DECAY as PROXY_WEIGHT_DECAY
-
-    runs = [{"seed": tp["proxies"]["emoji"]["seed"], "device": tp["device"], "date": tp["date"], "caption_head": False,
-             "width": tp["proxies"]["emoji"].get("width"), "epochs": tp["proxies"]["emoji"]["epochs"],
-             "weight_decay": tp["proxies"]["emoji"].get("weight_decay", PROXY_WEIGHT_DECAY),
-             "heldout_accuracy": tp["proxies"]["emoji"]["held_out_accuracy"], "committed": True,
-             "file": "benchmarks/results/train_proxies.json"}]
-    for f in sorted((ROOT / folder).glob("*.json")):
-        r = json.loads(f.read_text())
-        p = r["proxies"]["emoji"]
-        runs.append({"seed": r["seed"], "device": r["device"], "date": r["date"], "caption_head": "caption_head" in p,
-                     "width": p.get("width"), "epochs": p["epochs"],
-                     "weight_decay": p.get("weight_decay", PROXY_WEIGHT_DECAY),
-                     "heldout_accuracy": p["held_out_accuracy"], "committed": False, "file": f"{folder}/{f.name}",
-                     **({"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
-                        "caption_chance_top1": p["caption_head"]["chance_top1"]} if "caption_head" in p else {})})
+    runs = [_proxy_run(tp, "benchmarks/results/train_proxies.json", committed=True)]
+    runs += [_proxy_run(json.loads(f.read_text()), f"{folder}/{f.name}", committed=False)
+             for f in sorted((ROOT / folder).glob("*.json"))]
     from ldprune_deploy.quality.evidence import spread
 
     for r in runs:
@@ -261,6 +247,22 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
     return {"label": tp["proxies"]["emoji"]["label"], "recipe": "64 px, width 64, 100 epochs, three heads", "runs": runs,
             "n_held_out": n, "heldout_se": (ACCURACY_BAR * (1 - ACCURACY_BAR) / n) ** 0.5,
             "plain": plain, "mean_meets_85pct": plain["mean"] >= ACCURACY_BAR}
+
+
+def _proxy_run(result: dict, file: str, committed: bool) -> dict:
+    """One emoji-proxy training (a train_proxies.py result) as a row of ``proxy_repeats``."""
+    # proxies trained before train_proxies.py recorded their AdamW decay used its default, then and now
+    from ldprune_deploy.quality.proxy import WEIGHT_DECAY
+
+    p = result["proxies"]["emoji"]
+    run = {"seed": p["seed"], "device": result["device"], "date": result["date"],
+           "caption_head": "caption_head" in p, "width": p.get("width"), "epochs": p["epochs"],
+           "weight_decay": p.get("weight_decay", WEIGHT_DECAY), "heldout_accuracy": p["held_out_accuracy"],
+           "committed": committed, "file": file}
+    if "caption_head" in p:
+        run |= {"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
+                "caption_chance_top1": p["caption_head"]["chance_top1"]}
+    return run
 
 
 _VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}"}

@@ -4,6 +4,7 @@ what the committed result files say (the README cannot drift from the measuremen
 import importlib
 import json
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -121,6 +122,7 @@ def test_proxy_repeats_summarise_the_plain_runs_and_keep_the_caption_head_apart(
     # the caption-head run and the variants (another width, another weight decay) are listed but not in the
     # recipe's spread; a run that records the recipe's decay (1e-4, unrecorded before) is a repeat
     assert rep["plain"]["n"] == 4 and abs(rep["plain"]["mean"] - 0.8475) < 1e-12
+    assert abs(rep["plain"]["std"] - statistics.stdev([0.85, 0.86, 0.84, 0.84])) < 1e-12
     assert rep["mean_meets_85pct"] is False and rep["runs"][3]["caption_retrieval_top1"] == 0.1
     text = QS.render({**QS.build(), "proxy_repeats": rep})
     assert "; width 96: 50.00 % (seed 0, cpu)" in text and "; weight decay 0.05: 70.00 % (seed 0, cpu)" in text
