@@ -309,10 +309,17 @@ def teacher_trials(pattern: str = TRIALS) -> list[dict]:
             raw = curves["teachers"][name]
             out.append({"label": f.name.removesuffix("-curves.json"), "teacher": name, "file": str(f.relative_to(ROOT)),
                         "dropout": raw.get("dropout", 0.0), "ema_decay": raw.get("ema_decay"),
+                        "segment_steps": [g["steps"] for g in raw.get("segments", [])],
                         **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
                                                "final_mean", "final_std", "device", "date")},
                         **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
     return out
+
+
+def _steps_cell(trial: dict) -> str:
+    """"14000 (10000 + 4000)" for a resumed trial, the plain step count otherwise."""
+    seg = trial.get("segment_steps") or []
+    return f"{trial['steps']} ({' + '.join(map(str, seg))})" if len(seg) > 1 else str(trial["steps"])
 
 
 def comparison_teachers(teach: dict) -> dict:
@@ -437,7 +444,8 @@ def render(s: dict) -> str:
     trials = s.get("teacher_trials") or []
     if trials:
         L += ["", "Teacher settings tried beside these (not adopted: every comparison and headline would have to be "
-              "re-run against a new teacher):", "",
+              "re-run against a new teacher; a trial resumed from another's weights lists its segments' steps, "
+              "its machine and date are the last segment's):", "",
               "| trial | teacher | dropout | EMA | trained | steps | final | committed teacher | plateau | trend |",
               "|---|---|---|---|---|---|---|---|---|---|"]
         for t in trials:
@@ -445,7 +453,7 @@ def render(s: dict) -> str:
             align = (f"; alignment {t['alignment_final_mean']:.2f} vs {c['alignment_final_mean']:.2f}"
                      if "alignment_final_mean" in t and "alignment_final_mean" in c else "")
             L.append(f"| [{t['label']}]({t['file']}) | {t['teacher']} | {t['dropout']} | {t['ema_decay']} | "
-                     f"{t['device']}, {t['date'][:10]} | {t['steps']} | {t['metric']} {t['final_mean']:.1f} ± "
+                     f"{t['device']}, {t['date'][:10]} | {_steps_cell(t)} | {t['metric']} {t['final_mean']:.1f} ± "
                      f"{t['final_std']:.1f}{align} | {c.get('final_mean', float('nan')):.1f} ± {c.get('final_std', float('nan')):.1f} | "
                      f"{'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}) | "
                      f"{_trend_cell(t['plateau_trend'])} |")

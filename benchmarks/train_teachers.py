@@ -389,6 +389,8 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
     segments = (prior.get("segments") or [{"steps": step0, "train_s": s0, "note": "run before resume support"}]
                 if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
                                       "resumed": bool(prior), "date": datetime.date.today().isoformat(),
+                                      # a resumed teacher's segments may come from different machines
+                                      "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                                       **({"lr_scale": a.lr_scale} if a.lr_scale != 1 else {}),
                                       **({"dropout": a.dropout} if a.dropout else {}),
                                       **({"ema_decay": a.ema_decay} if a.ema_decay != EMA_DECAY else {}),

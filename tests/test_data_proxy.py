@@ -196,6 +196,7 @@ def test_train_teachers_smoke(tmp_path):
             assert c2["steps_done"] == 4 and c2["proxy_fid_step"] == [1, 2, 3, 4]
             assert c2["proxy_fid"][:2] == curves["proxy_fid"] and [s["resumed"] for s in c2["segments"]] == [False, True]
             assert c2["train_seconds_total"] >= curves["train_seconds_total"]
+            assert c2["segments"][-1]["device"] == "cpu"   # each segment names its machine
             # a curve measured against another reference is not continued
             bad = json.loads((out / only / "curves.json").read_text())
             bad["teachers"][only]["fid_reference"] = "3 training-split items"

@@ -142,3 +142,8 @@ def test_teacher_trials_carry_their_settings_and_verdicts():
         assert t["final_mean"] == raw["final"]["mean"] and t["plateau"] == raw["plateau"]["plateau"]
         assert t["dropout"] == raw["segments"][-1].get("dropout", 0.0) and t["ema_decay"] == raw["ema_decay"]
         assert t["label"] == Path(t["file"]).name.removesuffix("-curves.json")
+        assert t["segment_steps"] == [g["steps"] for g in raw["segments"]]
+    resumed = next(t for t in trials if len(t["segment_steps"]) > 1)
+    assert QS._steps_cell(resumed) == f"{resumed['steps']} ({' + '.join(map(str, resumed['segment_steps']))})"
+    assert sum(resumed["segment_steps"]) == resumed["steps"]
+    assert QS._steps_cell({**resumed, "segment_steps": [resumed["steps"]]}) == str(resumed["steps"])
