@@ -52,6 +52,8 @@
 # --resume-from,resume/t2i-de,--lr-scale,0.3,--dropout,0.1,--ema-decay,0.9995,--final-seeds,5" (5 points: 4 in the last
 # 20 % of 14 000 steps; 5 final seeds: a flat 4-point window then passes the range rule 59 % of the time, 38 % with 3), then
 # uig-de with --final-seeds,5 and a warm restart of it from /tmp/results/trials/uig-de.
+# Started 2026-12-05 12:28 UTC on an H100 (`slim` first: the data + resume weights in the start call, emoji-emb in
+# the next): t2i-de-r1 256 s (benchmarks/results/quality/h100-2026-12-05-trials); uig-de lost with the machine.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -104,6 +106,21 @@ OUT=${OUT:-/tmp/out}
 EVIDENCE_Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
 XATTN="'attn2|attentions\.[0-9]+:remove'"
 PROXY_RECIPE=${PROXY_RECIPE:---emoji-size 64 --width 64 --epochs 100}   # the committed proxies' train_proxies.py recipe
+
+# here, before and after the device calls of `start trials` with teacher entries only (not noise or proxy): the
+# committed weights those never read (three teachers, the mel proxy: 29 MB) set aside under .stage/slim and back, so a call carries ~30 MB of
+# data beside the tree and .whl instead of ~9 MB (2026-12-05: the data and resume weights in 2 calls, not 8)
+SLIM="benchmarks/assets/teachers/emoji-t2i/unet/diffusion_pytorch_model.safetensors
+benchmarks/assets/teachers/emoji-uig/unet/diffusion_pytorch_model.safetensors
+benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors benchmarks/assets/proxy-mel.safetensors"
+slim() {
+  local f
+  for f in $SLIM; do
+    if [ "$1" = back ]; then [ -f ".stage/slim/$f" ] && mv ".stage/slim/$f" "$f"
+    else mkdir -p ".stage/slim/$(dirname "$f")" && mv "$f" ".stage/slim/$f"; fi
+  done
+  git status --short -- benchmarks/assets
+}
 
 split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (PART_MB, 6 MB each:
   # the tree is ~56 MB of the 64 MiB a call carries since the 2026-12-04 reland run, so a 12 MB part no longer fits)
@@ -566,6 +583,10 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
   # (benchmarks/assets stays as committed). One at a time (sharing the GPU is slower in total),
   # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
   setup_env
+  local f
+  for f in $SLIM; do   # noise and proxy entries read the committed weights that `slim` sets aside
+    [[ " $TRIALS " =~ \ (noise|proxy) ]] && [ ! -f "$f" ] && { echo "$f is missing: run \`slim back\` before this start"; touch "$R/DONE"; return; }
+  done
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
   local spec label n secs points steps flags proxies=benchmarks/assets k=0 d
@@ -644,6 +665,7 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
 case "${1:-}" in
   put) put ;;
   split) shift; split_parts "$@" ;;
+  slim) slim "${2:-}" ;;   # slim: set aside; slim back: restore
   start) start "${2:-run}" ;;   # start latency: the latency session
   run) run ;;
   latency) run_latency ;;
