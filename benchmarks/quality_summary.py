@@ -251,13 +251,14 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
 
 def _proxy_run(result: dict, file: str, committed: bool) -> dict:
     """One emoji-proxy training (a train_proxies.py result) as a row of ``proxy_repeats``."""
-    # proxies trained before train_proxies.py recorded their AdamW decay used its default, then and now
-    from ldprune_deploy.quality.proxy import WEIGHT_DECAY
+    # proxies trained before train_proxies.py recorded their AdamW decay / label smoothing used its default
+    from ldprune_deploy.quality.proxy import LABEL_SMOOTHING, WEIGHT_DECAY
 
     p = result["proxies"]["emoji"]
     run = {"seed": p["seed"], "device": result["device"], "date": result["date"],
            "caption_head": "caption_head" in p, "width": p.get("width"), "epochs": p["epochs"],
-           "weight_decay": p.get("weight_decay", WEIGHT_DECAY), "heldout_accuracy": p["held_out_accuracy"],
+           "weight_decay": p.get("weight_decay", WEIGHT_DECAY),
+           "label_smoothing": p.get("label_smoothing", LABEL_SMOOTHING), "heldout_accuracy": p["held_out_accuracy"],
            "committed": committed, "file": file}
     if "caption_head" in p:
         run |= {"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
@@ -265,11 +266,13 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
     return run
 
 
-_VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}"}
+_VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}",
+           "label_smoothing": "label smoothing {:g}"}
 
 
 def _is_recipe(run: dict, committed: dict) -> bool:
-    """A repeat of the committed recipe: no caption head, the committed width, epochs and weight decay."""
+    """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay and
+    label smoothing."""
     return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
 
 

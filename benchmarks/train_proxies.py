@@ -30,7 +30,7 @@ import torch
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.quality import load_emoji, load_notes
-from ldprune_deploy.quality.proxy import WEIGHT_DECAY, export_proxy, train_proxy
+from ldprune_deploy.quality.proxy import LABEL_SMOOTHING, WEIGHT_DECAY, export_proxy, train_proxy
 
 
 SKIN_TONES = [f"{c:04X}" for c in range(0x1F3FB, 0x1F400)]
@@ -95,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=24, help="the proxy CNN's first conv channels (then x2, x4)")
     ap.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
                     help=f"AdamW weight decay of the emoji and mel proxies (default {WEIGHT_DECAY:g}, the committed recipe's)")
+    ap.add_argument("--label-smoothing", type=float, default=LABEL_SMOOTHING,
+                    help=f"cross-entropy label smoothing of every head (default {LABEL_SMOOTHING:g}, the committed recipe's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--caption-head", action="store_true",
                     help="emoji: a head that predicts each glyph's pooled MiniLM caption embedding (from --emb)")
@@ -104,6 +106,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.weight_decay < 0:
         ap.error(f"--weight-decay takes a non-negative decay, not {a.weight_decay}")
+    if not 0 <= a.label_smoothing < 1:
+        ap.error(f"--label-smoothing takes a fraction in [0, 1), not {a.label_smoothing}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = {"schema": "ldprune.bench.train_proxies/2", "date": datetime.date.today().isoformat(),
                "device": a.device if a.device == "cpu" else torch.cuda.get_device_name(),
@@ -126,7 +130,8 @@ def main(argv=None) -> int:
         print(f"{name}: {len(x)} items, heads {names}, training on {a.device}")
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
                                 a.epochs, a.seed, device=a.device, label_names=names,
-                                width=a.width, text=text, weight_decay=a.weight_decay)
+                                width=a.width, text=text, weight_decay=a.weight_decay,
+                                label_smoothing=a.label_smoothing)
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}

@@ -62,6 +62,18 @@ def test_weight_decay_reaches_the_optimiser_and_the_record():
     assert norm[0.5] < norm[0.0]
 
 
+def test_label_smoothing_reaches_the_loss_and_the_record():
+    # same seed, same batches: smoothed targets (0.75 / 0.25 at 0.5) keep the trained net less sure of the easy toy classes
+    x, y, held = _toy()
+    conf = {}
+    for ls in (0.0, 0.5):
+        net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None, label_smoothing=ls)
+        assert info["label_smoothing"] == ls
+        with torch.no_grad():
+            conf[ls] = float(net(torch.from_numpy(x)).softmax(-1).amax(-1).mean())
+    assert conf[0.5] < conf[0.0]
+
+
 def test_caption_head_learns_the_caption_embedding_and_survives_export(tmp_path):
     # the caption of a dark image points one way, of a bright one another: the head must learn it
     x, y, held = _toy()

@@ -26,6 +26,7 @@ from ..errors import LdpruneError
 
 SCHEMA = "ldprune.proxy/1"
 WEIGHT_DECAY = 1e-4   # AdamW's decay in the committed proxies' recipe (train_proxies.py --weight-decay)
+LABEL_SMOOTHING = 0.0   # the committed recipe's (train_proxies.py --label-smoothing)
 
 
 class ProxyCNN(nn.Module):
@@ -100,7 +101,8 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
                 label_names: list[str] | None = None, width: int = 24,
-                text: np.ndarray | None = None, weight_decay: float = WEIGHT_DECAY) -> tuple[ProxyCNN, dict]:
+                text: np.ndarray | None = None, weight_decay: float = WEIGHT_DECAY,
+                label_smoothing: float = LABEL_SMOOTHING) -> tuple[ProxyCNN, dict]:
     """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
     ``width`` the first conv's channels (ProxyCNN); ``text`` (N, D) unit caption embeddings for a
     caption head (cosine loss). Returns the trained net and, per head, held-out accuracy and the
@@ -129,7 +131,8 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     def step_loss(idx: torch.Tensor) -> torch.Tensor:
         xb, yb = _augment(xs[idx], g, modality).to(device), ys[idx].to(device)
         f = net.features(xb)
-        loss = sum(F.cross_entropy(lg, yb[:, k], weight=weights[k]) for k, lg in enumerate(net.logits(f)))
+        loss = sum(F.cross_entropy(lg, yb[:, k], weight=weights[k], label_smoothing=label_smoothing)
+                   for k, lg in enumerate(net.logits(f)))
         if ts is not None:
             loss = loss + (1 - F.cosine_similarity(net.text_head(f), ts[idx].to(device), dim=-1)).mean()
         return loss
@@ -142,7 +145,8 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     first = heads[names[0]]
     extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
-                              "epochs": epochs, "width": width, "weight_decay": weight_decay, "steps": step,
+                              "epochs": epochs, "width": width, "weight_decay": weight_decay,
+                              "label_smoothing": label_smoothing, "steps": step,
                               "seconds": round(time.perf_counter() - t0, 1),
                               "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads,
                               **extra}
