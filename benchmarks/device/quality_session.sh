@@ -108,8 +108,9 @@ XATTN="'attn2|attentions\.[0-9]+:remove'"
 PROXY_RECIPE=${PROXY_RECIPE:---emoji-size 64 --width 64 --epochs 100}   # the committed proxies' train_proxies.py recipe
 
 # here, before and after the device calls of `start trials` with teacher entries only (not noise or proxy): the
-# committed weights those never read (three teachers, the mel proxy: 29 MB) set aside under .stage/slim and back, so a call carries ~30 MB of
-# data beside the tree and .whl instead of ~9 MB (2026-12-05: the data and resume weights in 2 calls, not 8)
+# committed weights those never read (three teachers, the mel proxy: 29 MB) set aside under .stage/slim and back,
+# so a call carries ~30 MB of data beside the tree and .whl instead of ~9 MB (2026-12-05: the data and resume
+# weights in 2 calls, not 8)
 SLIM="benchmarks/assets/teachers/emoji-t2i/unet/diffusion_pytorch_model.safetensors
 benchmarks/assets/teachers/emoji-uig/unet/diffusion_pytorch_model.safetensors
 benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors benchmarks/assets/proxy-mel.safetensors"
@@ -117,7 +118,7 @@ slim() {
   local f
   for f in $SLIM; do
     if [ "$1" = back ]; then [ -f ".stage/slim/$f" ] && mv ".stage/slim/$f" "$f"
-    else mkdir -p ".stage/slim/$(dirname "$f")" && mv "$f" ".stage/slim/$f"; fi
+    elif [ -f "$f" ]; then mkdir -p ".stage/slim/$(dirname "$f")" && mv "$f" ".stage/slim/$f"; fi
   done
   git status --short -- benchmarks/assets
 }
