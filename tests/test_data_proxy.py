@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from ldprune_deploy.quality.proxy import export_proxy, load_proxy, train_proxy
+from ldprune_deploy.quality.proxy import _balanced_ce, export_proxy, load_proxy, train_proxy
 from ldprune_deploy.quality.teachers import TEACHERS, build_teacher
 from ldprune_deploy.spaces import to_model_space, to_unit_images
 
@@ -72,6 +73,21 @@ def test_label_smoothing_reaches_the_loss_and_the_record():
         with torch.no_grad():
             conf[ls] = float(net(torch.from_numpy(x)).softmax(-1).amax(-1).mean())
     assert conf[0.5] < conf[0.0]
+
+
+def test_balanced_smoothing_keeps_the_class_weights_out_of_the_smoothed_target():
+    g = torch.Generator().manual_seed(0)
+    lg, y, w = torch.randn(32, 5, generator=g), torch.randint(0, 5, (32,), generator=g), torch.rand(5, generator=g) + 0.1
+    torch.testing.assert_close(_balanced_ce(lg, y, w, 0.0), F.cross_entropy(lg, y, weight=w))
+    # every sample of a common class (weight 0.1 against a rare one's 10): the best prediction is still the
+    # smoothed target 1 - eps + eps / C, not one pulled toward the rare class
+    logit = torch.zeros(1, 2, requires_grad=True)
+    opt = torch.optim.SGD([logit], lr=1.0)
+    for _ in range(500):
+        opt.zero_grad()
+        _balanced_ce(logit.expand(8, 2), torch.zeros(8, dtype=torch.long), torch.tensor([0.1, 10.0]), 0.1).backward()
+        opt.step()
+    assert abs(float(logit.detach().softmax(-1)[0, 0]) - 0.95) < 1e-3
 
 
 def test_caption_head_learns_the_caption_embedding_and_survives_export(tmp_path):

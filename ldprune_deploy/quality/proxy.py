@@ -98,6 +98,15 @@ def _augment(x: torch.Tensor, g: torch.Generator, modality: str) -> torch.Tensor
     return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
 
 
+def _balanced_ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Class-weighted cross-entropy, the weighted mean over the batch as ``F.cross_entropy(weight=...)``,
+    with label smoothing weighted by the sample's class only: torch weights the smoothing term's every
+    class by its own weight, which pulls every prediction toward the rare classes (emoji group held-out
+    accuracy 28.3 % at 0.1, CPU, 2026-12-05)."""
+    w = weight[y]
+    return (F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing) * w).sum() / w.sum()
+
+
 def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
                 label_names: list[str] | None = None, width: int = 24,
@@ -131,8 +140,7 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     def step_loss(idx: torch.Tensor) -> torch.Tensor:
         xb, yb = _augment(xs[idx], g, modality).to(device), ys[idx].to(device)
         f = net.features(xb)
-        loss = sum(F.cross_entropy(lg, yb[:, k], weight=weights[k], label_smoothing=label_smoothing)
-                   for k, lg in enumerate(net.logits(f)))
+        loss = sum(_balanced_ce(lg, yb[:, k], weights[k], label_smoothing) for k, lg in enumerate(net.logits(f)))
         if ts is not None:
             loss = loss + (1 - F.cosine_similarity(net.text_head(f), ts[idx].to(device), dim=-1)).mean()
         return loss
