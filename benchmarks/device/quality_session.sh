@@ -585,9 +585,11 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
   # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
   setup_env
   local f
-  for f in $SLIM; do   # noise and proxy entries read the committed weights that `slim` sets aside
-    [[ " $TRIALS " =~ \ (noise|proxy) ]] && [ ! -f "$f" ] && { echo "$f is missing: run \`slim back\` before this start"; touch "$R/DONE"; return; }
-  done
+  if [[ " $TRIALS " =~ \ (noise|proxy) ]]; then   # these entries read the committed weights that `slim` sets aside
+    for f in $SLIM; do
+      [ -f "$f" ] || { echo "$f is missing: run \`slim back\` before this start"; touch "$R/DONE"; return; }
+    done
+  fi
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
   local spec label n secs points steps flags proxies=benchmarks/assets k=0 d
