@@ -64,6 +64,9 @@ PROXY_REPEATS = "benchmarks/results/proxy_experiments/cpu-2026-12-05-repeats"
 METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
 # teacher settings tried beside the committed teachers (quality_session.sh trials), not adopted: their curves
 TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
+# how far each warm-restart segment moved the trial's weights (benchmarks/diagnostics/weight_drift.py), on the
+# scale of METRIC_NOISE's perturbations
+WEIGHT_DRIFT = "benchmarks/results/quality/*-trials/weight-drift-*.json"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
@@ -313,16 +316,30 @@ def teacher_trials(pattern: str = TRIALS) -> list[dict]:
             out.append({"label": f.name.removesuffix("-curves.json"), "teacher": name, "file": str(f.relative_to(ROOT)),
                         "dropout": raw.get("dropout", 0.0), "ema_decay": raw.get("ema_decay"),
                         "segment_steps": [g["steps"] for g in raw.get("segments", [])],
+                        "segment_lr_scales": [g.get("lr_scale", 1.0) for g in raw.get("segments", [])],
                         **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
                                                "final_mean", "final_std", "device", "date")},
                         **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
     return out
 
 
+def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
+    """Each measured pair of segment ends: labels, relative L2 change, where and when it was measured."""
+    out = []
+    for f in sorted(ROOT.glob(pattern)):
+        d = json.loads(f.read_text())
+        out += [{"from": p["from"], "to": p["to"], "relative_l2": p["relative_l2"], "median_relative": p["median_relative"],
+                 "file": str(f.relative_to(ROOT)), "date": d["device"]["date"]} for p in d["pairs"]]
+    return out
+
+
 def _steps_cell(trial: dict) -> str:
     """"14000 (10000 + 4000)" for a resumed trial, the plain step count otherwise."""
-    seg = trial.get("segment_steps") or []
-    return f"{trial['steps']} ({' + '.join(map(str, seg))})" if len(seg) > 1 else str(trial["steps"])
+    seg, lrs = trial.get("segment_steps") or [], trial.get("segment_lr_scales") or []
+    if len(seg) < 2:
+        return str(trial["steps"])
+    lrs = lrs if len(lrs) == len(seg) else [1.0] * len(seg)
+    return f"{trial['steps']} ({' + '.join(str(n) if lr == 1 else f'{n} at {lr:g}× lr' for n, lr in zip(seg, lrs))})"
 
 
 def comparison_teachers(teach: dict) -> dict:
@@ -339,6 +356,7 @@ def build() -> dict:
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
             "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(tp),
             "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": metric_noise(),
+            "teacher_weight_drift": weight_drift(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, used),
@@ -472,6 +490,12 @@ def render(s: dict) -> str:
               + (f". On the GPU, at the end of training (fp32 EMA weights, bf16 autocast), the same 3 seeds gave "
                  f"{t['final_mean']:.1f} ± {t['final_std']:.1f} and the curve's last-20 % range was "
                  f"{t['plateau_detail']['window_range']:.1f}." if "plateau_detail" in t else ".")]
+    drift = s.get("teacher_weight_drift") or []
+    if drift:
+        L += ["", "Weights moved by each warm-restart segment ([weight_drift.py](benchmarks/diagnostics/weight_drift.py), "
+              "‖w_end − w_start‖ / ‖w_start‖ over the segment-end fp16 files, the scale of the perturbations above): "
+              + "; ".join(f"{d['from']} → {d['to']} {d['relative_l2']:.1e}" for d in drift) + " ("
+              + ", ".join(f"[JSON]({f})" for f in dict.fromkeys(d["file"] for d in drift)) + ")."]
     used = s["comparison_teachers"]
     same = {n: all(used.get(n, {}).get(k) == t[k] for k in ("steps", "final_mean")) for n, t in s["teachers"].items()}
     if all(same.values()):

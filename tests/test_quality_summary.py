@@ -144,7 +144,22 @@ def test_teacher_trials_carry_their_settings_and_verdicts():
         assert t["dropout"] == raw["segments"][-1].get("dropout", 0.0) and t["ema_decay"] == raw["ema_decay"]
         assert t["label"] == Path(t["file"]).name.removesuffix("-curves.json")
         assert t["segment_steps"] == [g["steps"] for g in raw["segments"]]
+        assert t["segment_lr_scales"] == [g.get("lr_scale", 1.0) for g in raw["segments"]]
     resumed = next(t for t in trials if len(t["segment_steps"]) > 1)
-    assert QS._steps_cell(resumed) == f"{resumed['steps']} ({' + '.join(map(str, resumed['segment_steps']))})"
     assert sum(resumed["segment_steps"]) == resumed["steps"]
     assert QS._steps_cell({**resumed, "segment_steps": [resumed["steps"]]}) == str(resumed["steps"])
+    cell = {"steps": 17600, "segment_steps": [10000, 4000, 3600], "segment_lr_scales": [1.0, 0.3, 0.1]}
+    assert QS._steps_cell(cell) == "17600 (10000 + 4000 at 0.3× lr + 3600 at 0.1× lr)"
+    # curves from before the lr scale was recorded show the plain split
+    assert QS._steps_cell({**cell, "segment_lr_scales": []}) == "17600 (10000 + 4000 + 3600)"
+
+
+def test_weight_drift_rows_come_from_the_committed_pairs():
+    files = sorted(ROOT.glob(QS.WEIGHT_DRIFT))
+    assert files, "the committed weight-drift files are the input of this test"
+    rows = QS.weight_drift()
+    assert len(rows) == sum(len(json.loads(f.read_text())["pairs"]) for f in files)
+    text = QS.render(QS.build())
+    for r in rows:
+        assert f"{r['from']} → {r['to']} {r['relative_l2']:.1e}" in text
+    assert text.count(f"[JSON]({rows[0]['file']})") == 1

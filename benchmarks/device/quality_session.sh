@@ -54,6 +54,9 @@
 # uig-de with --final-seeds,5 and a warm restart of it from /tmp/results/trials/uig-de.
 # Started 2026-12-05 12:28 UTC on an H100 (`slim` first: the data + resume weights in the start call, emoji-emb in
 # the next): t2i-de-r1 256 s (benchmarks/results/quality/h100-2026-12-05-trials); uig-de lost with the machine.
+# The same day 15:29 and 16:28 UTC (H100s; `slim`, then .stage/parts with emoji.npz + the resume weights in the
+# start call, the emoji-emb parts in the next): t2i-de-r2 + uig-de, then t2i-de-r3 (lr 0.03x) + uig-de-r1 (a warm
+# restart of uig-de): 644 and 484 s of device time, machine starts included (h100-2026-12-05-trials/README.md).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -575,9 +578,20 @@ run_fresh() {   # 2026-12-04, third session: issue 21's probe on the GPU alone w
   touch "$R/DONE"
 }
 
+trials_read_committed() {   # does an entry of $TRIALS read the weights `slim` sets aside? (a proxy candidate copies
+  local spec                # proxy-mel; "noise" measures the committed teachers unless its flags name --teachers)
+  for spec in $TRIALS; do
+    case "$spec" in
+      proxy | proxy:*) return 0 ;;
+      noise | noise:*) [[ "$spec" == *--teachers,* ]] || return 0 ;;
+    esac
+  done
+  return 1
+}
+
 run_trials() {   # issue 23: teacher training settings tried side by side with the committed teachers (which stay)
   # TRIALS="LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ..." -- FLAGS are train_teachers.py flags with commas for spaces
-  # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1), or "noise" (benchmarks/diagnostics/metric_noise.py), or
+  # (e.g. uig-drop:emoji-uig:450:15:8000:--dropout,0.1), or "noise[:FLAGS]" (benchmarks/diagnostics/metric_noise.py), or
   # "proxy[:FLAGS]": an emoji proxy candidate (the adopted recipe + train_proxies.py FLAGS, e.g. proxy:--caption-head;
   # a later flag overrides the recipe's, e.g. proxy:--width,96) into $R/proxies (the next ones proxies-2, ...)
   # beside copies of the other committed proxies; the entries after it measure with that folder
@@ -585,7 +599,7 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
   # into $R/trials/LABEL (curves + logs come back in results.tgz, the weights as trial-LABEL.tgz)
   setup_env
   local f
-  if [[ " $TRIALS " =~ \ (noise|proxy) ]]; then   # these entries read the committed weights that `slim` sets aside
+  if trials_read_committed; then
     for f in $SLIM; do
       [ -f "$f" ] || { echo "$f is missing: run \`slim back\` before this start"; touch "$R/DONE"; return; }
     done
@@ -594,8 +608,10 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
   echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
   local spec label n secs points steps flags proxies=benchmarks/assets k=0 d
   for spec in ${TRIALS:?TRIALS=LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ...}; do
-    if [ "$spec" = noise ]; then   # an entry "noise": the committed teachers' metric noise (seeds, weight perturbations)
-      job metric-noise python3 benchmarks/diagnostics/metric_noise.py --data data_cache --proxies "$proxies" --out "$R/metric-noise.json"
+    if [ "${spec%%:*}" = noise ]; then   # "noise[:FLAGS]": metric noise (seeds, weight perturbations) of the committed
+      flags=${spec#noise}; flags=${flags#:}   # teachers, or of others with FLAGS --teachers,<folder>,--only,<name>
+      job metric-noise python3 benchmarks/diagnostics/metric_noise.py --data data_cache --proxies "$proxies" \
+          --out "$R/metric-noise.json" ${flags//,/ }
       continue
     fi
     if [ "${spec%%:*}" = proxy ]; then   # each candidate in its own folder: proxies, proxies-2, ...
@@ -679,6 +695,7 @@ case "${1:-}" in
   headline) run_headline ;;
   fresh) run_fresh ;;
   trials) run_trials ;;
+  trials-read-committed) TRIALS="${2:-}"; trials_read_committed && echo yes || echo no ;;
   p34) setup_env; p34 ;;   # re-enter at P3 (after P1-P2 finished in an earlier detached run)
   collect) collect "${2:-0}" "${3:-}" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#'; exit 2 ;;
