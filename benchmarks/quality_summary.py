@@ -67,6 +67,8 @@ TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 # how far each warm-restart segment moved the trial's weights (benchmarks/diagnostics/weight_drift.py), on the
 # scale of METRIC_NOISE's perturbations
 WEIGHT_DRIFT = "benchmarks/results/quality/*-trials/weight-drift-*.json"
+# the same diagnostic on a trial's end weights (its "trial" field names it)
+TRIAL_METRIC_NOISE = "benchmarks/results/quality/*-trials/metric-noise-*.json"
 SUMMARY = "benchmarks/results/quality/summary.json"
 SCHEMA = "ldprune.quality-summary/1"
 BEGIN, END = "<!-- quality-summary:begin -->", "<!-- quality-summary:end -->"
@@ -323,6 +325,19 @@ def teacher_trials(pattern: str = TRIALS) -> list[dict]:
     return out
 
 
+def trial_metric_noise(pattern: str = TRIAL_METRIC_NOISE) -> list[dict]:
+    """``metric_noise`` of each trial file, one entry per teacher in it, with the trial's label."""
+    out = []
+    for f in sorted(ROOT.glob(pattern)):
+        rel = str(f.relative_to(ROOT))
+        label = json.loads(f.read_text()).get("trial", f.stem.removeprefix("metric-noise-"))
+        for name, m in metric_noise(rel).items():
+            # files written before metric_noise.py recorded --teachers call any weights "the committed" ones
+            weights = m["settings"]["weights"].replace("the committed fp16 files", "its fp16 end weights")
+            out.append({"trial": label, "teacher": name, **m, "settings": {**m["settings"], "weights": weights}})
+    return out
+
+
 def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
     """Each measured pair of segment ends: labels, relative L2 change, where and when it was measured."""
     out = []
@@ -331,6 +346,16 @@ def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
         out += [{"from": p["from"], "to": p["to"], "relative_l2": p["relative_l2"], "median_relative": p["median_relative"],
                  "file": str(f.relative_to(ROOT)), "date": d["device"]["date"]} for p in d["pairs"]]
     return out
+
+
+def _noise_text(m: dict) -> str:
+    """One metric-noise entry: where it was measured, the sampling seeds, the perturbation draws."""
+    return (f"([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, {m['date'][:10]}, "
+            f"{m['settings']['weights']}, {m['settings']['fid_n']} samples; [JSON]({m['file']})): {len(m['seeds'])} "
+            f"sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range {m['seed_range']:.1f}); every weight "
+            f"× (1 + s·N(0, 1)), seed 0, {m['settings']['draws']} draws: " + "; ".join(
+                f"s = {k}: {', '.join(f'{v:.1f}' for v in p['values'])} (shift {p['mean_shift']:+.1f})"
+                for k, p in m["perturbed"].items()))
 
 
 def _steps_cell(trial: dict) -> str:
@@ -356,6 +381,7 @@ def build() -> dict:
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
             "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(tp),
             "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": metric_noise(),
+            "teacher_trial_metric_noise": trial_metric_noise(),
             "teacher_weight_drift": weight_drift(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
@@ -480,16 +506,12 @@ def render(s: dict) -> str:
                      f"{_trend_cell(t['plateau_trend'])} |")
     for name, m in s.get("teacher_metric_noise", {}).items():
         t = s["teachers"].get(name, {})
-        L += ["", f"Metric noise of {name} ([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, "
-              f"{m['date'][:10]}, {m['settings']['weights']}, {m['settings']['fid_n']} samples; "
-              f"[JSON]({m['file']})): {len(m['seeds'])} sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range "
-              f"{m['seed_range']:.1f}); every weight × (1 + s·N(0, 1)), seed 0, "
-              f"{m['settings']['draws']} draws: " + "; ".join(
-                  f"s = {k}: {', '.join(f'{v:.1f}' for v in p['values'])} (shift {p['mean_shift']:+.1f})"
-                  for k, p in m["perturbed"].items())
+        L += ["", f"Metric noise of {name} " + _noise_text(m)
               + (f". On the GPU, at the end of training (fp32 EMA weights, bf16 autocast), the same 3 seeds gave "
                  f"{t['final_mean']:.1f} ± {t['final_std']:.1f} and the curve's last-20 % range was "
                  f"{t['plateau_detail']['window_range']:.1f}." if "plateau_detail" in t else ".")]
+    for m in s.get("teacher_trial_metric_noise") or []:
+        L += ["", f"Metric noise of the {m['trial']} trial's end weights ({m['teacher']}) " + _noise_text(m) + "."]
     drift = s.get("teacher_weight_drift") or []
     if drift:
         L += ["", "Weights moved by each warm-restart segment ([weight_drift.py](benchmarks/diagnostics/weight_drift.py), "

@@ -163,3 +163,15 @@ def test_weight_drift_rows_come_from_the_committed_pairs():
     for r in rows:
         assert f"{r['from']} → {r['to']} {r['relative_l2']:.1e}" in text
     assert text.count(f"[JSON]({rows[0]['file']})") == 1
+
+
+def test_trial_metric_noise_is_labelled_by_its_trial_and_not_called_committed():
+    files = sorted(ROOT.glob(QS.TRIAL_METRIC_NOISE))
+    assert files, "the committed trial metric-noise files are the input of this test"
+    rows = QS.trial_metric_noise()
+    assert {r["trial"] for r in rows} == {json.loads(f.read_text())["trial"] for f in files}
+    text = QS.render(QS.build())
+    for r in rows:
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"Metric noise of the {r['trial']} trial's"))
+        assert "committed" not in line and r["file"] in line
+        assert ", ".join(f"{v:.1f}" for v in r["seeds"]) in line

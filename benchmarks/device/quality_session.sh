@@ -56,7 +56,8 @@
 # the next): t2i-de-r1 256 s (benchmarks/results/quality/h100-2026-12-05-trials); uig-de lost with the machine.
 # The same day 15:29 and 16:28 UTC (H100s; `slim`, then .stage/parts with emoji.npz + the resume weights in the
 # start call, the emoji-emb parts in the next): t2i-de-r2 + uig-de, then t2i-de-r3 (lr 0.03x) + uig-de-r1 (a warm
-# restart of uig-de): 644 and 484 s of device time, machine starts included (h100-2026-12-05-trials/README.md).
+# restart of uig-de): 644 and 484 s of device time, machine starts included; at 16:42 a "noise:--teachers,..." entry
+# measured the metric noise of t2i-de-r2's end weights in 69 s (h100-2026-12-05-trials/README.md).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call

@@ -110,7 +110,9 @@ def main(argv=None) -> int:
     result = {"schema": "ldprune.bench.metric_noise/1", "device": device_fingerprint(device),
               "settings": {"fid_n": a.fid_n, "sample_steps": a.sample_steps, "draws": a.draws,
                            "sampling": "DDIM, guidance 1, bf16 autocast on CUDA (as train_teachers.py)",
-                           "weights": "the committed fp16 files, computed in fp32"
+                           "teachers": a.teachers,
+                           "weights": ("the committed fp16 files" if Path(a.teachers).resolve() == (ROOT / "benchmarks/assets/teachers").resolve()
+                                       else f"the fp16 files in {a.teachers}") + ", computed in fp32"
                                       + (" with bf16 autocast" if device == "cuda" else "")},
               "teachers": {}}
     def save(name):
