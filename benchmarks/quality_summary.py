@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -359,7 +360,7 @@ def _noise_text(m: dict) -> str:
 
 
 def _steps_cell(trial: dict) -> str:
-    """"14000 (10000 + 4000)" for a resumed trial, the plain step count otherwise."""
+    """"14000 (10000 + 4000 at 0.3× lr)" for a resumed trial, the plain step count otherwise."""
     seg, lrs = trial.get("segment_steps") or [], trial.get("segment_lr_scales") or []
     if len(seg) < 2:
         return str(trial["steps"])
@@ -511,7 +512,11 @@ def render(s: dict) -> str:
                  f"{t['final_mean']:.1f} ± {t['final_std']:.1f} and the curve's last-20 % range was "
                  f"{t['plateau_detail']['window_range']:.1f}." if "plateau_detail" in t else ".")]
     for m in s.get("teacher_trial_metric_noise") or []:
-        L += ["", f"Metric noise of the {m['trial']} trial's end weights ({m['teacher']}) " + _noise_text(m) + "."]
+        drawn = [v for p in m["perturbed"].values() for v in p["values"]]
+        L += ["", f"Metric noise of the {m['trial']} trial's end weights ({m['teacher']}) " + _noise_text(m)
+              + (f"; the {len(drawn)} perturbed draws together {statistics.fmean(drawn):.1f} ± {statistics.stdev(drawn):.1f}, "
+                 f"{statistics.stdev(drawn) / statistics.stdev(m['seeds']):.1f}× the sampling seeds' std"
+                 if len(drawn) > 1 and len(m["seeds"]) > 1 else "") + "."]
     drift = s.get("teacher_weight_drift") or []
     if drift:
         L += ["", "Weights moved by each warm-restart segment ([weight_drift.py](benchmarks/diagnostics/weight_drift.py), "

@@ -175,3 +175,6 @@ def test_trial_metric_noise_is_labelled_by_its_trial_and_not_called_committed():
         line = next(ln for ln in text.splitlines() if ln.startswith(f"Metric noise of the {r['trial']} trial's"))
         assert "committed" not in line and r["file"] in line
         assert ", ".join(f"{v:.1f}" for v in r["seeds"]) in line
+        drawn = [v for p in r["perturbed"].values() for v in p["values"]]
+        ratio = statistics.stdev(drawn) / statistics.stdev(r["seeds"])
+        assert f"{statistics.fmean(drawn):.1f} ± {statistics.stdev(drawn):.1f}, {ratio:.1f}× the sampling seeds' std" in line
