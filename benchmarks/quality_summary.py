@@ -293,10 +293,11 @@ def _side(stem: str) -> int | None:
     return side or None
 
 
-def metric_noise(rel: str = METRIC_NOISE) -> dict:
+def metric_noise(rel: str = METRIC_NOISE, d: dict | None = None) -> dict:
     """Per teacher: the sampling-seed range and, per perturbation scale, the draws' range and their
-    mean shift from seed 0, with the machine and date they were measured on."""
-    d = load(rel)
+    mean shift from seed 0, with the machine and date they were measured on (``d``: the file at
+    ``rel``, if already read)."""
+    d = load(rel) if d is None else d
     dev = d["device"]
     out = {}
     for name, rows in d["teachers"].items():
@@ -330,9 +331,9 @@ def trial_metric_noise(pattern: str = TRIAL_METRIC_NOISE) -> list[dict]:
     """``metric_noise`` of each trial file, one entry per teacher in it, with the trial's label."""
     out = []
     for f in sorted(ROOT.glob(pattern)):
-        rel = str(f.relative_to(ROOT))
-        label = json.loads(f.read_text()).get("trial", f.stem.removeprefix("metric-noise-"))
-        for name, m in metric_noise(rel).items():
+        rel, d = str(f.relative_to(ROOT)), json.loads(f.read_text())
+        label = d.get("trial", f.stem.removeprefix("metric-noise-"))
+        for name, m in metric_noise(rel, d).items():
             # files written before metric_noise.py recorded --teachers call any weights "the committed" ones
             weights = m["settings"]["weights"].replace("the committed fp16 files", "its fp16 end weights")
             out.append({"trial": label, "teacher": name, **m, "settings": {**m["settings"], "weights": weights}})
