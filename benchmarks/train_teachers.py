@@ -6,7 +6,8 @@
 
 DDPM epsilon loss on the toolchain's default schedule, AdamW + warm-up/cosine, bf16 autocast
 on CUDA, EMA weights (those are saved and evaluated), proxy-FID (proxy-FAD for mel) of EMA
-samples (DDIM, guidance 1; T2I samples from held-out captions) against the held-out split, which
+samples (DDIM, guidance 1; T2I samples from held-out captions; bf16 autocast or, with
+``--eval-precision fp32``, fp32 without TF32) against the held-out split, which
 neither the teacher nor any distillation trains on, plus the proxy alignment for T2I. At the end:
 the metric over 3 sampling seeds, the plateau verdict (``quality.evidence.plateau``: flat over the
 last 20 % of steps within the seed range; ``quality.evidence.trend`` beside it: a drift beyond the seed noise) and the sanity ladder (real training split << teacher <<
@@ -52,6 +53,32 @@ from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.spaces import to_unit_images
 
 EMA_DECAY = 0.999
+# bf16 autocast rounds every weight to 8 significant bits (relative error up to 2**-9), a perturbation
+# fixed for one checkpoint and so invisible to its sampling seeds; fp32 with TF32 off does not
+EVAL_PRECISIONS = {"bf16": "bf16 autocast on CUDA (fp32 on the CPU)", "fp32": "fp32, TF32 off"}
+
+
+@contextlib.contextmanager
+def eval_numerics(device: str, precision: str):
+    """The numerics one proxy-metric evaluation runs under (``--eval-precision``)."""
+    if device != "cuda":
+        yield
+    elif precision == "bf16":
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def feature_numerics(device: str, precision: str) -> contextlib.AbstractContextManager:
+    """The numerics of the proxy features: bf16 evaluations compute them outside autocast as the
+    committed curves did (TF32 on), fp32 ones in fp32 with TF32 off like their samples."""
+    return eval_numerics(device, precision) if precision == "fp32" else contextlib.nullcontext()
 # relative L2 error allowed between the graphed and the eager eps / parameter grads on one batch;
 # bf16 rounding and nondeterministic reductions stay far below it, a stale input or output buffer
 # or a doubled grad does not
@@ -99,6 +126,14 @@ def main(argv=None) -> int:
     ap.add_argument("--ema-decay", type=float, default=EMA_DECAY,
                     help=f"decay of the EMA weights that are evaluated and saved (default {EMA_DECAY:g}; a longer "
                          "average smooths the late curve)")
+    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="bf16",
+                    help="numerics of the proxy-metric evaluations on CUDA (default bf16: bf16 autocast, as the "
+                         "committed curves; fp32: fp32 with TF32 off, so a checkpoint's metric is not shifted by "
+                         "rounding its weights to bf16). The CPU always evaluates in fp32. A resumed curve keeps "
+                         "its precision unless --new-curve")
+    ap.add_argument("--shadow-precision", choices=list(EVAL_PRECISIONS),
+                    help="also evaluate this run's curve points and final seeds in this precision (recorded as "
+                         "'shadow' with its own plateau verdict): the same checkpoints measured both ways")
     ap.add_argument("--smoke", action="store_true", help="2 steps at batch 4, 8-sample FID: a CPU check")
     a = ap.parse_args(argv)
     if a.smoke:
@@ -113,6 +148,8 @@ def main(argv=None) -> int:
         ap.error(f"--dropout takes a probability in [0, 1), not {a.dropout}")
     if not 0 < a.ema_decay < 1:
         ap.error(f"--ema-decay takes a decay in (0, 1), not {a.ema_decay}")
+    if a.shadow_precision == a.eval_precision:
+        ap.error(f"--shadow-precision {a.shadow_precision} is the --eval-precision already: name the other one")
     if a.new_curve and not a.resume_from:
         ap.error("--new-curve needs --resume-from (it re-measures a saved teacher's curve)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -349,8 +386,15 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
         log = {k: list(prior.get(k, [])) for k in log}
     t_train, step = 0.0, 0
     new_curve = bool(prior) and not log["proxy_fid_step"]   # rebased by --new-curve: it starts at the resume point
+    shadow = ({"eval_precision": a.shadow_precision, "proxy_fid_step": [], "proxy_fid": []}
+              | ({"proxy_alignment": []} if align is not None else {})) if a.shadow_precision else None
+
+    def point(step: int, note: str = "") -> None:
+        record_eval(log, step, evaluate(ema), cfg, note)
+        if shadow:
+            record_eval(shadow, step, evaluate(ema, 0, a.shadow_precision), cfg, f"{a.shadow_precision} shadow")
     if new_curve:
-        record_eval(log, step0, evaluate(ema), cfg)
+        point(step0)
     while step < steps and t_train < a.max_seconds:
         t0 = time.perf_counter()
         args, noise = make_batch(g)
@@ -382,10 +426,11 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             log["train_seconds"].append(round(s0 + t_train, 2))
         if evals.due(step, t_train):
             evals.mark(step, t_train)
-            record_eval(log, step0 + step, evaluate(ema), cfg,
-                        f"loss {loss.item():.4f}, {step * batch / max(t_train, 1e-9):.0f} samples/s "
-                        f"({step / max(t_train, 1e-9):.1f} it/s)")
+            point(step0 + step, f"loss {loss.item():.4f}, {step * batch / max(t_train, 1e-9):.0f} samples/s "
+                  f"({step / max(t_train, 1e-9):.1f} it/s)")
     evidence = final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref, log, step0 + step)
+    if shadow:
+        evidence["shadow"] = shadow_evidence(ema, a, evaluate, shadow, step0 + step)
     segments = (prior.get("segments") or [{"steps": step0, "train_s": s0, "note": "run before resume support"}]
                 if prior else []) + [{"steps": step, "train_s": round(t_train, 1), "max_seconds": a.max_seconds,
                                       "resumed": bool(prior), "date": datetime.date.today().isoformat(),
@@ -394,6 +439,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
                                       **({"lr_scale": a.lr_scale} if a.lr_scale != 1 else {}),
                                       **({"dropout": a.dropout} if a.dropout else {}),
                                       **({"ema_decay": a.ema_decay} if a.ema_decay != EMA_DECAY else {}),
+                                      **({"eval_precision": a.eval_precision} if a.eval_precision != "bf16" else {}),
                                       **({"new_curve_from_step": step0} if new_curve else {})}]
     folder = out / cfg.name / "unet"
     if a.dropout:   # saved as an inference model: distillation starts its students without the teacher's dropout
@@ -406,6 +452,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
             "dropout": a.dropout,
             "train_seconds_total": round(s0 + t_train, 1), "it_per_s": round(step / max(t_train, 1e-9), 2),
             "fid_n": a.fid_n, "sample_steps": a.sample_steps, "sampler": "ddim, guidance 1",
+            "eval_precision": a.eval_precision, "eval_numerics": EVAL_PRECISIONS[a.eval_precision],
             "eval_schedule": evals.describe(), **graph_info,
             "fid_reference": f"{len(x_ref)} held-out items (used neither for teacher training nor for distillation)",
             "metric_captions": "held-out captions" if cfg.conditional else None, "proxy": proxy_meta.get("modality"),
@@ -418,7 +465,8 @@ def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> d
     teacher's curves entry. Raw weights and AdamW state are not saved (a device run returns files
     of at most 16 MiB), so a resumed run restarts AdamW with its warm-up and a new cosine from the
     EMA weights: a warm restart, recorded in ``segments``. A curve measured with another proxy or
-    reference would mix two metrics, so that is refused."""
+    reference, or in another ``--eval-precision``, would mix two metrics, so that is refused unless
+    ``--new-curve`` starts a new one."""
     if not a.resume_from:
         return None
     import json
@@ -441,6 +489,13 @@ def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> d
             raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was measured with another proxy; pass "
                              f"--new-curve to keep it as history and measure a new one, or keep its proxies")
         prior = rebase_curve(prior)
+    elif prior.get("eval_precision", "bf16") != a.eval_precision:   # curves before the flag: bf16
+        if not a.new_curve:
+            raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was evaluated in "
+                             f"{prior.get('eval_precision', 'bf16')}; pass --eval-precision "
+                             f"{prior.get('eval_precision', 'bf16')} to continue it, or --new-curve to keep it as "
+                             f"history and measure a new one in {a.eval_precision}")
+        prior = rebase_curve(prior)
     if "train_seconds_total" not in prior:
         # curves of 2026-12-04 and before: the total was lost to the per-log-line list of the same
         # name; its last entry is the time at the last logged step (<= 50 steps before the end)
@@ -455,10 +510,11 @@ CURVE_KEYS = ("proxy_fid_step", "proxy_fid", "proxy_alignment")
 
 
 def rebase_curve(prior: dict) -> dict:
-    """``prior`` with its metric curve moved to ``earlier_curves`` (with the proxy accuracy, final
-    values and plateau verdict it was measured with) and emptied: the steps, seconds, loss log
+    """``prior`` with its metric curve moved to ``earlier_curves`` (with the proxy accuracy, eval
+    precision, final values and plateau verdict it was measured with) and emptied: the steps, seconds, loss log
     and segments go on, the curve starts again under the current proxies."""
     old = {k: prior.get(k) for k in (*CURVE_KEYS, "proxy", "proxy_accuracy", "final", "plateau")}
+    old["eval_precision"] = prior.get("eval_precision", "bf16")
     old["until_step"] = prior["steps_done"]
     return {**prior, "earlier_curves": [*prior.get("earlier_curves", []), old],
             **{k: [] for k in CURVE_KEYS if k in prior}}
@@ -472,8 +528,8 @@ def make_evaluator(cfg: TeacherConfig, a, device: str, x_ref: torch.Tensor, cond
     fid_metric = _fid_metric(proxy, to_unit_images(x_ref, cfg.space), device)
     align = _align_proxy(a, cfg, device)
 
-    def evaluate(model, seed: int = 0) -> tuple[float, float | None]:
-        return proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed)
+    def evaluate(model, seed: int = 0, precision: str | None = None) -> tuple[float, float | None]:
+        return proxy_metrics(model, cfg, a, fid_metric, cond_ref, align, seed, precision or a.eval_precision)
     return evaluate, fid_metric, align, proxy_meta
 
 
@@ -499,7 +555,7 @@ def _align_proxy(a, cfg: TeacherConfig, device: str):
 
 
 @torch.no_grad()
-def sample_images(unet, cfg: TeacherConfig, a, cond_ref, seed: int = 0):
+def sample_images(unet, cfg: TeacherConfig, a, cond_ref, seed: int = 0, precision: str = "bf16"):
     """``fid_n`` EMA samples in [0, 1] (DDIM, guidance 1) and, for T2I, the held-out caption
     embeddings they were generated from."""
     seeds = list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + a.fid_n))
@@ -508,7 +564,7 @@ def sample_images(unet, cfg: TeacherConfig, a, cond_ref, seed: int = 0):
         pick = torch.randint(0, len(cond_ref), (a.fid_n,), generator=torch.Generator().manual_seed(a.seed + seed))
         c = cond_ref[pick]
     device = next(unet.parameters()).device
-    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with eval_numerics(device.type, precision):
         z = generate(unet, seeds=seeds, latent_size=cfg.latent_size, cond=c, batch_size=500,
                      sampler=SamplerConfig(scheduler="ddim", steps=a.sample_steps, guidance=1.0), vae_scale=1)
     return to_unit_images(z, cfg.space), c
@@ -522,11 +578,13 @@ def frechet(fid_metric, images) -> float:
     return float(fid_metric.compute())
 
 
-def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed: int = 0) -> tuple[float, float | None]:
+def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed: int = 0,
+                  precision: str = "bf16") -> tuple[float, float | None]:
     """(proxy-FID/FAD against the held-out split, proxy alignment or None) of one set of samples."""
-    fake, c = sample_images(unet, cfg, a, cond_ref, seed)
-    al = float(align.score(fake, c).mean()) if align is not None else None
-    return frechet(fid_metric, fake), al
+    fake, c = sample_images(unet, cfg, a, cond_ref, seed, precision)
+    with feature_numerics(fid_metric.device.type, precision):
+        al = float(align.score(fake, c).mean()) if align is not None else None
+        return frechet(fid_metric, fake), al
 
 
 def record_eval(log: dict, step: int, result: tuple[float, float | None], cfg: TeacherConfig, note: str = "") -> None:
@@ -549,8 +607,9 @@ def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref,
     n = min(a.fid_n, len(x))
     real = to_unit_images(x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))[:n]], cfg.space)
     noise = torch.rand((n, *real.shape[1:]), generator=torch.Generator().manual_seed(a.seed))
-    fid_rungs = {"real training split": frechet(fid_metric, real), "teacher": spread(fids)["mean"],
-                 "uniform noise": frechet(fid_metric, noise)}
+    with feature_numerics(fid_metric.device.type, a.eval_precision):
+        fid_rungs = {"real training split": frechet(fid_metric, real), "teacher": spread(fids)["mean"],
+                     "uniform noise": frechet(fid_metric, noise)}
     out = {"final_seeds": fids, "final": spread(fids),
            "plateau": plateau(log["proxy_fid_step"], log["proxy_fid"], steps_done, fids),
            "plateau_trend": trend(log["proxy_fid_step"], log["proxy_fid"], steps_done, fids),
@@ -567,6 +626,23 @@ def final_evidence(ema, cfg, a, evaluate, fid_metric, align, x, x_ref, cond_ref,
                    alignment_plateau=plateau(log["proxy_fid_step"], log["proxy_alignment"], steps_done, als),
                    alignment_ladder=ladder(rungs, list(rungs)[:3], higher_is_better=True))
     print(f"  final: {fids} plateau {out['plateau']['plateau']} (trend {out['plateau_trend']['trend']}), ladder {out['ladder']}")
+    return out
+
+
+def shadow_evidence(ema, a, evaluate, shadow: dict, steps_done: int) -> dict:
+    """The --shadow-precision curve's final seeds and plateau verdicts, by the main curve's rules."""
+    from ldprune_deploy.quality.evidence import plateau, spread, trend
+
+    seeds = [evaluate(ema, s, shadow["eval_precision"]) for s in range(a.final_seeds)]
+    fids = [f for f, _ in seeds]
+    out = {**shadow, "eval_numerics": EVAL_PRECISIONS[shadow["eval_precision"]], "final_seeds": fids,
+           "final": spread(fids), "plateau": plateau(shadow["proxy_fid_step"], shadow["proxy_fid"], steps_done, fids),
+           "plateau_trend": trend(shadow["proxy_fid_step"], shadow["proxy_fid"], steps_done, fids)}
+    if "proxy_alignment" in shadow:
+        als = [al for _, al in seeds]
+        out.update(final_alignment_seeds=als, final_alignment=spread(als),
+                   alignment_plateau=plateau(shadow["proxy_fid_step"], shadow["proxy_alignment"], steps_done, als))
+    print(f"  {shadow['eval_precision']} shadow final: {fids} plateau {out['plateau']['plateau']}")
     return out
 
 

@@ -181,7 +181,9 @@ def test_train_teachers_smoke(tmp_path):
     out = tmp_path / "teachers"
     # emoji slice 24 and notes slice 16 differ: one teacher at a time with its own --limit
     # emoji-t2i with the regularisers (dropout, a shorter EMA) and 4 final seeds, notes-uag with the defaults
-    for only, limit, extra in (["emoji-t2i", 24, ["--dropout", "0.1", "--ema-decay", "0.995", "--final-seeds", "4"]],
+    # (and its curve measured a second time as a shadow: on the CPU both precisions are fp32, so the two agree)
+    for only, limit, extra in (["emoji-t2i", 24, ["--dropout", "0.1", "--ema-decay", "0.995", "--final-seeds", "4",
+                                                  "--shadow-precision", "fp32"]],
                                ["notes-uag", 16, []]):
         subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
                         "--limit", str(limit), "--emb", str(emb), "--proxies", str(assets), "--out", str(out / only),
@@ -198,6 +200,12 @@ def test_train_teachers_smoke(tmp_path):
         assert curves["plateau_trend"]["points_in_window"] == 1   # the smoke run's 2 steps: one point in the window
         assert list(curves["ladder"]["rungs"]) == ["real training split", "teacher", "uniform noise"]
         assert "held-out" in curves["fid_reference"]
+        assert curves["eval_precision"] == "bf16" and ("shadow" in curves) == bool(extra)
+        if extra:   # the same checkpoints and seeds, the same numerics on the CPU: the same values
+            sh = curves["shadow"]
+            assert sh["eval_precision"] == "fp32" and sh["proxy_fid_step"] == curves["proxy_fid_step"]
+            assert sh["proxy_fid"] == curves["proxy_fid"] and sh["final_seeds"] == curves["final_seeds"]
+            assert sh["proxy_alignment"] == curves["proxy_alignment"] and isinstance(sh["plateau"]["plateau"], bool)
         if only == "emoji-t2i":   # the alignment proxy trained above scores the T2I teacher's samples
             assert len(curves["proxy_alignment"]) == 2 and len(curves["final_alignment_seeds"]) == n_seeds
             assert curves["alignment_ladder"]["order"][0] == "real held-out, own captions"
@@ -252,6 +260,26 @@ def test_train_teachers_smoke(tmp_path):
             assert c3["earlier_curves"][0]["proxy_accuracy"] == 0.123 and c3["earlier_curves"][0]["until_step"] == 2
             assert c3["segments"][-1]["new_curve_from_step"] == 2 and c3["segments"][-1]["lr_scale"] == 0.5
             assert c3["plateau"]["window_covered"]   # the new curve starts at step 2 of 4: before the window
+            # a curve evaluated in bf16 (the default) is not continued in fp32 without --new-curve
+            (out / only / "curves.json").write_text(json.dumps({**bad, "teachers": {only: curves}}))   # its own proxy
+            fp32 = [*base, "--eval-precision", "fp32"]
+            r = subprocess.run([*fp32, "--out", str(tmp_path / "p")], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=300)
+            assert r.returncode != 0 and "evaluated in bf16; pass --eval-precision bf16" in r.stderr
+            assert not (tmp_path / "p" / "curves.json").exists()
+            subprocess.run([*fp32, "--out", str(tmp_path / "q"), "--new-curve"], cwd=ROOT, check=True, env=env, timeout=300)
+            c4 = json.loads((tmp_path / "q" / "curves.json").read_text())["teachers"][only]
+            assert c4["eval_precision"] == "fp32" and c4["earlier_curves"][0]["eval_precision"] == "bf16"
+            assert c4["segments"][-1]["eval_precision"] == "fp32" and c4["proxy_fid_step"] == [2, 3, 4]
+
+
+def test_train_teachers_refuses_a_shadow_in_its_own_precision(tmp_path):
+    r = subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--out", str(tmp_path / "t"),
+                        "--eval-precision", "fp32", "--shadow-precision", "fp32"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and "--shadow-precision fp32 is the --eval-precision already" in r.stderr
+    assert not (tmp_path / "t").exists()
 
 
 def test_train_teachers_refuses_one_final_seed(tmp_path):

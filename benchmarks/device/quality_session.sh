@@ -607,12 +607,13 @@ run_trials() {   # issue 23: teacher training settings tried side by side with t
   fi
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### TR teacher trials, one at a time $(date -u +%H:%M:%S)"
-  local spec label n secs points steps flags proxies=benchmarks/assets k=0 d
+  local spec label n secs points steps flags proxies=benchmarks/assets k=0 d m=0
   for spec in ${TRIALS:?TRIALS=LABEL:NAME:SECONDS:POINTS:STEPS[:FLAGS] ...}; do
     if [ "${spec%%:*}" = noise ]; then   # "noise[:FLAGS]": metric noise (seeds, weight perturbations) of the committed
       flags=${spec#noise}; flags=${flags#:}   # teachers, or of others with FLAGS --teachers,<folder>,--only,<name>
-      job metric-noise python3 benchmarks/diagnostics/metric_noise.py --data data_cache --proxies "$proxies" \
-          --out "$R/metric-noise.json" ${flags//,/ }
+      m=$((m + 1)); d="metric-noise$([ "$m" -gt 1 ] && echo "-$m")"   # metric-noise, metric-noise-2, ...
+      job "$d" python3 benchmarks/diagnostics/metric_noise.py --data data_cache --proxies "$proxies" \
+          --out "$R/$d.json" ${flags//,/ }
       continue
     fi
     if [ "${spec%%:*}" = proxy ]; then   # each candidate in its own folder: proxies, proxies-2, ...

@@ -3,18 +3,19 @@
 The plateau rule compares the curve's range over the last 20 % of training with the range over 3
 sampling seeds of the final weights. A curve point differs from its neighbour in the weights as well
 as in the samples, so this measures, on the committed teachers (fp16 files, evaluated as
-``train_teachers.py`` evaluates: DDIM 25 steps, guidance 1, bf16 autocast on CUDA, ``--fid-n``
-samples against the held-out split):
+``train_teachers.py`` evaluates: DDIM 25 steps, guidance 1, bf16 autocast on CUDA or with
+``--eval-precision fp32`` fp32 without TF32, ``--fid-n`` samples against the held-out split):
 
   - ``seeds``: the metric over ``--seeds`` sampling seeds (the rule's noise);
   - ``perturbed``: sampling seed 0 with every floating-point weight multiplied by
     ``1 + s * N(0, 1)`` for each scale ``s`` in ``--scales``, ``--draws`` draws each: how far the
-    metric moves for weight changes that are not training (fp16 storage alone is ~2.4e-4 relative).
+    metric moves for weight changes that are not training (fp16 storage alone is ~2.4e-4 relative);
+  - ``bf16-rounded weights`` (``--bf16-rounded``): the same seeds with every weight rounded to bf16,
+    the fixed per-checkpoint perturbation bf16 autocast applies (relative error up to 2**-9).
 
     python benchmarks/diagnostics/metric_noise.py --out benchmarks/results/quality/metric-noise-<machine>-<date>.json
 
-Not yet run on a GPU (its first run was cut off); on 2 CPU cores ~6 min per point (emoji-uig, 11
-points: 55 min). The file is rewritten after every row, so a cut-off run keeps what it measured.
+On 2 CPU cores ~6 min per point (emoji-uig, 11 points: 55 min); on an H100 ~5 s per bf16 point. The file is rewritten after every row, so a cut-off run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ def one_teacher(name: str, a, device: str, save) -> dict:
     if align is not None:
         rows["seeds_alignment"] = spread([al for _, al in seeds])
     save(rows)
+    if a.bf16_rounded:
+        # the perturbation bf16 autocast applies to every weight, measured on the same seeds
+        unet.load_state_dict({k: v.to(torch.bfloat16).to(v.dtype) if v.is_floating_point() else v for k, v in state.items()})
+        got = [metric(unet, s) for s in range(a.seeds)]
+        unet.load_state_dict(state)
+        rows["bf16-rounded weights"] = {**spread([f for f, _ in got]), "paired_shift": spread(
+            [f - f0 for (f, _), (f0, _) in zip(got, seeds)])}
+        print(f"{name}: bf16-rounded weights {[round(f, 2) for f, _ in got]}", flush=True)
+        save(rows)
     for scale in a.scales:
         got = []
         for d in range(a.draws):
@@ -101,6 +111,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--scales", type=float, nargs="*", default=[1e-4, 3e-4, 1e-3, 3e-3])
     ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--eval-precision", choices=list(tt.EVAL_PRECISIONS), default="bf16",
+                    help="the evaluations' numerics on CUDA, as train_teachers.py --eval-precision (default bf16)")
+    ap.add_argument("--bf16-rounded", action="store_true",
+                    help="also measure the weights rounded to bf16, on the same seeds (with --eval-precision fp32: "
+                         "how far the rounding bf16 autocast applies moves the metric)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     a.seed, a.emb, a.limit = 0, None, None   # what train_teachers' sampling reads besides fid_n / sample_steps
@@ -109,11 +124,14 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     result = {"schema": "ldprune.bench.metric_noise/1", "device": device_fingerprint(device),
               "settings": {"fid_n": a.fid_n, "sample_steps": a.sample_steps, "draws": a.draws,
-                           "sampling": "DDIM, guidance 1, bf16 autocast on CUDA (as train_teachers.py)",
+                           "sampling": f"DDIM, guidance 1, {tt.EVAL_PRECISIONS[a.eval_precision]} (as train_teachers.py "
+                                       f"--eval-precision {a.eval_precision})",
+                           "eval_precision": a.eval_precision,
                            "teachers": a.teachers,
                            "weights": ("the committed fp16 files" if Path(a.teachers).resolve() == (ROOT / "benchmarks/assets/teachers").resolve()
                                        else f"the fp16 files in {a.teachers}") + ", computed in fp32"
-                                      + (" with bf16 autocast" if device == "cuda" else "")},
+                                      + (" with bf16 autocast" if device == "cuda" and a.eval_precision == "bf16" else
+                                         ", TF32 off" if device == "cuda" else "")},
               "teachers": {}}
     def save(name):
         def write(rows):
