@@ -28,6 +28,7 @@ from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
+from ldprune_deploy.quality.numerics import EVAL_PRECISIONS, eval_numerics, feature_numerics
 from ldprune_deploy.quality.teachers import teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.unet import set_model_info
@@ -56,6 +57,9 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
                     help="keep an EMA of the student and measure it (e.g. 0.995; default: the raw weights)")
     ap.add_argument("--fid-n", type=int, default=fid_n, help=f"generated samples per proxy-FID/FAD (default {fid_n})")
     ap.add_argument("--sample-steps", type=int, default=25, help="DDIM steps for the metric samples (default 25)")
+    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="fp32",
+                    help="numerics of the metric's sampling on CUDA (default fp32: TF32 off; bf16: bf16 autocast, "
+                         "as every run before 2026-12-05, whose per-checkpoint weight rounding moves the metric)")
     ap.add_argument("--ref-n", type=int, help="real reference items (default: the whole training split)")
     ap.add_argument("--n-gen", type=int, default=64, help="LD-Pruner/LAPTOP samples (default 64)")
     ap.add_argument("--score-steps", type=int, default=10, help="sampler steps while scoring (default 10)")
@@ -189,6 +193,7 @@ class ProxyMetric:
         from ldprune_deploy.spaces import to_unit_images
 
         self.t, self.n, self.steps, self.dev = t, a.fid_n, a.sample_steps, device()
+        self.precision = a.eval_precision
         self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
         proxy, self.proxy_meta = load_proxy(proxy_path(a.proxies, t.hint["data"]), self.dev)
         real = t.x_ref if t.x_ref is not None and len(t.x_ref) else t.x_train
@@ -207,6 +212,7 @@ class ProxyMetric:
 
     def settings(self) -> dict:
         return {"metric": self.name, "n_generated": self.n, "n_reference": self.n_ref, "sampler": "ddim",
+                "eval_precision": self.precision, "eval_numerics": EVAL_PRECISIONS[self.precision],
                 "sample_steps": self.steps, "guidance": 1.0, "reference": self.reference, "note": METRIC_NOTE,
                 "captions": "held-out captions" if self.captions is not None else None,
                 "alignment": "proxy alignment (quality.align), 100 x cosine" if self.align is not None else None,
@@ -225,18 +231,19 @@ class ProxyMetric:
         if self.captions is not None:
             pick = torch.randint(0, len(self.captions), (self.n,), generator=torch.Generator().manual_seed(seed))
             c = self.captions[pick]
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.dev == "cuda"):
+        with eval_numerics(self.dev, self.precision):
             z = generate(unet, seeds=list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + self.n)),
                          latent_size=unet.config.sample_size, cond=c, batch_size=500,
                          sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=1.0), vae_scale=1,
                          cuda_graph=use_cuda_graph(None, self.dev))  # the small students are launch-bound
         fake = self._to_unit(z, self.t.hint["space"])
-        self.fid.reset()
-        for i in range(0, len(fake), 500):
-            self.fid.update(fake[i:i + 500].to(self.dev), real=False)
         unet.train(was_training)
-        al = round(float(self.align.score(fake, c).mean()), 3) if self.align is not None else None
-        return {"fid": round(float(self.fid.compute()), 4), "alignment": al}
+        with feature_numerics(self.dev, self.precision):
+            self.fid.reset()
+            for i in range(0, len(fake), 500):
+                self.fid.update(fake[i:i + 500].to(self.dev), real=False)
+            al = round(float(self.align.score(fake, c).mean()), 3) if self.align is not None else None
+            return {"fid": round(float(self.fid.compute()), 4), "alignment": al}
 
 
 # --------------------------------------------------------------------------- score / profile / plan

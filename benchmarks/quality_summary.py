@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -51,9 +52,11 @@ HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{
                  "ld-pruner-prompt"),
                 ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps at batch 256", f"{XATTN_PROMPT}/keep-xattn-b256-emoji-t2i",
                  "ld-pruner-prompt")]
-# the curves file of the teacher each task's comparison run distilled from: every one now the committed
+# the curves file of the teacher each task's comparison run distilled from: the emoji ones the teachers committed
+# until 2026-12-05 (their curves kept beside the fresh runs that trained them), notes-uag the committed one
 COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
-COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CURVES, "notes-uag": COMMITTED_CURVES}
+EARLIER_CURVES = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers/committed-until-2026-12-05-curves.json"
+COMPARISON_TEACHERS = {"emoji-uig": EARLIER_CURVES, "emoji-t2i": EARLIER_CURVES, "notes-uag": COMMITTED_CURVES}
 # the fresh teachers (2026-12-04 13:33-13:59 UTC, trained from scratch with a step budget, so the cosine
 # ends annealed): the committed ones
 FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
@@ -63,6 +66,7 @@ PROXY_REPEATS = "benchmarks/results/proxy_experiments/cpu-2026-12-05-repeats"
 # the committed teachers' proxy-FID over sampling seeds and under small weight perturbations
 # (benchmarks/diagnostics/metric_noise.py): what the plateau rule's noise leaves out
 METRIC_NOISE = "benchmarks/results/quality/metric-noise-cpu-2026-12-04.json"
+METRIC_NOISE_TEACHERS = EARLIER_CURVES   # the weights it measured: the teachers committed on 2026-12-04
 # teacher settings tried beside the committed teachers (quality_session.sh trials), not adopted: their curves
 TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 # how far each warm-restart segment moved the trial's weights (benchmarks/diagnostics/weight_drift.py), on the
@@ -123,7 +127,8 @@ def teachers(curves: dict) -> dict:
                                   "window_covered": t["plateau"].get("window_covered", True),
                                   # the rule's chance to pass a curve that only carries sampling noise
                                   "pass_rate_if_flat": pass_rate_if_flat(t["plateau"]["points_in_window"],
-                                                                         len(t["final_seeds"]))},
+                                                                         len(t["final_seeds"])),
+                                  "seeds": len(t["final_seeds"])},
                "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
                "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
                # the drift test beside the range rule, recomputed from the curve (older files lack it)
@@ -132,11 +137,19 @@ def teachers(curves: dict) -> dict:
                "ladder": t["ladder"], "reference": t["fid_reference"],
                # older files stamp only the header (the latest run), not when each teacher was trained
                "device": t.get("trained", curves)["device"], "date": t.get("trained", curves)["date"]}
+        # curves before train_teachers --eval-precision were all measured under bf16 autocast
+        rec["eval_precision"] = t.get("eval_precision", "bf16")
+        if "shadow" in t:   # the same checkpoints and seeds measured in the other precision (--shadow-precision)
+            sh = t["shadow"]
+            rec["shadow"] = {"eval_precision": sh["eval_precision"], "plateau": sh["plateau"]["plateau"],
+                             "window_range": sh["plateau"]["window_range"], "seed_range": sh["plateau"]["seed_range"],
+                             "final_mean": sh["final"]["mean"], "final_std": sh["final"]["std"]}
         if "segments" in t:
             rec["segments"] = t["segments"]
-        if t.get("earlier_curves"):   # re-measured under new proxies from a resume step (train_teachers --new-curve)
+        if t.get("earlier_curves"):   # re-measured from a resume step (train_teachers --new-curve)
             rec["curve_from_step"] = t["proxy_fid_step"][0]
             rec["earlier_curves"] = [{"proxy_accuracy": c["proxy_accuracy"], "until_step": c["until_step"],
+                                      "eval_precision": c.get("eval_precision", "bf16"),
                                       "final_mean": (c.get("final") or {}).get("mean"),
                                       "plateau": (c.get("plateau") or {}).get("plateau")} for c in t["earlier_curves"]]
         if "alignment_ladder" in t:
@@ -166,7 +179,9 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
     rows, teachers_here = [], {}
     for task in ("emoji-uig", "emoji-t2i"):
         r = _strategy_run(f"{sources[task]}/strategies-{task}")
-        teachers_here[task] = {**r["teacher"], "landing": landing(r["result"]["rows"])}
+        teachers_here[task] = {**r["teacher"], "landing": landing(r["result"]["rows"]),
+                               # runs before --eval-precision evaluated under bf16 autocast
+                               "eval_precision": r["result"]["metric"].get("eval_precision", "bf16")}
         rows += r["result"]["comparisons"]
     run = sources["notes-uag"]
     a = load(f"{run}/audio/quality_audio.json")
@@ -176,7 +191,8 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
                  "feature_kd": "normalized", "seeds": [r["seed"] for r in a["rows"]], "cut_mean": cut["mean"],
                  "cut_std": cut["std"], "metric": "proxy-FAD", "metric_mean": fad["mean"], "metric_std": fad["std"]})
     teachers_here["notes-uag"] = {"metric": a["teacher_fad"], "alignment": None, "distill_steps": a["distill"]["steps"],
-                                  "date": a["device"]["date"], "device": a["device"].get("gpu"), "run": run}
+                                  "date": a["device"]["date"], "device": a["device"].get("gpu"), "run": run,
+                                  "eval_precision": (a.get("metric") or {}).get("eval_precision", "bf16")}
     return rows, teachers_here
 
 
@@ -305,9 +321,26 @@ def metric_noise(rel: str = METRIC_NOISE, d: dict | None = None) -> dict:
         pert = {k.split()[1]: {"values": v["values"], "range": v["range"], "mean_shift": v["shift_from_seed0"]}
                 for k, v in rows.items() if k.startswith("perturbed ") and not k.endswith("alignment")}
         out[name] = {"device": dev.get("gpu") or f"{dev.get('kind')} ({dev.get('threads')} threads)",
-                     "date": dev["date"], "file": rel, "settings": d["settings"],
+                     "date": dev["date"], "file": rel,
+                     # files before metric_noise.py --eval-precision were measured under bf16 autocast on CUDA
+                     "settings": {"eval_precision": "bf16", **d["settings"]},
                      "seeds": seeds["values"], "seed_range": seeds["range"], "perturbed": pert}
+        if "bf16-rounded weights" in rows:   # the same seeds with the weights rounded to bf16 (--bf16-rounded)
+            r = rows["bf16-rounded weights"]
+            out[name]["bf16_rounded"] = {"values": r["values"], "paired_shift": r["paired_shift"]["values"],
+                                         "paired_shift_mean": r["paired_shift"]["mean"]}
     return out
+
+
+def noise_with_teachers() -> dict:
+    """``metric_noise()`` with, per teacher, what the GPU measured at the end of training the weights
+    it perturbed (METRIC_NOISE_TEACHERS): their final seeds and the curve's last-20 % range."""
+    measured = teachers(load(METRIC_NOISE_TEACHERS))
+    return {name: {**m, **({"teacher_on_gpu": {"final_mean": measured[name]["final_mean"],
+                                               "final_std": measured[name]["final_std"],
+                                               "window_range": measured[name]["plateau_detail"]["window_range"]}}
+                           if name in measured else {})}
+            for name, m in metric_noise().items()}
 
 
 def teacher_trials(pattern: str = TRIALS) -> list[dict]:
@@ -323,6 +356,7 @@ def teacher_trials(pattern: str = TRIALS) -> list[dict]:
                         "segment_lr_scales": [g.get("lr_scale", 1.0) for g in raw.get("segments", [])],
                         **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
                                                "final_mean", "final_std", "device", "date")},
+                        "eval_precision": rec["eval_precision"], **({"shadow": rec["shadow"]} if "shadow" in rec else {}),
                         **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
     return out
 
@@ -336,6 +370,7 @@ def trial_metric_noise(pattern: str = TRIAL_METRIC_NOISE) -> list[dict]:
         for name, m in metric_noise(rel, d).items():
             # files written before metric_noise.py recorded --teachers call any weights "the committed" ones
             weights = m["settings"]["weights"].replace("the committed fp16 files", "its fp16 end weights")
+            weights = re.sub(r"^the fp16 files in \S+", "its fp16 end weights", weights)
             out.append({"trial": label, "teacher": name, **m, "settings": {**m["settings"], "weights": weights}})
     return out
 
@@ -352,10 +387,13 @@ def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
 
 def _noise_text(m: dict) -> str:
     """One metric-noise entry: where it was measured, the sampling seeds, the perturbation draws."""
+    rounded = m.get("bf16_rounded")
     return (f"([metric_noise.py](benchmarks/diagnostics/metric_noise.py), {m['device']}, {m['date'][:10]}, "
-            f"{m['settings']['weights']}, {m['settings']['fid_n']} samples; [JSON]({m['file']})): {len(m['seeds'])} "
-            f"sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range {m['seed_range']:.1f}); every weight "
-            f"× (1 + s·N(0, 1)), seed 0, {m['settings']['draws']} draws: " + "; ".join(
+            f"{m['settings']['weights']}, {m['settings']['fid_n']} samples; [JSON]({m['file']})): "
+            f"{len(m['seeds'])} sampling seeds {', '.join(f'{v:.1f}' for v in m['seeds'])} (range {m['seed_range']:.1f})"
+            + (f"; the weights rounded to bf16, the same seeds: {', '.join(f'{v:.1f}' for v in rounded['values'])} "
+               f"(paired shift {', '.join(f'{v:+.1f}' for v in rounded['paired_shift'])})" if rounded else "")
+            + f"; every weight × (1 + s·N(0, 1)), seed 0, {m['settings']['draws']} draws: " + "; ".join(
                 f"s = {k}: {', '.join(f'{v:.1f}' for v in p['values'])} (shift {p['mean_shift']:+.1f})"
                 for k, p in m["perturbed"].items()))
 
@@ -382,14 +420,15 @@ def build() -> dict:
     tp = load("benchmarks/results/train_proxies.json")
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
             "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(tp),
-            "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": metric_noise(),
+            "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": noise_with_teachers(),
             "teacher_trial_metric_noise": trial_metric_noise(),
             "teacher_weight_drift": weight_drift(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
             "headlines": headlines(rows, here, used),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
-                      "plateau": "range of the curve over the last 20 % of steps <= range over 3 sampling seeds at the end",
+                      "plateau": "range of the curve over the last 20 % of steps <= range over the final sampling seeds "
+                                 "(3 or 5) at the end, curve and seeds evaluated in the teacher's eval_precision",
                       "plateau_trend": "reported beside it: least-squares drift over the same window beyond 2 standard "
                                        "errors from the seed std (quality.evidence.trend)",
                       "equal latency": "every plan is landed by measurement toward [0.99, 1] x the budget "
@@ -403,6 +442,24 @@ def _trend_cell(tr: dict) -> str:
     return f"{tr['trend']} ({tr['drift']:+.1f} ± {tr['drift_se']:.1f}; {tr['scatter_vs_seeds']:.1f}×)"
 
 
+def _plateau_cell(t: dict) -> str:
+    """"yes (2.6 vs 4.3, fp32); bf16 shadow: no (14.7 vs 4.3)": the verdict, window vs seed range, the
+    precision it was evaluated in, and the same checkpoints' verdict in the other precision if measured."""
+    pl, sh = t["plateau_detail"], t.get("shadow")
+    cell = (f"{'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}, "
+            f"{t.get('eval_precision', 'bf16')})")
+    if sh:
+        cell += (f"; {sh['eval_precision']} shadow: {'yes' if sh['plateau'] else 'no'} "
+                 f"({sh['window_range']:.1f} vs {sh['seed_range']:.1f})")
+    return cell
+
+
+def _adopted(trial: dict, committed: dict) -> bool:
+    """Is this trial the committed teacher (same steps and final metric)?"""
+    c = committed.get(trial["teacher"], {})
+    return c.get("steps") == trial["steps"] and c.get("final_mean") == trial["final_mean"]
+
+
 def _pct(x: float, nd: int = 1) -> str:
     return f"{100 * x:.{nd}f} %"
 
@@ -410,8 +467,9 @@ def _pct(x: float, nd: int = 1) -> str:
 def render(s: dict) -> str:
     L = [BEGIN, "<!-- generated by benchmarks/quality_summary.py from benchmarks/results/quality/summary.json -->", ""]
     runs = sorted(set(s["runs"].values()) | {v["run"].rsplit("/", 1)[0] for v in s["headlines"]["text_to_image"]["variants"]})
-    devices = sorted({t["device"] for t in s["teachers"].values()})
-    L += [f"All figures: {', '.join(devices)}, {', '.join(sorted({t['date'][:10] for t in s['teachers'].values()}))}, "
+    here = s["teacher_metric_in_comparison_runs"]
+    devices = sorted({v["device"] for v in here.values()})
+    L += [f"Comparisons and headlines: {', '.join(devices)}, {', '.join(sorted({v['date'][:10] for v in here.values()}))}, "
           f"[quality_session.sh evidence](benchmarks/device/quality_session.sh) "
           f"(teachers one after another, then plans timed alone on torch-graph at batch 8, then the distillations "
           f"sharing the GPU); results in " + ", ".join(f"[{r.rsplit('/', 1)[1]}]({r}/)" for r in runs) + " ("
@@ -462,56 +520,59 @@ def render(s: dict) -> str:
             meets = _bar_cell(v["meets_85pct"], "auxiliary head")
             L.append(f"| {v['proxy']} | {v['input_side'] or 'mel'} | {v['width']} | {v['epochs']} | {v['label']} | "
                      f"{_pct(v['heldout_accuracy'])} | {meets} |")
-    L += ["", f"**Teachers**, trained from scratch on the H200 with a step budget so the cosine ends annealed "
-          f"([{FRESH.rsplit('/', 1)[1]}]({FRESH}/), two runs of `quality_session.sh fresh`; the runs' other teachers, "
-          "not committed, are in its curves files). Plateau: curve range over the last 20 % of steps ≤ range over 3 "
-          "sampling seeds; trend: least-squares drift over that window beyond 2 standard errors from the seed std, "
-          "and the window's scatter about its line in seed stds; ladder: real training split ≪ teacher ≪ uniform "
-          "noise, against the held-out split:", "",
+    L += ["", f"**Teachers** ([curves.json]({COMMITTED_CURVES})): each trained from scratch with a step budget so "
+          f"the cosine ends annealed (notes-uag: [{FRESH.rsplit('/', 1)[1]}]({FRESH}/)), the emoji ones then resumed in warm-restart segments at lower learning rates "
+          "(the trials below); a teacher's machine and date are its last segment's. Plateau: curve range over the "
+          "last 20 % of steps ≤ range over the final sampling seeds, both evaluated in the precision named (bf16 "
+          "autocast, or fp32 with TF32 off: [quality.numerics](ldprune_deploy/quality/numerics.py)); trend: "
+          "least-squares drift over that window beyond 2 standard errors from the seed std, and the window's "
+          "scatter about its line in seed stds; ladder: real training split ≪ teacher ≪ uniform noise, against "
+          "the held-out split:", "",
           "| teacher | trained | steps | train s | final | best (step) | plateau | trend (drift ± se; scatter) | ladder: real / teacher / noise |",
           "|---|---|---|---|---|---|---|---|---|"]
     for name, t in s["teachers"].items():
         r = list(t["ladder"]["rungs"].values())
-        pl = t["plateau_detail"]
         seg = t.get("segments") or []
         when = t["date"][:16].replace("T", " ") + (f" ({len(seg)} segments: " + " + ".join(str(x["steps"]) for x in seg)
                                                    + " steps)" if len(seg) > 1 else "")
         if "curve_from_step" in t:
-            when += f"; curve measured with these proxies from step {t['curve_from_step']}"
+            prev = t["earlier_curves"][-1]
+            why = (f"in {t['eval_precision']}" if prev["eval_precision"] != t["eval_precision"] else "with these proxies")
+            when += f"; curve measured {why} from step {t['curve_from_step']}"
         L.append(f"| {name} | {when} | {t['steps']} | {t['train_s']:.0f} | {t['metric']} {t['final_mean']:.1f} ± {t['final_std']:.1f} | "
-                 f"{t['best']:.1f} ({t['best_step']}) | {'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs "
-                 f"{pl['seed_range']:.1f}) | {_trend_cell(t['plateau_trend'])} | "
+                 f"{t['best']:.1f} ({t['best_step']}) | {_plateau_cell(t)} | {_trend_cell(t['plateau_trend'])} | "
                  f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
-    rates = sorted({(t["plateau_detail"]["points_in_window"], t["plateau_detail"]["pass_rate_if_flat"])
+    rates = sorted({(t["plateau_detail"]["points_in_window"], t["plateau_detail"].get("seeds", 3),
+                     t["plateau_detail"]["pass_rate_if_flat"])
                     for t in s["teachers"].values() if t["plateau_detail"].get("pass_rate_if_flat") is not None})
     if rates:
         L += ["", "The range rule is strict: a curve that is flat but for sampling noise (its window points as "
               "scattered as the seeds) passes it with probability " + ", ".join(
-                  f"{p:.2f} with {n} points in the window" for n, p in rates)
-              + ", against 3 seeds (`quality.evidence.pass_rate_if_flat`, Monte Carlo), so failing it does not "
+                  f"{p:.2f} with {n} points in the window against {k} seeds" for n, k, p in rates)
+              + " (`quality.evidence.pass_rate_if_flat`, Monte Carlo), so failing it does not "
               "show that a teacher still improves; the trend column tests that."]
     trials = s.get("teacher_trials") or []
     if trials:
-        L += ["", "Teacher settings tried beside these (not adopted: every comparison and headline would have to be "
-              "re-run against a new teacher; a trial resumed from another's weights lists its segments' steps, "
-              "its machine and date are the last segment's):", "",
+        L += ["", "Teacher settings tried (the adopted ones marked; a trial resumed from another's weights lists its "
+              "segments' steps, its machine and date are the last segment's):", "",
               "| trial | teacher | dropout | EMA | trained | steps | final | committed teacher | plateau | trend |",
               "|---|---|---|---|---|---|---|---|---|---|"]
         for t in trials:
-            c, pl = s["teachers"].get(t["teacher"], {}), t["plateau_detail"]
+            c = s["teachers"].get(t["teacher"], {})
             align = (f"; alignment {t['alignment_final_mean']:.2f} vs {c['alignment_final_mean']:.2f}"
                      if "alignment_final_mean" in t and "alignment_final_mean" in c else "")
-            L.append(f"| [{t['label']}]({t['file']}) | {t['teacher']} | {t['dropout']} | {t['ema_decay']} | "
+            mark = " (adopted)" if _adopted(t, s["teachers"]) else ""
+            L.append(f"| [{t['label']}]({t['file']}){mark} | {t['teacher']} | {t['dropout']} | {t['ema_decay']} | "
                      f"{t['device']}, {t['date'][:10]} | {_steps_cell(t)} | {t['metric']} {t['final_mean']:.1f} ± "
-                     f"{t['final_std']:.1f}{align} | {c.get('final_mean', float('nan')):.1f} ± {c.get('final_std', float('nan')):.1f} | "
-                     f"{'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}) | "
-                     f"{_trend_cell(t['plateau_trend'])} |")
+                     f"{t['final_std']:.1f} ({t['eval_precision']}){align} | {c.get('final_mean', float('nan')):.1f} ± "
+                     f"{c.get('final_std', float('nan')):.1f} ({c.get('eval_precision', '?')}) | "
+                     f"{_plateau_cell(t)} | {_trend_cell(t['plateau_trend'])} |")
     for name, m in s.get("teacher_metric_noise", {}).items():
-        t = s["teachers"].get(name, {})
+        t = m.get("teacher_on_gpu")
         L += ["", f"Metric noise of {name} " + _noise_text(m)
               + (f". On the GPU, at the end of training (fp32 EMA weights, bf16 autocast), the same 3 seeds gave "
                  f"{t['final_mean']:.1f} ± {t['final_std']:.1f} and the curve's last-20 % range was "
-                 f"{t['plateau_detail']['window_range']:.1f}." if "plateau_detail" in t else ".")]
+                 f"{t['window_range']:.1f}." if t else ".")]
     for m in s.get("teacher_trial_metric_noise") or []:
         drawn = [v for p in m["perturbed"].values() for v in p["values"]]
         L += ["", f"Metric noise of the {m['trial']} trial's end weights ({m['teacher']}) " + _noise_text(m)
@@ -562,7 +623,14 @@ def render(s: dict) -> str:
               f"{_pct(v['landing']['cut_max'])})" for k, v in here.items() if "landing" in v) + "."]
     L += ["", "Teachers in the same runs: " + ", ".join(
         f"{k} {v['metric']:.1f}" + (f" (alignment {v['alignment']:.2f})" if v["alignment"] else "") for k, v in here.items())
-        + "; distillation " + ", ".join(f"{k} {v['distill_steps']} steps" for k, v in here.items()) + " at batch 128.", ""]
+        + "; distillation " + ", ".join(f"{k} {v['distill_steps']} steps" for k, v in here.items()) + " at batch 128."]
+    bf16 = [k for k, v in here.items() if v.get("eval_precision", "bf16") == "bf16"]
+    if bf16:
+        L += ["", "The metrics of " + ", ".join(bf16) + " were evaluated under bf16 autocast, which shifts each model's "
+              "metric by rounding its weights (the fp32 metric noise above): the 3 seeds' spread includes that shift, "
+              "and the teacher value a ratio divides by is one draw of it. Later runs evaluate in fp32 "
+              "(`--eval-precision`, default fp32)."]
+    L += [""]
     h = s["headlines"]
     for key, title in (("text_to_image", "Headline, text-to-image"), ("audio", "Headline, audio")):
         x = h[key]

@@ -47,38 +47,15 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.jsonio import write_json_atomic
+from ldprune_deploy.quality.numerics import EVAL_PRECISIONS, eval_numerics, feature_numerics
 from ldprune_deploy.quality.proxy import load_proxy, proxy_path
 from ldprune_deploy.quality.teachers import TEACHERS, TeacherConfig, build_teacher, teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.spaces import to_unit_images
 
 EMA_DECAY = 0.999
-# bf16 autocast rounds every weight to 8 significant bits (relative error up to 2**-9), a perturbation
-# fixed for one checkpoint and so invisible to its sampling seeds; fp32 with TF32 off does not
-EVAL_PRECISIONS = {"bf16": "bf16 autocast on CUDA (fp32 on the CPU)", "fp32": "fp32, TF32 off"}
 
 
-@contextlib.contextmanager
-def eval_numerics(device: str, precision: str):
-    """The numerics one proxy-metric evaluation runs under (``--eval-precision``)."""
-    if device != "cuda":
-        yield
-    elif precision == "bf16":
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
-            yield
-    else:
-        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def feature_numerics(device: str, precision: str) -> contextlib.AbstractContextManager:
-    """The numerics of the proxy features: bf16 evaluations compute them outside autocast as the
-    committed curves did (TF32 on), fp32 ones in fp32 with TF32 off like their samples."""
-    return eval_numerics(device, precision) if precision == "fp32" else contextlib.nullcontext()
 # relative L2 error allowed between the graphed and the eager eps / parameter grads on one batch;
 # bf16 rounding and nondeterministic reductions stay far below it, a stale input or output buffer
 # or a doubled grad does not

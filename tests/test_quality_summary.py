@@ -77,7 +77,7 @@ def test_merge_curves_keeps_when_each_teacher_was_trained():
 def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     root = tmp_path / "repo"
     for rel in ("README.md", QS.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json",
-                QS.METRIC_NOISE):
+                QS.METRIC_NOISE, QS.EARLIER_CURVES):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
@@ -172,9 +172,67 @@ def test_trial_metric_noise_is_labelled_by_its_trial_and_not_called_committed():
     assert {r["trial"] for r in rows} == {json.loads(f.read_text())["trial"] for f in files}
     text = QS.render(QS.build())
     for r in rows:
-        line = next(ln for ln in text.splitlines() if ln.startswith(f"Metric noise of the {r['trial']} trial's"))
+        line = next(ln for ln in text.splitlines()
+                    if ln.startswith(f"Metric noise of the {r['trial']} trial's") and r["file"] in ln)
         assert "committed" not in line and r["file"] in line
         assert ", ".join(f"{v:.1f}" for v in r["seeds"]) in line
         drawn = [v for p in r["perturbed"].values() for v in p["values"]]
         ratio = statistics.stdev(drawn) / statistics.stdev(r["seeds"])
         assert f"{statistics.fmean(drawn):.1f} ± {statistics.stdev(drawn):.1f}, {ratio:.1f}× the sampling seeds' std" in line
+
+
+def test_trials_and_teachers_name_their_eval_precision_and_shadow():
+    trials = QS.teacher_trials()
+    for t in trials:
+        raw = json.loads((ROOT / t["file"]).read_text())["teachers"][t["teacher"]]
+        assert t["eval_precision"] == raw.get("eval_precision", "bf16")   # curves before the flag: bf16
+        assert ("shadow" in t) == ("shadow" in raw)
+        if "shadow" in raw:
+            assert t["shadow"]["plateau"] == raw["shadow"]["plateau"]["plateau"]
+            assert t["shadow"]["window_range"] == raw["shadow"]["plateau"]["window_range"]
+    assert any("shadow" in t for t in trials), "the fp32 trials measured their checkpoints in bf16 too"
+    t = {"plateau": True, "plateau_detail": {"window_range": 2.61, "seed_range": 4.27}, "eval_precision": "fp32",
+         "shadow": {"eval_precision": "bf16", "plateau": False, "window_range": 14.66, "seed_range": 4.32}}
+    assert QS._plateau_cell(t) == "yes (2.6 vs 4.3, fp32); bf16 shadow: no (14.7 vs 4.3)"
+    assert QS._plateau_cell({"plateau": False, "plateau_detail": {"window_range": 20.2, "seed_range": 5.3}}) \
+        == "**no** (20.2 vs 5.3, bf16)"
+    # a trial is marked adopted exactly when it is the committed teacher (same steps and final value)
+    s = QS.build()
+    text = QS.render(s)
+    adopted = [t for t in trials if QS._adopted(t, s["teachers"])]
+    assert len(adopted) == text.count(") (adopted) |")
+    for t in adopted:
+        assert f"[{t['label']}]({t['file']}) (adopted)" in text
+    assert not QS._adopted({**adopted[0], "final_mean": adopted[0]["final_mean"] + 1}, s["teachers"]) if adopted else True
+
+
+def test_fp32_metric_noise_reports_the_bf16_rounding_on_the_same_seeds():
+    rows = [r for r in QS.trial_metric_noise() if "bf16_rounded" in r]
+    assert rows, "the committed fp32 metric-noise file is the input of this test"
+    text = QS.render(QS.build())
+    for r in rows:
+        raw = json.loads((ROOT / r["file"]).read_text())["teachers"][r["teacher"]]["bf16-rounded weights"]
+        assert r["bf16_rounded"]["values"] == raw["values"]
+        # the paired shift is the rounded minus the plain value, seed by seed
+        assert all(abs(d - (b - a)) < 2e-3 for d, a, b in zip(r["bf16_rounded"]["paired_shift"], r["seeds"], raw["values"]))
+        assert r["settings"]["eval_precision"] == "fp32"
+        line = next(ln for ln in text.splitlines() if r["file"] in ln and ln.startswith("Metric noise of the"))
+        assert "paired shift " + ", ".join(f"{v:+.1f}" for v in r["bf16_rounded"]["paired_shift"]) in line
+
+
+def test_committed_metric_noise_is_set_beside_the_teachers_it_measured():
+    s = QS.build()
+    measured = QS.teachers(QS.load(QS.METRIC_NOISE_TEACHERS))
+    for name, m in s["teacher_metric_noise"].items():
+        assert m["teacher_on_gpu"]["final_mean"] == measured[name]["final_mean"]
+        line = next(ln for ln in QS.render(s).splitlines() if ln.startswith(f"Metric noise of {name} "))
+        assert f"the same 3 seeds gave {measured[name]['final_mean']:.1f}" in line
+
+
+def test_bf16_comparisons_are_said_to_be_bf16():
+    s = QS.build()
+    bf16 = [k for k, v in s["teacher_metric_in_comparison_runs"].items() if v["eval_precision"] == "bf16"]
+    text = QS.render(s)
+    assert ("were evaluated under bf16 autocast" in text) == bool(bf16)
+    here = {k: {**v, "eval_precision": "fp32"} for k, v in s["teacher_metric_in_comparison_runs"].items()}
+    assert "were evaluated under bf16 autocast" not in QS.render({**s, "teacher_metric_in_comparison_runs": here})

@@ -655,6 +655,8 @@ EOF2
 
 collect() {  # wait until N seconds pass, the session finishes, or a phase line appears; then pack
   local n=${1:-0} t0; t0=$(date +%s)
+  # a machine that went back between calls comes fresh, with no session: say so instead of waiting n seconds
+  [ -d "$R" ] || { echo "no session on this machine ($R is missing): it is a fresh one, the earlier one went back"; return 1; }
   local before; before=$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)
   while [ $(( $(date +%s) - t0 )) -lt "$n" ] && [ ! -f "$R/DONE" ]; do
     [ "$(grep -c '^###' "$R/logs/session.log" 2>/dev/null || echo 0)" != "$before" ] && [ "${2:-}" = phase ] && break

@@ -37,6 +37,7 @@ from ldprune_deploy.device import device_fingerprint  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.models import load_model  # noqa: E402
 from ldprune_deploy.quality import evidence  # noqa: E402
+from ldprune_deploy.quality.numerics import EVAL_PRECISIONS  # noqa: E402
 from ldprune_deploy.quality.teachers import TEACHERS, teacher_data  # noqa: E402
 
 
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--scales", type=float, nargs="*", default=[1e-4, 3e-4, 1e-3, 3e-3])
     ap.add_argument("--draws", type=int, default=3)
-    ap.add_argument("--eval-precision", choices=list(tt.EVAL_PRECISIONS), default="bf16",
+    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="bf16",
                     help="the evaluations' numerics on CUDA, as train_teachers.py --eval-precision (default bf16)")
     ap.add_argument("--bf16-rounded", action="store_true",
                     help="also measure the weights rounded to bf16, on the same seeds (with --eval-precision fp32: "
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     result = {"schema": "ldprune.bench.metric_noise/1", "device": device_fingerprint(device),
               "settings": {"fid_n": a.fid_n, "sample_steps": a.sample_steps, "draws": a.draws,
-                           "sampling": f"DDIM, guidance 1, {tt.EVAL_PRECISIONS[a.eval_precision]} (as train_teachers.py "
+                           "sampling": f"DDIM, guidance 1, {EVAL_PRECISIONS[a.eval_precision]} (as train_teachers.py "
                                        f"--eval-precision {a.eval_precision})",
                            "eval_precision": a.eval_precision,
                            "teachers": a.teachers,
