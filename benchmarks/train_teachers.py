@@ -6,8 +6,8 @@
 
 DDPM epsilon loss on the toolchain's default schedule, AdamW + warm-up/cosine, bf16 autocast
 on CUDA, EMA weights (those are saved and evaluated), proxy-FID (proxy-FAD for mel) of EMA
-samples (DDIM, guidance 1; T2I samples from held-out captions; bf16 autocast or, with
-``--eval-precision fp32``, fp32 without TF32) against the held-out split, which
+samples (DDIM, guidance 1; T2I samples from held-out captions; fp32 without TF32, or bf16
+autocast with ``--eval-precision bf16``) against the held-out split, which
 neither the teacher nor any distillation trains on, plus the proxy alignment for T2I. At the end:
 the metric over 3 sampling seeds, the plateau verdict (``quality.evidence.plateau``: flat over the
 last 20 % of steps within the seed range; ``quality.evidence.trend`` beside it: a drift beyond the seed noise) and the sanity ladder (real training split << teacher <<
@@ -54,8 +54,6 @@ from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.spaces import to_unit_images
 
 EMA_DECAY = 0.999
-
-
 # relative L2 error allowed between the graphed and the eager eps / parameter grads on one batch;
 # bf16 rounding and nondeterministic reductions stay far below it, a stale input or output buffer
 # or a doubled grad does not
@@ -103,11 +101,11 @@ def main(argv=None) -> int:
     ap.add_argument("--ema-decay", type=float, default=EMA_DECAY,
                     help=f"decay of the EMA weights that are evaluated and saved (default {EMA_DECAY:g}; a longer "
                          "average smooths the late curve)")
-    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="bf16",
-                    help="numerics of the proxy-metric evaluations on CUDA (default bf16: bf16 autocast, as the "
-                         "committed curves; fp32: fp32 with TF32 off, so a checkpoint's metric is not shifted by "
-                         "rounding its weights to bf16). The CPU always evaluates in fp32. A resumed curve keeps "
-                         "its precision unless --new-curve")
+    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="fp32",
+                    help="numerics of the proxy-metric evaluations on CUDA (default fp32: TF32 off, so a "
+                         "checkpoint's metric is not shifted by rounding its weights to bf16; bf16: bf16 autocast, as "
+                         "every curve before 2026-12-05). The CPU always evaluates in fp32. A resumed curve keeps its "
+                         "precision unless --new-curve")
     ap.add_argument("--shadow-precision", choices=list(EVAL_PRECISIONS),
                     help="also evaluate this run's curve points and final seeds in this precision (recorded as "
                          "'shadow' with its own plateau verdict): the same checkpoints measured both ways")
@@ -416,7 +414,7 @@ def train_one(cfg: TeacherConfig, a, device: str, out: Path) -> dict:
                                       **({"lr_scale": a.lr_scale} if a.lr_scale != 1 else {}),
                                       **({"dropout": a.dropout} if a.dropout else {}),
                                       **({"ema_decay": a.ema_decay} if a.ema_decay != EMA_DECAY else {}),
-                                      **({"eval_precision": a.eval_precision} if a.eval_precision != "bf16" else {}),
+                                      "eval_precision": a.eval_precision,
                                       **({"new_curve_from_step": step0} if new_curve else {})}]
     folder = out / cfg.name / "unet"
     if a.dropout:   # saved as an inference model: distillation starts its students without the teacher's dropout

@@ -183,7 +183,7 @@ def test_train_teachers_smoke(tmp_path):
     # emoji-t2i with the regularisers (dropout, a shorter EMA) and 4 final seeds, notes-uag with the defaults
     # (and its curve measured a second time as a shadow: on the CPU both precisions are fp32, so the two agree)
     for only, limit, extra in (["emoji-t2i", 24, ["--dropout", "0.1", "--ema-decay", "0.995", "--final-seeds", "4",
-                                                  "--shadow-precision", "fp32"]],
+                                                  "--shadow-precision", "bf16"]],
                                ["notes-uag", 16, []]):
         subprocess.run([sys.executable, "benchmarks/train_teachers.py", "--smoke", "--data", str(data),
                         "--limit", str(limit), "--emb", str(emb), "--proxies", str(assets), "--out", str(out / only),
@@ -200,10 +200,10 @@ def test_train_teachers_smoke(tmp_path):
         assert curves["plateau_trend"]["points_in_window"] == 1   # the smoke run's 2 steps: one point in the window
         assert list(curves["ladder"]["rungs"]) == ["real training split", "teacher", "uniform noise"]
         assert "held-out" in curves["fid_reference"]
-        assert curves["eval_precision"] == "bf16" and ("shadow" in curves) == bool(extra)
+        assert curves["eval_precision"] == "fp32" and ("shadow" in curves) == bool(extra)   # the default
         if extra:   # the same checkpoints and seeds, the same numerics on the CPU: the same values
             sh = curves["shadow"]
-            assert sh["eval_precision"] == "fp32" and sh["proxy_fid_step"] == curves["proxy_fid_step"]
+            assert sh["eval_precision"] == "bf16" and sh["proxy_fid_step"] == curves["proxy_fid_step"]
             assert sh["proxy_fid"] == curves["proxy_fid"] and sh["final_seeds"] == curves["final_seeds"]
             assert sh["proxy_alignment"] == curves["proxy_alignment"] and isinstance(sh["plateau"]["plateau"], bool)
         if only == "emoji-t2i":   # the alignment proxy trained above scores the T2I teacher's samples
@@ -260,14 +260,15 @@ def test_train_teachers_smoke(tmp_path):
             assert c3["earlier_curves"][0]["proxy_accuracy"] == 0.123 and c3["earlier_curves"][0]["until_step"] == 2
             assert c3["segments"][-1]["new_curve_from_step"] == 2 and c3["segments"][-1]["lr_scale"] == 0.5
             assert c3["plateau"]["window_covered"]   # the new curve starts at step 2 of 4: before the window
-            # a curve evaluated in bf16 (the default) is not continued in fp32 without --new-curve
-            (out / only / "curves.json").write_text(json.dumps({**bad, "teachers": {only: curves}}))   # its own proxy
-            fp32 = [*base, "--eval-precision", "fp32"]
-            r = subprocess.run([*fp32, "--out", str(tmp_path / "p")], cwd=ROOT, env=env, capture_output=True,
+            # a curve evaluated in bf16 (one from before the flag: no eval_precision) is not continued in fp32
+            # (the default) without --new-curve
+            legacy = {k: v for k, v in curves.items() if k != "eval_precision"}
+            (out / only / "curves.json").write_text(json.dumps({**bad, "teachers": {only: legacy}}))   # its own proxy
+            r = subprocess.run([*base, "--out", str(tmp_path / "p")], cwd=ROOT, env=env, capture_output=True,
                                text=True, timeout=300)
             assert r.returncode != 0 and "evaluated in bf16; pass --eval-precision bf16" in r.stderr
             assert not (tmp_path / "p" / "curves.json").exists()
-            subprocess.run([*fp32, "--out", str(tmp_path / "q"), "--new-curve"], cwd=ROOT, check=True, env=env, timeout=300)
+            subprocess.run([*base, "--out", str(tmp_path / "q"), "--new-curve"], cwd=ROOT, check=True, env=env, timeout=300)
             c4 = json.loads((tmp_path / "q" / "curves.json").read_text())["teachers"][only]
             assert c4["eval_precision"] == "fp32" and c4["earlier_curves"][0]["eval_precision"] == "bf16"
             assert c4["segments"][-1]["eval_precision"] == "fp32" and c4["proxy_fid_step"] == [2, 3, 4]

@@ -3,8 +3,8 @@
 The plateau rule compares the curve's range over the last 20 % of training with the range over 3
 sampling seeds of the final weights. A curve point differs from its neighbour in the weights as well
 as in the samples, so this measures, on the committed teachers (fp16 files, evaluated as
-``train_teachers.py`` evaluates: DDIM 25 steps, guidance 1, bf16 autocast on CUDA or with
-``--eval-precision fp32`` fp32 without TF32, ``--fid-n`` samples against the held-out split):
+``train_teachers.py`` evaluates: DDIM 25 steps, guidance 1, on CUDA fp32 without TF32 or with
+``--eval-precision bf16`` bf16 autocast, ``--fid-n`` samples against the held-out split):
 
   - ``seeds``: the metric over ``--seeds`` sampling seeds (the rule's noise);
   - ``perturbed``: sampling seed 0 with every floating-point weight multiplied by
@@ -15,7 +15,8 @@ as in the samples, so this measures, on the committed teachers (fp16 files, eval
 
     python benchmarks/diagnostics/metric_noise.py --out benchmarks/results/quality/metric-noise-<machine>-<date>.json
 
-On 2 CPU cores ~6 min per point (emoji-uig, 11 points: 55 min); on an H100 ~5 s per bf16 point. The file is rewritten after every row, so a cut-off run keeps what it measured.
+On 2 CPU cores ~6 min per point (emoji-uig, 11 points: 55 min); on an H100 ~5 s per point in either
+precision. The file is rewritten after every row, so a cut-off run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--scales", type=float, nargs="*", default=[1e-4, 3e-4, 1e-3, 3e-3])
     ap.add_argument("--draws", type=int, default=3)
-    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="bf16",
-                    help="the evaluations' numerics on CUDA, as train_teachers.py --eval-precision (default bf16)")
+    ap.add_argument("--eval-precision", choices=list(EVAL_PRECISIONS), default="fp32",
+                    help="the evaluations' numerics on CUDA, as train_teachers.py --eval-precision (default fp32)")
     ap.add_argument("--bf16-rounded", action="store_true",
                     help="also measure the weights rounded to bf16, on the same seeds (with --eval-precision fp32: "
                          "how far the rounding bf16 autocast applies moves the metric)")
