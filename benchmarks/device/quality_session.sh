@@ -58,6 +58,18 @@
 # start call, the emoji-emb parts in the next): t2i-de-r2 + uig-de, then t2i-de-r3 (lr 0.03x) + uig-de-r1 (a warm
 # restart of uig-de): 644 and 484 s of device time, machine starts included; at 16:42 a "noise:--teachers,..." entry
 # measured the metric noise of t2i-de-r2's end weights in 69 s (h100-2026-12-05-trials/README.md).
+# 2026-12-05 17:49-18:13 UTC (H100s; written after the run, the plan itself is in the message of commit d01deb2):
+# bf16 autocast rounds each weight to 8 significant bits, a fixed perturbation per checkpoint that its sampling seeds
+# do not vary, and every curve point uses sampling seed 0, so the curves' jumps may be that rounding. The plateau rule
+# stayed; the evaluations moved to fp32 (--eval-precision fp32, each point also in bf16 as --shadow-precision).
+# TRIALS="noise:--teachers,resume/t2i-de-r2,--only,emoji-t2i,--seeds,5,--scales,0.0001,0.0003,0.001,--draws,3,
+# --eval-precision,fp32,--bf16-rounded t2i-de-r4:emoji-t2i:330:5:4800:--resume-from,resume/t2i-de-r2,--new-curve,
+# --eval-precision,fp32,--shadow-precision,bf16,--lr-scale,0.1,--dropout,0.1,--ema-decay,0.9995,--final-seeds,5
+# uig-de-r2:emoji-uig:200:5:4000:--resume-from,resume/uig-de-r1,<the same flags>" (a new curve must cover the last
+# 20 %: 4 800 >= 17 600 / 4, 4 000 >= 12 000 / 4). Both curves pass the rule in fp32 and fail it in their bf16
+# shadows; both adopted (h100-2026-12-05-fp32-trials/README.md). 18:53 UTC: the emoji-uig plans on the adopted
+# teacher, TEACHERS=none TASKS=emoji-uig `start evidence` + `collect 200 phase` (111 s, 15/15 landed;
+# h100-2026-12-05-plans): the next comparison run takes them with PLANS_FROM=benchmarks/results/quality/h100-2026-12-05-plans.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
