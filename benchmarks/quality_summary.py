@@ -21,6 +21,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ldprune_deploy.quality.numerics import recorded_precision  # noqa: E402
+
 # the runs measured against the teachers before the committed ones stay committed as history: the first
 # two with the earlier proxies, the third (2026-12-04 10:28-10:55 UTC) adopted the proxies of the sweep
 # below and re-ran every comparison, and a follow-up distilled its headline plans longer
@@ -137,8 +141,7 @@ def teachers(curves: dict) -> dict:
                "ladder": t["ladder"], "reference": t["fid_reference"],
                # older files stamp only the header (the latest run), not when each teacher was trained
                "device": t.get("trained", curves)["device"], "date": t.get("trained", curves)["date"]}
-        # curves before train_teachers --eval-precision were all measured under bf16 autocast
-        rec["eval_precision"] = t.get("eval_precision", "bf16")
+        rec["eval_precision"] = recorded_precision(t)
         if "shadow" in t:   # the same checkpoints and seeds measured in the other precision (--shadow-precision)
             sh = t["shadow"]
             rec["shadow"] = {"eval_precision": sh["eval_precision"], "plateau": sh["plateau"]["plateau"],
@@ -149,7 +152,7 @@ def teachers(curves: dict) -> dict:
         if t.get("earlier_curves"):   # re-measured from a resume step (train_teachers --new-curve)
             rec["curve_from_step"] = t["proxy_fid_step"][0]
             rec["earlier_curves"] = [{"proxy_accuracy": c["proxy_accuracy"], "until_step": c["until_step"],
-                                      "eval_precision": c.get("eval_precision", "bf16"),
+                                      "eval_precision": recorded_precision(c),
                                       "final_mean": (c.get("final") or {}).get("mean"),
                                       "plateau": (c.get("plateau") or {}).get("plateau")} for c in t["earlier_curves"]]
         if "alignment_ladder" in t:
@@ -180,8 +183,7 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
     for task in ("emoji-uig", "emoji-t2i"):
         r = _strategy_run(f"{sources[task]}/strategies-{task}")
         teachers_here[task] = {**r["teacher"], "landing": landing(r["result"]["rows"]),
-                               # runs before --eval-precision evaluated under bf16 autocast
-                               "eval_precision": r["result"]["metric"].get("eval_precision", "bf16")}
+                               "eval_precision": recorded_precision(r["result"]["metric"])}
         rows += r["result"]["comparisons"]
     run = sources["notes-uag"]
     a = load(f"{run}/audio/quality_audio.json")
@@ -192,7 +194,7 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
                  "cut_std": cut["std"], "metric": "proxy-FAD", "metric_mean": fad["mean"], "metric_std": fad["std"]})
     teachers_here["notes-uag"] = {"metric": a["teacher_fad"], "alignment": None, "distill_steps": a["distill"]["steps"],
                                   "date": a["device"]["date"], "device": a["device"].get("gpu"), "run": run,
-                                  "eval_precision": (a.get("metric") or {}).get("eval_precision", "bf16")}
+                                  "eval_precision": recorded_precision(a.get("metric"))}
     return rows, teachers_here
 
 
@@ -322,8 +324,7 @@ def metric_noise(rel: str = METRIC_NOISE, d: dict | None = None) -> dict:
                 for k, v in rows.items() if k.startswith("perturbed ") and not k.endswith("alignment")}
         out[name] = {"device": dev.get("gpu") or f"{dev.get('kind')} ({dev.get('threads')} threads)",
                      "date": dev["date"], "file": rel,
-                     # files before metric_noise.py --eval-precision were measured under bf16 autocast on CUDA
-                     "settings": {"eval_precision": "bf16", **d["settings"]},
+                     "settings": {**d["settings"], "eval_precision": recorded_precision(d["settings"])},
                      "seeds": seeds["values"], "seed_range": seeds["range"], "perturbed": pert}
         if "bf16-rounded weights" in rows:   # the same seeds with the weights rounded to bf16 (--bf16-rounded)
             r = rows["bf16-rounded weights"]
@@ -447,7 +448,7 @@ def _plateau_cell(t: dict) -> str:
     precision it was evaluated in, and the same checkpoints' verdict in the other precision if measured."""
     pl, sh = t["plateau_detail"], t.get("shadow")
     cell = (f"{'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}, "
-            f"{t.get('eval_precision', 'bf16')})")
+            f"{recorded_precision(t)})")
     if sh:
         cell += (f"; {sh['eval_precision']} shadow: {'yes' if sh['plateau'] else 'no'} "
                  f"({sh['window_range']:.1f} vs {sh['seed_range']:.1f})")
@@ -624,7 +625,7 @@ def render(s: dict) -> str:
     L += ["", "Teachers in the same runs: " + ", ".join(
         f"{k} {v['metric']:.1f}" + (f" (alignment {v['alignment']:.2f})" if v["alignment"] else "") for k, v in here.items())
         + "; distillation " + ", ".join(f"{k} {v['distill_steps']} steps" for k, v in here.items()) + " at batch 128."]
-    bf16 = [k for k, v in here.items() if v.get("eval_precision", "bf16") == "bf16"]
+    bf16 = [k for k, v in here.items() if recorded_precision(v) == "bf16"]
     if bf16:
         L += ["", "The metrics of " + ", ".join(bf16) + " were evaluated under bf16 autocast, which shifts each model's "
               "metric by rounding its weights (the fp32 metric noise above): the 3 seeds' spread includes that shift, "
@@ -681,5 +682,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

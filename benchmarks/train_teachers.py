@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.jsonio import write_json_atomic
-from ldprune_deploy.quality.numerics import EVAL_PRECISIONS, eval_numerics, feature_numerics
+from ldprune_deploy.quality.numerics import EVAL_PRECISIONS, eval_numerics, feature_numerics, recorded_precision
 from ldprune_deploy.quality.proxy import load_proxy, proxy_path
 from ldprune_deploy.quality.teachers import TEACHERS, TeacherConfig, build_teacher, teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
@@ -464,12 +464,11 @@ def resume_point(a, cfg: TeacherConfig, unet, proxy_meta: dict, n_ref: int) -> d
             raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was measured with another proxy; pass "
                              f"--new-curve to keep it as history and measure a new one, or keep its proxies")
         prior = rebase_curve(prior)
-    elif prior.get("eval_precision", "bf16") != a.eval_precision:   # curves before the flag: bf16
+    elif (was := recorded_precision(prior)) != a.eval_precision:
         if not a.new_curve:
-            raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was evaluated in "
-                             f"{prior.get('eval_precision', 'bf16')}; pass --eval-precision "
-                             f"{prior.get('eval_precision', 'bf16')} to continue it, or --new-curve to keep it as "
-                             f"history and measure a new one in {a.eval_precision}")
+            raise SystemExit(f"--resume-from {root}: {cfg.name}'s curve was evaluated in {was}; pass --eval-precision "
+                             f"{was} to continue it, or --new-curve to keep it as history and measure a new one in "
+                             f"{a.eval_precision}")
         prior = rebase_curve(prior)
     if "train_seconds_total" not in prior:
         # curves of 2026-12-04 and before: the total was lost to the per-log-line list of the same
@@ -489,7 +488,7 @@ def rebase_curve(prior: dict) -> dict:
     precision, final values and plateau verdict it was measured with) and emptied: the steps, seconds, loss log
     and segments go on, the curve starts again under the current proxies."""
     old = {k: prior.get(k) for k in (*CURVE_KEYS, "proxy", "proxy_accuracy", "final", "plateau")}
-    old["eval_precision"] = prior.get("eval_precision", "bf16")
+    old["eval_precision"] = recorded_precision(prior)
     old["until_step"] = prior["steps_done"]
     return {**prior, "earlier_curves": [*prior.get("earlier_curves", []), old],
             **{k: [] for k in CURVE_KEYS if k in prior}}
@@ -530,7 +529,7 @@ def _align_proxy(a, cfg: TeacherConfig, device: str):
 
 
 @torch.no_grad()
-def sample_images(unet, cfg: TeacherConfig, a, cond_ref, seed: int = 0, precision: str = "bf16"):
+def sample_images(unet, cfg: TeacherConfig, a, cond_ref, seed: int, precision: str):
     """``fid_n`` EMA samples in [0, 1] (DDIM, guidance 1) and, for T2I, the held-out caption
     embeddings they were generated from."""
     seeds = list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + a.fid_n))
@@ -553,8 +552,8 @@ def frechet(fid_metric, images) -> float:
     return float(fid_metric.compute())
 
 
-def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed: int = 0,
-                  precision: str = "bf16") -> tuple[float, float | None]:
+def proxy_metrics(unet, cfg: TeacherConfig, a, fid_metric, cond_ref, align, seed: int,
+                  precision: str) -> tuple[float, float | None]:
     """(proxy-FID/FAD against the held-out split, proxy alignment or None) of one set of samples."""
     fake, c = sample_images(unet, cfg, a, cond_ref, seed, precision)
     with feature_numerics(fid_metric.device.type, precision):

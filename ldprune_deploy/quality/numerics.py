@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
-
 # the values of --eval-precision and what each means
 EVAL_PRECISIONS = {"bf16": "bf16 autocast on CUDA (fp32 on the CPU)", "fp32": "fp32, TF32 off"}
+# what a curve, metric-noise file or comparison run written before --eval-precision existed was evaluated in
+LEGACY_PRECISION = "bf16"
+
+
+def recorded_precision(record: dict | None) -> str:
+    """The ``eval_precision`` a result records, or the bf16 every result before the field was made in."""
+    return (record or {}).get("eval_precision", LEGACY_PRECISION)
 
 
 @contextlib.contextmanager
 def eval_numerics(device: str, precision: str):
     """Sampling for one evaluation: bf16 autocast, or fp32 with TF32 off (the CPU is always fp32)."""
+    import torch   # here, not at the top: the summary reads recorded precisions without torch
+
     if precision not in EVAL_PRECISIONS:
         raise ValueError(f"eval precision {precision!r}: use one of {', '.join(EVAL_PRECISIONS)}")
     if device != "cuda":
