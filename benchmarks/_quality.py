@@ -73,6 +73,9 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
                          "saved plan except those whose landing failed (those are planned and landed again); train: "
                          "prune, distil and measure from the saved plans (no latency is timed, so several scripts may "
                          "share one GPU); all: plan then train (default)")
+    ap.add_argument("--no-resume", dest="resume", action="store_false",
+                    help="measure every row again (default: a row already under OUT/work/rows, made from the same "
+                         "teacher weights, data, proxies, plan and settings, is reused, so a run cut off resumes)")
 
 
 def finish_args(a, smoke_teacher: str) -> None:
@@ -343,6 +346,68 @@ class PlanStore:
         if not path.is_file():
             raise SystemExit(f"{path} is missing: run this script with --phase plan (same --out) first")
         return path
+
+
+class RowStore:
+    """The finished rows of a train phase, one small JSON each under OUT/work/rows, written as each
+    row ends: a run cut off (a device machine going back mid-session) keeps what it finished, the
+    session's ``collect`` brings those files back, and the next run over the same folder measures
+    only the rest. A row is reused only when its fingerprint (sha256 of the teacher weights, the
+    data, the caption embeddings and the proxies; the plan as measured; the distillation and metric
+    settings) is the one this run would write; any other row is measured again and replaced."""
+
+    SCHEMA = "ldprune.bench.quality-row/1"
+
+    def __init__(self, t: Teacher, a, work: Path):
+        from ldprune_deploy.evaluation.features import file_sha256
+        from ldprune_deploy.quality.common import cache_dir
+        from ldprune_deploy.quality.proxy import proxy_path
+
+        self.dir, self.resume, self.resumed, self.measured = work / "rows", a.resume, [], []
+        files = {"teacher": _unet_dir(Path(t.folder)) / "diffusion_pytorch_model.safetensors",
+                 "data": cache_dir(a.data) / f"{t.hint['data']}.npz",
+                 "proxy": proxy_path(a.proxies, t.hint["data"])}
+        if t.cond_train is not None:
+            files["emb"] = Path(a.emb) if a.emb else cache_dir(a.data) / "emoji-emb.safetensors"
+            files["align"] = Path(a.proxies) / "align-emoji.safetensors"
+        self.inputs = {k: file_sha256(f) if f.is_file() else None for k, f in files.items()}
+        self.settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "ema", "lambda_prompt", "fid_n",
+                                                     "sample_steps", "eval_precision", "ref_n")}
+
+    def fingerprint(self, key: str, plan) -> dict:
+        return {"key": key, "inputs": self.inputs, "settings": self.settings, "plan": plan_summary(plan)}
+
+    def row(self, key: str, plan, make) -> dict:
+        """The row ``key`` of ``plan``: the stored one if its fingerprint matches, else ``make()``, stored."""
+        path, fp = self.dir / f"row-{key}.json", self.fingerprint(key, plan)
+        if self.resume and path.is_file():
+            try:
+                kept = json.loads(path.read_text())
+            except (OSError, ValueError) as e:   # written atomically, so only a hand-edited file gets here
+                kept = {}
+                print(f"{path}: unreadable ({e}); measured again")
+            if kept.get("schema") == self.SCHEMA and kept.get("fingerprint") == fp:
+                self.resumed.append(key)
+                on = kept["row"].get("measured_on") or {}
+                print(f"{key}: resumed from {path} ({on.get('device')}, {on.get('date')})")
+                return kept["row"]
+            if kept:
+                print(f"{key}: {path} was made from other inputs, plan or settings; measured again")
+        dev = device_fingerprint(device())
+        row = {**make(), "measured_on": {"device": dev.get("gpu") or f"cpu ({dev.get('threads')} threads)",
+                                         "date": dev["date"]}}
+        write_json_atomic(path, {"schema": self.SCHEMA, "fingerprint": fp, "row": row})
+        self.measured.append(key)
+        return row
+
+    def counts(self) -> dict:
+        return {"resumed": len(self.resumed), "measured": len(self.measured), "resumed_keys": self.resumed}
+
+    def note(self, rows: list[dict]) -> str:
+        """For a table's header: how many rows this run resumed, and where every row was measured."""
+        where = sorted({(r.get("measured_on") or {}).get("device") or "?" for r in rows})
+        return (f"; rows measured on {', '.join(where)}" + (f", {len(self.resumed)} of {len(rows)} resumed from "
+                "an earlier run over this folder" if self.resumed else ""))
 
 
 def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget: str):

@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     cands = None
     prof = store.profile(lambda: Q.profile_teacher(t, a, work, cands))
     metric = Q.ProxyMetric(t, a) if store.train else None
+    kept = Q.RowStore(t, a, work) if store.train else None
     teacher_m = metric.measure(t.unet) if metric else {"fid": None, "alignment": None}
     teacher_fid = teacher_m["fid"]
     rows = []
@@ -120,7 +121,8 @@ def main(argv=None) -> int:
             if a.ablations and (method, strategy) == PLANS[0]:
                 runs += [("scratch", "normalized"), ("preserved", "plain")]
             for init, feat in runs:
-                rows.append(run_one(t, a, metric, plan, method, strategy, init, feat, seed, work))
+                rows.append(kept.row(f"{method}-{strategy}-{init}-{feat}-s{seed}", plan, lambda: run_one(
+                    t, a, metric, plan, method, strategy, init, feat, seed, work)))
     if probe is not None:
         probe.close()
     if not store.train:
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
            "profile": {"backend": a.backend, "batch": a.profile_batch, "full_ms": prof.get("full", {}).get("median_ms")
                        if isinstance(prof.get("full"), dict) else None},
            "teacher_fid": teacher_fid, "teacher_alignment": teacher_m["alignment"], "rows": rows, "summary": summary,
-           "comparisons": comparisons, "wall_seconds": round(time.perf_counter() - t0, 1)}
+           "comparisons": comparisons, "rows_resumed": kept.counts(), "wall_seconds": round(time.perf_counter() - t0, 1)}
     m = metric.name
     al = metric.align is not None
     lines = [f"Strategy comparison, budget {a.budget} ({a.backend}, batch {a.profile_batch}, landed within 1 %: "
@@ -154,7 +156,7 @@ def main(argv=None) -> int:
              + (f", alignment {teacher_m['alignment']:.2f}" if al else "") + f"; seeds {a.seed_list}; {a.steps} "
              f"distillation steps; {m} vs the held-out split on {a.fid_n} samples x {a.sample_steps} DDIM steps; "
              "mean ± std over seeds; 'differs' = |gap| to LD-Pruner latency-aware > the sum of both stds"
-             + (" — SMOKE, figures meaningless" if a.smoke else ""), "",
+             + kept.note(rows) + (" — SMOKE, figures meaningless" if a.smoke else ""), "",
              f"| criterion | planner | init | feature KD | measured cut | {m} pruned | {m} distilled |"
              + (" alignment |" if al else "") + " differs |", "|---|---|---|---|---|---|---|" + ("---|" if al else "") + "---|"]
     for s_, c in zip(summary, comparisons):

@@ -119,3 +119,32 @@ def test_plan_then_train_phases(tmp_path):
     res = json.loads((out / "quality_audio.json").read_text())
     assert res["rows"][0]["modifications"] == [[m["operator"], m["modification"]] for m in saved["modifications"]]
     assert res["rows"][0]["measured_ms"] == saved["measured"]["latency_ms"]
+
+
+def test_train_rows_resume(tmp_path):
+    """A train phase keeps each finished row under OUT/work/rows: run again over the same folder it
+    reuses them (same teacher weights, data, plan and settings) instead of distilling again; a
+    changed setting or --no-resume measures the row again and replaces the file."""
+    mod = importlib.import_module("quality_audio")
+    out = tmp_path / "qa"
+    args = ["--smoke", "--data", str(DATA), "--proxies", str(PROXIES), "--out", str(out)]
+    assert mod.main(args + ["--phase", "plan"]) == 0
+
+    def train(*extra: str) -> dict:
+        assert mod.main(args + ["--phase", "train", *extra]) == 0
+        return json.loads((out / "quality_audio.json").read_text())
+
+    first = train()
+    row_file = out / "work" / "rows" / "row-s0.json"
+    stored = json.loads(row_file.read_text())
+    assert first["rows_resumed"] == {"resumed": 0, "measured": 1, "resumed_keys": []}
+    assert stored["schema"] == "ldprune.bench.quality-row/1" and stored["fingerprint"]["inputs"]["teacher"]
+    assert stored["row"]["measured_on"]["device"].startswith("cpu")
+    again = train()
+    assert again["rows_resumed"] == {"resumed": 1, "measured": 0, "resumed_keys": ["s0"]}
+    assert again["rows"][0]["fad_finetuned"] == first["rows"][0]["fad_finetuned"]
+    assert "1 of 1 resumed" in again["table_md"]
+    changed = train("--lr", "1e-4")
+    assert changed["rows_resumed"]["measured"] == 1 and changed["distill"]["lr"] == 1e-4
+    assert json.loads(row_file.read_text())["fingerprint"]["settings"]["lr"] == 1e-4
+    assert train("--lr", "1e-4", "--no-resume")["rows_resumed"] == {"resumed": 0, "measured": 1, "resumed_keys": []}
