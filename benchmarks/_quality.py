@@ -364,9 +364,10 @@ class RowStore:
         from ldprune_deploy.quality.proxy import proxy_path
 
         self.dir, self.resume, self.resumed, self.measured = work / "rows", a.resume, [], []
-        files = {"teacher": _unet_dir(Path(t.folder)) / "diffusion_pytorch_model.safetensors",
-                 "data": cache_dir(a.data) / f"{t.hint['data']}.npz",
-                 "proxy": proxy_path(a.proxies, t.hint["data"])}
+        # every weights file of the teacher (whatever its name or variant), so no two teachers share a fingerprint
+        files = {f"teacher/{f.name}": f for f in sorted(_unet_dir(Path(t.folder)).iterdir())
+                 if f.suffix in (".safetensors", ".bin")}
+        files |= {"data": cache_dir(a.data) / f"{t.hint['data']}.npz", "proxy": proxy_path(a.proxies, t.hint["data"])}
         if t.cond_train is not None:
             files["emb"] = Path(a.emb) if a.emb else cache_dir(a.data) / "emoji-emb.safetensors"
             files["align"] = Path(a.proxies) / "align-emoji.safetensors"

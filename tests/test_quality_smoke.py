@@ -138,7 +138,7 @@ def test_train_rows_resume(tmp_path):
     row_file = out / "work" / "rows" / "row-s0.json"
     stored = json.loads(row_file.read_text())
     assert first["rows_resumed"] == {"resumed": 0, "measured": 1, "resumed_keys": []}
-    assert stored["schema"] == "ldprune.bench.quality-row/1" and stored["fingerprint"]["inputs"]["teacher"]
+    assert stored["schema"] == "ldprune.bench.quality-row/1" and stored["fingerprint"]["inputs"]["teacher/diffusion_pytorch_model.safetensors"]
     assert stored["row"]["measured_on"]["device"].startswith("cpu")
     again = train()
     assert again["rows_resumed"] == {"resumed": 1, "measured": 0, "resumed_keys": ["s0"]}
@@ -148,3 +148,8 @@ def test_train_rows_resume(tmp_path):
     assert changed["rows_resumed"]["measured"] == 1 and changed["distill"]["lr"] == 1e-4
     assert json.loads(row_file.read_text())["fingerprint"]["settings"]["lr"] == 1e-4
     assert train("--lr", "1e-4", "--no-resume")["rows_resumed"] == {"resumed": 0, "measured": 1, "resumed_keys": []}
+    # a row measured from other teacher weights (its stored hash differs) is not reused
+    stored = json.loads(row_file.read_text())
+    stored["fingerprint"]["inputs"]["teacher/diffusion_pytorch_model.safetensors"] = "0" * 16
+    row_file.write_text(json.dumps(stored))
+    assert train("--lr", "1e-4")["rows_resumed"]["measured"] == 1
