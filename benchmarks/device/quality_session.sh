@@ -72,7 +72,7 @@
 # h100-2026-12-05-plans): the next comparison run takes them with PLANS_FROM=benchmarks/results/quality/h100-2026-12-05-plans.
 # 2026-12-05 20:01-20:25 UTC: the emoji comparisons against the adopted teachers (PLANS_FROM=that folder TEACHERS=none
 # TASKS="emoji-uig emoji-t2i" T2I_NO_ABLATIONS=1; slimmed tree 29.3 MB + .whl, emoji.npz and the emoji-t2i weights as
-# .stage/parts in the start call, emoji-emb and the emoji-uig weights in the next) never started: three machine starts
+# .stage/parts in the start call, emoji-emb and the emoji-uig weights in the next) never started: four start calls
 # refused, then no new loans that session. Since then the train phase keeps each finished row in work/rows (results.tgz
 # brings them back): a run cut off is committed as it stands and PLANS_FROM it measures only the missing rows.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
