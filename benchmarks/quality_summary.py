@@ -32,35 +32,45 @@ ADOPT_RUN = "benchmarks/results/quality/h200-2026-12-04-adopt"
 FOLLOWUP = "benchmarks/results/quality/h200-2026-12-04-followup"
 HISTORY = ["benchmarks/results/quality/h200-2026-12-04", "benchmarks/results/quality/h200-2026-12-04-uig-resume",
            ADOPT_RUN, FOLLOWUP]
-# against the committed (fresh) teachers: the fourth run (2026-12-04 15:21-15:35 UTC) landed every
+# against the fresh teachers (notes-uag's still committed, the emoji ones until 2026-12-05): the fourth run (2026-12-04 15:21-15:35 UTC) landed every
 # comparison's plans and, on a fresh machine at 15:50-15:52, the audio distillation; the fifth (17:27-17:54)
 # landed again the five plans whose landing had failed and ran the emoji distillations, then (on the next
 # machine) the longer text-to-image headline variants from the same landed plans
 FRESH_RUN = "benchmarks/results/quality/h200-2026-12-04-fresh"
 RUN = "benchmarks/results/quality/h200-2026-12-04-reland"
-SOURCES = {"emoji-uig": RUN, "emoji-t2i": RUN, "notes-uag": FRESH_RUN}
 # the sixth (2026-12-04 19:09-19:39 UTC, this session's two machines): the prompt-aware criterion's plans with
-# every cross-attention kept, planned and landed on the committed emoji-t2i teacher, distilled three ways
+# every cross-attention kept, planned and landed on the emoji-t2i teacher of then, distilled three ways
 XATTN_PROMPT = "benchmarks/results/quality/h200-2026-12-04-xattn-prompt"
-# the text-to-image headline candidates, (name, folder, criterion of the row): the comparison's
-# LD-Pruner latency-aware rows, plans that keep every cross-attention distilled longer, and the
-# prompt-aware criterion's plans distilled as long (<= 1/8 of the teacher's 10 000 steps)
-HEADLINE_T2I = [("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner"),
-                ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner"),
-                ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner"),
-                ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 1250 steps", f"{RUN}/prompt-1250-emoji-t2i",
-                 "ld-pruner-prompt"),
-                ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps", f"{XATTN_PROMPT}/keep-xattn-emoji-t2i",
-                 "ld-pruner-prompt"),
-                ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps, EMA 0.995 of the student", f"{XATTN_PROMPT}/keep-xattn-ema-emoji-t2i",
-                 "ld-pruner-prompt"),
-                ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps at batch 256", f"{XATTN_PROMPT}/keep-xattn-b256-emoji-t2i",
-                 "ld-pruner-prompt")]
-# the curves file of the teacher each task's comparison run distilled from: the emoji ones the teachers committed
-# until 2026-12-05 (their curves kept beside the fresh runs that trained them), notes-uag the committed one
+# against the emoji teachers adopted on 2026-12-05 (plateau in fp32): the emoji-uig plans landed at 18:53 UTC
+# (PLANS), the emoji-t2i plans and both comparisons' distillations at 21:42-21:54 UTC (NEW_RUN)
+PLANS = "benchmarks/results/quality/h100-2026-12-05-plans"
+NEW_RUN = "benchmarks/results/quality/h100-2026-12-05-comparisons"
+SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
+# the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
+# adopted on 2026-12-05; the teachers committed before them are kept beside the fresh runs that trained them)
 COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
 EARLIER_CURVES = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers/committed-until-2026-12-05-curves.json"
-COMPARISON_TEACHERS = {"emoji-uig": EARLIER_CURVES, "emoji-t2i": EARLIER_CURVES, "notes-uag": COMMITTED_CURVES}
+COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CURVES, "notes-uag": COMMITTED_CURVES}
+# the text-to-image headline candidates, (name, folder, criterion of the row, curves of the teacher it distilled
+# from): the lead is chosen among those against the comparison's teacher; the ones against the earlier teacher
+# (10 000 steps) stay listed: plans that keep every cross-attention, the prompt-aware criterion, longer distillations
+HEADLINE_T2I = [
+    ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{NEW_RUN}/strategies-emoji-t2i", "ld-pruner",
+     COMMITTED_CURVES),
+    ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows)", f"{NEW_RUN}/strategies-emoji-t2i",
+     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
+    ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
+    ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
+     EARLIER_CURVES),
+    ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 1250 steps", f"{RUN}/prompt-1250-emoji-t2i",
+     "ld-pruner-prompt", EARLIER_CURVES),
+    ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps", f"{XATTN_PROMPT}/keep-xattn-emoji-t2i",
+     "ld-pruner-prompt", EARLIER_CURVES),
+    ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps, EMA 0.995 of the student",
+     f"{XATTN_PROMPT}/keep-xattn-ema-emoji-t2i", "ld-pruner-prompt", EARLIER_CURVES),
+    ("ld-pruner-prompt plans keeping every cross-attention, 1250 steps at batch 256",
+     f"{XATTN_PROMPT}/keep-xattn-b256-emoji-t2i", "ld-pruner-prompt", EARLIER_CURVES)]
 # the fresh teachers (2026-12-04 13:33-13:59 UTC, trained from scratch with a step budget, so the cosine
 # ends annealed): the committed ones
 FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
@@ -205,13 +215,15 @@ def _is_base(row: dict) -> bool:
     return (row["criterion"], row["planner"], row["init"], row["feature_kd"]) == BASE
 
 
-def t2i_variant(name: str, folder: str, criterion: str, teacher_steps: int) -> dict:
+def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
     """One text-to-image headline candidate: its rows of ``criterion`` (latency-aware, preserved weights,
-    normalized feature KD) against the teacher measured in the same run."""
+    normalized feature KD) against the teacher measured in the same run; ``curves``: that teacher's curves
+    file (its training steps are what the student's steps are a share of)."""
     r = _strategy_run(folder)
     row = next(c for c in r["result"]["comparisons"]
                if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == (criterion, *BASE[1:]))
     th = r["teacher"]
+    teacher_steps = teachers(load(curves))["emoji-t2i"]["steps"]
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
     return {"variant": name, "run": folder, "criterion": criterion, "exclude": r["result"].get("exclude"), "cut_mean": row["cut_mean"],
@@ -219,21 +231,29 @@ def t2i_variant(name: str, folder: str, criterion: str, teacher_steps: int) -> d
             "alignment_std": row["alignment_std"], "teacher_metric": th["metric"], "teacher_alignment": th["alignment"],
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
             "distill_batch": r["result"]["distill"]["batch"], "distill_ema": r["result"]["distill"].get("ema"),
+            "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share,
             "targets": {"cut >= 35 %": row["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= 1.10,
                         "alignment >= -5 %": al_ratio >= 0.95, "steps <= 1/8": steps_share <= 1 / 8}}
 
 
+def lead_variant(variants: list[dict]) -> dict:
+    """The headline: among the variants against the comparison's teacher, the one meeting the most targets,
+    then the one closest to the teacher's alignment."""
+    return max((v for v in variants if v["current_teacher"]),
+               key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+
+
 def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     """``teach``: the teachers the comparison runs distilled from."""
-    variants = [t2i_variant(name, folder, crit, teach["emoji-t2i"]["steps"]) for name, folder, crit in HEADLINE_T2I]
-    # the headline is the variant meeting the most targets, then the one closest to the teacher's alignment
-    lead = max(variants, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    variants = [t2i_variant(*v) for v in HEADLINE_T2I]
+    lead = lead_variant(variants)
     uag = next(r for r in rows if r["task"] == "notes-uag" and _is_base(r))
     uh = here["notes-uag"]
     return {
         "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants,
-                          "rule": "the variant meeting the most targets, then the highest alignment ratio"},
+                          "rule": "among the variants distilled from the comparison's teacher, the one meeting the "
+                                  "most targets, then the highest alignment ratio"},
         "audio": {"task": "notes-uag", "cut_mean": uag["cut_mean"], "metric_ratio": uag["metric_mean"] / uh["metric"],
                   "teacher_plateau": teach["notes-uag"]["plateau"],
                   "targets": {"cut >= 20 %": uag["cut_mean"] >= 0.20,
@@ -476,13 +496,16 @@ def render(s: dict) -> str:
           f"sharing the GPU); results in " + ", ".join(f"[{r.rsplit('/', 1)[1]}]({r}/)" for r in runs) + " ("
           + "; ".join(f"{task}: {r.rsplit('/', 1)[1]}" for task, r in s["runs"].items()) + "), summary in "
           "[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
-          "quarter of the data (never trained on by a teacher, a student or a proxy). The 1250-step text-to-image "
-          "variants of h200-2026-12-04-reland ran on that run's next machine ([quality_session.sh headline]"
-          "(benchmarks/device/quality_session.sh), the two distillations sharing the GPU; the same teacher and "
-          "landed plans as the shorter rows); h200-2026-12-04-xattn-prompt planned and landed its own plans on the "
-          "same teacher (the prompt-aware criterion, every cross-attention kept), distilled them plainly and with an "
-          "EMA side by side, then at batch 256 alone on the next machine. The runs "
-          "before, measured against the earlier teachers (the first two also with the earlier proxies, 78.4 % / "
+          "quarter of the data (never trained on by a teacher, a student or a proxy). "
+          f"[{NEW_RUN.rsplit('/', 1)[1]}]({NEW_RUN}/) distilled from the emoji teachers adopted on 2026-12-05 "
+          f"(its emoji-uig plans landed on the same teacher earlier that day: [{PLANS.rsplit('/', 1)[1]}]({PLANS}/)). "
+          "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
+          "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
+          "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
+          "GPU; the same teacher and landed plans as the shorter rows); h200-2026-12-04-xattn-prompt planned and "
+          "landed its own plans on that teacher (the prompt-aware criterion, every cross-attention kept), distilled "
+          "them plainly and with an EMA side by side, then at batch 256 alone on the next machine. The runs "
+          "before, measured against the teachers before those (the first two also with the earlier proxies, 78.4 % / "
           "76.8 %), stay committed as history: "
           + ", ".join(f"[{h.rsplit('/', 1)[1]}]({h}/)" for h in HISTORY) + ".", "",
           "**Proxies** (held-out accuracy vs majority-class baseline; bar 85 %):", "",
@@ -589,7 +612,9 @@ def render(s: dict) -> str:
     used = s["comparison_teachers"]
     same = {n: all(used.get(n, {}).get(k) == t[k] for k in ("steps", "final_mean")) for n, t in s["teachers"].items()}
     if all(same.values()):
-        L += ["", "Every comparison and headline below was measured against these teachers."]
+        earlier_variants = any(not v["current_teacher"] for v in s["headlines"]["text_to_image"]["variants"])
+        L += ["", "Every comparison and headline below was measured against these teachers"
+              + (" (the text-to-image variants marked 'earlier' excepted)." if earlier_variants else ".")]
     else:
         earlier = {n: used[n] for n in s["teachers"] if not same[n]}
         L += ["", "The comparisons and headlines of " + ", ".join(earlier) + " below were measured against the "
@@ -645,10 +670,11 @@ def render(s: dict) -> str:
         L.append("")
         if "variants" in x:
             L += [f"Text-to-image variants (3 seeds each, plans landed by measurement on the same budget; lead: {x['rule']}):", "",
-                  "| variant | cut | proxy-FID (× teacher) | alignment (× teacher) | steps | targets met |",
-                  "|---|---|---|---|---|---|"]
+                  "| variant | teacher | cut | proxy-FID (× teacher) | alignment (× teacher) | steps | targets met |",
+                  "|---|---|---|---|---|---|---|"]
             for v in x["variants"]:
-                L.append(f"| [{v['variant']}]({v['run']}/) | {_pct(v['cut_mean'])} | {v['metric_mean']:.1f} ± "
+                who = f"{'committed' if v['current_teacher'] else 'earlier'}, {v['teacher_steps']} steps"
+                L.append(f"| [{v['variant']}]({v['run']}/) | {who} | {_pct(v['cut_mean'])} | {v['metric_mean']:.1f} ± "
                          f"{v['metric_std']:.1f} ({v['metric_ratio']:.2f}×) | {v['alignment_mean']:.2f} ± {v['alignment_std']:.2f} "
                          f"({v['alignment_ratio']:.2f}×) | {v['distill_steps']} | {sum(v['targets'].values())}/{len(v['targets'])} |")
             L.append("")

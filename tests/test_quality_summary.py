@@ -42,12 +42,16 @@ def test_summary_schema_and_derived_verdicts():
     h = s["headlines"]["text_to_image"]
     assert h["targets"]["alignment >= -5 %"] == (h["alignment_ratio"] >= 0.95)
     # the lead variant is chosen by the stated rule, from the variants listed beside it
-    lead = max(h["variants"], key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
-    assert h["variant"] == lead["variant"] and h["alignment_ratio"] == lead["alignment_ratio"]
+    # (among those distilled from the comparison's teacher: a variant against an earlier teacher never leads)
+    current = [v for v in h["variants"] if v["current_teacher"]]
+    lead = max(current, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    assert h["variant"] == lead["variant"] and h["alignment_ratio"] == lead["alignment_ratio"] and h["current_teacher"]
     for v in h["variants"]:
         assert v["targets"]["steps <= 1/8"] == (v["distill_steps"] * 8 <= v["teacher_steps"])
         # the step share is against the teacher the run distilled from, not whichever is committed now
-        assert v["teacher_steps"] == s["comparison_teachers"]["emoji-t2i"]["steps"]
+        assert v["teacher_steps"] == QS.teachers(QS.load(v["teacher_curves"]))["emoji-t2i"]["steps"]
+        assert v["current_teacher"] == (v["teacher_curves"] == QS.COMPARISON_TEACHERS["emoji-t2i"])
+    assert {v["teacher_steps"] for v in current} == {s["comparison_teachers"]["emoji-t2i"]["steps"]}
     assert s["headlines"]["audio"]["teacher_plateau"] == s["comparison_teachers"]["notes-uag"]["plateau"]
     for t in s["teachers"].values():   # the drift test beside the range rule: a verdict that follows its numbers
         tr = t["plateau_trend"]
@@ -82,7 +86,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
     trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(QS.TRIALS)}
-    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | trials | {f.rsplit("/", 1)[0] for _, f, _ in QS.HEADLINE_T2I}:
+    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | trials | {v[1].rsplit("/", 1)[0] for v in QS.HEADLINE_T2I}:
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
@@ -96,7 +100,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
 def test_readme_says_which_teachers_the_comparisons_used():
     s = QS.build()
     later = dict(s, comparison_teachers=QS.comparison_teachers(s["teachers"]))
-    assert "measured against these teachers." in QS.render(later)
+    assert "headline below was measured against these teachers" in QS.render(later)
     earlier = QS.render(s)
     behind = [n for n, t in s["teachers"].items() if s["comparison_teachers"][n]["steps"] != t["steps"]]
     assert ("have not been run for them yet" in earlier) == bool(behind)
