@@ -512,13 +512,26 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   setup_env
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### H shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
-  local spec name src only steps xattn
+  local spec name src only steps xattn s
   for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:xattn] ...}; do
     IFS=: read -r name src only steps xattn <<< "$spec"
-    distill_t2i_plans "train-$name" "$name" "$src" "$only" "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") \
-        ${HEADLINE_FLAGS:-} &   # e.g. HEADLINE_FLAGS="--batch 256" (quality_strategies.py flags, every variant)
+    # HEADLINE_FLAGS, e.g. "--batch 256": quality_strategies.py flags, every variant
+    local args="$([ "$xattn" = xattn ] && echo --exclude "$XATTN") ${HEADLINE_FLAGS:-}"
+    if [ -n "${SEEDS_APART:-}" ]; then   # one job per seed side by side (steps of this size are launch-bound, so
+      # three share the GPU at more than one's throughput); each writes its row to work/rows, the pass below tabulates
+      mkdir -p "$R/quality/$name/work" && cp -a "$src/." "$R/quality/$name/work/"
+      for s in 0 1 2; do distill_t2i "train-$name-s$s" "$name" "$only" "$steps" --seeds "$s" $args & done
+    else
+      distill_t2i_plans "train-$name" "$name" "$src" "$only" "$steps" $args &
+    fi
   done
   wait
+  if [ -n "${SEEDS_APART:-}" ]; then   # every row resumed (same fingerprint): the 3-seed table, JSON and plot
+    for spec in $HEADLINES; do
+      IFS=: read -r name src only steps xattn <<< "$spec"
+      distill_t2i "table-$name" "$name" "$only" "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") ${HEADLINE_FLAGS:-}
+    done
+  fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
 }
