@@ -45,6 +45,8 @@ XATTN_PROMPT = "benchmarks/results/quality/h200-2026-12-04-xattn-prompt"
 # (PLANS), the emoji-t2i plans and both comparisons' distillations at 21:42-21:54 UTC (NEW_RUN)
 PLANS = "benchmarks/results/quality/h100-2026-12-05-plans"
 NEW_RUN = "benchmarks/results/quality/h100-2026-12-05-comparisons"
+# the same emoji-t2i plans distilled 2 800 steps (1/8 of the adopted teacher's), 22:18-22:28 UTC
+HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-05-headline"
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
 # adopted on 2026-12-05; the teachers committed before them are kept beside the fresh runs that trained them)
@@ -59,6 +61,7 @@ HEADLINE_T2I = [
      COMMITTED_CURVES),
     ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows)", f"{NEW_RUN}/strategies-emoji-t2i",
      "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner latency-aware, 2800 steps", f"{HEADLINE_RUN}/headline-2800-emoji-t2i", "ld-pruner", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -498,7 +501,10 @@ def render(s: dict) -> str:
           "[summary.json](benchmarks/results/quality/summary.json). Every metric's reference is the held-out "
           "quarter of the data (never trained on by a teacher, a student or a proxy). "
           f"[{NEW_RUN.rsplit('/', 1)[1]}]({NEW_RUN}/) distilled from the emoji teachers adopted on 2026-12-05 "
-          f"(its emoji-uig plans landed on the same teacher earlier that day: [{PLANS.rsplit('/', 1)[1]}]({PLANS}/)). "
+          f"(its emoji-uig plans landed on the same teacher earlier that day: [{PLANS.rsplit('/', 1)[1]}]({PLANS}/)); "
+          f"[{HEADLINE_RUN.rsplit('/', 1)[1]}]({HEADLINE_RUN}/) distilled its emoji-t2i LD-Pruner latency-aware plans "
+          "2 800 steps on the next machine (`quality_session.sh headline` with SEEDS_APART=1: the three seeds side by "
+          "side). "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "

@@ -75,6 +75,12 @@
 # .stage/parts in the start call, emoji-emb and the emoji-uig weights in the next) never started: four start calls
 # refused, then no new loans that session. Since then the train phase keeps each finished row in work/rows (results.tgz
 # brings them back): a run cut off is committed as it stands and PLANS_FROM it measures only the missing rows.
+# The same two calls ran 2026-12-05 21:42-21:54 UTC on an H100 (704 s of device time, then one more `collect 560`):
+# emoji-t2i plans 230 s, then both distillations side by side (315 + 388 s); h100-2026-12-05-comparisons. Then
+# (22:18-22:28, after three refused starts) `start headline` with SEEDS_APART=1 and HEADLINES="headline-2800-emoji-t2i:
+# <that run>/strategies-emoji-t2i/work:ld-pruner/latency-aware:2800": .whl + the emoji-t2i weights in the start call,
+# emoji.npz in a second put call and emoji-emb in the third (with `collect 540`); the three seeds side by side 445-458 s,
+# the table pass 25 s (h100-2026-12-05-headline).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
