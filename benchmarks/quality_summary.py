@@ -243,8 +243,11 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
 def lead_variant(variants: list[dict]) -> dict:
     """The headline: among the variants against the comparison's teacher, the one meeting the most targets,
     then the one closest to the teacher's alignment."""
-    return max((v for v in variants if v["current_teacher"]),
-               key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    current = [v for v in variants if v["current_teacher"]]
+    if not current:
+        raise ValueError("no text-to-image headline variant was distilled from the comparison's teacher: "
+                         "add one to HEADLINE_T2I (a run against COMPARISON_TEACHERS['emoji-t2i'])")
+    return max(current, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
 
 
 def headlines(rows: list[dict], here: dict, teach: dict) -> dict:

@@ -8,6 +8,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 QS = importlib.import_module("quality_summary")
@@ -240,3 +242,15 @@ def test_bf16_comparisons_are_said_to_be_bf16():
     assert ("were evaluated under bf16 autocast" in text) == bool(bf16)
     here = {k: {**v, "eval_precision": "fp32"} for k, v in s["teacher_metric_in_comparison_runs"].items()}
     assert "were evaluated under bf16 autocast" not in QS.render({**s, "teacher_metric_in_comparison_runs": here})
+
+
+def test_a_variant_against_an_earlier_teacher_never_leads():
+    def variant(name, met, ratio, current):
+        return {"variant": name, "targets": {str(i): i < met for i in range(4)}, "alignment_ratio": ratio,
+                "current_teacher": current}
+
+    old = variant("earlier, all four met", 4, 0.97, False)
+    lead = QS.lead_variant([old, variant("a", 2, 0.81, True), variant("b", 3, 0.80, True), variant("c", 3, 0.86, True)])
+    assert lead["variant"] == "c"   # most targets, then the higher alignment ratio, among the current teacher's
+    with pytest.raises(ValueError, match="distilled from the comparison's teacher"):
+        QS.lead_variant([old])
