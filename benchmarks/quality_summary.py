@@ -32,8 +32,8 @@ ADOPT_RUN = "benchmarks/results/quality/h200-2026-12-04-adopt"
 FOLLOWUP = "benchmarks/results/quality/h200-2026-12-04-followup"
 HISTORY = ["benchmarks/results/quality/h200-2026-12-04", "benchmarks/results/quality/h200-2026-12-04-uig-resume",
            ADOPT_RUN, FOLLOWUP]
-# against the fresh teachers (notes-uag's still committed, the emoji ones until 2026-12-05): the fourth run (2026-12-04 15:21-15:35 UTC) landed every
-# comparison's plans and, on a fresh machine at 15:50-15:52, the audio distillation; the fifth (17:27-17:54)
+# against the fresh teachers (notes-uag's still committed, the emoji ones until 2026-12-05): the fourth run
+# (2026-12-04 15:21-15:35 UTC) landed every comparison's plans and, on a fresh machine at 15:50-15:52, the audio distillation; the fifth (17:27-17:54)
 # landed again the five plans whose landing had failed and ran the emoji distillations, then (on the next
 # machine) the longer text-to-image headline variants from the same landed plans
 FRESH_RUN = "benchmarks/results/quality/h200-2026-12-04-fresh"
