@@ -33,9 +33,9 @@ FOLLOWUP = "benchmarks/results/quality/h200-2026-12-04-followup"
 HISTORY = ["benchmarks/results/quality/h200-2026-12-04", "benchmarks/results/quality/h200-2026-12-04-uig-resume",
            ADOPT_RUN, FOLLOWUP]
 # against the fresh teachers (notes-uag's still committed, the emoji ones until 2026-12-05): the fourth run
-# (2026-12-04 15:21-15:35 UTC) landed every comparison's plans and, on a fresh machine at 15:50-15:52, the audio distillation; the fifth (17:27-17:54)
-# landed again the five plans whose landing had failed and ran the emoji distillations, then (on the next
-# machine) the longer text-to-image headline variants from the same landed plans
+# (2026-12-04 15:21-15:35 UTC) landed every comparison's plans and, on a fresh machine at 15:50-15:52, the
+# audio distillation; the fifth (17:27-17:54) landed again the five plans whose landing had failed and ran the
+# emoji distillations, then (on the next machine) the longer text-to-image headline variants from the same plans
 FRESH_RUN = "benchmarks/results/quality/h200-2026-12-04-fresh"
 RUN = "benchmarks/results/quality/h200-2026-12-04-reland"
 # the sixth (2026-12-04 19:09-19:39 UTC, this session's two machines): the prompt-aware criterion's plans with
