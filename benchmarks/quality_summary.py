@@ -226,7 +226,7 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
     row = next(c for c in r["result"]["comparisons"]
                if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == (criterion, *BASE[1:]))
     th = r["teacher"]
-    teacher_steps = teachers(load(curves))["emoji-t2i"]["steps"]
+    teacher_steps = load(curves)["teachers"]["emoji-t2i"]["steps_done"]   # what teachers() reports as its steps
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
     return {"variant": name, "run": folder, "criterion": criterion, "exclude": r["result"].get("exclude"), "cut_mean": row["cut_mean"],

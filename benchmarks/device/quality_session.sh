@@ -518,11 +518,10 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   setup_env
   wait_for_data || { touch "$R/DONE"; return; }
   echo "### H shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
-  local spec name src only steps xattn s
+  local spec name src only steps xattn s args
   for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:xattn] ...}; do
     IFS=: read -r name src only steps xattn <<< "$spec"
-    # HEADLINE_FLAGS, e.g. "--batch 256": quality_strategies.py flags, every variant
-    local args="$([ "$xattn" = xattn ] && echo --exclude "$XATTN") ${HEADLINE_FLAGS:-}"
+    args=$(headline_args "$xattn")
     if [ -n "${SEEDS_APART:-}" ]; then   # one job per seed side by side (steps of this size are launch-bound, so
       # three share the GPU at more than one's throughput); each writes its row to work/rows, the pass below tabulates
       mkdir -p "$R/quality/$name/work" && cp -a "$src/." "$R/quality/$name/work/"
@@ -535,11 +534,17 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   if [ -n "${SEEDS_APART:-}" ]; then   # every row resumed (same fingerprint): the 3-seed table, JSON and plot
     for spec in $HEADLINES; do
       IFS=: read -r name src only steps xattn <<< "$spec"
-      distill_t2i "table-$name" "$name" "$only" "$steps" $([ "$xattn" = xattn ] && echo --exclude "$XATTN") ${HEADLINE_FLAGS:-}
+      distill_t2i "table-$name" "$name" "$only" "$steps" $(headline_args "$xattn")
     done
   fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
+}
+
+headline_args() {   # XATTN_FIELD: the quality_strategies.py flags of one headline spec -- the --exclude of plans
+  # that keep every cross-attention, then HEADLINE_FLAGS (e.g. "--batch 256", every variant)
+  [ "$1" = xattn ] && echo --exclude "$XATTN"
+  echo "${HEADLINE_FLAGS:-}"
 }
 
 train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in total, 2026-11-23)
