@@ -34,3 +34,31 @@ def test_trials_that_read_the_set_aside_weights_are_recognised():
     assert reads("proxy:--width,96") == "yes"                 # a proxy candidate copies proxy-mel
     assert reads("noise:--teachers,resume/t2i-de-r2,--only,emoji-t2i") == "no"
     assert reads("noise:--teachers,resume/x noise") == "yes"
+
+
+def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_flags(tmp_path):
+    work, results = tmp_path / "work", tmp_path / "results"
+    committed = work / "committed/work/plans"
+    committed.mkdir(parents=True)
+    (committed / "plan-a.json").write_text("{}")
+    (results / "logs").mkdir(parents=True)
+    specs = ("x:new:ld-pruner-prompt/latency-aware:2800:xattn "
+             "y:@z:ld-pruner/latency-aware:2800:-:0:--lr,1e-3 "
+             "z:committed/work:ld-pruner/latency-aware:2800")
+    env = {"PATH": "/usr/bin:/bin", "W": str(work), "R": str(results), "DRY_RUN": "1", "SEEDS_APART": "1",
+           "HEADLINES": specs}
+    log = subprocess.run(["bash", str(SCRIPT), "headline"], cwd=work, env=env, check=True, capture_output=True,
+                         text=True).stdout
+    cmds = [line.split(": ", 1) for line in log.splitlines() if line.startswith("DRY ")]
+    names = [n[len("DRY "):] for n, _ in cmds]
+    assert names[0] == "plan-x" and "--phase plan" in cmds[0][1] and "--exclude 'attn2|" in cmds[0][1]
+    assert sorted(n for n in names if n.startswith("train-")) == [
+        "train-x-s0", "train-x-s1", "train-x-s2", "train-y-s0", "train-z-s0", "train-z-s1", "train-z-s2"]
+    by = dict((n[len("DRY "):], c) for n, c in cmds)
+    assert by["train-y-s0"].endswith("--seeds 0 --lr 1e-3") and "--exclude" not in by["train-y-s0"]
+    assert f"--out {results}/quality/y " in by["train-y-s0"]
+    assert by["table-y"].endswith("--seeds 0 --lr 1e-3") and by["table-x"].split("--seeds")[-1].startswith(" 0,1,2")
+    assert names[-3:] == ["table-x", "table-y", "table-z"]
+    # @z: spec y distils z's plans, copied from the committed folder before any distillation
+    assert (results / "quality/y/work/plans/plan-a.json").is_file()
+    assert (results / "quality/z/work/plans/plan-a.json").is_file() and (results / "DONE").is_file()

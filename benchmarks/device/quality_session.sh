@@ -126,7 +126,7 @@
 # Phase times on 2026-11-23 (H100): P1 185 s (shared), P2 436 s, P3 196 s, P4: t2i-finish 46 s,
 # ORT rows > 307 s (SD1.5 export 129 s + optimizer), SD1.5 recipe to the end ~280 s.
 set -uo pipefail
-W=/tmp/work R=/tmp/results T=/tmp/work/benchmarks/assets/teachers
+W=${W:-/tmp/work} R=${R:-/tmp/results} T=${W:-/tmp/work}/benchmarks/assets/teachers
 OUT=${OUT:-/tmp/out}
 # the evidence comparisons' scoring and seeds, and every cross-attention (attn2, or the transformer
 # holding it) for plans that keep them: shared by `evidence` and `followup`
@@ -188,6 +188,7 @@ job() {  # job NAME CMD...: run, log to $R/logs/NAME.log, record rc and seconds
   local name=$1; shift
   local t0; t0=$(date +%s)
   echo "=== $(date -u +%H:%M:%S) START $name"
+  if [ -n "${DRY_RUN:-}" ]; then echo "DRY $name: $*"; return 0; fi   # the commands a session would run (tests)
   bash -c "$*" > "$R/logs/$name.log" 2>&1
   local rc=$?
   echo "=== $(date -u +%H:%M:%S) END $name rc=$rc $(( $(date +%s) - t0 ))s"
@@ -200,7 +201,7 @@ setup_env() {   # every detached run: the staged wheels first on the path, NVLin
   cd "$W" || exit 1
   export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$W" OMP_NUM_THREADS=4
   export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.used --format=csv
+  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.used --format=csv
 }
 
 run() {
@@ -512,38 +513,62 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
 }
 
 run_headline() {   # issue 23's text-to-image headline: landed plans distilled longer, side by side, once the data is in
-  # HEADLINES="NAME:PLANS:ONLY:STEPS[:xattn]..." -- PLANS a committed run's work folder (plans, profile, scores) for
-  # the emoji-t2i teacher, ONLY the strategy row, STEPS (<= 1/8 of the teacher's), xattn: plans that keep every
-  # cross-attention (the row is named with the same --exclude as when they were planned)
+  # HEADLINES="NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ..." -- PLANS a committed run's work folder (plans, profile,
+  # scores) for the emoji-t2i teacher, `new` (planned and landed here first, on the GPU alone, so on this device's own
+  # profile) or @NAME (the plans of spec NAME); ONLY the strategy row; STEPS (<= 1/8 of the teacher's); XATTN `xattn`
+  # for plans that keep every cross-attention (planned, and the row named, with that --exclude), `-` otherwise;
+  # SEEDS (default 0,1,2); FLAGS this spec's quality_strategies.py flags, commas for spaces (e.g. --lr,1e-3)
   setup_env
   wait_for_data || { touch "$R/DONE"; return; }
+  local spec name src only steps xattn seeds flags s
+  for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ...}; do   # plans first, GPU alone
+    IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
+    [ "$src" = new ] || continue
+    echo "### H0 exclusive: $name planned and landed here $(date -u +%H:%M:%S)"
+    job "plan-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$R/quality/$name" \
+        --phase plan --only "$only" $(headline_args "$xattn")
+  done
+  for spec in $(printf '%s\n' $HEADLINES | grep -v '^[^:]*:@') $(printf '%s\n' $HEADLINES | grep '^[^:]*:@'); do
+    # every spec's copy of its plans (@NAME ones last, from NAME's copy) before any distillation writes rows
+    IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
+    copy_plans "$(headline_plans "$name" "$src")" "$name"
+  done
   echo "### H shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
-  local spec name src only steps xattn s args
-  for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:xattn] ...}; do
-    IFS=: read -r name src only steps xattn <<< "$spec"
-    args=$(headline_args "$xattn")
+  for spec in $HEADLINES; do
+    IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
+    seeds=${seeds:-0,1,2}
     if [ -n "${SEEDS_APART:-}" ]; then   # one job per seed side by side (steps of this size are launch-bound, so
       # three share the GPU at more than one's throughput); each writes its row to work/rows, the pass below tabulates
-      mkdir -p "$R/quality/$name/work" && cp -a "$src/." "$R/quality/$name/work/"
-      for s in 0 1 2; do distill_t2i "train-$name-s$s" "$name" "$only" "$steps" --seeds "$s" $args & done
+      for s in ${seeds//,/ }; do
+        distill_t2i "train-$name-s$s" "$name" "$only" "$steps" --seeds "$s" $(headline_args "$xattn" "$flags") &
+      done
     else
-      distill_t2i_plans "train-$name" "$name" "$src" "$only" "$steps" $args &
+      distill_t2i "train-$name" "$name" "$only" "$steps" --seeds "$seeds" $(headline_args "$xattn" "$flags") &
     fi
   done
   wait
-  if [ -n "${SEEDS_APART:-}" ]; then   # every row resumed (same fingerprint): the 3-seed table, JSON and plot
+  if [ -n "${SEEDS_APART:-}" ]; then   # every row resumed (same fingerprint): the table, JSON and plot of each spec
     for spec in $HEADLINES; do
-      IFS=: read -r name src only steps xattn <<< "$spec"
-      distill_t2i "table-$name" "$name" "$only" "$steps" $(headline_args "$xattn")
+      IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
+      distill_t2i "table-$name" "$name" "$only" "$steps" --seeds "${seeds:-0,1,2}" $(headline_args "$xattn" "$flags")
     done
   fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
 }
 
-headline_args() {   # XATTN_FIELD: the quality_strategies.py flags of one headline spec -- the --exclude of plans
-  # that keep every cross-attention, then HEADLINE_FLAGS (e.g. "--batch 256", every variant)
+headline_plans() {   # NAME PLANS: the work folder a headline spec's plans come from
+  case $2 in
+    new) echo "$R/quality/$1/work" ;;
+    @*) echo "$R/quality/${2#@}/work" ;;
+    *) echo "$2" ;;
+  esac
+}
+
+headline_args() {   # XATTN [FLAGS]: the quality_strategies.py flags of one headline spec -- the --exclude of plans that
+  # keep every cross-attention, the spec's own FLAGS (commas for spaces), then HEADLINE_FLAGS (every spec)
   [ "$1" = xattn ] && echo --exclude "$XATTN"
+  [ -n "${2:-}" ] && echo "${2//,/ }"
   echo "${HEADLINE_FLAGS:-}"
 }
 
@@ -574,8 +599,13 @@ distill_t2i_plans() {   # JOB NAME PLANS ONLY STEPS [ARGS...]: distill_t2i on th
   # folder: plans, profile, scores), copied to $R/quality/NAME first
   local jobname=$1 name=$2 src=$3
   shift 3
-  mkdir -p "$R/quality/$name/work" && cp -a "$src/." "$R/quality/$name/work/"
+  copy_plans "$src" "$name"
   distill_t2i "$jobname" "$name" "$@"
+}
+
+copy_plans() {   # PLANS NAME: the work folder PLANS copied to $R/quality/NAME/work (nothing to do if it is that folder)
+  mkdir -p "$R/quality/$2/work"
+  [ "$1" -ef "$R/quality/$2/work" ] || cp -a "$1/." "$R/quality/$2/work/"
 }
 
 committed_plans() {   # PLANS_FROM=<committed run>: its landed plans (and their profile, scores) for folder $1, no E2 job
