@@ -84,7 +84,7 @@
 # 2026-12-05 23:46 - 2026-12-06 01:48 UTC: HEADLINES="headline-2800-prompt-xattn-emoji-t2i:new:ld-pruner-prompt/latency-aware:
 # 2800:xattn" (the prompt-aware criterion's plans with every cross-attention kept, planned and landed on the adopted teacher
 # here, distilled 2 800 steps) with two one-seed --lr screening specs on its plans (@NAME), then without them, then on the
-# committed ld-pruner-prompt plans: never started. Eighteen start calls got no machine (H200 and H100) and cost 1 246 s of the
+# committed ld-pruner-prompt plans: never started. Eighteen start calls got no machine (H200 and H100) and cost 1 336 s of the
 # session's 1 800; the rest no longer held a 3-seed headline (649 s on 2026-12-05).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
