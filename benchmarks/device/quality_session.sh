@@ -527,7 +527,7 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   wait_for_data || { touch "$R/DONE"; return; }
   local spec name src only steps xattn seeds flags s
   for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ...}; do   # plans first, GPU alone
-    IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
+    spec_fields "$spec"
     [ "$src" = new ] || continue
     echo "### H0 exclusive: $name planned and landed here $(date -u +%H:%M:%S)"
     job "plan-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$R/quality/$name" \
@@ -535,13 +535,12 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   done
   for spec in $(printf '%s\n' $HEADLINES | grep -v '^[^:]*:@') $(printf '%s\n' $HEADLINES | grep '^[^:]*:@'); do
     # every spec's copy of its plans (@NAME ones last, from NAME's copy) before any distillation writes rows
-    IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
+    spec_fields "$spec"
     copy_plans "$(headline_plans "$name" "$src")" "$name"
   done
   echo "### H shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
   for spec in $HEADLINES; do
-    IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
-    seeds=${seeds:-0,1,2}
+    spec_fields "$spec"
     if [ -n "${SEEDS_APART:-}" ]; then   # one job per seed side by side (steps of this size are launch-bound, so
       # three share the GPU at more than one's throughput); each writes its row to work/rows, the pass below tabulates
       for s in ${seeds//,/ }; do
@@ -554,12 +553,18 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   wait
   if [ -n "${SEEDS_APART:-}" ]; then   # every row resumed (same fingerprint): the table, JSON and plot of each spec
     for spec in $HEADLINES; do
-      IFS=: read -r name src only steps xattn seeds flags <<< "$spec"
-      distill_t2i "table-$name" "$name" "$only" "$steps" --seeds "${seeds:-0,1,2}" $(headline_args "$xattn" "$flags")
+      spec_fields "$spec"
+      distill_t2i "table-$name" "$name" "$only" "$steps" --seeds "$seeds" $(headline_args "$xattn" "$flags")
     done
   fi
   echo "### DONE $(date -u +%H:%M:%S)"
   touch "$R/DONE"
+}
+
+spec_fields() {   # SPEC: one headline spec into run_headline's locals name src only steps xattn seeds flags (seeds
+  # defaulted to 0,1,2)
+  IFS=: read -r name src only steps xattn seeds flags <<< "$1"
+  seeds=${seeds:-0,1,2}
 }
 
 headline_plans() {   # NAME PLANS: the work folder a headline spec's plans come from
