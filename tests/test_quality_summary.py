@@ -54,6 +54,9 @@ def test_summary_schema_and_derived_verdicts():
         assert v["teacher_steps"] == QS.teachers(QS.load(v["teacher_curves"]))["emoji-t2i"]["steps"]
         assert v["current_teacher"] == (v["teacher_curves"] == QS.COMPARISON_TEACHERS["emoji-t2i"])
     assert {v["teacher_steps"] for v in current} == {s["comparison_teachers"]["emoji-t2i"]["steps"]}
+    # the README's first line names the day and machine of every variant, not only of the comparison runs
+    header = next(line for line in QS.render(s).splitlines() if line.startswith("Comparisons and headlines"))
+    assert all(v["date"][:10] in header and v["device"] in header for v in h["variants"])
     assert s["headlines"]["audio"]["teacher_plateau"] == s["comparison_teachers"]["notes-uag"]["plateau"]
     for t in s["teachers"].values():   # the drift test beside the range rule: a verdict that follows its numbers
         tr = t["plateau_trend"]
