@@ -90,7 +90,8 @@
 # on an H100 after five refused start calls (451 s): plan 106 s, the five distillations side by side 658-659 s each, the
 # three table passes 17-18 s; 887 s of device time with the start, two collects and the give-back
 # (h100-2026-12-06-headline-prompt). A one-seed screen after it (HEADLINES="screen-2800-lr1e-3-emoji-t2i:<h100-2026-12-05-
-# comparisons>/strategies-emoji-t2i/work:ld-pruner/latency-aware:2800:-:0:--lr,1e-3") got no machine in two calls (105 s).
+# comparisons>/strategies-emoji-t2i/work:ld-pruner/latency-aware:2800:-:0:--lr,1e-3") got no machine in three calls (195 s); the
+# 267 s left no longer held it.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
