@@ -62,3 +62,39 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     # @z: spec y distils z's plans, copied from the committed folder before any distillation
     assert (results / "quality/y/work/plans/plan-a.json").is_file()
     assert (results / "quality/z/work/plans/plan-a.json").is_file() and (results / "DONE").is_file()
+
+
+def _start(tmp_path, results):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    env = {"PATH": "/usr/bin:/bin", "W": str(tmp_path / "work"), "R": str(results), "START_WAIT": "0",
+           "OUT": str(tmp_path / "out")}
+    return subprocess.run(["bash", str(SCRIPT), "start", "headline"], cwd=src, env=env, capture_output=True, text=True)
+
+
+def test_a_second_start_on_a_warm_machine_clears_the_finished_sessions_done_and_keeps_its_log(tmp_path):
+    results = tmp_path / "results"
+    (results / "logs").mkdir(parents=True)
+    (results / "logs/session.log").write_text("### DONE 04:47:06\n")
+    (results / "DONE").touch()
+    assert _start(tmp_path, results).returncode == 0
+    assert not (results / "DONE").exists()   # the next `collect` waits for this session
+    kept = list((results / "logs").glob("session-*.log"))
+    assert [f.read_text() for f in kept] == ["### DONE 04:47:06\n"]
+    assert (results / "session.pid").read_text().strip().isdigit()
+
+
+def test_start_refuses_while_a_session_still_runs_and_touches_nothing(tmp_path):
+    results = tmp_path / "results"
+    (results / "logs").mkdir(parents=True)
+    (results / "logs/session.log").write_text("=== START train-x-s0\n")
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        (results / "session.pid").write_text(f"{live.pid}\n")
+        run = _start(tmp_path, results)
+    finally:
+        live.kill()
+        live.wait()
+    assert run.returncode != 0 and "still running" in run.stdout
+    assert (results / "logs/session.log").read_text() == "=== START train-x-s0\n"
+    assert not (tmp_path / "work").exists()

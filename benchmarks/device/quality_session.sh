@@ -92,6 +92,12 @@
 # (h100-2026-12-06-headline-prompt). A one-seed screen after it (HEADLINES="screen-2800-lr1e-3-emoji-t2i:<h100-2026-12-05-
 # comparisons>/strategies-emoji-t2i/work:ld-pruner/latency-aware:2800:-:0:--lr,1e-3") got no machine in three calls (195 s); the
 # 267 s left no longer held it.
+# 2026-12-06 04:31 UTC, the first start call got an H100: HEADLINES="headline-2800-lr1e-3-emoji-t2i:<h100-2026-12-05-
+# comparisons>/strategies-emoji-t2i/work:ld-pruner/latency-aware:2800:-:0,1,2:--lr,1e-3 headline-2800-prompt-emoji-t2i:
+# <the same>:ld-pruner-prompt/latency-aware:2800", the six distillations side by side 763-777 s each, table passes 20-21 s;
+# then on the same machine the prompt plans with --ema,0.995 (three side by side, 413-430 s). 1 431 s of device time in
+# all (h100-2026-12-06-headline-levers). That second start found the first's DONE, so its collects returned at once:
+# `start` now clears a finished session's DONE (keeping its log) and refuses while one still runs.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -184,14 +190,23 @@ put() {   # keep this call's carried data until start
 }
 
 start() {
-  mkdir -p "$W" "$R/logs"
-  cp -a . "$W/"
+  mkdir -p "$R/logs"
+  # a warm machine keeps the last session's results: never start over one still running, and clear the DONE of
+  # one that finished, keeping its log (2026-12-06 a second start's first `collect` found the old DONE and returned)
+  if [ -f "$R/session.pid" ] && kill -0 "$(cat "$R/session.pid")" 2>/dev/null; then
+    echo "a session is still running here (pid $(cat "$R/session.pid")): collect it until DONE, then start again"
+    return 1
+  fi
+  [ -f "$R/logs/session.log" ] && mv "$R/logs/session.log" "$R/logs/session-$(date -u +%H%M%S).log"
+  rm -f "$R/DONE"
+  mkdir -p "$W" && cp -a . "$W/"
   [ -d /tmp/carry ] && cp -a /tmp/carry/. "$W/"
   cd "$W" || exit 1
   join_parts
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   setsid nohup bash benchmarks/device/quality_session.sh "${1:-run}" > "$R/logs/session.log" 2>&1 < /dev/null &
-  sleep 20
+  echo $! > "$R/session.pid"
+  sleep "${START_WAIT:-20}"
   tail -n 20 "$R/logs/session.log"
 }
 
@@ -776,7 +791,7 @@ case "${1:-}" in
   put) put ;;
   split) shift; split_parts "$@" ;;
   slim) slim "${2:-}" ;;   # slim: set aside; slim back: restore
-  start) start "${2:-run}" ;;   # start latency: the latency session
+  start) start "${2:-run}" || exit 1 ;;   # start latency: the latency session
   run) run ;;
   latency) run_latency ;;
   tune) run_tune ;;
