@@ -50,6 +50,9 @@ HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-05-headline"
 # 2026-12-06 03:28-03:42 UTC: the prompt-aware criterion's plans keeping every cross-attention, planned and landed on
 # the adopted emoji-t2i teacher, distilled 2 800 steps (3 seeds), and two one-seed learning-rate screens of them
 PROMPT_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-prompt"
+# 04:33-04:55 UTC: the committed ld-pruner-prompt plans (no exclusion) distilled 2 800 steps, with and without an EMA
+# of the student, and the LD-Pruner plans at lr 1e-3, 3 seeds each
+LEVERS_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-levers"
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
 # adopted on 2026-12-05; the teachers committed before them are kept beside the fresh runs that trained them)
@@ -71,6 +74,12 @@ HEADLINE_T2I = [
      "ld-pruner-prompt", COMMITTED_CURVES),
     ("the same plans (seed 0), 2800 steps at lr 2e-4", f"{PROMPT_HEADLINE_RUN}/screen-2800-prompt-xattn-lr2e-4-emoji-t2i",
      "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 2800 steps", f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i",
+     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the same ld-pruner-prompt plans, 2800 steps, EMA 0.995 of the student",
+     f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner latency-aware, 2800 steps at lr 1e-3", f"{LEVERS_RUN}/headline-2800-lr1e-3-emoji-t2i", "ld-pruner",
+     COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -523,7 +532,10 @@ def render(s: dict) -> str:
           "2 800 steps on the next machine (`quality_session.sh headline` with SEEDS_APART=1: the three seeds side by "
           f"side); [{PROMPT_HEADLINE_RUN.rsplit('/', 1)[1]}]({PROMPT_HEADLINE_RUN}/) planned and landed the prompt-aware "
           "criterion's plans with every cross-attention kept on the same teacher, then distilled them 2 800 steps, its "
-          "three seeds and two one-seed learning-rate screens side by side. "
+          "three seeds and two one-seed learning-rate screens side by side; "
+          f"[{LEVERS_RUN.rsplit('/', 1)[1]}]({LEVERS_RUN}/) distilled the comparison's ld-pruner-prompt plans 2 800 "
+          "steps and its LD-Pruner plans at lr 1e-3, six seeds side by side, then the ld-pruner-prompt plans with an "
+          "EMA of the student on the same machine. "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
