@@ -29,7 +29,7 @@ from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
 from ldprune_deploy.quality.numerics import EVAL_PRECISIONS, eval_numerics, feature_numerics
-from ldprune_deploy.quality.teachers import teacher_data
+from ldprune_deploy.quality.teachers import TeacherConfig, teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.unet import set_model_info
 
@@ -39,6 +39,12 @@ METRIC_NOTE = ("proxy metric: Frechet distance on the penultimate features of a 
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+COND_DROPOUT = TeacherConfig.cond_drop   # the caption dropout the text-to-image teachers trained with
+# distillation settings added after rows were first stored: a row's fingerprint names them only when they differ
+# from these defaults, so the rows stored before them (same inputs, plan and settings) still resume
+LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": COND_DROPOUT}
 
 
 def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int) -> None:
@@ -53,6 +59,10 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--lr", type=float, default=5e-4, help="distillation learning rate (default 5e-4)")
     ap.add_argument("--lambda-prompt", type=float, default=0.0,
                     help="weight of the prompt-effect KD term (text-to-image teachers; default 0: off)")
+    ap.add_argument("--lambda-out", type=float, default=1.0, help="weight of the output KD term (default 1)")
+    ap.add_argument("--cond-dropout", type=float, default=COND_DROPOUT, metavar="P",
+                    help=f"share of captions dropped while distilling a text-to-image teacher (default {COND_DROPOUT:g}, "
+                         "as the teachers trained; the metrics sample at guidance 1, so 0 trains only what they measure)")
     ap.add_argument("--ema", type=float, metavar="DECAY",
                     help="keep an EMA of the student and measure it (e.g. 0.995; default: the raw weights)")
     ap.add_argument("--fid-n", type=int, default=fid_n, help=f"generated samples per proxy-FID/FAD (default {fid_n})")
@@ -81,6 +91,10 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
 def finish_args(a, smoke_teacher: str) -> None:
     a.seed_list = [int(s) for s in str(a.seeds).split(",") if s.strip()]
     a.backend = a.backend or ("torch-graph" if device() == "cuda" else "cpu")
+    if not 0 <= a.cond_dropout < 1:
+        raise SystemExit(f"--cond-dropout takes a share of captions in [0, 1), not {a.cond_dropout}")
+    if a.lambda_out < 0:
+        raise SystemExit(f"--lambda-out takes a weight >= 0, not {a.lambda_out}")
     if a.smoke:
         a.seed_list = a.seed_list[:1]
         a.steps, a.batch, a.fid_n, a.sample_steps = min(a.steps, 4), 4, 16, 2
@@ -374,6 +388,7 @@ class RowStore:
         self.inputs = {k: file_sha256(f) if f.is_file() else None for k, f in files.items()}
         self.settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "ema", "lambda_prompt", "fid_n",
                                                      "sample_steps", "eval_precision", "ref_n")}
+        self.settings |= {k: getattr(a, k, d) for k, d in LATER_SETTINGS.items() if getattr(a, k, d) != d}
 
     def fingerprint(self, key: str, plan) -> dict:
         return {"key": key, "inputs": self.inputs, "settings": self.settings, "plan": plan_summary(plan)}
@@ -545,7 +560,8 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
     cfg = DistillConfig(output=out, steps=steps, batch_size=a.batch, lr=a.lr, warmup_steps=min(50, steps // 10),
                         lr_schedule="cosine", feat_loss=feat_loss, data=DistillData(t.x_train, t.cond_train),
                         beta_schedule="scaled_linear",   # what train_teachers.py trained with (make_scheduler default)
-                        cond_dropout=0.1 if t.cond_train is not None else 0.0, mixed_precision="bf16" if cuda else "no",
+                        cond_dropout=a.cond_dropout if t.cond_train is not None else 0.0, lambda_out=a.lambda_out,
+                        mixed_precision="bf16" if cuda else "no",
                         cpu=not cuda, seed=seed, progress=False, overwrite=True, save_final=True, weight_decay=0.0,
                         lambda_prompt=a.lambda_prompt, ema_decay=a.ema)
     t0 = time.perf_counter()
@@ -579,7 +595,9 @@ def header(a, script: str, t: Teacher, metric: ProxyMetric) -> dict:
             "device": device_fingerprint(device()), "teacher": {"folder": str(t.folder), **t.hint,
             "params": params(t.unet), "curve_steps_done": (t.curve or {}).get("steps_done")},
             "seeds": a.seed_list, "distill": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "schedule": "cosine",
-            "warmup": min(50, a.steps // 10), "ema": a.ema, "losses": "task + output KD + feature KD"
+            "warmup": min(50, a.steps // 10), "ema": a.ema,
+            "lambda_out": a.lambda_out, "cond_dropout": a.cond_dropout if t.cond_train is not None else None,
+            "losses": "task + " + (f"{a.lambda_out:g} x " if a.lambda_out != 1 else "") + "output KD + feature KD"
             + (f" + {a.lambda_prompt:g} x prompt-effect KD" if a.lambda_prompt else "")},
             "metric": metric.settings(), "runner": a.backend,
             "scoring": {"n_gen": a.n_gen, "steps": a.score_steps, "sampler": "ddim", "guidance": 1.0},

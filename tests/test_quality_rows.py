@@ -64,7 +64,8 @@ def test_rows_reused_only_with_the_same_fingerprint(setup):
 
     # each change, against the row stored by the unchanged run, is measured again and the file replaced
     changes = [({}, _plan(measured_ms=1.25)), ({"steps": 400}, _plan()), ({"eval_precision": "bf16"}, _plan()),
-               ({"lambda_prompt": 0.1}, _plan()), ({"fid_n": 1000}, _plan()),
+               ({"lambda_prompt": 0.1}, _plan()), ({"fid_n": 1000}, _plan()), ({"lambda_out": 2.0}, _plan()),
+               ({"cond_dropout": 0.0}, _plan()),
                ({}, _plan(ops=(("mid_block.resnets.0", "remove"),)))]
     for settings, plan in changes:
         shutil.rmtree(work / "rows")
@@ -78,6 +79,18 @@ def test_rows_reused_only_with_the_same_fingerprint(setup):
     before = make.calls
     Q.RowStore(t, a, work).row("k-s0", _plan(ops=(("mid_block.resnets.0", "remove"),)), make)
     assert make.calls == before + 1
+
+def test_rows_stored_before_later_settings_still_resume(setup):
+    """A row stored by a run that had no --lambda-out/--cond-dropout (``a`` lacks them) is the row of their
+    defaults: the committed work folders resume rather than measure every row again."""
+    t, a, work, _ = setup
+    make = Maker()
+    Q.RowStore(t, a, work).row("k-s0", _plan(), make)
+    now = SimpleNamespace(**vars(a), **Q.LATER_SETTINGS)
+    assert Q.RowStore(t, now, work).row("k-s0", _plan(), make)["fid_distilled"] == 101.0 and make.calls == 1
+    stored = json.loads((work / "rows" / "row-k-s0.json").read_text())["fingerprint"]["settings"]
+    assert not set(Q.LATER_SETTINGS) & set(stored)
+
 
 def test_no_resume_and_unreadable_rows_measure_again(setup, capsys):
     t, a, work, _ = setup

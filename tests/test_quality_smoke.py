@@ -62,15 +62,19 @@ def test_strategies_smoke(tmp_path, teacher):
     assert len(res["summary"]) == len(pairs) + 2 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
 
 
-@pytest.mark.parametrize("criterion,ema", [("ld-pruner", None), ("ld-pruner-prompt", 0.9)])
-def test_strategies_only_and_exclude(tmp_path, criterion, ema):
+@pytest.mark.parametrize("criterion,ema,losses", [("ld-pruner", None, ()),
+                                                  ("ld-pruner-prompt", 0.9, ("--lambda-out", "2", "--cond-dropout", "0"))])
+def test_strategies_only_and_exclude(tmp_path, criterion, ema, losses):
     """--only runs just the named plan; --exclude keeps matching candidates out of it (here every
     cross-attention: the text-to-image headline's alignment experiment, with either criterion);
-    --ema distils with an EMA of the student and says so in the result."""
+    --ema, --lambda-out and --cond-dropout reach the distillation, and the result says so."""
     res = _run("quality_strategies", tmp_path, "--smoke-teacher", "emoji-t2i", "--only", f"{criterion}/latency-aware",
-               "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove", *(["--ema", str(ema)] if ema else []))
+               "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove", *(["--ema", str(ema)] if ema else []),
+               *losses)
     assert [(r["method"], r["strategy"], r["init"]) for r in res["rows"]] == [(criterion, "latency-aware", "preserved")]
     assert res["distill"]["ema"] == ema
+    assert (res["distill"]["lambda_out"], res["distill"]["cond_dropout"]) == ((2.0, 0.0) if losses else (1.0, 0.1))
+    assert ("2 x output KD" in res["distill"]["losses"]) == bool(losses)
     assert res["exclude"] == r"attn2|attentions\.[0-9]+:remove"
     plan = json.loads((tmp_path / "quality_strategies" / "work" / "plans" / f"plan-{criterion}-latency-aware-s0.json").read_text())
     ops = [m["operator"] for m in plan["modifications"]]
