@@ -53,6 +53,7 @@ PROMPT_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-promp
 # 04:33-04:55 UTC: the committed ld-pruner-prompt plans (no exclusion) distilled 2 800 steps, with and without an EMA
 # of the student, and the LD-Pruner plans at lr 1e-3, 3 seeds each
 LEVERS_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-levers"
+LOSSES_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-losses"
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
 # adopted on 2026-12-05; the teachers committed before them are kept beside the fresh runs that trained them)
@@ -80,6 +81,12 @@ HEADLINE_T2I = [
      f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 2800 steps at lr 1e-3", f"{LEVERS_RUN}/headline-2800-lr1e-3-emoji-t2i", "ld-pruner",
      COMMITTED_CURVES),
+    ("ld-pruner-prompt plans, 2800 steps, no caption dropout", f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i",
+     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("ld-pruner-prompt plans, 2800 steps, output-KD weight 3", f"{LOSSES_RUN}/headline-2800-prompt-out3-emoji-t2i",
+     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("ld-pruner-prompt plans, 2800 steps, no caption dropout, output-KD weight 0.5",
+     f"{LOSSES_RUN}/headline-2800-prompt-nodrop-out05-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -254,6 +261,9 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
             "distill_batch": r["result"]["distill"]["batch"], "distill_lr": r["result"]["distill"]["lr"],
             "distill_ema": r["result"]["distill"].get("ema"),
+            # recorded from 2026-12-06 on; every text-to-image run before distilled at 1 and 0.1
+            "distill_lambda_out": r["result"]["distill"].get("lambda_out", 1.0),
+            "distill_cond_dropout": r["result"]["distill"].get("cond_dropout", 0.1),
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": {"cut >= 35 %": row["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= 1.10,
@@ -539,7 +549,10 @@ def render(s: dict) -> str:
           "three seeds and two one-seed learning-rate screens side by side; "
           f"{_run_link(LEVERS_RUN)} distilled the comparison's ld-pruner-prompt plans 2 800 "
           "steps and its LD-Pruner plans at lr 1e-3, six seeds side by side, then the ld-pruner-prompt plans with an "
-          "EMA of the student on the same machine. "
+          "EMA of the student on the same machine; "
+          f"{_run_link(LOSSES_RUN)} distilled the same ld-pruner-prompt plans without caption dropout and with an "
+          "output-KD weight of 3, six seeds side by side, then both changes' mix (no dropout, weight 0.5) on the same "
+          "machine. "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "

@@ -98,6 +98,9 @@
 # then on the same machine the prompt plans with --ema,0.995 (three side by side, 413-430 s). 1 431 s of device time in
 # all (h100-2026-12-06-headline-levers). That second start found the first's DONE, so its collects returned at once:
 # `start` now clears a finished session's DONE (keeping its log) and refuses while one still runs.
+# 2026-12-06 05:52 UTC, an H100 at once: the prompt plans with --cond-dropout,0 and with --lambda-out,3 (six side by side,
+# 767-778 s each), then on the same machine --cond-dropout,0,--lambda-out,0.5 (three, 431-437 s; the second start
+# cleared the first's DONE as it should). About 1 406 s of device time (h100-2026-12-06-headline-losses).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
