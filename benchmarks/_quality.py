@@ -59,8 +59,9 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--lr", type=float, default=5e-4, help="distillation learning rate (default 5e-4)")
     ap.add_argument("--lambda-prompt", type=float, default=0.0,
                     help="weight of the prompt-effect KD term (text-to-image teachers; default 0: off)")
-    ap.add_argument("--lambda-out", type=float, default=1.0, help="weight of the output KD term (default 1)")
-    ap.add_argument("--cond-dropout", type=float, default=COND_DROPOUT, metavar="P",
+    ap.add_argument("--lambda-out", type=float, default=LATER_SETTINGS["lambda_out"],
+                    help=f"weight of the output KD term (default {LATER_SETTINGS['lambda_out']:g})")
+    ap.add_argument("--cond-dropout", type=float, default=LATER_SETTINGS["cond_dropout"], metavar="P",
                     help=f"share of captions dropped while distilling a text-to-image teacher (default {COND_DROPOUT:g}, "
                          "as the teachers trained; the metrics sample at guidance 1, so 0 trains only what they measure)")
     ap.add_argument("--ema", type=float, metavar="DECAY",

@@ -53,6 +53,8 @@ PROMPT_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-promp
 # 04:33-04:55 UTC: the committed ld-pruner-prompt plans (no exclusion) distilled 2 800 steps, with and without an EMA
 # of the student, and the LD-Pruner plans at lr 1e-3, 3 seeds each
 LEVERS_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-levers"
+# 05:53-06:15 UTC: the same ld-pruner-prompt plans without caption dropout, with output-KD weight 3, and with both
+# changes' mix (no dropout, weight 0.5), 3 seeds each
 LOSSES_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-losses"
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
@@ -262,6 +264,7 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
             "distill_batch": r["result"]["distill"]["batch"], "distill_lr": r["result"]["distill"]["lr"],
             "distill_ema": r["result"]["distill"].get("ema"),
             # recorded from 2026-12-06 on; every text-to-image run before distilled at 1 and 0.1
+            # (_quality.LATER_SETTINGS, not imported: this script reads committed files only, without torch)
             "distill_lambda_out": r["result"]["distill"].get("lambda_out", 1.0),
             "distill_cond_dropout": r["result"]["distill"].get("cond_dropout", 0.1),
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],

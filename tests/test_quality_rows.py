@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -103,3 +104,11 @@ def test_no_resume_and_unreadable_rows_measure_again(setup, capsys):
     Q.RowStore(t, a, work).row("k-s0", _plan(), make)
     assert make.calls == 3 and "unreadable" in capsys.readouterr().out
     assert json.loads((work / "rows" / "row-k-s0.json").read_text())["row"]["fid_distilled"] == 103.0
+
+
+@pytest.mark.parametrize("bad,message", [({"cond_dropout": 1.0}, "--cond-dropout takes a share of captions in [0, 1)"),
+                                         ({"lambda_out": -1.0}, "--lambda-out takes a weight >= 0")])
+def test_loss_settings_out_of_range_stop_with_the_flag_named(bad, message):
+    a = SimpleNamespace(seeds="0", backend="cpu", smoke=False, **{**Q.LATER_SETTINGS, **bad})
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        Q.finish_args(a, "emoji-uig")
