@@ -207,7 +207,9 @@ start() {
   cd "$W" || exit 1
   join_parts
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  setsid nohup bash benchmarks/device/quality_session.sh "${1:-run}" > "$R/logs/session.log" 2>&1 < /dev/null &
+  # the log exists before the tail below reads it, however late the detached run opens it (a race CI hit on 2 cores)
+  : > "$R/logs/session.log"
+  setsid nohup bash benchmarks/device/quality_session.sh "${1:-run}" >> "$R/logs/session.log" 2>&1 < /dev/null &
   echo $! > "$R/session.pid"
   sleep "${START_WAIT:-20}"
   tail -n 20 "$R/logs/session.log"
