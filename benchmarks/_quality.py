@@ -41,10 +41,10 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-COND_DROPOUT = TeacherConfig.cond_drop   # the caption dropout the text-to-image teachers trained with
 # distillation settings added after rows were first stored: a row's fingerprint names them only when they differ
-# from these defaults, so the rows stored before them (same inputs, plan and settings) still resume
-LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": COND_DROPOUT}
+# from these defaults, so the rows stored before them (same inputs, plan and settings) still resume; the caption
+# dropout's default is the one the text-to-image teachers trained with
+LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop}
 
 
 def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int) -> None:
@@ -62,7 +62,7 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--lambda-out", type=float, default=LATER_SETTINGS["lambda_out"],
                     help=f"weight of the output KD term (default {LATER_SETTINGS['lambda_out']:g})")
     ap.add_argument("--cond-dropout", type=float, default=LATER_SETTINGS["cond_dropout"], metavar="P",
-                    help=f"share of captions dropped while distilling a text-to-image teacher (default {COND_DROPOUT:g}, "
+                    help=f"share of captions dropped while distilling a text-to-image teacher (default {LATER_SETTINGS['cond_dropout']:g}, "
                          "as the teachers trained; the metrics sample at guidance 1, so 0 trains only what they measure)")
     ap.add_argument("--ema", type=float, metavar="DECAY",
                     help="keep an EMA of the student and measure it (e.g. 0.995; default: the raw weights)")
