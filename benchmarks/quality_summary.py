@@ -56,6 +56,11 @@ LEVERS_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-levers"
 # 05:53-06:15 UTC: the same ld-pruner-prompt plans without caption dropout, with output-KD weight 3, and with both
 # changes' mix (no dropout, weight 0.5), 3 seeds each
 LOSSES_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-losses"
+# 07:31-07:57 UTC: the no-dropout distillation of those plans at batch 256 and at lr 1e-3 (six seeds side by side),
+# then the no-dropout headline itself again on the same machine (REPEAT: the same seeds and settings)
+NODROP_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-nodrop"
+REPEAT = (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
+          "ld-pruner-prompt")
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
 # adopted on 2026-12-05; the teachers committed before them are kept beside the fresh runs that trained them)
@@ -89,6 +94,10 @@ HEADLINE_T2I = [
      "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans, 2800 steps, no caption dropout, output-KD weight 0.5",
      f"{LOSSES_RUN}/headline-2800-prompt-nodrop-out05-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("ld-pruner-prompt plans, 2800 steps, no caption dropout, batch 256",
+     f"{NODROP_RUN}/headline-2800-prompt-nodrop-b256-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("ld-pruner-prompt plans, 2800 steps, no caption dropout, lr 1e-3",
+     f"{NODROP_RUN}/headline-2800-prompt-nodrop-lr1e3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -273,6 +282,23 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
                         "alignment >= -5 %": al_ratio >= 0.95, "steps <= 1/8": steps_share <= 1 / 8}}
 
 
+def repeat(first: str, again: str, criterion: str) -> dict:
+    """The same seeds and settings distilled twice: each seed's metrics in both runs and the largest difference,
+    the repeat noise that a per-seed comparison of two variants stands on."""
+    def seeds(folder):
+        r = _strategy_run(folder)
+        return r, {x["seed"]: x for x in r["result"]["rows"]
+                   if (x["method"], x["strategy"], x["init"], x["feature_kd"]) == (criterion, *BASE[1:])}
+    (r1, a), (r2, b) = seeds(first), seeds(again)
+    if r1["result"]["distill"] != r2["result"]["distill"] or sorted(a) != sorted(b):
+        raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")
+    keys = {"proxy-FID": "fid_distilled", "alignment": "alignment_distilled", "measured_cut": "measured_cut"}
+    return {"first": first, "again": again, "criterion": criterion, "seeds": sorted(a),
+            "dates": [r1["teacher"]["date"], r2["teacher"]["date"]], "device": r2["teacher"]["device"],
+            "per_seed": {str(k): {m: [a[k][f], b[k][f]] for m, f in keys.items()} for k in sorted(a)},
+            "max_abs_diff": {m: max(abs(a[k][f] - b[k][f]) for k in a) for m, f in keys.items()}}
+
+
 LEAD_SEEDS = 3   # a headline stands on 3 seeds, as every comparison; a one-seed screening row never leads
 
 
@@ -293,7 +319,7 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     uag = next(r for r in rows if r["task"] == "notes-uag" and _is_base(r))
     uh = here["notes-uag"]
     return {
-        "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants,
+        "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants, "repeat": repeat(*REPEAT),
                           "rule": f"among the variants with {LEAD_SEEDS} seeds distilled from the comparison's teacher, "
                                   "the one meeting the most targets, then the highest alignment ratio"},
         "audio": {"task": "notes-uag", "cut_mean": uag["cut_mean"], "metric_ratio": uag["metric_mean"] / uh["metric"],
@@ -555,7 +581,10 @@ def render(s: dict) -> str:
           "EMA of the student on the same machine; "
           f"{_run_link(LOSSES_RUN)} distilled the same ld-pruner-prompt plans without caption dropout and with an "
           "output-KD weight of 3, six seeds side by side, then both changes' mix (no dropout, weight 0.5) on the same "
-          "machine. "
+          "machine; "
+          f"{_run_link(NODROP_RUN)} distilled them without caption dropout at batch 256 and at lr 1e-3, six seeds "
+          "side by side, then the no-dropout variant again, three seeds side by side on the same machine (the repeat "
+          "below). "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
@@ -737,8 +766,26 @@ def render(s: dict) -> str:
                          f"{_spread(v['alignment_mean'], v['alignment_std'], v['seeds'], 2)} ({v['alignment_ratio']:.2f}×) | "
                          f"{v['distill_steps']} | {sum(v['targets'].values())}/{len(v['targets'])} |")
             L.append("")
+        if "repeat" in x:
+            L += [_repeat_line(x["repeat"]), ""]
     L.append(END)
     return "\n".join(L)
+
+
+def _repeat_line(r: dict) -> str:
+    d = r["max_abs_diff"]
+    same = not any(d.values())
+    per = " / ".join(f"{v['proxy-FID'][1]:.2f}, {v['alignment'][1]:.3f}" for v in r["per_seed"].values())
+    def when(d):
+        return d[:16].replace("T", " ") + " UTC"
+    return (f"Repeat noise: {_run_link(r['again'].rsplit('/', 1)[0])} distilled "
+            f"[{r['first'].rsplit('/', 1)[1]}]({r['first']}/) again ({r['device']}, {when(r['dates'][1])}; the same plans, "
+            f"seeds {', '.join(map(str, r['seeds']))} and settings; the first run's table {when(r['dates'][0])}): "
+            f"proxy-FID, alignment per seed {per}; largest difference from the first run {d['proxy-FID']:g} (proxy-FID), "
+            f"{d['alignment']:g} (alignment)."
+            + (" On this GPU type a seed's distillation and metrics repeat exactly (six or three distillations sharing the GPU), so "
+               "two variants' difference on one seed is the setting's effect on that seed, not repeat noise; whether "
+               "it holds for other seeds is what the spread over seeds says." if same else ""))
 
 
 def _spread(mean: float, std: float, seeds: list, nd: int) -> str:

@@ -259,3 +259,27 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
     assert lead["variant"] == "c"   # most targets, then the higher alignment ratio, among the current teacher's 3-seed ones
     with pytest.raises(ValueError, match="with 3 seeds was distilled from the comparison's teacher"):
         QS.lead_variant([old, one_seed])
+
+
+def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_path):
+    def run(name, alignments, lr=5e-4):
+        rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
+                 "seed": s, "fid_distilled": 150.0 + s, "alignment_distilled": a, "measured_cut": 0.354}
+                for s, a in enumerate(alignments)]
+        rows.append({**rows[0], "method": "ld-pruner", "alignment_distilled": 1.0})   # another criterion: not compared
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
+            "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows,
+            "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0},
+            "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}}))
+        return str(tmp_path / name)
+
+    first, same, moved = run("a", [13.9, 15.5]), run("bb", [13.9, 15.5]), run("ccc", [13.9, 15.45])
+    r = QS.repeat(first, same, "ld-pruner-prompt")
+    assert r["seeds"] == [0, 1] and r["max_abs_diff"] == {"proxy-FID": 0, "alignment": 0, "measured_cut": 0}
+    assert "repeat exactly" in QS._repeat_line(r) and "2026-12-06 02:00 UTC" in QS._repeat_line(r)
+    r = QS.repeat(first, moved, "ld-pruner-prompt")
+    assert abs(r["max_abs_diff"]["alignment"] - 0.05) < 1e-9 and r["per_seed"]["1"]["alignment"] == [15.5, 15.45]
+    assert "repeat exactly" not in QS._repeat_line(r)
+    with pytest.raises(ValueError, match="does not repeat"):
+        QS.repeat(first, run("dddd", [13.9, 15.5], lr=1e-3), "ld-pruner-prompt")

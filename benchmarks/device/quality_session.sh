@@ -101,6 +101,9 @@
 # 2026-12-06 05:52 UTC, an H100 at once: the prompt plans with --cond-dropout,0 and with --lambda-out,3 (six side by side,
 # 767-778 s each), then on the same machine --cond-dropout,0,--lambda-out,0.5 (three, 431-437 s; the second start
 # cleared the first's DONE as it should). About 1 406 s of device time (h100-2026-12-06-headline-losses).
+# 2026-12-06 07:30 UTC, an H100 at once: --cond-dropout,0 with --batch,256 (998-1 006 s) and with --lr,1e-3 (790-809 s),
+# six side by side, then the no-dropout headline again (collect 470: three seeds, 418-428 s): every metric repeated exactly.
+# About 1 657 s of device time (h100-2026-12-06-headline-nodrop).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
