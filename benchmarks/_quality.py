@@ -96,6 +96,13 @@ def finish_args(a, smoke_teacher: str) -> None:
         raise SystemExit(f"--cond-dropout takes a share of captions in [0, 1), not {a.cond_dropout}")
     if a.lambda_out < 0:
         raise SystemExit(f"--lambda-out takes a weight >= 0, not {a.lambda_out}")
+    for spec in getattr(a, "cap", None) or ():
+        from ldprune_deploy.planner.config import parse_cap
+
+        try:
+            parse_cap(spec)
+        except ValueError as e:
+            raise SystemExit(f"--cap: {e}") from None
     if a.smoke:
         a.seed_list = a.seed_list[:1]
         a.steps, a.batch, a.fid_n, a.sample_steps = min(a.steps, 4), 4, 16, 2
@@ -324,6 +331,18 @@ def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
     return profile(m, cfg)
 
 
+def over_caps(plan, caps: list[str]) -> list[str]:
+    """The ``REGEX=N`` caps (``PlanConfig.caps``) that ``plan`` exceeds."""
+    from ldprune_deploy.planner.config import parse_cap
+
+    out = []
+    for spec in caps:
+        pattern, limit = parse_cap(spec)
+        if sum(bool(re.search(pattern, f"{m.operator}:{m.modification}")) for m in plan.modifications) > limit:
+            out.append(spec)
+    return out
+
+
 class PlanStore:
     """Plans (and the profile they were solved on) kept under OUT/work/plans between the
     ``--phase plan`` run, which times the runner, and the ``--phase train`` run, which must not."""
@@ -331,6 +350,7 @@ class PlanStore:
     def __init__(self, a, work: Path):
         self.phase, self.dir = a.phase, work / "plans"
         self.profile_path = profile_path(a, work)
+        self.caps = getattr(a, "cap", None) or []
 
     def profile(self, make) -> dict:
         """``make()`` profiles (and writes ``profile_path``); the train phase reads that file, and so
@@ -344,10 +364,14 @@ class PlanStore:
 
         path = self.dir / f"plan-{key}.json"
         if self.phase == "train":
-            return PrunePlan.load(self._need(path))
+            kept = PrunePlan.load(self._need(path))
+            if over := over_caps(kept, self.caps):
+                raise SystemExit(f"{path} exceeds --cap {' '.join(over)}: run --phase reland with these caps first")
+            return kept
         if self.phase == "reland" and path.is_file():
             kept = PrunePlan.load(path)
-            if (kept.meta.get("landing") or {}).get("landed") is not False:   # landed, or never landed (no target)
+            # landed (or never landed: no target) and within every cap: what planning with the caps would keep
+            if (kept.meta.get("landing") or {}).get("landed") is not False and not over_caps(kept, self.caps):
                 return kept
         plan = make()
         plan.save(path)
@@ -436,7 +460,7 @@ def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget
     lat = {"max_params": "90%"} if a.smoke else {"budget": budget}
     cfg = PlanConfig(**lat, strategy=strategy, verify=True, backend=a.backend, dtype=dtype,
                      allow_missing=bool(a.smoke), warmup=2 if a.smoke else 10, iters=3 if a.smoke else 30,
-                     max_rounds=2 if a.smoke else 3)
+                     max_rounds=2 if a.smoke else 3, caps=getattr(a, "cap", None))
     m = copy.deepcopy(t.unet).to(dtype=torch.float16 if dtype == "fp16" else torch.float32)
     set_model_info(m, t.info)
     return plan(scores, prof, cfg, unet=m)
@@ -486,6 +510,7 @@ def land_plan(t: Teacher, a, scores: dict, prof: dict, plan, strategy: str, targ
     from ldprune_deploy.planner.problem import build_problem
 
     problem = build_problem(scores, prof, allow_missing=bool(a.smoke))
+    problem.set_caps(getattr(a, "cap", None))
     idx = problem.index()
     chosen = [idx[(m.operator, m.modification)] for m in plan.modifications]
     timings: dict[tuple, dict] = {}

@@ -63,6 +63,10 @@ def main(argv=None) -> int:
     ap.add_argument("--exclude", metavar="REGEX",
                     help="keep these candidates out of every plan (ScoreConfig.exclude on 'operator:modification', e.g. "
                          "'attn2|attentions\\.[0-9]+:remove' keeps every cross-attention of a text-to-image teacher)")
+    ap.add_argument("--cap", action="append", metavar="REGEX=N",
+                    help="at most N modifications matching REGEX in every plan (PlanConfig.caps; repeatable), e.g. "
+                         "'(attn2|attentions\\.[0-9]+):remove=4'; with --phase reland a saved plan over a cap is "
+                         "planned and landed again")
     ap.add_argument("--smoke-teacher", choices=["emoji-uig", "emoji-t2i"], default="emoji-uig",
                     help="with --smoke: which teacher config the throwaway teacher has")
     a = ap.parse_args(argv)
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
                             "student_params")}})
         comparisons.append({**comparison_row(t, metric, key, rs),
                             "vs_ld_pruner_latency_aware": differs([r["fid_distilled"] for r in rs], base)})
-    res = {**Q.header(a, "quality_strategies", t, metric), "budget": a.budget, "exclude": a.exclude,
+    res = {**Q.header(a, "quality_strategies", t, metric), "budget": a.budget, "exclude": a.exclude, "caps": a.cap,
            "profile": {"backend": a.backend, "batch": a.profile_batch, "full_ms": prof.get("full", {}).get("median_ms")
                        if isinstance(prof.get("full"), dict) else None},
            "teacher_fid": teacher_fid, "teacher_alignment": teacher_m["alignment"], "rows": rows, "summary": summary,

@@ -44,7 +44,9 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     (results / "logs").mkdir(parents=True)
     specs = ("x:new:ld-pruner-prompt/latency-aware:2800:xattn "
              "y:@z:ld-pruner/latency-aware:2800:-:0:--lr,1e-3 "
-             "z:committed/work:ld-pruner/latency-aware:2800")
+             "z:committed/work:ld-pruner/latency-aware:2800 "
+             r"c:+committed/work:ld-pruner/latency-aware:2800:-:0,1:--cap,(attn2|attentions\.[0-9]+):remove=4 "
+             "d:@c:ld-pruner/latency-aware:2800:-:1")
     env = {"PATH": "/usr/bin:/bin", "W": str(work), "R": str(results), "DRY_RUN": "1", "SEEDS_APART": "1",
            "HEADLINES": specs}
     log = subprocess.run(["bash", str(SCRIPT), "headline"], cwd=work, env=env, check=True, capture_output=True,
@@ -53,15 +55,25 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     names = [n[len("DRY "):] for n, _ in cmds]
     assert names[0] == "plan-x" and "--phase plan" in cmds[0][1] and "--exclude 'attn2|" in cmds[0][1]
     assert sorted(n for n in names if n.startswith("train-")) == [
+        "train-c-s0", "train-c-s1", "train-d-s1",
         "train-x-s0", "train-x-s1", "train-x-s2", "train-y-s0", "train-z-s0", "train-z-s1", "train-z-s2"]
+    # +FOLDER: re-landed with the spec's flags after every plan is planned and before any distillation
+    assert names.index("reland-c") == 1 and names.index("reland-c") < min(i for i, n in enumerate(names) if n.startswith("train-"))
+    assert "--phase reland" in by_name(cmds, "reland-c") and f"--out {results}/quality/c " in by_name(cmds, "reland-c")
+    assert by_name(cmds, "reland-c").endswith(r"--seeds 0,1 --cap (attn2|attentions\.[0-9]+):remove=4")
+    assert (results / "quality/c/work/plans/plan-a.json").is_file() and (results / "quality/d/work/plans/plan-a.json").is_file()
     by = dict((n[len("DRY "):], c) for n, c in cmds)
     assert by["train-y-s0"].endswith("--seeds 0 --lr 1e-3") and "--exclude" not in by["train-y-s0"]
     assert f"--out {results}/quality/y " in by["train-y-s0"]
     assert by["table-y"].endswith("--seeds 0 --lr 1e-3") and by["table-x"].split("--seeds")[-1].startswith(" 0,1,2")
-    assert names[-3:] == ["table-x", "table-y", "table-z"]
+    assert names[-5:] == ["table-x", "table-y", "table-z", "table-c", "table-d"]
     # @z: spec y distils z's plans, copied from the committed folder before any distillation
     assert (results / "quality/y/work/plans/plan-a.json").is_file()
     assert (results / "quality/z/work/plans/plan-a.json").is_file() and (results / "DONE").is_file()
+
+
+def by_name(cmds, name):
+    return next(c for n, c in cmds if n == f"DRY {name}")
 
 
 def _start(tmp_path, results):

@@ -186,3 +186,39 @@ def test_reland_phase_keeps_landed_plans_and_replans_the_rest(tmp_path):
         ["blk.0", "blk.1", "blk.0"]
     assert made == ["failed"] and not store.train
     assert PrunePlan.load(work / "plans" / "plan-failed.json").modifications[0].operator == "blk.1"
+
+
+def test_reland_with_caps_replans_only_the_plans_over_a_cap_and_train_refuses_them(tmp_path):
+    """--cap with --phase reland: a saved landed plan within every cap is kept (planning with the caps
+    keeps it too), one over a cap is planned and landed again; --phase train stops on a plan over a cap."""
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ldprune_deploy.artifacts import Modification, PrunePlan
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _quality as Q
+
+    work = tmp_path / "work"
+    (work / "plans").mkdir(parents=True)
+    caps = [r"(attn2|attentions\.[0-9]+):remove=1"]
+    saved = {"within": ["up.attentions.0", "up.resnets.1"], "over": ["up.attentions.0", "up.attentions.1.attn2"]}
+    for key, ops in saved.items():
+        PrunePlan("fp", [Modification(o, "remove") for o in ops], model="m",
+                  meta={"landing": {"landed": True}}).save(work / "plans" / f"plan-{key}.json")
+    assert Q.over_caps(PrunePlan.load(work / "plans" / "plan-over.json"), caps) == caps
+    assert Q.over_caps(PrunePlan.load(work / "plans" / "plan-within.json"), caps) == []
+    with pytest.raises(SystemExit, match="exceeds --cap"):
+        Q.PlanStore(SimpleNamespace(phase="train", backend="cpu", cap=caps), work).plan("over", pytest.fail)
+    store = Q.PlanStore(SimpleNamespace(phase="reland", backend="cpu", cap=caps), work)
+    made = []
+
+    def make(key):
+        made.append(key)
+        return PrunePlan("fp", [Modification("up.resnets.2", "remove")], model="m", meta={"landing": {"landed": True}})
+
+    assert [[m.operator for m in store.plan(k, lambda k=k: make(k)).modifications] for k in saved] == \
+        [saved["within"], ["up.resnets.2"]]
+    assert made == ["over"]
+    assert Q.PlanStore(SimpleNamespace(phase="train", backend="cpu", cap=caps), work).plan("over", pytest.fail)

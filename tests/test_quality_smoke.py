@@ -62,15 +62,18 @@ def test_strategies_smoke(tmp_path, teacher):
     assert len(res["summary"]) == len(pairs) + 2 and (tmp_path / "quality_strategies" / "quality_strategies.png").is_file()
 
 
-@pytest.mark.parametrize("criterion,ema,losses", [("ld-pruner", None, ()),
-                                                  ("ld-pruner-prompt", 0.9, ("--lambda-out", "2", "--cond-dropout", "0"))])
-def test_strategies_only_and_exclude(tmp_path, criterion, ema, losses):
+@pytest.mark.parametrize("criterion,ema,losses,caps", [
+    ("ld-pruner", None, (), ["resnets=1"]),
+    ("ld-pruner-prompt", 0.9, ("--lambda-out", "2", "--cond-dropout", "0"), None)])
+def test_strategies_only_and_exclude(tmp_path, criterion, ema, losses, caps):
     """--only runs just the named plan; --exclude keeps matching candidates out of it (here every
     cross-attention: the text-to-image headline's alignment experiment, with either criterion);
-    --ema, --lambda-out and --cond-dropout reach the distillation, and the result says so."""
+    --cap reaches the planner; --ema, --lambda-out and --cond-dropout reach the distillation, and the
+    result says so."""
     res = _run("quality_strategies", tmp_path, "--smoke-teacher", "emoji-t2i", "--only", f"{criterion}/latency-aware",
                "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove", *(["--ema", str(ema)] if ema else []),
-               *losses)
+               *losses, *[f"--cap={c}" for c in caps or ()])
+    assert res["caps"] == caps
     assert [(r["method"], r["strategy"], r["init"]) for r in res["rows"]] == [(criterion, "latency-aware", "preserved")]
     assert res["distill"]["ema"] == ema
     assert (res["distill"]["lambda_out"], res["distill"]["cond_dropout"]) == ((2.0, 0.0) if losses else (1.0, 0.1))
@@ -79,6 +82,8 @@ def test_strategies_only_and_exclude(tmp_path, criterion, ema, losses):
     plan = json.loads((tmp_path / "quality_strategies" / "work" / "plans" / f"plan-{criterion}-latency-aware-s0.json").read_text())
     ops = [m["operator"] for m in plan["modifications"]]
     assert ops and not any(o.endswith("attn2") or o.split(".")[-2:-1] == ["attentions"] for o in ops), ops
+    assert plan["meta"]["config"].get("caps") == caps
+    assert sum(".resnets." in o for o in ops) <= (1 if caps else len(ops))
     scores = json.loads((tmp_path / "quality_strategies" / "work" / f"scores-{criterion}-s0.json").read_text())
     assert scores["filters"]["exclude"] == res["exclude"]
 

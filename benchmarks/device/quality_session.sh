@@ -549,7 +549,9 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
 run_headline() {   # issue 23's text-to-image headline: landed plans distilled longer, side by side, once the data is in
   # HEADLINES="NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ..." -- PLANS a committed run's work folder (plans, profile,
   # scores) for the emoji-t2i teacher, `new` (planned and landed here first, on the GPU alone, so on this device's own
-  # profile) or @NAME (the plans of spec NAME); ONLY the strategy row; STEPS (<= 1/8 of the teacher's); XATTN `xattn`
+  # profile), +FOLDER (FOLDER's plans re-landed here first with the spec's FLAGS, e.g. --cap,...: --phase reland keeps
+  # each saved plan that landed and meets every cap, plans and lands the rest on the saved profile and scores) or @NAME
+  # (the plans of spec NAME, after NAME's re-landing); ONLY the strategy row; STEPS (<= 1/8 of the teacher's); XATTN `xattn`
   # for plans that keep every cross-attention (planned, and the row named, with that --exclude), `-` otherwise;
   # SEEDS (default 0,1,2); FLAGS this spec's quality_strategies.py flags, commas for spaces (e.g. --lr,1e-3)
   setup_env
@@ -562,8 +564,17 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
     job "plan-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$R/quality/$name" \
         --phase plan --only "$only" $(headline_args "$xattn")
   done
-  for spec in $(printf '%s\n' $HEADLINES | grep -v '^[^:]*:@') $(printf '%s\n' $HEADLINES | grep '^[^:]*:@'); do
-    # every spec's copy of its plans (@NAME ones last, from NAME's copy) before any distillation writes rows
+  for spec in $(printf '%s\n' $HEADLINES | grep -v '^[^:]*:@'); do   # every spec's copy of its plans before any
+    spec_fields "$spec"                                             # distillation writes rows
+    copy_plans "$(headline_plans "$name" "$src")" "$name"
+  done
+  for spec in $(printf '%s\n' $HEADLINES | grep '^[^:]*:+'); do   # re-landed on the GPU alone, one after another
+    spec_fields "$spec"
+    echo "### H0 exclusive: $name re-landed here $(date -u +%H:%M:%S)"
+    job "reland-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$R/quality/$name" \
+        --phase reland --only "$only" --seeds "$seeds" $(headline_args "$xattn" "$flags")
+  done
+  for spec in $(printf '%s\n' $HEADLINES | grep '^[^:]*:@'); do   # @NAME last, from NAME's (re-landed) copy
     spec_fields "$spec"
     copy_plans "$(headline_plans "$name" "$src")" "$name"
   done
@@ -600,6 +611,7 @@ headline_plans() {   # NAME PLANS: the work folder a headline spec's plans come 
   case $2 in
     new) echo "$R/quality/$1/work" ;;
     @*) echo "$R/quality/${2#@}/work" ;;
+    +*) echo "${2#+}" ;;
     *) echo "$2" ;;
   esac
 }

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..params import Params, at_least, param
 from ..profiler.config import known_runner
 
 STRATEGIES = ("latency-aware", "rank", "params")
+
+
+def parse_cap(spec: str) -> tuple[str, int]:
+    """``REGEX=N`` -> (REGEX, N); ValueError naming what is wrong."""
+    pattern, sep, n = str(spec).rpartition("=")
+    if not sep or not pattern:
+        raise ValueError(f"{spec!r} is not REGEX=N (e.g. '(attn2|attentions\\.[0-9]+):remove=4')")
+    try:
+        limit = int(n)
+    except ValueError:
+        raise ValueError(f"{spec!r}: the limit after '=' must be a whole number, got {n!r}") from None
+    if limit < 0:
+        raise ValueError(f"{spec!r}: the limit must be at least 0")
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"{spec!r}: bad regular expression {pattern!r}: {e}") from None
+    return pattern, limit
+
+
+def _check_caps(specs: list[str] | None) -> str | None:
+    for spec in specs or ():
+        try:
+            parse_cap(spec)
+        except ValueError as e:
+            return str(e)
+    return None
 
 
 @dataclass
@@ -36,6 +64,10 @@ class PlanConfig(Params):
                                    help="choose only these modifications (remove shortcut width width:0.5 fp8 ...; "
                                         "'width' matches every width:*), e.g. a pruning-only plan from scores that "
                                         "include fp8 (default: every scored and profiled one)")
+    caps: list[str] | None = param(None, group="solver", flag="--cap", metavar="REGEX=N", repeat=True, check=_check_caps,
+                                   help="choose at most N modifications whose 'operator:modification' matches REGEX "
+                                        "(repeatable), e.g. '(attn2|attentions\\.[0-9]+):remove=4' removes at most 4 "
+                                        "cross-attentions; every strategy and the landing respect it")
     allow_missing: bool = param(False, group="solver",
                                 help="skip scored modifications the profile has no saving for (default: error)")
     batch: int | None = param(None, group="solver", recipe=False, help="batch the plan is for; must match the profile for a ms budget")

@@ -108,8 +108,8 @@ def _best_move(problem: Problem, sel: list[int], order: list[int], est: np.ndarr
     moves: list[tuple[list[int], list[int]]] = []
     prefix: list[int] = []
     taken = set(ops)
-    for i in nxt:   # completion in the strategy's order: every prefix, nested operators skipped
-        if conflicts_with(problem.ops[i], taken):
+    for i in nxt:   # completion in the strategy's order: every prefix, nested operators and capped ones skipped
+        if conflicts_with(problem.ops[i], taken) or problem.over_caps(sel + prefix + [i]):
             continue
         prefix = prefix + [i]
         taken.add(problem.ops[i])
@@ -122,7 +122,8 @@ def _best_move(problem: Problem, sel: list[int], order: list[int], est: np.ndarr
     rank = {j: k for k, j in enumerate(order)}
     best, best_key = None, None
     for add, drop in moves:
-        if frozenset(set(sel) - set(drop) | set(add)) in measured:
+        after = set(sel) - set(drop) | set(add)
+        if frozenset(after) in measured or problem.over_caps(after):
             continue
         change = float(est[add].sum() - est[drop].sum())
         key = (abs(change - need), len(add) + len(drop), [rank[j] for j in add])

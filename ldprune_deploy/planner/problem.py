@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ from ..profiler.predict import full_latency_ms, profile_method, savings_table
 from ..artifacts import Modification, Profile, Scores, find_conflicts
 
 log = logging.getLogger("ldprune")
+
+
+@dataclass
+class Cap:
+    """At most ``limit`` chosen candidates among ``members`` (those whose 'operator:modification'
+    matches ``pattern``)."""
+
+    pattern: str
+    limit: int
+    members: list[int]
 
 
 @dataclass
@@ -42,12 +53,33 @@ class Problem:
     total_flops: float | None = None
     scale: float = 1.0                  # verify-loop calibration of savings
     info: dict[str, Any] = field(default_factory=dict)
+    caps: list[Cap] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ops)
 
     def index(self) -> dict[tuple[str, str], int]:
         return {(o, m): i for i, (o, m) in enumerate(zip(self.ops, self.mods))}
+
+    def over_caps(self, sel) -> list[Cap]:
+        """The caps that selection ``sel`` (candidate indices) exceeds."""
+        chosen = set(sel)
+        return [c for c in self.caps if len(chosen.intersection(c.members)) > c.limit]
+
+    def set_caps(self, specs: list[str] | None) -> None:
+        """``REGEX=N`` caps (``PlanConfig.caps``); one that matches no candidate is refused as a likely typo."""
+        from .config import parse_cap
+
+        self.caps = []
+        for spec in specs or ():
+            pattern, limit = parse_cap(spec)
+            rx = re.compile(pattern)
+            members = [i for i, (o, m) in enumerate(zip(self.ops, self.mods)) if rx.search(f"{o}:{m}")]
+            if not members:
+                shown = ", ".join(f"{o}:{m}" for o, m in list(zip(self.ops, self.mods))[:3])
+                raise LdpruneError(f"--cap {spec!r} matches no candidate of this plan",
+                                   f"match 'operator:modification' as the scores name them, e.g. {shown}")
+            self.caps.append(Cap(pattern, limit, members))
 
     def predicted_ms(self, sel: list[int]) -> float:
         return self.full_ms - float(self.saving_ms[sel].sum()) if sel else self.full_ms

@@ -70,6 +70,10 @@ def solve_milp(p: Problem, needs: list[Need], objective: np.ndarray | None = Non
     for nd in needs:
         if nd.need > 0:
             cons.append(LinearConstraint((nd.coef / nd.norm)[None, :], nd.need / nd.norm, np.inf))
+    for cap in p.caps:
+        row = np.zeros(n)
+        row[cap.members] = 1.0
+        cons.append(LinearConstraint(row[None, :], -np.inf, cap.limit))
     t0 = time.perf_counter()
     with _silence_stdout():
         res = milp(c, integrality=np.ones(n), bounds=Bounds(0, 1), constraints=cons,
@@ -141,8 +145,8 @@ def rank_select(p: Problem, needs: list[Need]) -> Selection:
     """LD-Pruner as published: lowest score first, until every need is met.
 
     One modification per operator (its most aggressive one, see ``primary_candidates``); a
-    candidate that conflicts with one already taken is skipped; savings never influence
-    the order.
+    candidate that conflicts with one already taken, or would exceed a cap, is skipped; savings
+    never influence the order.
     """
     t0 = time.perf_counter()
     order = sorted(primary_candidates(p), key=lambda i: (p.scores[i], i))
@@ -155,7 +159,7 @@ def rank_select(p: Problem, needs: list[Need]) -> Selection:
     for i in order:
         if met():
             break
-        if any(_nested(p.ops[i], p.ops[j]) for j in chosen):
+        if any(_nested(p.ops[i], p.ops[j]) for j in chosen) or p.over_caps(chosen + [i]):
             continue
         chosen.append(i)
         for nd in needs:

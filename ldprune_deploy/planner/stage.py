@@ -41,6 +41,7 @@ class Planner:
         if not len(self.problem):
             raise LdpruneError("no operator has both a score and a profiled saving",
                                "check that scores and profile come from the same catalogue")
+        self.problem.set_caps(config.caps)
         if config.max_params or config.max_flops or config.strategy == "params":
             attach_sizes(self.problem, profile, config.model, flops=bool(config.max_flops))
         self.budgets: list[Limit] = []
@@ -136,13 +137,16 @@ class Planner:
             parts.append("no params budget makes the latency-blind plan meet the latency budget")
         if not parts:
             parts.append("the budgets cannot be met together")
+        if p.caps:
+            parts[-1] += " under the caps " + ", ".join(f"{c.pattern}={c.limit}" for c in p.caps)
         dead = [o for o in dict.fromkeys(p.ops) if max(p.saving_ms[i] for i in range(len(p)) if p.ops[i] == o) <= 0]
         cannot = [f"{o} ({why})" for o, why in sorted(p.excluded.items())] + [f"{o} (saves nothing)" for o in dead]
         shown = "; ".join(cannot[:12]) + (f"; … {len(cannot) - 12} more" if len(cannot) > 12 else "")
         raise Infeasible(f"infeasible ({strategy}): " + "; ".join(parts)
                            + (f". Operators that cannot be modified: {shown}" if cannot else
                               ". Every profiled operator is already a candidate"),
-                           "relax the budget, or score/profile the operators listed so they can be modified")
+                           "relax the budget" + (" or the --cap limits" if p.caps else "")
+                           + ", or score/profile the operators listed so they can be modified")
 
     # -- output ------------------------------------------------------------------------
     def to_plan(self, p: Problem, sel: Selection, budgets: list[Limit], strategy: str | None = None) -> PrunePlan:
