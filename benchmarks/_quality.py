@@ -332,15 +332,10 @@ def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
 
 
 def over_caps(plan, caps: list[str]) -> list[str]:
-    """The ``REGEX=N`` caps (``PlanConfig.caps``) that ``plan`` exceeds."""
-    from ldprune_deploy.planner.config import parse_cap
+    """The ``--cap`` specs (``PlanConfig.caps``) that a saved ``plan`` exceeds."""
+    from ldprune_deploy.planner.problem import caps_exceeded
 
-    out = []
-    for spec in caps:
-        pattern, limit = parse_cap(spec)
-        if sum(bool(re.search(pattern, f"{m.operator}:{m.modification}")) for m in plan.modifications) > limit:
-            out.append(spec)
-    return out
+    return caps_exceeded(plan.modifications, caps)
 
 
 class PlanStore:

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import LdpruneError
 from ..profiler.predict import full_latency_ms, profile_method, savings_table
 from ..artifacts import Modification, Profile, Scores, find_conflicts
+from .config import parse_cap
 
 log = logging.getLogger("ldprune")
 
@@ -34,6 +35,16 @@ class Cap:
     pattern: str
     limit: int
     members: list[int]
+
+
+def caps_exceeded(mods: list[Modification], specs: list[str] | None) -> list[str]:
+    """The ``REGEX=N`` caps that the modifications ``mods`` exceed (a saved plan checked against caps)."""
+    out = []
+    for spec in specs or ():
+        pattern, limit = parse_cap(spec)
+        if sum(bool(re.search(pattern, f"{m.operator}:{m.modification}")) for m in mods) > limit:
+            out.append(spec)
+    return out
 
 
 @dataclass
@@ -68,8 +79,6 @@ class Problem:
 
     def set_caps(self, specs: list[str] | None) -> None:
         """``REGEX=N`` caps (``PlanConfig.caps``); one that matches no candidate is refused as a likely typo."""
-        from .config import parse_cap
-
         self.caps = []
         for spec in specs or ():
             pattern, limit = parse_cap(spec)
