@@ -96,13 +96,10 @@ def finish_args(a, smoke_teacher: str) -> None:
         raise SystemExit(f"--cond-dropout takes a share of captions in [0, 1), not {a.cond_dropout}")
     if a.lambda_out < 0:
         raise SystemExit(f"--lambda-out takes a weight >= 0, not {a.lambda_out}")
-    for spec in getattr(a, "cap", None) or ():
-        from ldprune_deploy.planner.config import parse_cap
+    from ldprune_deploy.planner.config import check_caps
 
-        try:
-            parse_cap(spec)
-        except ValueError as e:
-            raise SystemExit(f"--cap: {e}") from None
+    if bad := check_caps(getattr(a, "cap", None)):
+        raise SystemExit(f"--cap: {bad}")
     if a.smoke:
         a.seed_list = a.seed_list[:1]
         a.steps, a.batch, a.fid_n, a.sample_steps = min(a.steps, 4), 4, 16, 2
@@ -331,13 +328,6 @@ def profile_teacher(t: Teacher, a, out: Path, candidates=None) -> dict:
     return profile(m, cfg)
 
 
-def over_caps(plan, caps: list[str]) -> list[str]:
-    """The ``--cap`` specs (``PlanConfig.caps``) that a saved ``plan`` exceeds."""
-    from ldprune_deploy.planner.problem import caps_exceeded
-
-    return caps_exceeded(plan.modifications, caps)
-
-
 class PlanStore:
     """Plans (and the profile they were solved on) kept under OUT/work/plans between the
     ``--phase plan`` run, which times the runner, and the ``--phase train`` run, which must not."""
@@ -356,17 +346,18 @@ class PlanStore:
 
     def plan(self, key: str, make):
         from ldprune_deploy.artifacts import PrunePlan
+        from ldprune_deploy.planner.problem import caps_exceeded
 
         path = self.dir / f"plan-{key}.json"
         if self.phase == "train":
             kept = PrunePlan.load(self._need(path))
-            if over := over_caps(kept, self.caps):
+            if over := caps_exceeded(kept.modifications, self.caps):
                 raise SystemExit(f"{path} exceeds --cap {' '.join(over)}: run --phase reland with these caps first")
             return kept
         if self.phase == "reland" and path.is_file():
             kept = PrunePlan.load(path)
             # landed (or never landed: no target) and within every cap: what planning with the caps would keep
-            if (kept.meta.get("landing") or {}).get("landed") is not False and not over_caps(kept, self.caps):
+            if (kept.meta.get("landing") or {}).get("landed") is not False and not caps_exceeded(kept.modifications, self.caps):
                 return kept
         plan = make()
         plan.save(path)

@@ -776,10 +776,10 @@ def _repeat_line(r: dict) -> str:
     d = r["max_abs_diff"]
     same = not any(d.values())
     per = " / ".join(f"{v['proxy-FID'][1]:.2f}, {v['alignment'][1]:.3f}" for v in r["per_seed"].values())
-    def when(d):
-        return d[:16].replace("T", " ") + " UTC"
+    def when(date):
+        return date[:16].replace("T", " ") + " UTC"
     return (f"Repeat noise: {_run_link(r['again'].rsplit('/', 1)[0])} distilled "
-            f"[{r['first'].rsplit('/', 1)[1]}]({r['first']}/) again ({r['device']}, {when(r['dates'][1])}; the same plans, "
+            f"{_run_link(r['first'])} again ({r['device']}, {when(r['dates'][1])}; the same plans, "
             f"seeds {', '.join(map(str, r['seeds']))} and settings; the first run's table {when(r['dates'][0])}): "
             f"proxy-FID, alignment per seed {per}; largest difference from the first run {d['proxy-FID']:g} (proxy-FID), "
             f"{d['alignment']:g} (alignment)."

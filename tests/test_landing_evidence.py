@@ -196,6 +196,7 @@ def test_reland_with_caps_replans_only_the_plans_over_a_cap_and_train_refuses_th
     from types import SimpleNamespace
 
     from ldprune_deploy.artifacts import Modification, PrunePlan
+    from ldprune_deploy.planner.problem import caps_exceeded
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import _quality as Q
@@ -207,8 +208,8 @@ def test_reland_with_caps_replans_only_the_plans_over_a_cap_and_train_refuses_th
     for key, ops in saved.items():
         PrunePlan("fp", [Modification(o, "remove") for o in ops], model="m",
                   meta={"landing": {"landed": True}}).save(work / "plans" / f"plan-{key}.json")
-    assert Q.over_caps(PrunePlan.load(work / "plans" / "plan-over.json"), caps) == caps
-    assert Q.over_caps(PrunePlan.load(work / "plans" / "plan-within.json"), caps) == []
+    assert caps_exceeded(PrunePlan.load(work / "plans" / "plan-over.json").modifications, caps) == caps
+    assert caps_exceeded(PrunePlan.load(work / "plans" / "plan-within.json").modifications, caps) == []
     with pytest.raises(SystemExit, match="exceeds --cap"):
         Q.PlanStore(SimpleNamespace(phase="train", backend="cpu", cap=caps), work).plan("over", pytest.fail)
     store = Q.PlanStore(SimpleNamespace(phase="reland", backend="cpu", cap=caps), work)

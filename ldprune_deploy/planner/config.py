@@ -29,7 +29,8 @@ def parse_cap(spec: str) -> tuple[str, int]:
     return pattern, limit
 
 
-def _check_caps(specs: list[str] | None) -> str | None:
+def check_caps(specs: list[str] | None) -> str | None:
+    """What is wrong with the first malformed ``REGEX=N`` spec, or None."""
     for spec in specs or ():
         try:
             parse_cap(spec)
@@ -64,7 +65,7 @@ class PlanConfig(Params):
                                    help="choose only these modifications (remove shortcut width width:0.5 fp8 ...; "
                                         "'width' matches every width:*), e.g. a pruning-only plan from scores that "
                                         "include fp8 (default: every scored and profiled one)")
-    caps: list[str] | None = param(None, group="solver", flag="--cap", metavar="REGEX=N", repeat=True, check=_check_caps,
+    caps: list[str] | None = param(None, group="solver", flag="--cap", metavar="REGEX=N", repeat=True, check=check_caps,
                                    help="choose at most N modifications whose 'operator:modification' matches REGEX "
                                         "(repeatable), e.g. '(attn2|attentions\\.[0-9]+):remove=4' removes at most 4 "
                                         "cross-attentions; every strategy and the landing respect it")
