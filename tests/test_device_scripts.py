@@ -53,7 +53,7 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
                          text=True).stdout
     cmds = [line.split(": ", 1) for line in log.splitlines() if line.startswith("DRY ")]
     names = [n[len("DRY "):] for n, _ in cmds]
-    assert names[0] == "plan-x" and "--phase plan" in cmds[0][1] and "--exclude 'attn2|" in cmds[0][1]
+    assert names[0] == "plan-x" and "--phase plan" in cmds[0][1] and "--exclude attn2|" in cmds[0][1]
     assert sorted(n for n in names if n.startswith("train-")) == [
         "train-c-s0", "train-c-s1", "train-d-s1",
         "train-x-s0", "train-x-s1", "train-x-s2", "train-y-s0", "train-z-s0", "train-z-s1", "train-z-s2"]
@@ -110,3 +110,21 @@ def test_start_refuses_while_a_session_still_runs_and_touches_nothing(tmp_path):
     assert run.returncode != 0 and "still running" in run.stdout
     assert (results / "logs/session.log").read_text() == "=== START train-x-s0\n"
     assert not (tmp_path / "work").exists()
+
+
+def test_jobs_pass_a_cap_regex_to_python_as_one_argument_unparsed(tmp_path):
+    # the 2026-12-06 09:15 session lost every job to `bash -c` re-parsing the ( | ) of a --cap regex
+    work, results, fake = tmp_path / "work", tmp_path / "results", tmp_path / "bin"
+    (work / "committed/work/plans").mkdir(parents=True)
+    (results / "logs").mkdir(parents=True)
+    fake.mkdir()
+    (fake / "python3").write_text('#!/bin/bash\nprintf "%s\\n" "$@" > "$R/argv-$$"\n')
+    (fake / "python3").chmod(0o755)
+    cap = r"(attn2|attentions\.[0-9]+):remove=4"
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "W": str(work), "R": str(results), "DATA_WAIT": "1",
+           "HEADLINES": f"c:+committed/work:ld-pruner/latency-aware:2800:-:0:--cap,{cap}"}
+    subprocess.run(["bash", str(SCRIPT), "headline"], cwd=work, env=env, check=True, capture_output=True, text=True)
+    runs = [f.read_text().splitlines() for f in results.glob("argv-*")]
+    assert len(runs) == 2   # reland, then train (seeds together without SEEDS_APART)
+    assert all(argv[argv.index("--cap") + 1] == cap for argv in runs)
+    assert {argv[argv.index("--phase") + 1] for argv in runs} == {"reland", "train"}

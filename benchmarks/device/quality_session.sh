@@ -154,7 +154,7 @@ OUT=${OUT:-/tmp/out}
 # the evidence comparisons' scoring and seeds, and every cross-attention (attn2, or the transformer
 # holding it) for plans that keep them: shared by `evidence` and `followup`
 EVIDENCE_Q="--data data_cache --n-gen ${N_GEN:-32} --score-steps 8 --seeds 0,1,2"
-XATTN="'attn2|attentions\.[0-9]+:remove'"
+XATTN='attn2|attentions\.[0-9]+:remove'   # one word, run as given by job (no shell re-parse)
 PROXY_RECIPE=${PROXY_RECIPE:---emoji-size 64 --width 64 --epochs 100}   # the committed proxies' train_proxies.py recipe
 
 # here, before and after the device calls of `start trials` with teacher entries only (not noise or proxy): the
@@ -223,7 +223,7 @@ job() {  # job NAME CMD...: run, log to $R/logs/NAME.log, record rc and seconds
   local t0; t0=$(date +%s)
   echo "=== $(date -u +%H:%M:%S) START $name"
   if [ -n "${DRY_RUN:-}" ]; then echo "DRY $name: $*"; return 0; fi   # the commands a session would run (tests)
-  bash -c "$*" > "$R/logs/$name.log" 2>&1
+  "$@" > "$R/logs/$name.log" 2>&1   # run as given, not through bash -c: a --cap regex's ( | ) must reach python as text
   local rc=$?
   echo "=== $(date -u +%H:%M:%S) END $name rc=$rc $(( $(date +%s) - t0 ))s"
   tail -n 3 "$R/logs/$name.log"
