@@ -549,9 +549,10 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
 run_headline() {   # issue 23's text-to-image headline: landed plans distilled longer, side by side, once the data is in
   # HEADLINES="NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ..." -- PLANS a committed run's work folder (plans, profile,
   # scores) for the emoji-t2i teacher, `new` (planned and landed here first, on the GPU alone, so on this device's own
-  # profile), +FOLDER (FOLDER's plans re-landed here first with the spec's FLAGS, e.g. --cap,...: --phase reland keeps
-  # each saved plan that landed and meets every cap, plans and lands the rest on the saved profile and scores) or @NAME
-  # (the plans of spec NAME, after NAME's re-landing); ONLY the strategy row; STEPS (<= 1/8 of the teacher's); XATTN `xattn`
+  # profile, for the spec's SEEDS and with its FLAGS), +FOLDER or +@NAME (FOLDER's plans, or those of a `new` spec
+  # NAME, re-landed here first with the spec's FLAGS, e.g. --cap,...: --phase reland keeps each saved plan that landed
+  # and meets every cap, plans and lands the rest on the saved profile and scores) or @NAME (the plans of spec NAME,
+  # after NAME's re-landing); ONLY the strategy row; STEPS (<= 1/8 of the teacher's); XATTN `xattn`
   # for plans that keep every cross-attention (planned, and the row named, with that --exclude), `-` otherwise;
   # SEEDS (default 0,1,2); FLAGS this spec's quality_strategies.py flags, commas for spaces (e.g. --lr,1e-3)
   setup_env
@@ -562,7 +563,7 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
     [ "$src" = new ] || continue
     echo "### H0 exclusive: $name planned and landed here $(date -u +%H:%M:%S)"
     job "plan-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$R/quality/$name" \
-        --phase plan --only "$only" $(headline_args "$xattn")
+        --phase plan --only "$only" --seeds "$seeds" $(headline_args "$xattn" "$flags")   # the spec's seeds and --cap
   done
   for spec in $(printf '%s\n' $HEADLINES | grep -v '^[^:]*:@'); do   # every spec's copy of its plans before any
     spec_fields "$spec"                                             # distillation writes rows
@@ -611,7 +612,7 @@ headline_plans() {   # NAME PLANS: the work folder a headline spec's plans come 
   case $2 in
     new) echo "$R/quality/$1/work" ;;
     @*) echo "$R/quality/${2#@}/work" ;;
-    +*) echo "${2#+}" ;;
+    +*) headline_plans "$1" "${2#+}" ;;   # +FOLDER or +@NAME (NAME's plans, e.g. a `new` spec's, re-landed)
     *) echo "$2" ;;
   esac
 }
