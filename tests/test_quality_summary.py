@@ -50,6 +50,13 @@ def test_summary_schema_and_derived_verdicts():
     assert h["variant"] == lead["variant"] and h["alignment_ratio"] == lead["alignment_ratio"] and h["current_teacher"]
     for v in h["variants"]:
         assert v["targets"]["steps <= 1/8"] == (v["distill_steps"] * 8 <= v["teacher_steps"])
+        # beyond the spread: the mean moved one std the wrong way, so it implies the target met by the mean
+        b = v["targets_beyond_spread"]
+        assert (b is None) == (len(v["seeds"]) < 2)
+        if b:
+            assert b["alignment >= -5 %"] == ((v["alignment_mean"] - v["alignment_std"]) / v["teacher_alignment"] >= 0.95)
+            assert b["proxy-FID <= +10 %"] == ((v["metric_mean"] + v["metric_std"]) / v["teacher_metric"] <= 1.10)
+            assert all(v["targets"][k] for k, met in b.items() if met)
         # the step share is against the teacher the run distilled from, not whichever is committed now
         assert v["teacher_steps"] == QS.teachers(QS.load(v["teacher_curves"]))["emoji-t2i"]["steps"]
         assert v["current_teacher"] == (v["teacher_curves"] == QS.COMPARISON_TEACHERS["emoji-t2i"])

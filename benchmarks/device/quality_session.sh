@@ -104,6 +104,10 @@
 # 2026-12-06 07:30 UTC, an H100 at once: --cond-dropout,0 with --batch,256 (998-1 006 s) and with --lr,1e-3 (790-809 s),
 # six side by side, then the no-dropout headline again (collect 470: three seeds, 418-428 s): every metric repeated exactly.
 # About 1 657 s of device time (h100-2026-12-06-headline-nodrop).
+# 2026-12-06 09:15 UTC, an H100 at once: +FOLDER specs with --cap,(attn2|attentions\.[0-9]+):remove=4 and =3; every
+# job exited 2 at once (job ran them through bash -c, which parsed the regex's ( | ); job now runs its arguments as
+# given). Again at 09:16 on a fresh lease: re-landing 34-35 s per spec, six side by side 773-778 s, tables 17 s.
+# About 1 082 s of device time for both (h100-2026-12-06-headline-cap).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
