@@ -62,6 +62,9 @@ NODROP_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-nodrop"
 # 09:17-09:32 UTC: the no-dropout headline's plans re-landed with at most 4, and at most 3, cross-attentions removed
 # (plan --cap; 4 chosen after seeing seed 0, the weakest, remove 5), then distilled alike, six seeds side by side
 CAP_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-cap"
+# 09:40-09:51 UTC: the cap-4 recipe on seeds never looked at (3, 4, 5: scored, planned and landed under the cap on the
+# comparison's profile, then distilled side by side); the device budget ended before seeds 3 and 4 finished
+FRESH_SEEDS_RUN = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds"
 REPEAT = (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
           "ld-pruner-prompt")
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
@@ -106,6 +109,8 @@ HEADLINE_T2I = [
      COMMITTED_CURVES),
     ("ld-pruner-prompt plans re-landed with at most 3 cross-attentions removed, 2800 steps, no caption dropout",
      f"{CAP_RUN}/headline-2800-prompt-nodrop-cap3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 recipe on a fresh seed (5; seeds 3 and 4 cut off by the device budget), 2800 steps, no caption dropout",
+     f"{FRESH_SEEDS_RUN}/fresh-nodrop-cap4-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -602,7 +607,10 @@ def render(s: dict) -> str:
           "below); "
           f"{_run_link(CAP_RUN)} re-landed the no-dropout variant's plans with `plan --cap` (at most 4, and at most 3, "
           "cross-attentions removed; cap 4 was chosen after seeing that seed 0, the weakest, removed 5) on the GPU "
-          "alone and distilled them alike, six seeds side by side. "
+          "alone and distilled them alike, six seeds side by side; "
+          f"{_run_link(FRESH_SEEDS_RUN)} scored, planned and landed the cap-4 recipe for seeds 3, 4 and 5 on the "
+          "comparison's profile, then distilled them side by side; the session's device time ended with only seed 5 "
+          "distilled. "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "

@@ -108,6 +108,10 @@
 # job exited 2 at once (job ran them through bash -c, which parsed the regex's ( | ); job now runs its arguments as
 # given). Again at 09:16 on a fresh lease: re-landing 34-35 s per spec, six side by side 773-778 s, tables 17 s.
 # About 1 082 s of device time for both (h100-2026-12-06-headline-cap).
+# 2026-12-06 09:39 UTC, an H100 at once, 718 s of budget left: +<comparison work> seeds 3,4,5 with the cap-4 flags
+# (reland scored, planned and landed the three fresh seeds in 159 s), three side by side; seed 5 ended at 471 s and
+# the budget seconds later, so seeds 3 and 4 were lost (h100-2026-12-06-fresh-seeds; its README has the command that
+# finishes them from the committed plans).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
