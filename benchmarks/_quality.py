@@ -47,7 +47,7 @@ def device() -> str:
 LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop}
 
 
-def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int) -> None:
+def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int, rows: bool = True) -> None:
     ap.add_argument("--teacher", help="a trained teacher folder (train_teachers.py OUT/<name>); not needed with --smoke")
     ap.add_argument("--data", default="data_cache", help="data cache folder (default data_cache)")
     ap.add_argument("--emb", help="caption embeddings (default <data>/emoji-emb.safetensors; T2I teachers only)")
@@ -84,9 +84,16 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
                          "saved plan except those whose landing failed (those are planned and landed again); train: "
                          "prune, distil and measure from the saved plans (no latency is timed, so several scripts may "
                          "share one GPU); all: plan then train (default)")
+    if not rows:   # a script that keeps no rows (RowStore) offers no flags about them
+        return
     ap.add_argument("--no-resume", dest="resume", action="store_false",
                     help="measure every row again (default: a row already under OUT/work/rows, made from the same "
                          "teacher weights, data, proxies, plan and settings, is reused, so a run cut off resumes)")
+    ap.add_argument("--rows-from", action="append", default=[], metavar="DIR",
+                    help="another run's rows folder (e.g. a committed results/.../work/rows), repeatable: a row there "
+                         "with the fingerprint this run would write (same inputs, the same landed plan, settings) is "
+                         "reused and copied here instead of distilled again; distillation on one GPU type repeats "
+                         "exactly, so a seed whose plan a re-landing kept need not be measured twice")
 
 
 def finish_args(a, smoke_teacher: str) -> None:
@@ -389,6 +396,10 @@ class RowStore:
         from ldprune_deploy.quality.proxy import proxy_path
 
         self.dir, self.resume, self.resumed, self.measured = work / "rows", a.resume, [], []
+        self.sources = [Path(d) for d in getattr(a, "rows_from", None) or []]
+        if missing := [str(d) for d in self.sources if not d.is_dir()]:
+            raise SystemExit(f"--rows-from: no such folder {', '.join(missing)}: name a rows folder (…/work/rows)")
+        self.borrowed = []
         # every weights file of the teacher (whatever its name or variant), so no two teachers share a fingerprint
         files = {f"teacher/{f.name}": f for f in sorted(_unet_dir(Path(t.folder)).iterdir())
                  if f.suffix in (".safetensors", ".bin")}
@@ -404,22 +415,31 @@ class RowStore:
     def fingerprint(self, key: str, plan) -> dict:
         return {"key": key, "inputs": self.inputs, "settings": self.settings, "plan": plan_summary(plan)}
 
+    def _stored(self, path: Path, fp: dict) -> dict | None:
+        """The stored row at ``path`` if its fingerprint is ``fp``."""
+        try:
+            kept = json.loads(path.read_text())
+        except (OSError, ValueError) as e:   # written atomically, so only a hand-edited file gets here
+            print(f"{path}: unreadable ({e}); not reused")
+            return None
+        if kept.get("schema") == self.SCHEMA and kept.get("fingerprint") == fp:
+            return kept
+        print(f"{path} was made from other inputs, plan or settings; not reused")
+        return None
+
     def row(self, key: str, plan, make) -> dict:
-        """The row ``key`` of ``plan``: the stored one if its fingerprint matches, else ``make()``, stored."""
+        """The row ``key`` of ``plan``: the stored one (here, then under --rows-from) if its fingerprint
+        matches, else ``make()``, stored."""
         path, fp = self.dir / f"row-{key}.json", self.fingerprint(key, plan)
-        if self.resume and path.is_file():
-            try:
-                kept = json.loads(path.read_text())
-            except (OSError, ValueError) as e:   # written atomically, so only a hand-edited file gets here
-                kept = {}
-                print(f"{path}: unreadable ({e}); measured again")
-            if kept.get("schema") == self.SCHEMA and kept.get("fingerprint") == fp:
+        for src in [path, *(d / path.name for d in self.sources)] if self.resume else []:
+            if src.is_file() and (kept := self._stored(src, fp)):
+                if src != path:   # copied, so the table pass and a later resume find it here
+                    write_json_atomic(path, kept)
+                    self.borrowed.append(str(src))
                 self.resumed.append(key)
                 on = kept["row"].get("measured_on") or {}
-                print(f"{key}: resumed from {path} ({on.get('device')}, {on.get('date')})")
+                print(f"{key}: resumed from {src} ({on.get('device')}, {on.get('date')})")
                 return kept["row"]
-            if kept:
-                print(f"{key}: {path} was made from other inputs, plan or settings; measured again")
         dev = device_fingerprint(device())
         row = {**make(), "measured_on": {"device": dev.get("gpu") or f"cpu ({dev.get('threads')} threads)",
                                          "date": dev["date"]}}
@@ -428,13 +448,15 @@ class RowStore:
         return row
 
     def counts(self) -> dict:
-        return {"resumed": len(self.resumed), "measured": len(self.measured), "resumed_keys": self.resumed}
+        return {"resumed": len(self.resumed), "measured": len(self.measured), "resumed_keys": self.resumed,
+                **({"resumed_from": self.borrowed} if self.borrowed else {})}
 
     def note(self, rows: list[dict]) -> str:
         """For a table's header: how many rows this run resumed, and where every row was measured."""
         where = sorted({(r.get("measured_on") or {}).get("device") or "?" for r in rows})
         return (f"; rows measured on {', '.join(where)}" + (f", {len(self.resumed)} of {len(rows)} resumed from "
-                "an earlier run over this folder" if self.resumed else ""))
+                + ("earlier runs (--rows-from)" if self.borrowed else "an earlier run over this folder")
+                if self.resumed else ""))
 
 
 def plan_verified(t: Teacher, a, scores: dict, prof: dict, strategy: str, budget: str):

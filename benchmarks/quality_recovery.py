@@ -38,7 +38,7 @@ RUNS = [("preserved", "normalized"), ("scratch", "normalized"), ("preserved", "p
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    Q.add_common_args(ap, steps=0, seeds="0", fid_n=500)
+    Q.add_common_args(ap, steps=0, seeds="0", fid_n=500, rows=False)
     ap.add_argument("--budget", default="65%", help="latency budget (default 65%%: a 35%% cut)")
     ap.add_argument("--points", type=int, default=6, help="proxy-FID points per run (default 6)")
     a = ap.parse_args(argv)

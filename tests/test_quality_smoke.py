@@ -162,3 +162,34 @@ def test_train_rows_resume(tmp_path):
     stored["fingerprint"]["inputs"]["teacher/diffusion_pytorch_model.safetensors"] = "0" * 16
     row_file.write_text(json.dumps(stored))
     assert train("--lr", "1e-4")["rows_resumed"]["measured"] == 1
+
+
+def test_rows_from_another_run_are_reused_only_when_their_fingerprint_matches(tmp_path):
+    """--rows-from DIR: a row of another run (the same plan file, inputs and settings) is copied here and
+    reused instead of distilled again; a different setting distils; a missing folder is one clear error."""
+    import shutil
+
+    mod = importlib.import_module("quality_audio")
+    first, again = tmp_path / "first", tmp_path / "again"
+    args = ["--smoke", "--data", str(DATA), "--proxies", str(PROXIES)]
+    assert mod.main(args + ["--out", str(first), "--phase", "plan"]) == 0
+    assert mod.main(args + ["--out", str(first), "--phase", "train"]) == 0
+    measured = json.loads((first / "quality_audio.json").read_text())
+    (again / "work").mkdir(parents=True)
+    for name in ("plans", "profile-cpu.json"):   # a re-landing that kept the plan, as quality_session's +FOLDER copies
+        src = first / "work" / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, again / "work" / name)
+
+    def train(*extra: str) -> dict:
+        assert mod.main(args + ["--out", str(again), "--phase", "train", "--rows-from", str(first / "work/rows"), *extra]) == 0
+        return json.loads((again / "quality_audio.json").read_text())
+
+    reused = train()
+    assert reused["rows_resumed"] == {"resumed": 1, "measured": 0, "resumed_keys": ["s0"],
+                                      "resumed_from": [str(first / "work/rows/row-s0.json")]}
+    assert reused["rows"][0]["fad_finetuned"] == measured["rows"][0]["fad_finetuned"]
+    assert (again / "work/rows/row-s0.json").read_text() == (first / "work/rows/row-s0.json").read_text()
+    assert "resumed from earlier runs (--rows-from)" in reused["table_md"]
+    assert train("--lr", "1e-4")["rows_resumed"]["measured"] == 1   # another setting: distilled here
+    with pytest.raises(SystemExit, match="--rows-from: no such folder"):
+        mod.main(args + ["--out", str(again), "--phase", "train", "--rows-from", str(tmp_path / "nowhere")])
