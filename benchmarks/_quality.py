@@ -84,6 +84,9 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
                          "saved plan except those whose landing failed (those are planned and landed again); train: "
                          "prune, distil and measure from the saved plans (no latency is timed, so several scripts may "
                          "share one GPU); all: plan then train (default)")
+    ap.add_argument("--replan", action="store_true",
+                    help="with --phase reland: plan and land every plan again, also those saved and landed, from the "
+                         "saved profile and scores (e.g. the same seeds without a --cap the saved plans were made with)")
     if not rows:   # a script that keeps no rows (RowStore) offers no flags about them
         return
     ap.add_argument("--no-resume", dest="resume", action="store_false",
@@ -343,6 +346,9 @@ class PlanStore:
         self.phase, self.dir = a.phase, work / "plans"
         self.profile_path = profile_path(a, work)
         self.caps = getattr(a, "cap", None) or []
+        self.replan = getattr(a, "replan", False)
+        if self.replan and self.phase != "reland":
+            raise SystemExit(f"--replan goes with --phase reland (it keeps the saved profile and scores), not --phase {self.phase}")
 
     def profile(self, make) -> dict:
         """``make()`` profiles (and writes ``profile_path``); the train phase reads that file, and so
@@ -361,7 +367,7 @@ class PlanStore:
             if over := caps_exceeded(kept.modifications, self.caps):
                 raise SystemExit(f"{path} exceeds --cap {' '.join(over)}: run --phase reland with these caps first")
             return kept
-        if self.phase == "reland" and path.is_file():
+        if self.phase == "reland" and path.is_file() and not self.replan:
             kept = PrunePlan.load(path)
             # landed (or never landed: no target) and within every cap: what planning with the caps would keep
             if (kept.meta.get("landing") or {}).get("landed") is not False and not caps_exceeded(kept.modifications, self.caps):

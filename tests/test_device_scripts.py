@@ -44,6 +44,7 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     (results / "logs").mkdir(parents=True)
     specs = ("x:new:ld-pruner-prompt/latency-aware:2800:xattn:3,4,5:--cond-dropout,0 "
              r"v:+@x:ld-pruner-prompt/latency-aware:2800:-:3,4,5:--cap,(attn2|attentions\.[0-9]+):remove=4 "
+             "u:+committed/work:ld-pruner-prompt/latency-aware:2800:-:3:--replan,--cond-dropout,0 "
              "y:@z:ld-pruner/latency-aware:2800:-:0:--lr,1e-3 "
              "z:committed/work:ld-pruner/latency-aware:2800 "
              r"c:+committed/work:ld-pruner/latency-aware:2800:-:0,1:--cap,(attn2|attentions\.[0-9]+):remove=4 "
@@ -57,10 +58,13 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     assert names[0] == "plan-x" and "--phase plan" in cmds[0][1]
     assert cmds[0][1].endswith(r"--seeds 3,4,5 --exclude attn2|attentions\.[0-9]+:remove --cond-dropout 0")
     assert sorted(n for n in names if n.startswith("train-")) == [
-        "train-c-s0", "train-c-s1", "train-d-s1", "train-v-s3", "train-v-s4", "train-v-s5",
+        "train-c-s0", "train-c-s1", "train-d-s1", "train-u-s3", "train-v-s3", "train-v-s4", "train-v-s5",
         "train-x-s3", "train-x-s4", "train-x-s5", "train-y-s0", "train-z-s0", "train-z-s1", "train-z-s2"]
     # +FOLDER, +@NAME: re-landed with the spec's flags after every plan is planned and before any distillation
-    assert names[1:3] == ["reland-v", "reland-c"]
+    assert names[1:4] == ["reland-v", "reland-u", "reland-c"]
+    # --replan reaches the re-landing only (the train phase refuses it)
+    assert by_name(cmds, "reland-u").endswith("--seeds 3 --replan --cond-dropout 0")
+    assert by_name(cmds, "train-u-s3").endswith("--seeds 3 --cond-dropout 0") and "--replan" not in by_name(cmds, "table-u")
     assert names.index("reland-c") < min(i for i, n in enumerate(names) if n.startswith("train-"))
     assert f"--out {results}/quality/v " in by_name(cmds, "reland-v")
     assert "--phase reland" in by_name(cmds, "reland-c") and f"--out {results}/quality/c " in by_name(cmds, "reland-c")
@@ -70,7 +74,7 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     assert by["train-y-s0"].endswith("--seeds 0 --lr 1e-3") and "--exclude" not in by["train-y-s0"]
     assert f"--out {results}/quality/y " in by["train-y-s0"]
     assert by["table-y"].endswith("--seeds 0 --lr 1e-3") and by["table-x"].split("--seeds")[-1].startswith(" 3,4,5")
-    assert names[-6:] == ["table-x", "table-v", "table-y", "table-z", "table-c", "table-d"]
+    assert names[-7:] == ["table-x", "table-v", "table-u", "table-y", "table-z", "table-c", "table-d"]
     # @z: spec y distils z's plans, copied from the committed folder before any distillation
     assert (results / "quality/y/work/plans/plan-a.json").is_file()
     assert (results / "quality/z/work/plans/plan-a.json").is_file() and (results / "DONE").is_file()

@@ -223,3 +223,31 @@ def test_reland_with_caps_replans_only_the_plans_over_a_cap_and_train_refuses_th
         [saved["within"], ["up.resnets.2"]]
     assert made == ["over"]
     assert Q.PlanStore(SimpleNamespace(phase="train", backend="cpu", cap=caps), work).plan("over", pytest.fail)
+
+
+def test_replan_plans_every_saved_plan_again_from_the_saved_profile_and_only_with_reland(tmp_path):
+    """--replan with --phase reland: every plan is made again (say, the same seeds without the cap they were
+    planned with), the saved profile still read; with any other phase it is one error naming the fix."""
+    import json
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ldprune_deploy.artifacts import Modification, PrunePlan
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _quality as Q
+
+    work = tmp_path / "work"
+    (work / "plans").mkdir(parents=True)
+    PrunePlan("fp", [Modification("blk.0", "remove")], model="m",
+              meta={"landing": {"landed": True}}).save(work / "plans" / "plan-s3.json")
+    store = Q.PlanStore(SimpleNamespace(phase="reland", backend="cpu", replan=True), work)
+    store.profile_path.write_text(json.dumps({"saved": True}))
+    assert store.profile(lambda: pytest.fail("replan re-profiled")) == {"saved": True}
+    new = PrunePlan("fp", [Modification("blk.1", "remove")], model="m", meta={"landing": {"landed": True}})
+    assert store.plan("s3", lambda: new).modifications[0].operator == "blk.1"
+    assert PrunePlan.load(work / "plans" / "plan-s3.json").modifications[0].operator == "blk.1"
+    for phase in ("plan", "train", "all"):
+        with pytest.raises(SystemExit, match="--replan goes with --phase reland"):
+            Q.PlanStore(SimpleNamespace(phase=phase, backend="cpu", replan=True), work)

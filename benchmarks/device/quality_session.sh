@@ -559,7 +559,8 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   # scores) for the emoji-t2i teacher, `new` (planned and landed here first, on the GPU alone, so on this device's own
   # profile, for the spec's SEEDS and with its FLAGS), +FOLDER or +@NAME (FOLDER's plans, or those of a `new` spec
   # NAME, re-landed here first with the spec's FLAGS, e.g. --cap,...: --phase reland keeps each saved plan that landed
-  # and meets every cap, plans and lands the rest on the saved profile and scores) or @NAME (the plans of spec NAME,
+  # and meets every cap, plans and lands the rest on the saved profile and scores; with --replan in FLAGS it plans and
+  # lands every one again, e.g. without the cap the saved plans were made with) or @NAME (the plans of spec NAME,
   # after NAME's re-landing); ONLY the strategy row; STEPS (<= 1/8 of the teacher's); XATTN `xattn`
   # for plans that keep every cross-attention (planned, and the row named, with that --exclude), `-` otherwise;
   # SEEDS (default 0,1,2); FLAGS this spec's quality_strategies.py flags, commas for spaces (e.g. --lr,1e-3)
@@ -581,7 +582,7 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
     spec_fields "$spec"
     echo "### H0 exclusive: $name re-landed here $(date -u +%H:%M:%S)"
     job "reland-$name" python3 benchmarks/quality_strategies.py --teacher "$T/emoji-t2i" $EVIDENCE_Q --out "$R/quality/$name" \
-        --phase reland --only "$only" --seeds "$seeds" $(headline_args "$xattn" "$flags")
+        --phase reland --only "$only" --seeds "$seeds" $(headline_args "$xattn" "$flags" reland)
   done
   for spec in $(printf '%s\n' $HEADLINES | grep '^[^:]*:@'); do   # @NAME last, from NAME's (re-landed) copy
     spec_fields "$spec"
@@ -625,11 +626,17 @@ headline_plans() {   # NAME PLANS: the work folder a headline spec's plans come 
   esac
 }
 
-headline_args() {   # XATTN [FLAGS]: the quality_strategies.py flags of one headline spec -- the --exclude of plans that
-  # keep every cross-attention, the spec's own FLAGS (commas for spaces), then HEADLINE_FLAGS (every spec)
+headline_args() {   # XATTN [FLAGS [PHASE]]: the quality_strategies.py flags of one headline spec -- the --exclude of plans
+  # that keep every cross-attention, the spec's own FLAGS (commas for spaces), then HEADLINE_FLAGS (every spec);
+  # --replan (plan every saved plan again) reaches only the re-landing (PHASE reland): the other phases refuse it
+  local - f w
+  set -f   # a --cap regex's [0-9] is no file pattern
   [ "$1" = xattn ] && echo --exclude "$XATTN"
-  [ -n "${2:-}" ] && echo "${2//,/ }"
-  echo "${HEADLINE_FLAGS:-}"
+  for w in ${2//,/ } ${HEADLINE_FLAGS:-}; do
+    [ "$w" = --replan ] && [ "${3:-}" != reland ] && continue
+    f+=" $w"
+  done
+  echo "${f:-}"
 }
 
 train_teachers() {   # E1, one at a time (three sharing a GPU ran slower in total, 2026-11-23)
