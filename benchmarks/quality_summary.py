@@ -294,15 +294,17 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
             "distill_cond_dropout": r["result"]["distill"].get("cond_dropout", 0.1),
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
-            "targets": {"cut >= 35 %": row["cut_mean"] >= 0.35, "proxy-FID <= +10 %": fid_ratio <= FID_LIMIT,
-                        "alignment >= -5 %": al_ratio >= ALIGN_FLOOR, "steps <= 1/8": steps_share <= 1 / 8},
+            "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
             # each target again with its mean moved one std over the seeds the wrong way: a target met by less
             # than the spread is not shown to hold for another seed (None with one seed: no spread)
-            "targets_beyond_spread": None if len(row["seeds"]) < 2 else {
-                "cut >= 35 %": row["cut_mean"] - row["cut_std"] >= 0.35,
-                "proxy-FID <= +10 %": (row["metric_mean"] + row["metric_std"]) / th["metric"] <= FID_LIMIT,
-                "alignment >= -5 %": (row["alignment_mean"] - row["alignment_std"]) / th["alignment"] >= ALIGN_FLOOR,
-                "steps <= 1/8": steps_share <= 1 / 8}}
+            "targets_beyond_spread": None if len(row["seeds"]) < 2 else _t2i_targets(
+                row["cut_mean"] - row["cut_std"], (row["metric_mean"] + row["metric_std"]) / th["metric"],
+                (row["alignment_mean"] - row["alignment_std"]) / th["alignment"], steps_share)}
+
+
+def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: float) -> dict:
+    return {"cut >= 35 %": cut >= 0.35, "proxy-FID <= +10 %": fid_ratio <= FID_LIMIT,
+            "alignment >= -5 %": al_ratio >= ALIGN_FLOOR, "steps <= 1/8": steps_share <= 1 / 8}
 
 
 def repeat(first: str, again: str, criterion: str) -> dict:
@@ -781,7 +783,7 @@ def render(s: dict) -> str:
                     f"steps" if "alignment_ratio" in x else "")
                  + (f", teacher at a plateau: {'yes' if x['teacher_plateau'] else '**no**'}" if "teacher_plateau" in x else "")
                  + " — "
-                 + "; ".join(f"{k}: {'met' if v else '**not met**'}" for k, v in x["targets"].items()) + "."
+                 + _verdicts(x["targets"]) + "."
                  + (_beyond_spread(x) if x.get("targets_beyond_spread") else ""))
         L.append("")
         if "variants" in x:
@@ -803,11 +805,15 @@ def render(s: dict) -> str:
     return "\n".join(L)
 
 
+def _verdicts(targets: dict) -> str:
+    return "; ".join(f"{k}: {'met' if v else '**not met**'}" for k, v in targets.items())
+
+
 def _beyond_spread(x: dict) -> str:
     """The headline's targets with each mean moved one std over the seeds the wrong way, and the alignment margin."""
     bound = ALIGN_FLOOR * x["teacher_alignment"]
     return (f" With each mean moved one std over its {len(x['seeds'])} seeds the wrong way: "
-            + "; ".join(f"{k}: {'met' if v else '**not met**'}" for k, v in x["targets_beyond_spread"].items())
+            + _verdicts(x["targets_beyond_spread"])
             + f" (alignment {x['alignment_mean']:.3f} against the bound {bound:.3f}: "
             f"{x['alignment_mean'] - bound:+.3f}, one std {x['alignment_std']:.3f}).")
 

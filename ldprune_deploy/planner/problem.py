@@ -37,14 +37,17 @@ class Cap:
     members: list[int]
 
 
+def cap_members(spec: str, names: list[str]) -> Cap:
+    """The ``REGEX=N`` cap ``spec`` over ``names`` ('operator:modification'): the indices of those it matches."""
+    pattern, limit = parse_cap(spec)
+    rx = re.compile(pattern)
+    return Cap(pattern, limit, [i for i, name in enumerate(names) if rx.search(name)])
+
+
 def caps_exceeded(mods: list[Modification], specs: list[str] | None) -> list[str]:
     """The ``REGEX=N`` caps that the modifications ``mods`` exceed (a saved plan checked against caps)."""
-    out = []
-    for spec in specs or ():
-        pattern, limit = parse_cap(spec)
-        if sum(bool(re.search(pattern, f"{m.operator}:{m.modification}")) for m in mods) > limit:
-            out.append(spec)
-    return out
+    names = [f"{m.operator}:{m.modification}" for m in mods]
+    return [spec for spec in specs or () if len((c := cap_members(spec, names)).members) > c.limit]
 
 
 @dataclass
@@ -79,16 +82,12 @@ class Problem:
 
     def set_caps(self, specs: list[str] | None) -> None:
         """``REGEX=N`` caps (``PlanConfig.caps``); one that matches no candidate is refused as a likely typo."""
-        self.caps = []
-        for spec in specs or ():
-            pattern, limit = parse_cap(spec)
-            rx = re.compile(pattern)
-            members = [i for i, (o, m) in enumerate(zip(self.ops, self.mods)) if rx.search(f"{o}:{m}")]
-            if not members:
-                shown = ", ".join(f"{o}:{m}" for o, m in list(zip(self.ops, self.mods))[:3])
+        names = [f"{o}:{m}" for o, m in zip(self.ops, self.mods)]
+        self.caps = [cap_members(spec, names) for spec in specs or ()]
+        for spec, cap in zip(specs or (), self.caps):
+            if not cap.members:
                 raise LdpruneError(f"--cap {spec!r} matches no candidate of this plan",
-                                   f"match 'operator:modification' as the scores name them, e.g. {shown}")
-            self.caps.append(Cap(pattern, limit, members))
+                                   f"match 'operator:modification' as the scores name them, e.g. {', '.join(names[:3])}")
 
     def predicted_ms(self, sel: list[int]) -> float:
         return self.full_ms - float(self.saving_ms[sel].sum()) if sel else self.full_ms
