@@ -112,6 +112,10 @@
 # (reland scored, planned and landed the three fresh seeds in 159 s), three side by side; seed 5 ended at 471 s and
 # the budget seconds later, so seeds 3 and 4 were lost (h100-2026-12-06-fresh-seeds; its README has the command that
 # finishes them from the committed plans).
+# 2026-12-06 10:56 UTC, an H100 at once: that command (+<fresh-seeds work> seeds 3,4,5 capped, and --replan without the
+# cap): re-landings 18 + 25 s, five distillations side by side 601-613 s (seed 5's row reused), tables 18 s, ~808 s of
+# device time; then on the next lease the cap-4 recipe on seeds 6,7,8 (reland scored, planned and landed them in 153 s,
+# three side by side 429-445 s, table 25 s, ~792 s) (h100-2026-12-06-fresh-seeds-2).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
