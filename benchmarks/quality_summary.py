@@ -65,6 +65,9 @@ CAP_RUN = "benchmarks/results/quality/h100-2026-12-06-headline-cap"
 # 09:40-09:51 UTC: the cap-4 recipe on seeds never looked at (3, 4, 5: scored, planned and landed under the cap on the
 # comparison's profile, then distilled side by side); the device budget ended before seeds 3 and 4 finished
 FRESH_SEEDS_RUN = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds"
+# 10:56-11:09 UTC: seeds 3 and 4 of that recipe finished from the committed plans (seed 5's row reused), and the
+# same three seeds planned again from the same scores without the cap; 11:14-11:25 UTC: the recipe on seeds 6-8
+FRESH_SEEDS_RUN_2 = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds-2"
 REPEAT = (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
           "ld-pruner-prompt")
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
@@ -74,7 +77,8 @@ COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
 EARLIER_CURVES = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers/committed-until-2026-12-05-curves.json"
 COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CURVES, "notes-uag": COMMITTED_CURVES}
 # the text-to-image headline candidates, (name, folder, criterion of the row, curves of the teacher it distilled
-# from): the lead is chosen among those against the comparison's teacher; the ones against the earlier teacher
+# from); a tuple of folders pools one recipe's seeds from several runs, and a variant whose run is in a pool does
+# not lead on its own seeds: the lead is chosen among the others against the comparison's teacher; the ones against the earlier teacher
 # (10 000 steps) stay listed: plans that keep every cross-attention, the prompt-aware criterion, longer distillations
 HEADLINE_T2I = [
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{NEW_RUN}/strategies-emoji-t2i", "ld-pruner",
@@ -109,8 +113,19 @@ HEADLINE_T2I = [
      COMMITTED_CURVES),
     ("ld-pruner-prompt plans re-landed with at most 3 cross-attentions removed, 2800 steps, no caption dropout",
      f"{CAP_RUN}/headline-2800-prompt-nodrop-cap3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
-    ("the cap-4 recipe on a fresh seed (5; seeds 3 and 4 cut off by the device budget), 2800 steps, no caption dropout",
-     f"{FRESH_SEEDS_RUN}/fresh-nodrop-cap4-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 recipe on fresh seeds 3-5, 2800 steps, no caption dropout",
+     f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 recipe on fresh seeds 6-8, 2800 steps, no caption dropout",
+     f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+    ("seeds 3-5 planned again without the cap (no plan exceeded it: they differ by the landing's measurements), "
+     "2800 steps, no caption dropout", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i", "ld-pruner-prompt",
+     COMMITTED_CURVES),
+    ("the cap-4 recipe on every seed it was distilled with: 0-2, the cap chosen on them, and 3-8, fresh",
+     (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i",
+      f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i"), "ld-pruner-prompt", COMMITTED_CURVES),
+    ("ld-pruner-prompt plans without a cap, no caption dropout, on every seed it was distilled with",
+     (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"),
+     "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -270,19 +285,26 @@ def _is_base(row: dict) -> bool:
 FID_LIMIT, ALIGN_FLOOR = 1.10, 0.95   # issue 23's text-to-image targets, as ratios to the teacher
 
 
-def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
+def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves: str) -> dict:
     """One text-to-image headline candidate: its rows of ``criterion`` (latency-aware, preserved weights,
     normalized feature KD) against the teacher measured in the same run; ``curves``: that teacher's curves
-    file (its training steps are what the student's steps are a share of)."""
+    file (its training steps are what the student's steps are a share of). ``folder`` may be a tuple: one
+    recipe's seeds pooled from several runs (``pooled_row``)."""
+    pool = None
+    if isinstance(folder, tuple):
+        pool, folder = folder, folder[0]
     r = _strategy_run(folder)
-    row = next(c for c in r["result"]["comparisons"]
-               if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == (criterion, *BASE[1:]))
+    row = pooled_row(pool, criterion) if pool else next(
+        c for c in r["result"]["comparisons"]
+        if (c["criterion"], c["planner"], c["init"], c["feature_kd"]) == (criterion, *BASE[1:]))
+    if pool:   # the pool's device and date: its last run's
+        r = {**r, "teacher": {**r["teacher"], **{k: _strategy_run(pool[-1])["teacher"][k] for k in ("device", "date")}}}
     th = r["teacher"]
     teacher_steps = load(curves)["teachers"]["emoji-t2i"]["steps_done"]   # what teachers() reports as its steps
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
-    return {"variant": name, "run": folder, "criterion": criterion, "exclude": r["result"].get("exclude"),
-            "seeds": row["seeds"], "cut_mean": row["cut_mean"],
+    return {"variant": name, "run": folder, **({"pooled_runs": row["pooled_runs"]} if pool else {}), "criterion": criterion,
+            "exclude": r["result"].get("exclude"), "seeds": row["seeds"], "cut_mean": row["cut_mean"],
             "metric_mean": row["metric_mean"], "metric_std": row["metric_std"], "alignment_mean": row["alignment_mean"],
             "alignment_std": row["alignment_std"], "teacher_metric": th["metric"], "teacher_alignment": th["alignment"],
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
@@ -300,6 +322,43 @@ def t2i_variant(name: str, folder: str, criterion: str, curves: str) -> dict:
             "targets_beyond_spread": None if len(row["seeds"]) < 2 else _t2i_targets(
                 row["cut_mean"] - row["cut_std"], (row["metric_mean"] + row["metric_std"]) / th["metric"],
                 (row["alignment_mean"] - row["alignment_std"]) / th["alignment"], steps_share)}
+
+
+def variant_runs() -> set[str]:
+    """The run folders the text-to-image variants read (a pooled variant's every run)."""
+    return {f.rsplit("/", 1)[0] for v in HEADLINE_T2I for f in ((v[1],) if isinstance(v[1], str) else v[1])}
+
+
+# what makes runs one recipe: the same distillation, teacher measurement, budget, plan filters and metric
+POOL_SAME = ("distill", "teacher_fid", "teacher_alignment", "budget", "exclude", "caps", "metric")
+
+
+def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
+    """One recipe's seeds from several runs as one comparison row (mean, sample std): every run must share
+    ``POOL_SAME`` and no seed may repeat, else ValueError naming the run that differs."""
+    first = _strategy_run(folders[0])["result"]
+    rows: dict[int, dict] = {}
+    parts = []
+    for f in folders:
+        res = _strategy_run(f)["result"]
+        differs = [k for k in POOL_SAME if res.get(k) != first.get(k)]
+        if differs:
+            raise ValueError(f"{f} is not the recipe of {folders[0]}: {', '.join(differs)} differ")
+        for x in res["rows"]:
+            if (x["method"], x["strategy"], x["init"], x["feature_kd"]) != (criterion, *BASE[1:]):
+                continue
+            if x["seed"] in rows:
+                raise ValueError(f"seed {x['seed']} is in two pooled runs (the second: {f})")
+            rows[x["seed"]] = x
+            parts.append((f, x["seed"]))
+    xs = [rows[k] for k in sorted(rows)]
+    def ms(key):
+        v = [x[key] for x in xs]
+        return statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0
+    (cut, cut_sd), (fid, fid_sd), (al, al_sd) = ms("measured_cut"), ms("fid_distilled"), ms("alignment_distilled")
+    return {"seeds": sorted(rows), "cut_mean": cut, "cut_std": cut_sd, "metric_mean": fid, "metric_std": fid_sd,
+            "alignment_mean": al, "alignment_std": al_sd,
+            "pooled_runs": [{"run": f, "seeds": sorted(k for g, k in parts if g == f)} for f in folders]}
 
 
 def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: float) -> dict:
@@ -328,9 +387,12 @@ LEAD_SEEDS = 3   # a headline stands on 3 seeds, as every comparison; a one-seed
 
 
 def lead_variant(variants: list[dict]) -> dict:
-    """The headline: among the variants against the comparison's teacher with 3 seeds, the one meeting the most
+    """The headline: among the variants against the comparison's teacher with 3 seeds, not part of a pooled
+    variant (a recipe leads on every seed it was distilled with, not on a subset), the one meeting the most
     targets, then the one closest to the teacher's alignment."""
-    current = [v for v in variants if v["current_teacher"] and len(v["seeds"]) >= LEAD_SEEDS]
+    pooled = {p["run"] for v in variants for p in v.get("pooled_runs", ())}
+    current = [v for v in variants if v["current_teacher"] and len(v["seeds"]) >= LEAD_SEEDS
+               and ("pooled_runs" in v or v.get("run") not in pooled)]
     if not current:
         raise ValueError(f"no text-to-image headline variant with {LEAD_SEEDS} seeds was distilled from the comparison's "
                          "teacher: add one to HEADLINE_T2I (a run against COMPARISON_TEACHERS['emoji-t2i'])")
@@ -346,7 +408,9 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     return {
         "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants, "repeat": repeat(*REPEAT),
                           "rule": f"among the variants with {LEAD_SEEDS} seeds distilled from the comparison's teacher, "
-                                  "the one meeting the most targets, then the highest alignment ratio"},
+                                  "each recipe on every seed it was distilled with (a run pooled into a variant "
+                                  "does not lead on its own seeds), the one meeting the most targets, then the "
+                                  "highest alignment ratio"},
         "audio": {"task": "notes-uag", "cut_mean": uag["cut_mean"], "metric_ratio": uag["metric_mean"] / uh["metric"],
                   "teacher_plateau": teach["notes-uag"]["plateau"],
                   "targets": {"cut >= 20 %": uag["cut_mean"] >= 0.20,
@@ -584,7 +648,8 @@ def _run_link(folder: str) -> str:   # a committed results folder, linked by its
 
 def render(s: dict) -> str:
     L = [BEGIN, "<!-- generated by benchmarks/quality_summary.py from benchmarks/results/quality/summary.json -->", ""]
-    runs = sorted(set(s["runs"].values()) | {v["run"].rsplit("/", 1)[0] for v in s["headlines"]["text_to_image"]["variants"]})
+    runs = sorted(set(s["runs"].values()) | {f.rsplit("/", 1)[0] for v in s["headlines"]["text_to_image"]["variants"]
+                                             for f in [v["run"], *(p["run"] for p in v.get("pooled_runs", ()))]})
     measured = [*s["teacher_metric_in_comparison_runs"].values(), *s["headlines"]["text_to_image"]["variants"]]
     devices = sorted({v["device"] for v in measured})
     L += [f"Comparisons and headlines: {', '.join(devices)}, {', '.join(sorted({v['date'][:10] for v in measured}))}, "
@@ -615,7 +680,10 @@ def render(s: dict) -> str:
           "alone and distilled them alike, six seeds side by side; "
           f"{_run_link(FRESH_SEEDS_RUN)} scored, planned and landed the cap-4 recipe for seeds 3, 4 and 5 on the "
           "comparison's profile, then distilled them side by side; the session's device time ended with only seed 5 "
-          "distilled. "
+          f"distilled; {_run_link(FRESH_SEEDS_RUN_2)} distilled seeds 3 and 4 from those plans (seed 5's row reused) "
+          "beside the same three seeds planned again from the same scores without the cap (six side by side, after "
+          "the re-landings on the GPU alone), then on the next lease scored, planned and landed the recipe for seeds "
+          "6, 7 and 8 and distilled them side by side. "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
@@ -793,7 +861,10 @@ def render(s: dict) -> str:
                   "| beyond 1 std |", "|---|---|---|---|---|---|---|---|---|"]
             for v in x["variants"]:
                 who = f"{'committed' if v['current_teacher'] else 'earlier'}, {v['teacher_steps']} steps"
-                L.append(f"| [{v['variant']}]({v['run']}/) | {who} | {len(v['seeds'])} | {_pct(v['cut_mean'])} | "
+                name = (f"{v['variant']} (seeds " + ", ".join(f"[{_seed_range(p['seeds'])}]({p['run']}/)"
+                                                               for p in v["pooled_runs"]) + ")"
+                        if "pooled_runs" in v else f"[{v['variant']}]({v['run']}/)")
+                L.append(f"| {name} | {who} | {len(v['seeds'])} | {_pct(v['cut_mean'])} | "
                          f"{_spread(v['metric_mean'], v['metric_std'], v['seeds'], 1)} ({v['metric_ratio']:.2f}×) | "
                          f"{_spread(v['alignment_mean'], v['alignment_std'], v['seeds'], 2)} ({v['alignment_ratio']:.2f}×) | "
                          f"{v['distill_steps']} | {sum(v['targets'].values())}/{len(v['targets'])} | "
@@ -832,6 +903,12 @@ def _repeat_line(r: dict) -> str:
             + (" On this GPU type a seed's distillation and metrics repeat exactly (six or three distillations sharing the GPU), so "
                "two variants' difference on one seed is the setting's effect on that seed, not repeat noise; whether "
                "it holds for other seeds is what the spread over seeds says." if same else ""))
+
+
+def _seed_range(seeds: list[int]) -> str:
+    """[0, 1, 2] -> '0-2' (consecutive), else '0, 2, 5'."""
+    consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+    return f"{seeds[0]}-{seeds[-1]}" if consecutive and len(seeds) > 2 else ", ".join(map(str, seeds))
 
 
 def _spread(mean: float, std: float, seeds: list, nd: int) -> str:

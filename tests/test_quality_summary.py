@@ -44,9 +44,13 @@ def test_summary_schema_and_derived_verdicts():
     h = s["headlines"]["text_to_image"]
     assert h["targets"]["alignment >= -5 %"] == (h["alignment_ratio"] >= 0.95)
     # the lead variant is chosen by the stated rule, from the variants listed beside it
-    # (among the 3-seed ones distilled from the comparison's teacher: an earlier teacher's or a one-seed variant never leads)
+    # (among the 3-seed ones distilled from the comparison's teacher: an earlier teacher's or a one-seed variant never
+    # leads, nor a run pooled into a variant of all its recipe's seeds)
     current = [v for v in h["variants"] if v["current_teacher"]]
-    lead = max([v for v in current if len(v["seeds"]) >= 3], key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    pooled = {p["run"] for v in current for p in v.get("pooled_runs", ())}
+    assert pooled and h.get("pooled_runs")   # the lead stands on every seed of its recipe
+    lead = max([v for v in current if len(v["seeds"]) >= 3 and ("pooled_runs" in v or v["run"] not in pooled)],
+               key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
     assert h["variant"] == lead["variant"] and h["alignment_ratio"] == lead["alignment_ratio"] and h["current_teacher"]
     for v in h["variants"]:
         assert v["targets"]["steps <= 1/8"] == (v["distill_steps"] * 8 <= v["teacher_steps"])
@@ -98,7 +102,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
     trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(QS.TRIALS)}
-    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | trials | {v[1].rsplit("/", 1)[0] for v in QS.HEADLINE_T2I}:
+    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | trials | QS.variant_runs():
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
@@ -268,18 +272,47 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
         QS.lead_variant([old, one_seed])
 
 
+def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0):
+    """A stand-in quality_strategies.json with one ld-pruner-prompt row per alignment (seeds from first_seed)."""
+    rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
+             "seed": s, "fid_distilled": 150.0 + s, "alignment_distilled": a, "measured_cut": 0.354}
+            for s, a in enumerate(alignments, first_seed)]
+    rows.append({**rows[0], "method": "ld-pruner", "alignment_distilled": 1.0})   # another criterion: not compared
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
+        "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
+        "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0},
+        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}}))
+    return str(tmp_path / name)
+
+
+def test_a_pooled_recipe_counts_every_seed_and_its_parts_do_not_lead(tmp_path):
+    a, b = _run(tmp_path, "a", [15.0, 15.6, 15.3]), _run(tmp_path, "bb", [13.8, 14.1, 14.4], first_seed=3)
+    row = QS.pooled_row((a, b), "ld-pruner-prompt")
+    al = [15.0, 15.6, 15.3, 13.8, 14.1, 14.4]
+    assert row["seeds"] == [0, 1, 2, 3, 4, 5] and row["alignment_mean"] == pytest.approx(statistics.mean(al))
+    assert row["alignment_std"] == pytest.approx(statistics.stdev(al)) and row["metric_mean"] == pytest.approx(152.5)
+    assert row["pooled_runs"] == [{"run": a, "seeds": [0, 1, 2]}, {"run": b, "seeds": [3, 4, 5]}]
+    with pytest.raises(ValueError, match="seed 0 is in two pooled runs"):
+        QS.pooled_row((a, _run(tmp_path, "ccc", [15.0])), "ld-pruner-prompt")
+    with pytest.raises(ValueError, match="distill differ"):
+        QS.pooled_row((a, _run(tmp_path, "dddd", [15.0], lr=1e-3, first_seed=9)), "ld-pruner-prompt")
+
+    def variant(name, met, ratio, run, pooled=None):
+        return {"variant": name, "run": run, "targets": {str(i): i < met for i in range(4)}, "alignment_ratio": ratio,
+                "current_teacher": True, "seeds": [0, 1, 2], **({"pooled_runs": pooled} if pooled else {})}
+
+    subset = variant("the recipe on its best three seeds", 4, 0.96, a)
+    whole = variant("the recipe on every seed", 3, 0.92, a, row["pooled_runs"])
+    other = variant("another recipe, three seeds", 3, 0.91, "elsewhere")
+    assert QS.lead_variant([subset, whole, other])["variant"] == "the recipe on every seed"
+    assert QS.lead_variant([subset, other])["variant"] == "the recipe on its best three seeds"   # nothing pooled it
+    assert QS._seed_range([3, 4, 5]) == "3-5" and QS._seed_range([0, 2, 5]) == "0, 2, 5"
+
+
 def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_path):
     def run(name, alignments, lr=5e-4):
-        rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
-                 "seed": s, "fid_distilled": 150.0 + s, "alignment_distilled": a, "measured_cut": 0.354}
-                for s, a in enumerate(alignments)]
-        rows.append({**rows[0], "method": "ld-pruner", "alignment_distilled": 1.0})   # another criterion: not compared
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
-            "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows,
-            "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0},
-            "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}}))
-        return str(tmp_path / name)
+        return _run(tmp_path, name, alignments, lr)
 
     first, same, moved = run("a", [13.9, 15.5]), run("bb", [13.9, 15.5]), run("ccc", [13.9, 15.45])
     r = QS.repeat(first, same, "ld-pruner-prompt")
