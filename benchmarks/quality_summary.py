@@ -338,7 +338,7 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     ``POOL_SAME`` and no seed may repeat, else ValueError naming the run that differs."""
     first = _strategy_run(folders[0])["result"]
     rows: dict[int, dict] = {}
-    parts = []
+    per_run: dict[str, list[int]] = {f: [] for f in folders}
     for f in folders:
         res = _strategy_run(f)["result"]
         differs = [k for k in POOL_SAME if res.get(k) != first.get(k)]
@@ -350,7 +350,7 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
             if x["seed"] in rows:
                 raise ValueError(f"seed {x['seed']} is in two pooled runs (the second: {f})")
             rows[x["seed"]] = x
-            parts.append((f, x["seed"]))
+            per_run[f].append(x["seed"])
     xs = [rows[k] for k in sorted(rows)]
     def ms(key):
         v = [x[key] for x in xs]
@@ -358,7 +358,7 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     (cut, cut_sd), (fid, fid_sd), (al, al_sd) = ms("measured_cut"), ms("fid_distilled"), ms("alignment_distilled")
     return {"seeds": sorted(rows), "cut_mean": cut, "cut_std": cut_sd, "metric_mean": fid, "metric_std": fid_sd,
             "alignment_mean": al, "alignment_std": al_sd,
-            "pooled_runs": [{"run": f, "seeds": sorted(k for g, k in parts if g == f)} for f in folders]}
+            "pooled_runs": [{"run": f, "seeds": sorted(seeds)} for f, seeds in per_run.items()]}
 
 
 def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: float) -> dict:
