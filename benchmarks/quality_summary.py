@@ -68,7 +68,12 @@ FRESH_SEEDS_RUN = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds"
 # 10:56-11:09 UTC: seeds 3 and 4 of that recipe finished from the committed plans (seed 5's row reused), and the
 # same three seeds planned again from the same scores without the cap; 11:14-11:25 UTC: the recipe on seeds 6-8
 FRESH_SEEDS_RUN_2 = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds-2"
-REPEAT = (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
+# the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
+NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
+CAP4_S0_2, CAP4_S3_5, CAP4_S6_8 = (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i",
+                                   f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i",
+                                   f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i")
+REPEAT = (NODROP_S0_2, f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
           "ld-pruner-prompt")
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
@@ -98,8 +103,7 @@ HEADLINE_T2I = [
      f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 2800 steps at lr 1e-3", f"{LEVERS_RUN}/headline-2800-lr1e-3-emoji-t2i", "ld-pruner",
      COMMITTED_CURVES),
-    ("ld-pruner-prompt plans, 2800 steps, no caption dropout", f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("ld-pruner-prompt plans, 2800 steps, no caption dropout", NODROP_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans, 2800 steps, output-KD weight 3", f"{LOSSES_RUN}/headline-2800-prompt-out3-emoji-t2i",
      "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans, 2800 steps, no caption dropout, output-KD weight 0.5",
@@ -109,23 +113,19 @@ HEADLINE_T2I = [
     ("ld-pruner-prompt plans, 2800 steps, no caption dropout, lr 1e-3",
      f"{NODROP_RUN}/headline-2800-prompt-nodrop-lr1e3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans re-landed with at most 4 cross-attentions removed (cap chosen after seeing these seeds), "
-     "2800 steps, no caption dropout", f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i", "ld-pruner-prompt",
-     COMMITTED_CURVES),
+     "2800 steps, no caption dropout", CAP4_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans re-landed with at most 3 cross-attentions removed, 2800 steps, no caption dropout",
      f"{CAP_RUN}/headline-2800-prompt-nodrop-cap3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
-    ("the cap-4 recipe on fresh seeds 3-5, 2800 steps, no caption dropout",
-     f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
-    ("the cap-4 recipe on fresh seeds 6-8, 2800 steps, no caption dropout",
-     f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
-    ("seeds 3-5 planned again without the cap (no plan exceeded it: they differ by the landing's measurements), "
-     "2800 steps, no caption dropout", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i", "ld-pruner-prompt",
+    ("the cap-4 recipe on fresh seeds 3-5, 2800 steps, no caption dropout", CAP4_S3_5, "ld-pruner-prompt",
      COMMITTED_CURVES),
+    ("the cap-4 recipe on fresh seeds 6-8, 2800 steps, no caption dropout", CAP4_S6_8, "ld-pruner-prompt",
+     COMMITTED_CURVES),
+    ("seeds 3-5 planned again without the cap (no plan exceeded it: they differ by the landing's measurements), "
+     "2800 steps, no caption dropout", NOCAP_S3_5, "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 recipe on every seed it was distilled with: 0-2, the cap chosen on them, and 3-8, fresh",
-     (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i",
-      f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i"), "ld-pruner-prompt", COMMITTED_CURVES),
+     (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8), "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans without a cap, no caption dropout, on every seed it was distilled with",
-     (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"),
-     "ld-pruner-prompt", COMMITTED_CURVES),
+     (NODROP_S0_2, NOCAP_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
