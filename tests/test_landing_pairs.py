@@ -24,7 +24,8 @@ def _spec(root: Path, name: str, plans: dict[int, list[str]], caps=None, full_ms
                      "alignment_distilled": 14.0 + len(mods) / 10})
         plan = {"modifications": [dict(zip(("operator", "modification"), m.split(":"))) for m in mods],
                 "predicted": {"importance_lost": 0.1 + len(mods) / 100},
-                "meta": {"verify": {"baseline": {"measured_full_ms": full_ms}},
+                "meta": {"verify": {"baseline": {"measured_full_ms": full_ms}, "chosen_round": 2,
+                                    "rounds": [{"savings_scale": 1.0}, {"savings_scale": 0.9}]},
                          "landing": {"landed": landed, "rounds": [{"ratio": 0.58}, {"ratio": 0.648}]}}}
         (d / "work" / "plans" / f"plan-ld-pruner-prompt-latency-aware-s{seed}.json").write_text(json.dumps(plan))
     rows.append({**rows[0], "method": "ld-pruner"})   # another criterion's row: not paired
@@ -46,6 +47,7 @@ def test_two_landings_of_a_seed_are_compared_by_plan_and_student(tmp_path):
     assert s3["b_minus_a"]["alignment_distilled"] == pytest.approx(-0.1)
     assert s3["verify_full_ms_rel_diff"] == pytest.approx(0.04)
     assert s3["a"]["landing_ratio_range"] == [0.58, 0.648] and s3["b"]["landed"] is False
+    assert s3["a"]["verify_savings_scale"] == 0.9 and s3["a"]["landing_step_median"] == pytest.approx(0.068)
     assert "| 3 | 1 / 3 / 2 | 2 / 1 |" in LP.table(r) and "not landed, 2 rounds" in LP.table(r)
 
 

@@ -8,8 +8,9 @@ spec folders hold (their ``work/plans`` and ``quality_strategies.json`` rows), t
 
   - the modifications both plans share and those only one has;
   - how many modifications each cap of either run matches (e.g. cross-attentions removed);
-  - the full model's latency at the start of each verify loop, the landing's rounds and the range of
-    paired ratios it measured, whether it landed in its window;
+  - the full model's latency at the start of each verify loop and the savings correction its kept plan
+    was solved with (where the landing starts), the landing's rounds, the range of paired ratios it
+    measured and the median shift of one move, whether it landed in its window;
   - importance lost (the criterion's view) and the distilled metrics, with B minus A.
 
     python benchmarks/diagnostics/landing_pairs.py A_SPEC_DIR B_SPEC_DIR --out <json>
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -51,13 +53,19 @@ def _spec(folder: Path, criterion: str) -> dict:
 
 def _side(plan: dict, row: dict, caps: list[str]) -> dict:
     names = [f"{m['operator']}:{m['modification']}" for m in plan["modifications"]]
-    land = plan["meta"].get("landing") or {}
+    land, ver = plan["meta"].get("landing") or {}, plan["meta"].get("verify") or {}
     ratios = [r["ratio"] for r in land.get("rounds", [])]
+    chosen = (ver.get("rounds") or [])[ver["chosen_round"] - 1] if ver.get("chosen_round") else {}
+    steps = [abs(b - a) for a, b in zip(ratios, ratios[1:])]
     return {"modifications": len(names),
             "cap_matches": {c: len(cap_members(c, names).members) for c in caps},
-            "verify_full_ms": plan["meta"].get("verify", {}).get("baseline", {}).get("measured_full_ms"),
+            "verify_full_ms": ver.get("baseline", {}).get("measured_full_ms"),
+            # the savings correction the verify loop's kept plan was solved with: where the landing starts
+            "verify_savings_scale": chosen.get("savings_scale"),
             "landed": land.get("landed"), "landing_rounds": len(ratios),
             "landing_ratio_range": [min(ratios), max(ratios)] if ratios else None,
+            # how far one landing move (an operator added, trimmed or swapped) shifted the measured ratio
+            "landing_step_median": float(statistics.median(steps)) if steps else None,
             "measured_cut": row["measured_cut"], "importance_lost": plan["predicted"]["importance_lost"],
             "fid_distilled": row["fid_distilled"], "alignment_distilled": row.get("alignment_distilled")}
 
