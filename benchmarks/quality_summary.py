@@ -246,6 +246,12 @@ def _strategy_run(folder: str) -> dict:
                                       "device": r["device"].get("gpu"), "run": folder}}
 
 
+def _base_rows(result: dict, criterion: str) -> dict[int, dict]:
+    """A quality_strategies result's per-seed rows of ``criterion`` (latency-aware, preserved, normalized)."""
+    return {x["seed"]: x for x in result["rows"]
+            if (x["method"], x["strategy"], x["init"], x["feature_kd"]) == (criterion, *BASE[1:])}
+
+
 def landing(plan_rows: list[dict]) -> dict:
     """How many of a run's plans (one per criterion, planner and seed; the ablations reuse one)
     landed in the 1 % window, and the spread of their measured cuts."""
@@ -336,21 +342,19 @@ POOL_SAME = ("distill", "teacher_fid", "teacher_alignment", "budget", "exclude",
 def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     """One recipe's seeds from several runs as one comparison row (mean, sample std): every run must share
     ``POOL_SAME`` and no seed may repeat, else ValueError naming the run that differs."""
-    first = _strategy_run(folders[0])["result"]
+    results = {f: _strategy_run(f)["result"] for f in folders}
+    first = results[folders[0]]
     rows: dict[int, dict] = {}
-    per_run: dict[str, list[int]] = {f: [] for f in folders}
-    for f in folders:
-        res = _strategy_run(f)["result"]
+    per_run: dict[str, list[int]] = {}
+    for f, res in results.items():
         differs = [k for k in POOL_SAME if res.get(k) != first.get(k)]
         if differs:
             raise ValueError(f"{f} is not the recipe of {folders[0]}: {', '.join(differs)} differ")
-        for x in res["rows"]:
-            if (x["method"], x["strategy"], x["init"], x["feature_kd"]) != (criterion, *BASE[1:]):
-                continue
-            if x["seed"] in rows:
-                raise ValueError(f"seed {x['seed']} is in two pooled runs (the second: {f})")
-            rows[x["seed"]] = x
-            per_run[f].append(x["seed"])
+        mine = _base_rows(res, criterion)
+        if twice := sorted(set(mine) & set(rows)):
+            raise ValueError(f"seed {twice[0]} is in two pooled runs (the second: {f})")
+        rows.update(mine)
+        per_run[f] = sorted(mine)
     xs = [rows[k] for k in sorted(rows)]
     def ms(key):
         v = [x[key] for x in xs]
@@ -358,7 +362,7 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     (cut, cut_sd), (fid, fid_sd), (al, al_sd) = ms("measured_cut"), ms("fid_distilled"), ms("alignment_distilled")
     return {"seeds": sorted(rows), "cut_mean": cut, "cut_std": cut_sd, "metric_mean": fid, "metric_std": fid_sd,
             "alignment_mean": al, "alignment_std": al_sd,
-            "pooled_runs": [{"run": f, "seeds": sorted(seeds)} for f, seeds in per_run.items()]}
+            "pooled_runs": [{"run": f, "seeds": seeds} for f, seeds in per_run.items()]}
 
 
 def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: float) -> dict:
@@ -371,8 +375,7 @@ def repeat(first: str, again: str, criterion: str) -> dict:
     the repeat noise that a per-seed comparison of two variants stands on."""
     def seeds(folder):
         r = _strategy_run(folder)
-        return r, {x["seed"]: x for x in r["result"]["rows"]
-                   if (x["method"], x["strategy"], x["init"], x["feature_kd"]) == (criterion, *BASE[1:])}
+        return r, _base_rows(r["result"], criterion)
     (r1, a), (r2, b) = seeds(first), seeds(again)
     if r1["result"]["distill"] != r2["result"]["distill"] or sorted(a) != sorted(b):
         raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")
