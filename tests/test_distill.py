@@ -130,6 +130,62 @@ def test_prompt_kd_on_an_unconditional_teacher_is_refused(uncond_student, tmp_pa
     assert "--lambda-prompt" in str(e.value)
 
 
+def test_caption_mix_keeps_the_old_stream_and_blends_only_kd_rows():
+    from ldprune_deploy.distillation.stage import BatchPlan, mix_captions
+
+    plain = BatchPlan(10, (4, 8, 8), DistillConfig(output="x", batch_size=6), 1, 0, 1000)
+    mixed = BatchPlan(10, (4, 8, 8), DistillConfig(output="x", batch_size=6, caption_mix=0.5, cond_dropout=0.3), 1, 0,
+                      1000)
+    a, b = plain(3, 0), mixed(3, 0)
+    for k in ("idx", "noise", "t", "flip"):   # the draws a run without mixing made are unchanged
+        assert torch.equal(a[k], b[k]), k
+    assert not a["mix"].any()
+    emb = torch.randn(10, 5, 7)
+    b = {"mix": torch.tensor([True, True, False, False]), "partner": torch.tensor([3, 4, 5, 6]),
+         "lam": torch.tensor([0.25, 0.5, 0.9, 0.9]), "idx": torch.tensor([0, 1, 2, 7])}
+    drop = torch.tensor([False, True, False, True])
+    ctx, w = mix_captions(emb[b["idx"]], emb, b, drop, share=0.5)
+    assert torch.allclose(ctx[0], 0.25 * emb[0] + 0.75 * emb[3])
+    for i, own in ((1, 1), (2, 2), (3, 7)):   # a dropped caption is not blended (it is emptied later)
+        assert torch.equal(ctx[i], emb[own]), i
+    assert w.tolist() == [0.0, 2.0, 2.0, 2.0]   # no task on the blend; the others keep the expected weight
+
+
+def test_task_weight_removes_a_rows_task_gradient_but_not_its_kd():
+    eps_s = torch.randn(2, 4, 8, 8, requires_grad=True)
+    target, eps_t = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    w = torch.tensor([0.0, 2.0])
+    total, terms = distill_loss(eps_s, target, eps_t, {}, {}, lambda_out=0.0, task_weight=w)
+    rows = (eps_s - target).pow(2).flatten(1).mean(1).detach()
+    assert terms["task"] == pytest.approx(float(rows[1]), rel=1e-5)   # (0 * row0 + 2 * row1) / 2
+    total.backward()
+    assert eps_s.grad[0].abs().max() == 0 and eps_s.grad[1].abs().max() > 0
+    eps_s.grad = None
+    distill_loss(eps_s, target, eps_t, {}, {}, lambda_task=0.0, task_weight=w)[0].backward()
+    assert eps_s.grad[0].abs().max() > 0   # output KD still trains the blended row
+
+
+def test_caption_mix_run_and_refusals(t2i_student, uncond_student, tmp_path):
+    g = torch.Generator().manual_seed(3)
+    data = DistillData(torch.randn(4, 4, 16, 16, generator=g), torch.randn(4, 8, 32, generator=g))
+    cfg = dict(steps=2, batch_size=4, lr=1e-3, data=data, progress=False, save_final=False)
+    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "m", caption_mix=0.5, **cfg))
+    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "plain", **cfg))
+    m, plain = _history(tmp_path / "m"), _history(tmp_path / "plain")
+    # step 1 sees the same images, noise and timesteps: blended captions change the KD terms
+    assert m[0]["out"] != pytest.approx(plain[0]["out"], rel=1e-6)
+    assert all(torch.isfinite(torch.tensor(r["total"])) for r in m)
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["config"]["caption_mix"] == 0.5
+    with pytest.raises(LdpruneError, match="text-conditional teacher") as e:
+        distill("tiny-uncond", uncond_student, DistillConfig(output=tmp_path / "u", steps=1, progress=False,
+                                                             data=write_latents(tmp_path / "l.safetensors", 2, 3),
+                                                             caption_mix=0.5))
+    assert "--caption-mix" in str(e.value)
+    with pytest.raises(LdpruneError, match=r"\[0, 1\)"):
+        distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "one", caption_mix=1.0, **cfg))
+    assert not (tmp_path / "one").exists()
+
+
 def _uncond_cfg(out, data, **kw):
     base = dict(output=out, steps=6, batch_size=2, grad_accum=2, lr=2e-3, data=data, ema_decay=0.9,
                 checkpoint_every=3, warmup_steps=2, lr_schedule="cosine", random_flip=True, progress=False)

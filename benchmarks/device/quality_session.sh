@@ -592,6 +592,13 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
     spec_fields "$spec"
     copy_plans "$(headline_plans "$name" "$src")" "$name"
   done
+  if [ -n "${RATIO_REPEAT:-}" ]; then   # RATIO_REPEAT="--plans WORK... --seeds S --repeats N": landed plans' paired
+    # ratios measured again and again on the landing's runner path, still on the GPU alone (ratio_repeat.py)
+    echo "### H0 exclusive: ratio repeats $(date -u +%H:%M:%S)"
+    local -; set -f
+    job ratio-repeat python3 benchmarks/diagnostics/ratio_repeat.py --teacher "$T/emoji-t2i" --data data_cache \
+        --out "$R/quality/ratio-repeat.json" $RATIO_REPEAT
+  fi
   echo "### H shared: emoji-t2i headline distillations $(date -u +%H:%M:%S)"
   for spec in $HEADLINES; do
     spec_fields "$spec"

@@ -16,7 +16,7 @@ SCHEDULES = ("cosine", "constant")
 # Fields that change the loss curve: a resume must use the same values.
 RESUME_KEYS = ("seed", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "lr_schedule",
                "feat_loss", "lambda_task", "lambda_out", "lambda_feat", "lambda_prompt", "ema_decay",
-               "max_grad_norm", "steps", "random_flip", "cond_dropout", "mixed_precision", "stages")
+               "max_grad_norm", "steps", "random_flip", "cond_dropout", "caption_mix", "mixed_precision", "stages")
 
 
 @dataclass
@@ -44,6 +44,11 @@ class DistillConfig(Params):
     random_crop: bool = param(False, group="data", help="random instead of centre crops of images")
     cond_dropout: float = param(0.0, group="data", check=at_least(0),
                                 help="probability of an empty caption (keeps classifier-free guidance working)")
+    caption_mix: float = param(0.0, group="data", check=at_least(0),
+                               help="share of rows (text-conditional UNets) whose caption is replaced by a random "
+                                    "blend of two training captions; those rows train only the KD terms (the "
+                                    "teacher's answer to a caption no image has), so the student also matches the "
+                                    "teacher between the training captions, not only on them")
     feat_loss: str = param("normalized", group="loss", choices=FEAT_MODES,
                            help="normalized: LAPTOP-Diff relative feature error; plain: BK-SDM MSE")
     lambda_task: float = param(1.0, group="loss", check=at_least(0), help="weight of the task (noise) loss")
@@ -101,6 +106,9 @@ class DistillConfig(Params):
             bad("no training data given", "pass --data DIR/FILE, or --data-free to distil on teacher samples")
         if self.data is not None and self.data_free:
             bad("both --data and --data-free given", "pick one")
+        if not 0 <= self.caption_mix < 1:
+            bad(f"--caption-mix {self.caption_mix} is not a share of rows in [0, 1)",
+                "pass e.g. --caption-mix 0.5 (0: off); at 1 no row would train the task loss")
 
     def resume_view(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in RESUME_KEYS}

@@ -54,8 +54,27 @@ class BatchPlan:
                "t": torch.randint(0, self.T, (G,), generator=g),
                "flip": torch.rand(G, generator=g) < (0.5 if self.cfg.random_flip else 0.0),
                "drop": torch.rand(G, generator=g) < self.cfg.cond_dropout}
+        # drawn after the rest, so a run without caption mixing sees the stream it always did
+        out |= {"mix": torch.rand(G, generator=g) < self.cfg.caption_mix,
+                "partner": torch.randint(0, self.n, (G,), generator=g), "lam": torch.rand(G, generator=g)}
         sl = slice(self.rank * B, (self.rank + 1) * B)
         return {k: v[sl] for k, v in out.items()}
+
+
+def mix_captions(ctx: torch.Tensor, emb: torch.Tensor, b: dict[str, torch.Tensor], drop: torch.Tensor, share: float
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows ``b["mix"]`` get ``lam * own + (1 - lam) * partner`` caption embeddings (token by token).
+
+    No image matches a blended caption, so such a row's noise target is not the task's answer;
+    only the KD terms, the teacher's answer to it, train on it. The per-row task weight is 0 there
+    and 1 / (1 - share) elsewhere, so the task term keeps its expected weight. A dropped caption
+    stays dropped (the empty caption's task target is valid) and keeps its task weight.
+    """
+    mix = b["mix"].to(ctx.device) & ~drop
+    lam = b["lam"].to(ctx.device, ctx.dtype)[:, None, None]
+    blend = lam * ctx + (1 - lam) * emb[b["partner"]].to(ctx.device, ctx.dtype)
+    ctx = torch.where(mix[:, None, None], blend, ctx)
+    return ctx, (~mix).float() / (1 - share)
 
 
 def _accelerator(config: DistillConfig):
@@ -111,6 +130,10 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
         raise LdpruneError(f"--lambda-prompt {config.lambda_prompt} needs a text-conditional teacher; "
                            f"{info.name} is unconditional (it has no caption effect to match)",
                            "drop --lambda-prompt (or set it to 0)")
+    if config.caption_mix > 0 and not info.conditional:
+        raise LdpruneError(f"--caption-mix {config.caption_mix} needs a text-conditional teacher; "
+                           f"{info.name} is unconditional (it has no captions to blend)",
+                           "drop --caption-mix (or set it to 0)")
     t_dtype = next(t_unet.parameters()).dtype
     t_unet.to(acc.device)
     s_unet.to(acc.device).train()
@@ -148,10 +171,13 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
         x0 = torch.where(b["flip"].to(acc.device)[:, None, None, None], x0.flip(-1), x0)
         noise, t = b["noise"].to(acc.device), b["t"].to(acc.device)
         noisy = sched.add_noise(x0, noise, t)
-        ctx = None
+        ctx, task_weight = None, None
         if emb is not None:
             ctx = emb[b["idx"]].to(acc.device)
-            ctx = torch.where(b["drop"].to(acc.device)[:, None, None], torch.zeros_like(ctx), ctx)
+            drop = b["drop"].to(acc.device)
+            if config.caption_mix > 0:
+                ctx, task_weight = mix_captions(ctx, emb, b, drop, config.caption_mix)
+            ctx = torch.where(drop[:, None, None], torch.zeros_like(ctx), ctx)
         extra = added_cond(s_unet, len(t), lat.shape[-1], info.vae_scale_factor, acc.device, torch.float32)
         target = task_target(sched, x0, noise, t, config.prediction_type)
         B, prompt = len(t), config.lambda_prompt > 0 and ctx is not None
@@ -173,7 +199,8 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
             feats_s, feats_t = ({k: v[:B] for k, v in f.items()} for f in (feats_s, feats_t))
         return distill_loss(eps_s, target, eps_t, feats_s, feats_t, mode=config.feat_loss,
                             lambda_task=config.lambda_task, lambda_out=config.lambda_out,
-                            lambda_feat=config.lambda_feat, uncond=uncond, lambda_prompt=config.lambda_prompt)
+                            lambda_feat=config.lambda_feat, uncond=uncond, lambda_prompt=config.lambda_prompt,
+                            task_weight=task_weight)
 
     mem = None
     if acc.is_main_process and start == 0:
