@@ -104,13 +104,19 @@ def test_loss_decreases_over_20_steps(t2i_student, tmp_path):
     assert mem["activation_bytes"] > 0 and mem["optimizer_bytes"] == 8 * mem["student_params"]
 
 
-def test_prompt_kd_run_records_the_term_and_keeps_the_conditional_terms(t2i_student, tmp_path):
-    g = torch.Generator().manual_seed(2)
+def _t2i_beside_plain(student, out, seed: int, steps: int, batch: int, **variant):
+    """The same short text-to-image run with ``variant`` (in OUT/v) and without it (OUT/plain): both histories
+    and the run's config (``cfg``, for more runs on the same data)."""
+    g = torch.Generator().manual_seed(seed)
     data = DistillData(torch.randn(4, 4, 16, 16, generator=g), torch.randn(4, 8, 32, generator=g))
-    cfg = dict(steps=3, batch_size=2, lr=1e-3, data=data, progress=False, save_final=False)
-    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "p", lambda_prompt=0.5, **cfg))
-    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "plain", **cfg))
-    h, plain = _history(tmp_path / "p"), _history(tmp_path / "plain")
+    cfg = dict(steps=steps, batch_size=batch, lr=1e-3, data=data, progress=False, save_final=False)
+    distill("tiny-t2i", student, DistillConfig(output=out / "v", **variant, **cfg))
+    distill("tiny-t2i", student, DistillConfig(output=out / "plain", **cfg))
+    return _history(out / "v"), _history(out / "plain"), cfg
+
+
+def test_prompt_kd_run_records_the_term_and_keeps_the_conditional_terms(t2i_student, tmp_path):
+    h, plain, _ = _t2i_beside_plain(t2i_student, tmp_path, seed=2, steps=3, batch=2, lambda_prompt=0.5)
     assert len(h) == 3 and "prompt" not in plain[0]
     for r in h:
         assert torch.isfinite(torch.tensor(r["prompt"])) and r["prompt"] > 0  # a pruned student is off
@@ -119,7 +125,7 @@ def test_prompt_kd_run_records_the_term_and_keeps_the_conditional_terms(t2i_stud
     # the terms of a plain run, so the slicing of outputs and features is right
     for k in ("task", "out", "feat", "feat/down_blocks.0", "feat/mid_block", "feat/up_blocks.1"):
         assert h[0][k] == pytest.approx(plain[0][k], rel=1e-4), k
-    assert json.loads((tmp_path / "p" / "summary.json").read_text())["config"]["lambda_prompt"] == 0.5
+    assert json.loads((tmp_path / "v" / "summary.json").read_text())["config"]["lambda_prompt"] == 0.5
 
 
 def test_prompt_kd_on_an_unconditional_teacher_is_refused(uncond_student, tmp_path):
@@ -166,16 +172,11 @@ def test_task_weight_removes_a_rows_task_gradient_but_not_its_kd():
 
 
 def test_caption_mix_run_and_refusals(t2i_student, uncond_student, tmp_path):
-    g = torch.Generator().manual_seed(3)
-    data = DistillData(torch.randn(4, 4, 16, 16, generator=g), torch.randn(4, 8, 32, generator=g))
-    cfg = dict(steps=2, batch_size=4, lr=1e-3, data=data, progress=False, save_final=False)
-    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "m", caption_mix=0.5, **cfg))
-    distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "plain", **cfg))
-    m, plain = _history(tmp_path / "m"), _history(tmp_path / "plain")
+    m, plain, cfg = _t2i_beside_plain(t2i_student, tmp_path, seed=3, steps=2, batch=4, caption_mix=0.5)
     # step 1 sees the same images, noise and timesteps: blended captions change the KD terms
     assert m[0]["out"] != pytest.approx(plain[0]["out"], rel=1e-6)
     assert all(torch.isfinite(torch.tensor(r["total"])) for r in m)
-    assert json.loads((tmp_path / "m" / "summary.json").read_text())["config"]["caption_mix"] == 0.5
+    assert json.loads((tmp_path / "v" / "summary.json").read_text())["config"]["caption_mix"] == 0.5
     with pytest.raises(LdpruneError, match="text-conditional teacher") as e:
         distill("tiny-uncond", uncond_student, DistillConfig(output=tmp_path / "u", steps=1, progress=False,
                                                              data=write_latents(tmp_path / "l.safetensors", 2, 3),
