@@ -320,6 +320,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
             # (_quality.LATER_SETTINGS, not imported: this script reads committed files only, without torch)
             "distill_lambda_out": r["result"]["distill"].get("lambda_out", 1.0),
             "distill_cond_dropout": r["result"]["distill"].get("cond_dropout", 0.1),
+            "distill_caption_mix": r["result"]["distill"].get("caption_mix", 0.0),   # recorded only when on
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
