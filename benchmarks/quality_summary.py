@@ -68,6 +68,9 @@ FRESH_SEEDS_RUN = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds"
 # 10:56-11:09 UTC: seeds 3 and 4 of that recipe finished from the committed plans (seed 5's row reused), and the
 # same three seeds planned again from the same scores without the cap; 11:14-11:25 UTC: the recipe on seeds 6-8
 FRESH_SEEDS_RUN_2 = "benchmarks/results/quality/h100-2026-12-06-fresh-seeds-2"
+# 13:44-13:52 UTC: the cap-4 plans of seeds 3-5 distilled with --caption-mix 0.5 (half the rows on blended captions,
+# KD terms only); the landed plans' paired ratios measured again before (ratio-repeat.json)
+CAPTION_MIX_RUN = "benchmarks/results/quality/h100-2026-12-06-caption-mix"
 # the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
 NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
 CAP4_S0_2, CAP4_S3_5, CAP4_S6_8 = (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i",
@@ -122,6 +125,8 @@ HEADLINE_T2I = [
      COMMITTED_CURVES),
     ("seeds 3-5 planned again without the cap (no plan exceeded it: they differ by the landing's measurements), "
      "2800 steps, no caption dropout", NOCAP_S3_5, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans of seeds 3-5, 2800 steps, no caption dropout, half the rows on blended captions (KD only)",
+     f"{CAPTION_MIX_RUN}/mix05-cap4-s345-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 recipe on every seed it was distilled with: 0-2, the cap chosen on them, and 3-8, fresh",
      (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8), "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans without a cap, no caption dropout, on every seed it was distilled with",
@@ -687,7 +692,10 @@ def render(s: dict) -> str:
           f"distilled; {_run_link(FRESH_SEEDS_RUN_2)} distilled seeds 3 and 4 from those plans (seed 5's row reused) "
           "beside the same three seeds planned again from the same scores without the cap (six side by side, after "
           "the re-landings on the GPU alone), then on the next lease scored, planned and landed the recipe for seeds "
-          "6, 7 and 8 and distilled them side by side. "
+          "6, 7 and 8 and distilled them side by side; "
+          f"{_run_link(CAPTION_MIX_RUN)} distilled the cap-4 plans of seeds 3-5 again with `--caption-mix 0.5` "
+          "(half of each batch on blended captions, trained by the KD terms only), three side by side, after "
+          "measuring six landed plans' paired ratios four times each on the GPU alone. "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "

@@ -116,6 +116,10 @@
 # cap): re-landings 18 + 25 s, five distillations side by side 601-613 s (seed 5's row reused), tables 18 s, ~808 s of
 # device time; then on the next lease the cap-4 recipe on seeds 6,7,8 (reland scored, planned and landed them in 153 s,
 # three side by side 429-445 s, table 25 s, ~792 s) (h100-2026-12-06-fresh-seeds-2).
+# 2026-12-06 13:44 UTC, an H100 after eight start calls got none (751 s): the cap-4 plans of seeds 3-5 with
+# --caption-mix,0.5 and RATIO_REPEAT="--plans <the two seeds-3-5 landings> --seeds 3,4,5 --repeats 4" (26 s, GPU alone),
+# three side by side 403-406 s, table 16 s, ~530 s (h100-2026-12-06-caption-mix). The third put call carried only its
+# emoji-emb parts: with .whl beside them the call was over 64 MiB.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
