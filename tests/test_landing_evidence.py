@@ -66,6 +66,34 @@ def test_a_plan_lands_when_the_runner_saves_more_than_the_profile_says():
     assert len({frozenset(r["selection"]) for r in res["rounds"]}) == len(res["rounds"])   # none measured twice
 
 
+def test_confirm_lands_on_the_median_of_repeats_not_on_one_lucky_measurement():
+    p = _problem([2.0, 1.475, 0.7, 0.35, 0.05], [0.1] * 5)
+    true = _fake(p)
+    seen: dict = {}
+
+    def noisy(sel):   # each selection's first reading 0.003 low (one measurement's noise), later ones exact
+        k = frozenset(sel)
+        seen[k] = seen.get(k, 0) + 1
+        return true(sel) - (0.003 if seen[k] == 1 else 0.0)
+
+    order = priority_order(p, "latency-aware")
+    # {0, 1} is really 0.6525, slower than the target; its first reading, 0.6495, is in the window
+    plain = land(p, [0, 1], order, noisy, target=0.65)
+    assert plain["landed"] and plain["selection"] == [0, 1] and true(plain["selection"]) > 0.65
+    seen.clear()
+    checked = land(p, [0, 1], order, noisy, target=0.65, confirm=2)
+    first = checked["rounds"][0]
+    assert first["repeats"] == pytest.approx([0.6495, 0.6525, 0.6525]) and first["ratio"] == pytest.approx(0.6525)
+    assert first["action"] != "landed"
+    assert checked["landed"] and 0.65 * 0.99 <= true(checked["selection"]) <= 0.65
+    last = checked["rounds"][-1]
+    assert len(last["repeats"]) == 3 and last["ratio"] == pytest.approx(float(np.median(last["repeats"])))
+    assert not any("repeats" in r for r in plain["rounds"])
+    # a selection is repeated exactly when its first reading is in the window (the cost comes only at acceptance)
+    for r in checked["rounds"]:
+        assert ("repeats" in r) == (0.65 * 0.99 <= r.get("repeats", [r["ratio"]])[0] <= 0.65), r
+
+
 def test_savings_posterior_learns_a_candidate_from_two_measurements_one_apart():
     p = _problem([0.5, 0.5, 0.5], [0.1, 0.2, 0.3])
     # {0, 1} measured at 0.90 (1.0 ms saved), {0, 1, 2} at 0.81: candidate 2 saves ~0.9 ms, not 0.5

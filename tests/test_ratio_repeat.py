@@ -89,10 +89,13 @@ def test_a_landed_plan_keeps_only_the_landings_measurement(smoke_plan):
     plan = PrunePlan.load(w / "plans" / "plan-ld-pruner-prompt-latency-aware-s0.json")
     assert "p10_ms" in plan.measured   # the verify loop's own figures
     a = type("A", (), {"smoke": True})()
-    out = Q.land_plan(None, a, scores, prof, plan, "latency-aware", 0.75, _FakeProbe())
+    out = Q.land_plan(None, a, scores, prof, plan, "latency-aware", 0.8, _FakeProbe())
     m, land = out.measured, out.meta["landing"]
     assert m["ratio"] == land["ratio"] and m["latency_ms"] / m["full_latency_ms"] == pytest.approx(m["ratio"])
-    assert m["meets_budget"] == (m["ratio"] <= 0.75) and m["budget_ratio"] == 0.75
+    assert m["meets_budget"] == (m["ratio"] <= 0.8) and m["budget_ratio"] == 0.8
+    # two modifications read 0.8, in the window: accepted on the median of 1 + LANDING_CONFIRM readings
+    assert land["landed"] and land["confirm"] == Q.LANDING_CONFIRM == 2
+    assert len(land["rounds"][-1]["repeats"]) == 3 and len(out.modifications) == 2
     assert not {"p10_ms", "p90_ms", "upper_ms", "budget_ms", "speedup", "error_pct"} & set(m)
     assert m["verify"] == plan.measured and m["runner"] == plan.measured["runner"]
 
