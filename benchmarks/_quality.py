@@ -225,7 +225,7 @@ class ProxyMetric:
     for a T2I teacher the samples come from held-out captions and ``measure`` adds the proxy
     alignment (``quality.align``) when benchmarks/assets/align-emoji.safetensors exists."""
 
-    def __init__(self, t: Teacher, a):
+    def __init__(self, t: Teacher, a, split: str = "held-out"):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         from ldprune_deploy.quality.align import load_align
@@ -236,12 +236,18 @@ class ProxyMetric:
         self.precision = a.eval_precision
         self.name = "proxy-FAD" if t.hint["data"] == "notes" else "proxy-FID"
         proxy, self.proxy_meta = load_proxy(proxy_path(a.proxies, t.hint["data"]), self.dev)
-        real = t.x_ref if t.x_ref is not None and len(t.x_ref) else t.x_train
-        self.reference = "held-out split" if real is t.x_ref else "training split (no held-out items)"
+        if split not in ("held-out", "train"):
+            raise ValueError(f"split {split!r}: held-out or train")
+        # "train": a validation reading for choices made before the held-out split is looked at (the training
+        # images and captions, which the teacher and every distillation trained on)
+        held = split == "held-out" and t.x_ref is not None and len(t.x_ref)
+        real = t.x_ref if held else t.x_train
+        self.reference = "held-out split" if held else ("training split" if split == "train"
+                                                        else "training split (no held-out items)")
         if a.ref_n:
             real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:a.ref_n]]
         self.n_ref = len(real)
-        self.captions = t.cond_ref if t.cond_ref is not None and len(t.cond_ref) else t.cond_train
+        self.captions = t.cond_ref if held and t.cond_ref is not None and len(t.cond_ref) else t.cond_train
         path = Path(a.proxies) / "align-emoji.safetensors"
         self.align = load_align(path, self.dev)[0] if t.cond_train is not None and path.is_file() else None
         self.fid = FrechetInceptionDistance(feature=proxy, normalize=True, reset_real_features=False).to(self.dev)
@@ -254,7 +260,8 @@ class ProxyMetric:
         return {"metric": self.name, "n_generated": self.n, "n_reference": self.n_ref, "sampler": "ddim",
                 "eval_precision": self.precision, "eval_numerics": EVAL_PRECISIONS[self.precision],
                 "sample_steps": self.steps, "guidance": 1.0, "reference": self.reference, "note": METRIC_NOTE,
-                "captions": "held-out captions" if self.captions is not None else None,
+                "captions": None if self.captions is None else ("held-out captions" if self.captions is self.t.cond_ref
+                                                                 else "training captions"),
                 "alignment": "proxy alignment (quality.align), 100 x cosine" if self.align is not None else None,
                 "proxy_held_out_accuracy": self.proxy_meta.get("held_out_accuracy"),
                 "proxy_heads": self.proxy_meta.get("heads")}

@@ -136,3 +136,25 @@ def test_jobs_pass_a_cap_regex_to_python_as_one_argument_unparsed(tmp_path):
     assert len(runs) == 2   # reland, then train (seeds together without SEEDS_APART)
     assert all(argv[argv.index("--cap") + 1] == cap for argv in runs)
     assert {argv[argv.index("--phase") + 1] for argv in runs} == {"reland", "train"}
+
+
+def test_screen_entries_run_side_by_side_then_one_table_pass_per_name_with_every_group(tmp_path):
+    work, results = tmp_path / "work", tmp_path / "results"
+    work.mkdir()
+    (results / "logs").mkdir(parents=True)
+    env = {"PATH": "/usr/bin:/bin", "W": str(work), "R": str(results), "DRY_RUN": "1", "SCREEN_FLAGS": "--known",
+           "SCREENS": "r@0=a.json,b.json,c.json r@3=d.json,e.json,f.json@--k,3 p@0=g.json+1=h.json@--no-final,--k,3",
+           "SCREEN_TABLES": "pool@0=a.json,g.json@--no-final,--k,3,ROWS:r,ROWS:p"}
+    log = subprocess.run(["bash", str(SCRIPT), "screen"], cwd=work, env=env, check=True, capture_output=True,
+                         text=True).stdout
+    cmds = [line.split(": ", 1) for line in log.splitlines() if line.startswith("DRY ")]
+    names = [n[len("DRY "):] for n, _ in cmds]
+    assert sorted(names[:3]) == ["screen-p-3", "screen-r-1", "screen-r-2"]   # side by side: in any order
+    assert names[3:] == ["table-p", "table-pool", "table-r"]
+    assert by_name(cmds, "screen-r-1").endswith(f"--out {results}/quality/r --group 0=a.json,b.json,c.json --known")
+    assert by_name(cmds, "screen-p-3").endswith("--group 0=g.json --group 1=h.json --known --no-final --k 3")
+    assert by_name(cmds, "table-r").endswith("--group 0=a.json,b.json,c.json --group 3=d.json,e.json,f.json --known --k 3")
+    assert by_name(cmds, "table-pool").endswith(
+        f"--group 0=a.json,g.json --known --no-final --k 3 --rows-from {results}/quality/r/work/rows "
+        f"--rows-from {results}/quality/p/work/rows")
+    assert (results / "DONE").is_file()

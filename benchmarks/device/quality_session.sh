@@ -626,6 +626,48 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   touch "$R/DONE"
 }
 
+run_screen() {   # issue 23: candidate plans screened by a short distillation, the chosen one distilled (quality_screen.py)
+  # SCREENS="NAME@GROUP[+GROUP...][@FLAGS] ..." -- one quality_screen.py job per entry, side by side (nothing is timed);
+  # GROUP is its --group SEED=PLAN[,PLAN...]; entries of one NAME share $R/quality/NAME (each keeps its own rows);
+  # FLAGS that entry's flags, commas for spaces, ROWS:OTHER for --rows-from OTHER's rows; SCREEN_FLAGS go to every
+  # job. Then one pass per NAME, and per SCREEN_TABLES entry (same form, run only then, e.g. a pool over NAMEs with
+  # ROWS:...), over all its groups: every row resumed, so it only tabulates
+  setup_env
+  wait_for_data || { touch "$R/DONE"; return; }
+  local spec name groups flags n=0
+  echo "### S shared: screens, then each run's chosen plan distilled $(date -u +%H:%M:%S)"
+  for spec in ${SCREENS:?SCREENS=NAME@SEED=PLAN[,PLAN...][+SEED=PLAN...][@FLAGS] ...}; do
+    screen_fields "$spec"
+    n=$((n + 1))
+    job "screen-$name-$n" python3 benchmarks/quality_screen.py --teacher "$T/emoji-t2i" --data data_cache \
+        --out "$R/quality/$name" $groups ${SCREEN_FLAGS:-} $flags &
+  done
+  wait
+  echo "### S tables $(date -u +%H:%M:%S)"
+  for name in $(printf '%s\n' $SCREENS ${SCREEN_TABLES:-} | cut -d@ -f1 | sort -u); do
+    local all="" f=""
+    for spec in $(printf '%s\n' $SCREENS ${SCREEN_TABLES:-} | grep "^$name@"); do
+      screen_fields "$spec"
+      all+=" $groups"
+      f=$flags
+    done
+    job "table-$name" python3 benchmarks/quality_screen.py --teacher "$T/emoji-t2i" --data data_cache \
+        --out "$R/quality/$name" $all ${SCREEN_FLAGS:-} $f
+  done
+  echo "### DONE $(date -u +%H:%M:%S)"
+  touch "$R/DONE"
+}
+
+screen_fields() {   # SPEC: one SCREENS entry into run_screen's locals name groups (--group ...) flags
+  local g w gs fl
+  IFS=@ read -r name gs fl <<< "$1"
+  groups="" flags=""
+  for g in ${gs//+/ }; do groups+=" --group $g"; done
+  for w in ${fl//,/ }; do
+    case $w in ROWS:*) flags+=" --rows-from $R/quality/${w#ROWS:}/work/rows" ;; *) flags+=" $w" ;; esac
+  done
+}
+
 spec_fields() {   # SPEC: one headline spec into run_headline's locals name src only steps xattn seeds flags (seeds
   # defaulted to 0,1,2)
   IFS=: read -r name src only steps xattn seeds flags <<< "$1"
@@ -850,6 +892,7 @@ case "${1:-}" in
   throughput) run_throughput ;;
   followup) run_followup ;;
   headline) run_headline ;;
+  screen) run_screen ;;
   fresh) run_fresh ;;
   trials) run_trials ;;
   trials-read-committed) TRIALS="${2:-}"; trials_read_committed && echo yes || echo no ;;
