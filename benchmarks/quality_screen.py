@@ -14,6 +14,9 @@ metrics are measured at the screen too, for the record. The chosen plan is then 
 start for the final length, whose first ``--screen-steps`` updates are the screen's, so one run's
 optimizer steps add up to ``--steps``: final = steps - (K - 1) x screen-steps.
 
+A group of one plan is distilled as it is, for ``--steps`` with ``--k 1``, without a screen: the
+same rows and table for a plan's distillation under another seed.
+
 With ``--known`` each candidate's earlier full-length row (the ``work/rows`` file beside its plan
 file, same modifications) is read, and the summary reports how well the screen's readings order
 those finals (Spearman): the check that a screen predicts anything.
@@ -188,21 +191,24 @@ def main(argv=None) -> int:
     teacher = {name: m.measure(t.unet) for name, m in metrics.items()}
     runs = []
     for seed, paths in groups:
-        cands, seen = [], set()
+        unique: dict[str, tuple[Path, object]] = {}
         for path in paths:
             plan = PrunePlan.load(path)
-            d = digest(plan)
-            if d in seen:
+            if (d := digest(plan)) in unique:
                 print(f"seed {seed}: {path} repeats an earlier candidate's modifications; screened once")
-                continue
-            seen.add(d)
-            c = rows.row(f"screen{a.screen_steps}of{final_steps}-{d}-s{seed}", plan, lambda: screen(
-                t, a, plan, seed, final_steps, metrics, work / f"distill-screen-{d}-s{seed}"))
+            unique.setdefault(d, (path, plan))
+        cands = []
+        for d, (path, plan) in unique.items():
+            if a.final and len(unique) == 1:   # nothing to choose between: distilled as it is, unscreened
+                c = {"seed": seed, **Q.plan_summary(plan), "screen_steps": 0}
+            else:
+                c = rows.row(f"screen{a.screen_steps}of{final_steps}-{d}-s{seed}", plan, lambda: screen(
+                    t, a, plan, seed, final_steps, metrics, work / f"distill-screen-{d}-s{seed}"))
             c = {**c, "plan_file": str(path), "digest": d}
             if a.known:
                 c["known"] = known_final(path, plan)
             cands.append((c, plan))
-        best, best_plan = choose(cands, a.select)
+        best, best_plan = choose(cands, a.select) if len(cands) > 1 else cands[0]
         key = SELECT[a.select][0]
         run = {"seed": seed, "candidates": [c for c, _ in cands], "chosen": best["digest"], "final": None}
         if a.final:
@@ -210,7 +216,7 @@ def main(argv=None) -> int:
                 t, a, best_plan, seed, final_steps, metrics, work / f"distill-final-{best['digest']}-s{seed}"))
             run["total_steps"] = final_steps + (len(cands) - 1) * a.screen_steps
         runs.append(run)
-        print(f"seed {seed}: chose {best['digest']} ({a.select} {best[key + '_val']}) of {len(cands)}"
+        print(f"seed {seed}: chose {best['digest']} ({a.select} {best.get(key + '_val', 'not screened')}) of {len(cands)}"
               + (f"; final {metrics['held'].name} {run['final']['fid_held']}, alignment "
                  f"{run['final']['alignment_held']}" if run["final"] else ""))
     res = summarize(a, t, metrics["held"], teacher, runs, k, final_steps)
@@ -257,8 +263,9 @@ def table(res: dict) -> str:
         for c in r["candidates"]:
             kn = c.get("known") or {}
             fin = r["final"] if c["digest"] == r["chosen"] and r["final"] else None
-            lines.append(f"| {r['seed']} | {c['digest']} | {c['measured_cut']:.1%} | {c['fid_val']} / {c['alignment_val']} | "
-                         f"{c['fid_held']} / {c['alignment_held']} | "
+            sc = {k: c.get(k, "–") for k in ("fid_val", "alignment_val", "fid_held", "alignment_held")}
+            lines.append(f"| {r['seed']} | {c['digest']} | {c['measured_cut']:.1%} | {sc['fid_val']} / {sc['alignment_val']} | "
+                         f"{sc['fid_held']} / {sc['alignment_held']} | "
                          + (f"{kn['fid']} / {kn['alignment']} ({kn['steps']} steps)" if kn else "–")
                          + f" | {'yes' if c['digest'] == r['chosen'] else ''} | "
                          + (f"{fin['fid_held']} / {fin['alignment_held']}" if fin else "") + " |")

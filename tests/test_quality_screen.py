@@ -118,3 +118,9 @@ def test_smoke_screens_each_candidate_distils_the_chosen_one_and_resumes(tmp_pat
     again = json.loads((tmp_path / "s" / "quality_screen.json").read_text())
     assert again["rows_resumed"]["resumed"] == 3 and again["rows_resumed"]["measured"] == 0
     assert again["runs"][0]["final"] == run["final"]
+    one = ["--smoke", "--data", str(DATA), "--proxies", str(ROOT / "benchmarks" / "assets"), "--out", str(tmp_path / "one"),
+           "--k", "1", "--group", f"1={second}"]
+    assert qscreen.main(one) == 0   # a group of one: distilled for the whole budget, no screen
+    (single,) = json.loads((tmp_path / "one" / "quality_screen.json").read_text())["runs"]
+    assert single["total_steps"] == 4 and single["final"]["steps"] == 4 and single["candidates"][0]["screen_steps"] == 0
+    assert not any(f.name.startswith("row-screen") for f in (tmp_path / "one" / "work" / "rows").iterdir())
