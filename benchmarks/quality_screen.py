@@ -1,9 +1,11 @@
 """Screen candidate plans by a short distillation, then distil the best one (issue 23).
 
 Landed plans of one criterion at one measured latency recover very differently: on emoji-t2i the
-same recipe's students end 13.0-15.5 in proxy alignment depending on the plan alone (the
-distillation seed moves one plan by ~0.1), and nothing measured before distillation (importance
-lost, the pruned student's metrics) orders them. This tries the plans instead of ranking them.
+same recipe's students end 13.0-15.5 in proxy alignment, and nothing measured before distillation
+(importance lost, the pruned student's metrics) orders them. This tries the plans instead of
+ranking them. Measured on the H100 (2026-12-06, results/quality/h100-2026-12-06-screen): a 200-step
+screen did not order the 2 800-step finals (Spearman -0.04 over 15 plans), and three plans
+distilled under two or three seeds each put about a third of that spread in the distillation seed.
 
 Each ``--group SEED=PLAN[,PLAN...]`` is one run of the recipe over K candidate plans (e.g. the
 landed plans of K scoring seeds). Every candidate is distilled with the final run's settings (seed
@@ -271,12 +273,13 @@ def table(res: dict) -> str:
                          + (f"{fin['fid_held']} / {fin['alignment_held']}" if fin else "") + " |")
     if rec := res["recipe"]:
         al = rec["alignment"]
-        lines += ["", f"Recipe over seeds {rec['seeds']}: cut {Q.fmt(rec['cut'], 3)}, held-out metric "
+        what = "Recipe" if res["k"] > 1 else "Plans distilled as given (no screen)"
+        lines += ["", f"{what} over seeds {rec['seeds']}: cut {Q.fmt(rec['cut'], 3)}, held-out metric "
                   f"{Q.fmt(rec['metric'])} ({rec['metric_ratio']:.3f}x the teacher)"
                   + (f", alignment {Q.fmt(al)} ({rec['alignment_ratio']:.3f}x)" if al else "")
                   + f"; {rec['total_steps']} optimizer steps a run of the teacher's {rec['teacher_steps']}; targets "
                   + ", ".join(f"{k} {'met' if v else 'missed'}" for k, v in rec["targets"].items())]
-    if p := res["predictiveness"]:
+    if (p := res["predictiveness"]) and any(isinstance(v, dict) and v.get("rho") is not None for v in p.values()):
         lines += ["", f"Screen vs earlier finals ({p['candidates_with_final']} candidates, final steps "
                   f"{p['final_steps']}): " + "; ".join(
                       f"{k.removeprefix('screen_')} rho {v['rho']} (p {v['p']})" for k, v in p.items()

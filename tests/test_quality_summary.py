@@ -102,7 +102,7 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
     trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(QS.TRIALS)}
-    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS} | trials | QS.variant_runs():
+    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS, QS.SCREEN_RUN} | trials | QS.variant_runs():
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(QS, "ROOT", root)
     assert QS.main(["--check"]) == 0
@@ -323,3 +323,18 @@ def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_p
     assert "repeat exactly" not in QS._repeat_line(r)
     with pytest.raises(ValueError, match="does not repeat"):
         QS.repeat(first, run("dddd", [13.9, 15.5], lr=1e-3), "ld-pruner-prompt")
+
+
+def test_seed_repeats_pool_each_plans_variance_with_its_own_degrees_of_freedom():
+    def run(seed, digest, al, known=None):
+        return {"seed": seed, "final": {"alignment_held": al, "fid_held": 100.0 + al},
+                "candidates": [{"digest": digest, "known": known}]}
+    earlier = {"row": "x/work/rows/row-ld-pruner-prompt-latency-aware-preserved-normalized-s4.json", "alignment": 13.0,
+               "fid": 113.0}
+    rp = QS.seed_repeats({"final_steps": 2800, "runs": [run(3, "a", 14.0, earlier), run(5, "a", 15.0, earlier),
+                                                         run(0, "b", 10.0), run(1, "b", 12.0)]})
+    assert [x["seed"] for x in rp["plans"]["a"]] == [4, 3, 5] and rp["plans"]["a"][0]["earlier"]
+    # plan a: 13, 14, 15 (variance 1, 2 dof); plan b: 10, 12 (variance 2, 1 dof)
+    assert rp["pooled"]["alignment"]["dof"] == 3
+    assert rp["pooled"]["alignment"]["within_plan_std"] == pytest.approx(((2 * 1 + 1 * 2) / 3) ** 0.5)
+    assert rp["steps"] == 2800

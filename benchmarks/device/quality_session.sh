@@ -120,6 +120,10 @@
 # --caption-mix,0.5 and RATIO_REPEAT="--plans <the two seeds-3-5 landings> --seeds 3,4,5 --repeats 4" (26 s, GPU alone),
 # three side by side 403-406 s, table 16 s, ~530 s (h100-2026-12-06-caption-mix). The third put call carried only its
 # emoji-emb parts: with .whl beside them the call was over 64 MiB.
+# 2026-12-06 14:59 UTC, an H100 at once: `start screen` with benchmarks/device/screens/2026-12-06.env (three recipe
+# runs over the cap-4 plans of seeds 0-8 and two screen-only jobs, five side by side: screens 54-59 s each, finals
+# 315-322 s, three table passes ~20 s each; ~660 s); 15:12 UTC, the next H100 at once: 2026-12-06-seeds.env (five
+# 2 800-step distillations side by side, 611-614 s; ~695 s) (h100-2026-12-06-screen).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
