@@ -124,6 +124,9 @@
 # runs over the cap-4 plans of seeds 0-8 and two screen-only jobs, five side by side: screens 54-59 s each, finals
 # 315-322 s, three table passes ~20 s each; ~660 s); 15:12 UTC, the next H100 at once: 2026-12-06-seeds.env (five
 # 2 800-step distillations side by side, 611-614 s; ~695 s) (h100-2026-12-06-screen).
+# 2026-12-06 15:31 UTC, an H100 on the second start call (the first, for an H200, got none: 90 s): `start headline`
+# with HEADLINES="confirm-cap4-s345:+<fresh-seeds-2 cap-4 work>:...:--replan" (the confirmed landing, 35 s) and
+# RATIO_REPEAT on the new plans (19 s); given back during the distillations, ~195 s (h100-2026-12-06-confirm).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
