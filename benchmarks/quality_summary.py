@@ -968,7 +968,7 @@ def _screen_line(p: dict, head: dict) -> str:
     w = rp["pooled"]["alignment"]
     share = w["within_plan_std"] ** 2 / head["alignment_std"] ** 2
     return (f"**Plan screening** ({_run_link(p['run'])}, {p['device']}, {p['date'][:10]}; `quality_screen.py`): "
-            f"{len(r['seeds'])} runs each screened {p['k']} landed cap-4 plans (the scoring seeds 0-2, 3-5, 6-8) for "
+            f"{len(r['seeds'])} runs each screened {p['k']} landed cap-4 plans (of {p['k']} scoring seeds) for "
             f"{p['screen_steps']} distillation steps on a {p['final_steps']}-step schedule, chose by alignment on "
             f"training captions ({p['select']}; the held-out split was not read) and distilled the choice "
             f"{p['final_steps']} steps ({r['total_steps']} optimizer steps a run): cut {_pct(r['cut_mean'])}, "
@@ -978,7 +978,8 @@ def _screen_line(p: dict, head: dict) -> str:
             f"{v['candidates_with_final']} plans with a {'/'.join(map(str, v['final_steps']))}-step final, Spearman ρ of "
             f"the screen's training-caption alignment against the final alignment {rho['alignment_val']:+.2f} (its "
             f"held-out alignment {rho['alignment_held']:+.2f}; proxy-FID {rho['fid_val']:+.2f} / {rho['fid_held']:+.2f}), "
-            f"over the nine cap-4 plans {c['rho']:+.2f}. Three plans distilled again under other seeds (the same lease "
+            f"over the runs' {p['screen_vs_final_recipe_plans']['candidates_with_final']} cap-4 plans {c['rho']:+.2f}. "
+            f"{len(rp['plans'])} plans distilled again under other seeds (the same lease "
             f"day, {rp['steps']} steps; alignment per plan): {per}. The pooled within-plan std {w['within_plan_std']:.2f} "
             f"({w['dof']} degrees of freedom) against {head['alignment_std']:.2f} over the headline's "
             f"{len(head['seeds'])} plans puts about {round(100 * share)} % of that variance in the distillation's own "
