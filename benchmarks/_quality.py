@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401  (puts the repo root on sys.path)
+import _work_files as WF
 import torch
 import torch.nn.functional as F
 
@@ -358,7 +359,7 @@ class PlanStore:
     ``--phase plan`` run, which times the runner, and the ``--phase train`` run, which must not."""
 
     def __init__(self, a, work: Path):
-        self.phase, self.dir = a.phase, work / "plans"
+        self.phase, self.work = a.phase, work
         self.profile_path = profile_path(a, work)
         self.caps = getattr(a, "cap", None) or []
         self.replan = getattr(a, "replan", False)
@@ -376,7 +377,7 @@ class PlanStore:
         from ldprune_deploy.artifacts import PrunePlan
         from ldprune_deploy.planner.problem import caps_exceeded
 
-        path = self.dir / f"plan-{key}.json"
+        path = WF.plan_path(self.work, key)
         if self.phase == "train":
             kept = PrunePlan.load(self._need(path))
             if over := caps_exceeded(kept.modifications, self.caps):
@@ -451,7 +452,7 @@ class RowStore:
     def row(self, key: str, plan, make) -> dict:
         """The row ``key`` of ``plan``: the stored one (here, then under --rows-from) if its fingerprint
         matches, else ``make()``, stored."""
-        path, fp = self.dir / f"row-{key}.json", self.fingerprint(key, plan)
+        path, fp = WF.row_path(self.dir.parent, key), self.fingerprint(key, plan)
         for src in [path, *(d / path.name for d in self.sources)] if self.resume else []:
             if src.is_file() and (kept := self._stored(src, fp)):
                 if src != path:   # copied, so the table pass and a later resume find it here

@@ -42,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
+import _work_files as WF  # noqa: E402
 
 SELECT = {"val-alignment": ("alignment", max), "val-fid": ("fid", min)}
 
@@ -76,9 +77,8 @@ def digest(plan) -> str:
 def known_final(path: Path, plan) -> dict | None:
     """The full-length row beside a plan file (…/work/plans/plan-KEY-sN.json -> …/work/rows/row-KEY-
     preserved-normalized-sN.json) when it was made from the same modifications."""
-    key, _, seed = path.stem.removeprefix("plan-").rpartition("-s")
-    row = path.parent.parent / "rows" / f"row-{key}-preserved-normalized-s{seed}.json"
-    if not row.is_file():
+    row = WF.row_beside_plan(path)
+    if row is None or not row.is_file():
         return None
     kept = json.loads(row.read_text())
     r = kept.get("row") or {}

@@ -41,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality as Q  # noqa: E402
+import _work_files as WF  # noqa: E402
 
 PLANS = [("ld-pruner", "latency-aware"), ("ld-pruner", "rank"), ("laptop", "latency-aware"),
          ("magnitude", "latency-aware"), ("random", "latency-aware")]
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
             return Q.land_plan(t, a, scores_for(method), prof, p, strategy, target, probe) if probe else p
 
         for method, strategy in plans:
-            plan = store.plan(f"{method}-{strategy}-s{seed}", lambda: make_plan(method, strategy))
+            plan = store.plan(WF.plan_key(method, strategy, seed), lambda: make_plan(method, strategy))
             if not store.train:
                 print(f"seed {seed} {method}/{strategy}: {len(plan.modifications)} mods, measured "
                       f"{Q.plan_summary(plan)['measured_cut']:.1%} cut, landed {Q.plan_summary(plan)['landed']} (plan saved)")
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
             if a.ablations and (method, strategy) == PLANS[0]:
                 runs += [("scratch", "normalized"), ("preserved", "plain")]
             for init, feat in runs:
-                rows.append(kept.row(f"{method}-{strategy}-{init}-{feat}-s{seed}", plan, lambda: run_one(
+                rows.append(kept.row(WF.row_key(method, strategy, init, feat, seed), plan, lambda: run_one(
                     t, a, metric, plan, method, strategy, init, feat, seed, work)))
     if probe is not None:
         probe.close()

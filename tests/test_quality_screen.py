@@ -124,3 +124,13 @@ def test_smoke_screens_each_candidate_distils_the_chosen_one_and_resumes(tmp_pat
     (single,) = json.loads((tmp_path / "one" / "quality_screen.json").read_text())["runs"]
     assert single["total_steps"] == 4 and single["final"]["steps"] == 4 and single["candidates"][0]["screen_steps"] == 0
     assert not any(f.name.startswith("row-screen") for f in (tmp_path / "one" / "work" / "rows").iterdir())
+
+
+def test_work_file_names_round_trip():
+    import _work_files as WF
+
+    plan = WF.plan_file("run/work", "ld-pruner-prompt", "latency-aware", 7)
+    assert plan == Path("run/work/plans/plan-ld-pruner-prompt-latency-aware-s7.json")
+    assert WF.row_beside_plan(plan) == WF.row_path(
+        "run/work", WF.row_key("ld-pruner-prompt", "latency-aware", "preserved", "normalized", 7))
+    assert WF.row_beside_plan("x/plans/other.json") is None

@@ -28,10 +28,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.planner.problem import cap_members  # noqa: E402
+from _work_files import plan_file  # noqa: E402
 
 SCHEMA = "ldprune.landing-pairs/1"
 BASE = ("latency-aware", "preserved", "normalized")   # the rows a plan is distilled into unchanged
@@ -45,7 +47,7 @@ def _spec(folder: Path, criterion: str) -> dict:
     rows = {r["seed"]: r for r in res["rows"] if (r["method"], r["strategy"], r["init"], r["feature_kd"]) == (criterion, *BASE)}
     plans = {}
     for seed in rows:
-        f = folder / "work" / "plans" / f"plan-{criterion}-{BASE[0]}-s{seed}.json"
+        f = plan_file(folder / "work", criterion, BASE[0], seed)
         if f.is_file():
             plans[seed] = json.loads(f.read_text())
     return {"result": res, "rows": rows, "plans": plans}

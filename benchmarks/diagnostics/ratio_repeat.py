@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
+from _work_files import plan_file  # noqa: E402
 
 SCHEMA = "ldprune.ratio-repeat/1"
 
@@ -42,7 +43,7 @@ def find_plans(works: list[Path], only: str, seeds: list[int]) -> list[tuple[str
     out, missing = [], []
     for w in works:
         for s in seeds:
-            f = w / "plans" / f"plan-{criterion}-{planner}-s{s}.json"
+            f = plan_file(w, criterion, planner, s)
             (out if f.is_file() else missing).append((f"{w.parent.name}/s{s}", f))
     if missing:
         raise LdpruneError(f"no plan file {', '.join(str(f) for _, f in missing)}",

@@ -1,0 +1,40 @@
+"""The names of a quality run's work files (OUT/work/plans/plan-KEY.json, OUT/work/rows/row-KEY.json),
+in one place for the scripts that write them (``_quality``) and those that read committed runs
+without torch (``quality_screen``, ``diagnostics/landing_pairs``, ``diagnostics/ratio_repeat``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def plan_key(criterion: str, planner: str, seed: int) -> str:
+    return f"{criterion}-{planner}-s{seed}"
+
+
+def row_key(criterion: str, planner: str, init: str, feature_kd: str, seed: int) -> str:
+    return _row_key(f"{criterion}-{planner}", init, feature_kd, seed)
+
+
+def _row_key(plan_prefix: str, init: str, feature_kd: str, seed: int) -> str:
+    return f"{plan_prefix}-{init}-{feature_kd}-s{seed}"
+
+
+def plan_path(work: str | Path, key: str) -> Path:
+    return Path(work) / "plans" / f"plan-{key}.json"
+
+
+def row_path(work: str | Path, key: str) -> Path:
+    return Path(work) / "rows" / f"row-{key}.json"
+
+
+def plan_file(work: str | Path, criterion: str, planner: str, seed: int) -> Path:
+    return plan_path(work, plan_key(criterion, planner, seed))
+
+
+def row_beside_plan(path: str | Path, init: str = "preserved", feature_kd: str = "normalized") -> Path | None:
+    """The row a plan file's own run distilled it into (…/plans/plan-<criterion>-<planner>-s<seed>.json ->
+    …/rows/row-<criterion>-<planner>-<init>-<feature_kd>-s<seed>.json); None for a file not named so.
+    Criterion and planner names hold dashes, so the name is not split between them."""
+    m = re.fullmatch(r"plan-(.+)-s(\d+)\.json", Path(path).name)
+    return row_path(Path(path).parent.parent, _row_key(m.group(1), init, feature_kd, int(m.group(2)))) if m else None
