@@ -417,7 +417,7 @@ class RowStore:
         from ldprune_deploy.quality.common import cache_dir
         from ldprune_deploy.quality.proxy import proxy_path
 
-        self.dir, self.resume, self.resumed, self.measured = work / "rows", a.resume, [], []
+        self.work, self.resume, self.resumed, self.measured = work, a.resume, [], []
         self.sources = [Path(d) for d in getattr(a, "rows_from", None) or []]
         if missing := [str(d) for d in self.sources if not d.is_dir()]:
             raise SystemExit(f"--rows-from: no such folder {', '.join(missing)}: name a rows folder (…/work/rows)")
@@ -452,7 +452,7 @@ class RowStore:
     def row(self, key: str, plan, make) -> dict:
         """The row ``key`` of ``plan``: the stored one (here, then under --rows-from) if its fingerprint
         matches, else ``make()``, stored."""
-        path, fp = WF.row_path(self.dir.parent, key), self.fingerprint(key, plan)
+        path, fp = WF.row_path(self.work, key), self.fingerprint(key, plan)
         for src in [path, *(d / path.name for d in self.sources)] if self.resume else []:
             if src.is_file() and (kept := self._stored(src, fp)):
                 if src != path:   # copied, so the table pass and a later resume find it here

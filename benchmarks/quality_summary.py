@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ldprune_deploy.quality.evidence import pooled_std  # noqa: E402
 from ldprune_deploy.quality.numerics import recorded_precision  # noqa: E402
 
 # the runs measured against the teachers before the committed ones stay committed as history: the first
@@ -628,9 +629,8 @@ def seed_repeats(res: dict) -> dict:
                     "earlier": False})
     pooled = {}
     for k in ("alignment", "metric"):
-        dof = sum(len(v) - 1 for v in plans.values())
-        ss = sum((len(v) - 1) * statistics.variance([x[k] for x in v]) for v in plans.values() if len(v) > 1)
-        pooled[k] = {"within_plan_std": (ss / dof) ** 0.5 if dof else None, "dof": dof}
+        p = pooled_std([[x[k] for x in v] for v in plans.values()])
+        pooled[k] = {"within_plan_std": p["std"], "dof": p["dof"]}
     return {"steps": res["final_steps"], "plans": plans, "pooled": pooled}
 
 

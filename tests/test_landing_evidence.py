@@ -6,7 +6,7 @@ import pytest
 
 from ldprune_deploy.planner.landing import land, priority_order, savings_posterior
 from ldprune_deploy.planner.problem import Problem
-from ldprune_deploy.quality.evidence import differs, ladder, plateau, trend
+from ldprune_deploy.quality.evidence import differs, ladder, plateau, pooled_std, trend
 
 
 def _problem(savings, importance, ops=None):
@@ -167,6 +167,13 @@ def test_ladder_and_differs():
                   higher_is_better=True)["holds"]
     assert differs([10, 11, 12], [20, 21, 22])["exceeds_spread"]
     assert not differs([10, 14, 18], [12, 16, 20])["exceeds_spread"]
+
+
+def test_pooled_std_weights_each_groups_variance_by_its_degrees_of_freedom():
+    # variances 1 (2 dof) and 2 (1 dof); a group of one adds nothing
+    p = pooled_std([[13.0, 14.0, 15.0], [10.0, 12.0], [7.0]])
+    assert p["dof"] == 3 and p["std"] == pytest.approx(((2 * 1 + 1 * 2) / 3) ** 0.5)
+    assert pooled_std([[1.0], [2.0]]) == {"std": None, "dof": 0}
 
 
 def test_landing_simulation_lands_nearly_every_landable_case():

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
+from ldprune_deploy.quality.evidence import pooled_std  # noqa: E402
 from _work_files import plan_file  # noqa: E402
 
 SCHEMA = "ldprune.ratio-repeat/1"
@@ -69,11 +70,9 @@ def summarize(label: str, plan: dict, ratios: list[float]) -> dict:
 def pooled(records: list[dict]) -> dict:
     """The noise of one measurement: the within-plan variance pooled over plans (each with n - 1 degrees
     of freedom), against the width of the landing's window."""
-    dev = [(len(r["repeats"]) - 1, r["std"] ** 2) for r in records if r["std"] is not None]
-    dof = sum(d for d, _ in dev)
-    sd = (sum(d * v for d, v in dev) / dof) ** 0.5 if dof else None
+    p = pooled_std([r["repeats"] for r in records])
     widths = {round(r["window"][1] - r["window"][0], 6) for r in records if "window" in r}
-    return {"pooled_std": sd, "dof": dof, "window_width": widths.pop() if len(widths) == 1 else sorted(widths) or None,
+    return {"pooled_std": p["std"], "dof": p["dof"], "window_width": widths.pop() if len(widths) == 1 else sorted(widths) or None,
             "in_window": sum(r.get("in_window", 0) for r in records), "measurements": sum(len(r["repeats"]) for r in records)}
 
 

@@ -18,6 +18,14 @@ def spread(values: list[float]) -> dict:
             "min": min(v), "max": max(v), "n": len(v)}
 
 
+def pooled_std(groups: list[list[float]]) -> dict:
+    """The within-group std pooled over groups (each group's variance with its n - 1 degrees of
+    freedom; a group of one adds none): the noise of one value when the groups' means differ."""
+    parts = [(len(g) - 1, statistics.variance(g)) for g in groups if len(g) > 1]
+    dof = sum(d for d, _ in parts)
+    return {"std": (sum(d * v for d, v in parts) / dof) ** 0.5 if dof else None, "dof": dof}
+
+
 def _window(steps: list[int], values: list[float], total_steps: int, last: float):
     """(window start step, the curve's finite (step, value) points, those at or after the start)."""
     start = (1 - last) * total_steps
