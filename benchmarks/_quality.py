@@ -48,7 +48,7 @@ def device() -> str:
 # a selection measured in the landing's window is measured this many times more and lands on the median: one
 # paired measurement's std was a third of the window on the H100 (diagnostics/ratio_repeat.py, 2026-12-06)
 LANDING_CONFIRM = 2
-LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0}
+LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0, "snr_gamma": None}
 
 
 def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int, rows: bool = True) -> None:
@@ -71,6 +71,9 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
     ap.add_argument("--caption-mix", type=float, default=LATER_SETTINGS["caption_mix"], metavar="P",
                     help="share of rows whose caption is a blend of two training captions, trained by the KD terms "
                          "only (DistillConfig.caption_mix; text-to-image teachers; default 0: off)")
+    ap.add_argument("--snr-gamma", type=float, default=LATER_SETTINGS["snr_gamma"], metavar="GAMMA",
+                    help="min-SNR-gamma weighting of the task and output-KD terms (DistillConfig.snr_gamma; "
+                         "default: off)")
     ap.add_argument("--ema", type=float, metavar="DECAY",
                     help="keep an EMA of the student and measure it (e.g. 0.995; default: the raw weights)")
     ap.add_argument("--fid-n", type=int, default=fid_n, help=f"generated samples per proxy-FID/FAD (default {fid_n})")
@@ -113,6 +116,8 @@ def finish_args(a, smoke_teacher: str) -> None:
         raise SystemExit(f"--cond-dropout takes a share of captions in [0, 1), not {a.cond_dropout}")
     if not 0 <= a.caption_mix < 1:
         raise SystemExit(f"--caption-mix takes a share of rows in [0, 1), not {a.caption_mix}")
+    if a.snr_gamma is not None and not a.snr_gamma > 0:
+        raise SystemExit(f"--snr-gamma takes a positive SNR cap (e.g. 5), not {a.snr_gamma}")
     if a.lambda_out < 0:
         raise SystemExit(f"--lambda-out takes a weight >= 0, not {a.lambda_out}")
     from ldprune_deploy.planner.config import check_caps
@@ -630,7 +635,7 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
                         mixed_precision="bf16" if cuda else "no",
                         cpu=not cuda, seed=seed, progress=False, overwrite=True, save_final=True, weight_decay=0.0,
                         lambda_prompt=a.lambda_prompt, ema_decay=a.ema,
-                        caption_mix=a.caption_mix if t.cond_train is not None else 0.0)
+                        caption_mix=a.caption_mix if t.cond_train is not None else 0.0, snr_gamma=a.snr_gamma)
     t0 = time.perf_counter()
     folder = distill(t.unet, student, cfg, on_grads=hook if eval_at else None)
     secs = time.perf_counter() - t0
@@ -666,9 +671,11 @@ def header(a, script: str, t: Teacher, metric: ProxyMetric) -> dict:
             "lambda_out": a.lambda_out, "cond_dropout": a.cond_dropout if t.cond_train is not None else None,
             "losses": "task + " + (f"{a.lambda_out:g} x " if a.lambda_out != 1 else "") + "output KD + feature KD"
             + (f" + {a.lambda_prompt:g} x prompt-effect KD" if a.lambda_prompt else "")
-            + (f"; KD also on blended captions ({a.caption_mix:g} of the rows)" if a.caption_mix else ""),
-            # recorded only when on, so a run without it reads as every run before it
-            **({"caption_mix": a.caption_mix} if a.caption_mix else {})},
+            + (f"; KD also on blended captions ({a.caption_mix:g} of the rows)" if a.caption_mix else "")
+            + (f"; task and output KD weighted by min-SNR-{a.snr_gamma:g}" if a.snr_gamma else ""),
+            # recorded only when on, so a run without them reads as every run before them
+            **({"caption_mix": a.caption_mix} if a.caption_mix else {}),
+            **({"snr_gamma": a.snr_gamma} if a.snr_gamma else {})},
             "metric": metric.settings(), "runner": a.backend,
             "scoring": {"n_gen": a.n_gen, "steps": a.score_steps, "sampler": "ddim", "guidance": 1.0},
             **({"smoke_note": "SMOKE RUN: throwaway 2-step teacher, tiny N; the figures mean nothing"} if a.smoke else {})}

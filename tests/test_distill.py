@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -185,6 +186,50 @@ def test_caption_mix_run_and_refusals(t2i_student, uncond_student, tmp_path):
     with pytest.raises(LdpruneError, match=r"\[0, 1\)"):
         distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "one", caption_mix=1.0, **cfg))
     assert not (tmp_path / "one").exists()
+
+
+@pytest.mark.parametrize("pred", ["epsilon", "v_prediction", "sample"])
+def test_snr_weights_are_the_min_snr_recipe(pred):
+    """diffusers' train_text_to_image --snr_gamma: min(SNR, gamma) / SNR for epsilon, / (SNR + 1) for v;
+    min(SNR, gamma) for x0 targets (an epsilon loss is SNR times the x0 loss)."""
+    from ldprune_deploy.distillation.setup import noise_scheduler, snr_weights
+
+    sched, _ = noise_scheduler(SimpleNamespace(vae_scale_factor=8), DistillConfig(output="x", prediction_type=pred))
+    t = torch.tensor([0, 50, 150, 500, 999])
+    ac = sched.alphas_cumprod[t].double()
+    snr = ac / (1 - ac)
+    cap = snr.clamp(max=5.0)
+    want = {"epsilon": cap / snr, "v_prediction": cap / (snr + 1), "sample": cap}[pred]
+    w = snr_weights(sched, t, 5.0, pred)
+    assert torch.allclose(w.double(), want, rtol=1e-4)
+    if pred == "epsilon":   # low noise capped, high noise untouched
+        assert w[0] < 0.01 and w[-1] == pytest.approx(1.0) and bool((w <= 1.0 + 1e-6).all())
+
+
+def test_row_weight_scales_task_and_output_kd_but_not_features():
+    g = torch.Generator().manual_seed(0)
+    eps_s, target, eps_t = (torch.randn(3, 4, 8, 8, generator=g) for _ in range(3))
+    fs, ft = {"mid": torch.randn(3, 6, 4, 4, generator=g)}, {"mid": torch.randn(3, 6, 4, 4, generator=g)}
+    w, tw = torch.tensor([0.5, 1.0, 0.0]), torch.tensor([2.0, 0.0, 1.0])
+    _, plain = distill_loss(eps_s, target, eps_t, fs, ft)
+    _, weighted = distill_loss(eps_s, target, eps_t, fs, ft, row_weight=w, task_weight=tw)
+    rows = lambda a, b: (a - b).pow(2).flatten(1).mean(1)  # noqa: E731
+    assert weighted["task"] == pytest.approx(float((rows(eps_s, target) * w * tw).mean()), rel=1e-5)
+    assert weighted["out"] == pytest.approx(float((rows(eps_s, eps_t) * w).mean()), rel=1e-5)
+    assert weighted["feat"] == pytest.approx(plain["feat"], rel=1e-6)
+
+
+def test_snr_gamma_run_weights_step_one_and_refuses_a_bad_cap(t2i_student, tmp_path):
+    h, plain, cfg = _t2i_beside_plain(t2i_student, tmp_path, seed=4, steps=2, batch=4, snr_gamma=5.0)
+    # step 1: same student, images, noise and timesteps; epsilon weights are <= 1 and feature KD is unweighted
+    assert h[0]["task"] <= plain[0]["task"] and h[0]["out"] <= plain[0]["out"]
+    assert (h[0]["task"], h[0]["out"]) != pytest.approx((plain[0]["task"], plain[0]["out"]), rel=1e-6)
+    assert h[0]["feat"] == pytest.approx(plain[0]["feat"], rel=1e-5)
+    assert json.loads((tmp_path / "v" / "summary.json").read_text())["config"]["snr_gamma"] == 5.0
+    for bad in (0.0, -1.0):
+        with pytest.raises(LdpruneError, match="--snr-gamma"):
+            distill("tiny-t2i", t2i_student, DistillConfig(output=tmp_path / "bad", snr_gamma=bad, **cfg))
+    assert not (tmp_path / "bad").exists()
 
 
 def _uncond_cfg(out, data, **kw):

@@ -15,7 +15,7 @@ SCHEDULES = ("cosine", "constant")
 
 # Fields that change the loss curve: a resume must use the same values.
 RESUME_KEYS = ("seed", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "lr_schedule",
-               "feat_loss", "lambda_task", "lambda_out", "lambda_feat", "lambda_prompt", "ema_decay",
+               "feat_loss", "lambda_task", "lambda_out", "lambda_feat", "lambda_prompt", "snr_gamma", "ema_decay",
                "max_grad_norm", "steps", "random_flip", "cond_dropout", "caption_mix", "mixed_precision", "stages")
 
 
@@ -58,6 +58,11 @@ class DistillConfig(Params):
                                  help="weight of the prompt-effect KD loss (text-conditional UNets: matches "
                                       "eps(c) - eps(empty), which output KD barely weights; costs a doubled batch; on "
                                       "emoji-t2i it lowered alignment at 0.1 and 1.0, see README)")
+    snr_gamma: float | None = param(None, group="loss", metavar="GAMMA",
+                                    help="min-SNR-gamma weighting of the task and output-KD terms (Hang et al. 2023; "
+                                         "diffusers' --snr_gamma, 5 in the paper): each row weighted min(SNR, gamma) / "
+                                         "SNR (v-prediction: / (SNR + 1)), which caps the weight of the low-noise "
+                                         "timesteps that dominate a noise loss; feature KD is not weighted")
     stages: list[str] | None = param(None, group="loss", metavar="MODULE",
                                      help="module ids whose outputs are matched (default: every down/mid/up block)")
     prediction_type: str = param("epsilon", group="loss", choices=("epsilon", "v_prediction", "sample"),
@@ -106,6 +111,9 @@ class DistillConfig(Params):
             bad("no training data given", "pass --data DIR/FILE, or --data-free to distil on teacher samples")
         if self.data is not None and self.data_free:
             bad("both --data and --data-free given", "pick one")
+        if self.snr_gamma is not None and not self.snr_gamma > 0:
+            bad(f"--snr-gamma {self.snr_gamma} is not a positive SNR cap",
+                "pass e.g. --snr-gamma 5 (the Min-SNR paper's value), or leave it out for unweighted terms")
         if not 0 <= self.caption_mix < 1:
             bad(f"--caption-mix {self.caption_mix} is not a share of rows in [0, 1)",
                 "pass e.g. --caption-mix 0.5 (0: off); at 1 no row would train the task loss")

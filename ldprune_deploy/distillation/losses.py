@@ -113,17 +113,24 @@ def distill_loss(eps_s: torch.Tensor, target: torch.Tensor, eps_t: torch.Tensor,
                  feats_s: dict[str, torch.Tensor], feats_t: dict[str, torch.Tensor], *, mode: str = "normalized",
                  lambda_task: float = 1.0, lambda_out: float = 1.0, lambda_feat: float = 1.0,
                  uncond: tuple[torch.Tensor, torch.Tensor] | None = None, lambda_prompt: float = 0.0,
-                 task_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+                 task_weight: torch.Tensor | None = None, row_weight: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Total loss and its parts (floats; per-stage feature terms under ``feat/<id>``).
 
     ``uncond``: the (student, teacher) predictions for the same inputs with an empty caption;
     given, the prompt-effect term is added and reported as ``prompt``. ``task_weight``: a per-row
     weight of the task term (0 for a row whose target is not the task's answer, e.g. a blended
     caption), still averaged over every row so a batch split over processes means the same.
+    ``row_weight``: a per-row weight of both the task and the output-KD term (min-SNR-gamma),
+    on top of ``task_weight``.
     """
-    task_rows = _per_sample_mse(eps_s, target)
-    task = (task_rows if task_weight is None else task_rows * task_weight.to(task_rows.device)).mean()
-    out = _per_sample_mse(eps_s, eps_t.detach()).mean()
+    def weighted(rows: torch.Tensor, *weights: torch.Tensor | None) -> torch.Tensor:
+        for w in weights:
+            rows = rows if w is None else rows * w.to(rows.device, rows.dtype)
+        return rows.mean()
+
+    task = weighted(_per_sample_mse(eps_s, target), task_weight, row_weight)
+    out = weighted(_per_sample_mse(eps_s, eps_t.detach()), row_weight)
     missing = set(feats_t) ^ set(feats_s)
     if missing:
         raise LdpruneError(f"stage outputs missing on one side: {sorted(missing)}",

@@ -95,6 +95,19 @@ def lr_lambda(config):
     return f
 
 
+def snr_weights(sched, t: torch.Tensor, gamma: float, pred: str) -> torch.Tensor:
+    """Per-row min-SNR-gamma weights in the prediction's own loss space (diffusers' recipe; x0 for ``sample``)."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(sched, t)
+    capped = snr.clamp(max=gamma)
+    if pred == "epsilon":
+        return capped / snr
+    if pred == "v_prediction":
+        return capped / (snr + 1)
+    return capped
+
+
 def task_target(sched, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, pred: str) -> torch.Tensor:
     if pred == "epsilon":
         return noise

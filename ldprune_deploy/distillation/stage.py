@@ -18,7 +18,7 @@ from .config import DistillConfig
 from .data import DistillData, load_data
 from .losses import FeatureTaps, default_stages, distill_loss, unwrap
 from .report import activation_bytes, format_memory, memory_report, plot_losses
-from .setup import load_pair, lr_lambda, noise_scheduler, prepare_output, task_target
+from .setup import load_pair, lr_lambda, noise_scheduler, prepare_output, snr_weights, task_target
 
 log = logging.getLogger("ldprune")
 
@@ -180,6 +180,8 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
             ctx = torch.where(drop[:, None, None], torch.zeros_like(ctx), ctx)
         extra = added_cond(s_unet, len(t), lat.shape[-1], info.vae_scale_factor, acc.device, torch.float32)
         target = task_target(sched, x0, noise, t, config.prediction_type)
+        row_weight = None if config.snr_gamma is None else snr_weights(sched, t, config.snr_gamma,
+                                                                          config.prediction_type)
         B, prompt = len(t), config.lambda_prompt > 0 and ctx is not None
         if prompt:
             # conditional and empty-caption rows in one forward per model: DDP allows one
@@ -200,7 +202,7 @@ def distill(teacher: Any, student: Any, config: DistillConfig | None = None, *,
         return distill_loss(eps_s, target, eps_t, feats_s, feats_t, mode=config.feat_loss,
                             lambda_task=config.lambda_task, lambda_out=config.lambda_out,
                             lambda_feat=config.lambda_feat, uncond=uncond, lambda_prompt=config.lambda_prompt,
-                            task_weight=task_weight)
+                            task_weight=task_weight, row_weight=row_weight)
 
     mem = None
     if acc.is_main_process and start == 0:
