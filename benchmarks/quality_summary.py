@@ -76,11 +76,16 @@ CAPTION_MIX_RUN = "benchmarks/results/quality/h100-2026-12-06-caption-mix"
 # three runs over the cap-4 plans of seeds 0-8, six more plans screened only); 15:12-15:24 UTC: three landed plans
 # distilled 2 800 steps under other seeds
 SCREEN_RUN = "benchmarks/results/quality/h100-2026-12-06-screen"
+# 17:06-17:20 UTC: the cap-4 plans of seeds 0-5 (the committed files) distilled again with --snr-gamma 5 (min-SNR-5
+# weighting of the task and output-KD terms), six side by side (seeds 6-8 dropped when the device budget shrank)
+SNR_RUN = "benchmarks/results/quality/h100-2026-12-06-snr"
 # the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
 NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
 CAP4_S0_2, CAP4_S3_5, CAP4_S6_8 = (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i",
                                    f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i",
                                    f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i")
+SNR5_S0_2, SNR5_S3_5 = f"{SNR_RUN}/snr5-cap4-s012-emoji-t2i", f"{SNR_RUN}/snr5-cap4-s345-emoji-t2i"
+PROMPT_S0_2 = f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i"
 REPEAT = (NODROP_S0_2, f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
           "ld-pruner-prompt")
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
@@ -105,8 +110,7 @@ HEADLINE_T2I = [
      "ld-pruner-prompt", COMMITTED_CURVES),
     ("the same plans (seed 0), 2800 steps at lr 2e-4", f"{PROMPT_HEADLINE_RUN}/screen-2800-prompt-xattn-lr2e-4-emoji-t2i",
      "ld-pruner-prompt", COMMITTED_CURVES),
-    ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 2800 steps", f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 2800 steps", PROMPT_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
     ("the same ld-pruner-prompt plans, 2800 steps, EMA 0.995 of the student",
      f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 2800 steps at lr 1e-3", f"{LEVERS_RUN}/headline-2800-lr1e-3-emoji-t2i", "ld-pruner",
@@ -136,6 +140,12 @@ HEADLINE_T2I = [
      (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8), "ld-pruner-prompt", COMMITTED_CURVES),
     ("ld-pruner-prompt plans without a cap, no caption dropout, on every seed it was distilled with",
      (NODROP_S0_2, NOCAP_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans of seeds 0-2, 2800 steps, no caption dropout, min-SNR-5 weighting of the task and output KD",
+     SNR5_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans of seeds 3-5, 2800 steps, no caption dropout, min-SNR-5 weighting of the task and output KD",
+     SNR5_S3_5, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans with min-SNR-5 weighting (`--snr-gamma 5`) on every seed it was distilled with",
+     (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -298,6 +308,17 @@ def _is_base(row: dict) -> bool:
     return (row["criterion"], row["planner"], row["init"], row["feature_kd"]) == BASE
 
 
+# distillation settings a text-to-image result records only from 2026-12-06 on (lambda_out, cond_dropout) or only
+# when on (caption_mix, snr_gamma): what every run before or without them used (_quality.LATER_SETTINGS, not
+# imported: this script reads committed files only, without torch)
+T2I_LATER_DISTILL = {"lambda_out": 1.0, "cond_dropout": 0.1, "caption_mix": 0.0, "snr_gamma": None}
+
+
+def _distill(result: dict) -> dict:
+    """A text-to-image result's distillation settings with the unrecorded ones filled in."""
+    return {**T2I_LATER_DISTILL, **result["distill"]}
+
+
 FID_LIMIT, ALIGN_FLOOR = 1.10, 0.95   # issue 23's text-to-image targets, as ratios to the teacher
 
 
@@ -326,11 +347,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
             "distill_batch": r["result"]["distill"]["batch"], "distill_lr": r["result"]["distill"]["lr"],
             "distill_ema": r["result"]["distill"].get("ema"),
-            # recorded from 2026-12-06 on; every text-to-image run before distilled at 1 and 0.1
-            # (_quality.LATER_SETTINGS, not imported: this script reads committed files only, without torch)
-            "distill_lambda_out": r["result"]["distill"].get("lambda_out", 1.0),
-            "distill_cond_dropout": r["result"]["distill"].get("cond_dropout", 0.1),
-            "distill_caption_mix": r["result"]["distill"].get("caption_mix", 0.0),   # recorded only when on
+            **{f"distill_{k}": v for k, v in _distill(r["result"]).items() if k in T2I_LATER_DISTILL},
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
@@ -374,6 +391,62 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     return {"seeds": sorted(rows), "cut_mean": cut, "cut_std": cut_sd, "metric_mean": fid, "metric_std": fid_sd,
             "alignment_mean": al, "alignment_std": al_sd,
             "pooled_runs": [{"run": f, "seeds": seeds} for f, seeds in per_run.items()]}
+
+
+# one setting changed on the same landed plans and seeds: (lever, its runs, the runs it changed, criterion)
+LEVER_PAIRS = [
+    ("no caption dropout", (NODROP_S0_2,), (PROMPT_S0_2,), "ld-pruner-prompt"),
+    ("EMA 0.995 of the student", (f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i",), (PROMPT_S0_2,), "ld-pruner-prompt"),
+    ("output-KD weight 3", (f"{LOSSES_RUN}/headline-2800-prompt-out3-emoji-t2i",), (PROMPT_S0_2,), "ld-pruner-prompt"),
+    ("output-KD weight 0.5", (f"{LOSSES_RUN}/headline-2800-prompt-nodrop-out05-emoji-t2i",), (NODROP_S0_2,),
+     "ld-pruner-prompt"),
+    ("batch 256", (f"{NODROP_RUN}/headline-2800-prompt-nodrop-b256-emoji-t2i",), (NODROP_S0_2,), "ld-pruner-prompt"),
+    ("lr 1e-3", (f"{NODROP_RUN}/headline-2800-prompt-nodrop-lr1e3-emoji-t2i",), (NODROP_S0_2,), "ld-pruner-prompt"),
+    ("half the rows on blended captions", (f"{CAPTION_MIX_RUN}/mix05-cap4-s345-emoji-t2i",), (CAP4_S3_5,),
+     "ld-pruner-prompt"),
+    ("min-SNR-5 weighting of the task and output KD", (SNR5_S0_2, SNR5_S3_5), (CAP4_S0_2, CAP4_S3_5), "ld-pruner-prompt"),
+]
+PAIR_METRICS = {"alignment": "alignment_distilled", "proxy-FID": "fid_distilled"}
+
+
+def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criterion: str) -> dict:
+    """One setting's effect seed by seed: each seed's row of ``lever`` minus the row of ``base`` distilled from the
+    same landed plan (the modifications must match, else ValueError), the settings that differ between the two
+    runs' distillations (none: ValueError), and per metric the mean difference, its std and standard error."""
+    def rows(folders):
+        got, distill = {}, None
+        for f in folders:
+            res = _strategy_run(f)["result"]
+            distill = distill or {k: v for k, v in _distill(res).items() if k != "losses"}
+            got |= {s: x for s, x in _base_rows(res, criterion).items()}
+        return got, distill
+    (new, d_new), (old, d_old) = rows(lever), rows(base)
+    seeds = sorted(set(new) & set(old))
+    if not seeds:
+        raise ValueError(f"{name}: no seed is in both {lever} and {base}")
+    if moved := [s for s in seeds if sorted(map(tuple, new[s]["modifications"])) != sorted(map(tuple, old[s]["modifications"]))]:
+        raise ValueError(f"{name}: seed {moved[0]} was distilled from another plan than its base row")
+    changed = {k: [d_old.get(k), d_new.get(k)] for k in sorted(set(d_old) | set(d_new)) if d_old.get(k) != d_new.get(k)}
+    if not changed:
+        raise ValueError(f"{name}: the runs distilled with the same settings (a repeat, not a lever)")
+    from scipy import stats
+
+    diffs = {}
+    for m, key in PAIR_METRICS.items():
+        d = [new[s][key] - old[s][key] for s in seeds]
+        sd = statistics.stdev(d) if len(d) > 1 else None
+        se = None if sd is None else sd / len(d) ** 0.5
+        # paired t-test: two-sided p of the mean difference over n - 1 degrees of freedom
+        p = None if not se else float(2 * stats.t.sf(abs(statistics.mean(d)) / se, len(d) - 1))
+        diffs[m] = {"per_seed": dict(zip(map(str, seeds), d)), "mean": statistics.mean(d), "std": sd, "se": se,
+                    "p": p, "resolved": None if p is None else p < 0.05}
+    return {"lever": name, "runs": list(lever), "base_runs": list(base), "criterion": criterion, "seeds": seeds,
+            "changed": changed, "difference": diffs}
+
+
+def lever_pairs() -> dict:
+    return {"rule": "a difference is resolved when a paired t-test over the seeds gives p < 0.05 (two-sided)",
+            "pairs": [lever_pair(*p) for p in LEVER_PAIRS]}
 
 
 def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: float) -> dict:
@@ -652,7 +725,7 @@ def build() -> dict:
             "teacher_weight_drift": weight_drift(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
-            "headlines": headlines(rows, here, used), "plan_screen": plan_screen(),
+            "headlines": headlines(rows, here, used), "plan_screen": plan_screen(), "lever_pairs": lever_pairs(),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
                       "plateau": "range of the curve over the last 20 % of steps <= range over the final sampling seeds "
                                  "(3 or 5) at the end, curve and seeds evaluated in the teacher's eval_precision",
@@ -925,7 +998,9 @@ def render(s: dict) -> str:
         if "repeat" in x:
             L += [_repeat_line(x["repeat"]), ""]
         if key == "text_to_image" and s.get("plan_screen"):
-            L += [_screen_line(s["plan_screen"], x), ""]
+            L += [_screen_line(s["plan_screen"], _cap4_recipe(x)), ""]
+        if key == "text_to_image" and s.get("lever_pairs"):
+            L += _lever_table(s["lever_pairs"])
     L.append(END)
     return "\n".join(L)
 
@@ -957,6 +1032,34 @@ def _repeat_line(r: dict) -> str:
             + (" On this GPU type a seed's distillation and metrics repeat exactly (six or three distillations sharing the GPU), so "
                "two variants' difference on one seed is the setting's effect on that seed, not repeat noise; whether "
                "it holds for other seeds is what the spread over seeds says." if same else ""))
+
+
+def _cap4_recipe(t2i: dict) -> dict:
+    """The cap-4 recipe on all its seeds: the spread the plan screen's seed repeats are set against."""
+    return next(v for v in t2i["variants"] if [p["run"] for p in v.get("pooled_runs", ())] == [CAP4_S0_2, CAP4_S3_5,
+                                                                                                 CAP4_S6_8])
+
+
+def _lever_table(lp: dict) -> list[str]:
+    def cell(d: dict, nd: int) -> str:
+        return (f"{d['mean']:+.{nd}f} ± {d['std']:.{nd}f} (se {d['se']:.{nd}f})" if d["std"] is not None
+                else f"{d['mean']:+.{nd}f}")
+
+    def resolved(d: dict) -> str:
+        return "–" if d["p"] is None else f"{'**yes**' if d['resolved'] else 'no'} (p {d['p']:.2f})"
+
+    L = ["Paired lever tests (one setting changed on the same landed plans and seeds; each seed's row minus its base "
+         f"row, mean ± std over the seeds and the standard error; {lp['rule']}):", "",
+         "| lever | changed | seeds | base | alignment difference | resolved | proxy-FID difference | resolved |",
+         "|---|---|---|---|---|---|---|---|"]
+    for p in lp["pairs"]:
+        ch = ", ".join(f"{k} {a} → {b}" for k, (a, b) in p["changed"].items())
+        runs = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["runs"])
+        base = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["base_runs"])
+        a, f = p["difference"]["alignment"], p["difference"]["proxy-FID"]
+        L.append(f"| {p['lever']} ({runs}) | {ch} | {_seed_range(p['seeds'])} | {base} | {cell(a, 2)} | {resolved(a)} | "
+                 f"{cell(f, 1)} | {resolved(f)} |")
+    return L + [""]
 
 
 def _screen_line(p: dict, head: dict) -> str:

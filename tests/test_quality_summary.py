@@ -272,16 +272,18 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
         QS.lead_variant([old, one_seed])
 
 
-def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0):
+def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("mid_block.resnets.0", "remove"),),
+         **distill):
     """A stand-in quality_strategies.json with one ld-pruner-prompt row per alignment (seeds from first_seed)."""
     rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
-             "seed": s, "fid_distilled": 150.0 + s, "alignment_distilled": a, "measured_cut": 0.354}
+             "seed": s, "fid_distilled": fids[s - first_seed] if fids else 150.0 + s, "alignment_distilled": a,
+             "measured_cut": 0.354, "modifications": [list(m) for m in plan]}
             for s, a in enumerate(alignments, first_seed)]
     rows.append({**rows[0], "method": "ld-pruner", "alignment_distilled": 1.0})   # another criterion: not compared
     (tmp_path / name).mkdir()
     (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
         "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
-        "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0},
+        "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0, **distill},
         "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}}))
     return str(tmp_path / name)
 
@@ -338,3 +340,34 @@ def test_seed_repeats_pool_each_plans_variance_with_its_own_degrees_of_freedom()
     assert rp["pooled"]["alignment"]["dof"] == 3
     assert rp["pooled"]["alignment"]["within_plan_std"] == pytest.approx(((2 * 1 + 1 * 2) / 3) ** 0.5)
     assert rp["steps"] == 2800
+
+
+def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_change(tmp_path):
+    from scipy import stats
+
+    base = _run(tmp_path, "base", [14.0, 15.0, 13.0], fids=[150.0, 140.0, 160.0])
+    lever = _run(tmp_path, "lever", [14.5, 15.1, 13.9], fids=[148.0, 141.0, 150.0], snr_gamma=5.0,
+                 losses="task + output KD + feature KD; task and output KD weighted by min-SNR-5")
+    p = QS.lever_pair("min-SNR-5", (lever,), (base,), "ld-pruner-prompt")
+    assert p["seeds"] == [0, 1, 2] and p["changed"] == {"snr_gamma": [None, 5.0]}   # not the losses text
+    d = [0.5, 0.1, 0.9]
+    a = p["difference"]["alignment"]
+    assert list(a["per_seed"].values()) == pytest.approx(d) and a["mean"] == pytest.approx(0.5)
+    assert a["std"] == pytest.approx(statistics.stdev(d)) and a["se"] == pytest.approx(statistics.stdev(d) / 3 ** 0.5)
+    assert a["p"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue) and a["resolved"] is False   # p 0.07
+    assert p["difference"]["proxy-FID"]["mean"] == pytest.approx(-11 / 3)
+    # a run that recorded no cond_dropout distilled at the text-to-image default, 0.1: that is a change from 0.0
+    old = _run(tmp_path, "old", [14.0, 15.0, 13.0])
+    (tmp_path / "old" / "quality_strategies.json").write_text(
+        (tmp_path / "old" / "quality_strategies.json").read_text().replace(', "cond_dropout": 0.0', ""))
+    assert QS.lever_pair("no dropout", (base,), (old,), "ld-pruner-prompt")["changed"] == {"cond_dropout": [0.1, 0.0]}
+    with pytest.raises(ValueError, match="a repeat, not a lever"):
+        QS.lever_pair("nothing", (_run(tmp_path, "same", [14.2, 15.0, 13.1]),), (base,), "ld-pruner-prompt")
+    with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
+        QS.lever_pair("moved", (_run(tmp_path, "other-plan", [15.0], plan=(("mid_block", "remove"),), lr=1e-3),), (base,),
+                      "ld-pruner-prompt")
+    with pytest.raises(ValueError, match="no seed is in both"):
+        QS.lever_pair("apart", (_run(tmp_path, "later", [15.0], first_seed=7, lr=1e-3),), (base,), "ld-pruner-prompt")
+    table = "\n".join(QS._lever_table({"rule": "r", "pairs": [p]}))
+    assert "| snr_gamma None → 5.0 | 0-2 |" in table
+    assert f"| +0.50 ± {a['std']:.2f} (se {a['se']:.2f}) | no (p {a['p']:.2f}) |" in table

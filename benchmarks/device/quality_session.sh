@@ -127,6 +127,13 @@
 # 2026-12-06 15:31 UTC, an H100 on the second start call (the first, for an H200, got none: 90 s): `start headline`
 # with HEADLINES="confirm-cap4-s345:+<fresh-seeds-2 cap-4 work>:...:--replan" (the confirmed landing, 35 s) and
 # RATIO_REPEAT on the new plans (19 s); given back during the distillations, ~195 s (h100-2026-12-06-confirm).
+# 2026-12-06 16:52 UTC, an H100 at once: `start headline` with benchmarks/device/screens/2026-12-06-snr.env (the cap-4
+# plans of seeds 0-8 with --snr-gamma,5, nine side by side): seeds 0-2 exited at once (their committed work folder had
+# no profile; added since), and the machine went back ~11 min in while that was looked into (> 30 s between calls),
+# the six running distillations with it (~690 s). 17:05 UTC, the next H100 with 1 007 s of budget left: the same
+# start, seeds 6-8 stopped two seconds in and their plans removed from the run's copy (nine would not fit), six side
+# by side 771-784 s, tables 22 s, ~980 s (h100-2026-12-06-snr). Keep calls coming: never think between calls while a
+# lease runs. `pkill -f PATTERN` inside a run call also matches that call's own shell when PATTERN is in its command.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
