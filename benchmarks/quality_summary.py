@@ -414,12 +414,17 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
     same landed plan (the modifications must match, else ValueError), the settings that differ between the two
     runs' distillations (none: ValueError), and per metric the mean difference, its std and standard error."""
     def rows(folders):
-        got, distill = {}, None
+        got, settings = {}, []
         for f in folders:
             res = _strategy_run(f)["result"]
-            distill = distill or {k: v for k, v in _distill(res).items() if k != "losses"}
-            got |= {s: x for s, x in _base_rows(res, criterion).items()}
-        return got, distill
+            settings.append({k: v for k, v in _distill(res).items() if k != "losses"})
+            if settings[-1] != settings[0]:
+                raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
+            mine = _base_rows(res, criterion)
+            if twice := sorted(set(mine) & set(got)):
+                raise ValueError(f"{name}: seed {twice[0]} is in two of {folders}")
+            got |= mine
+        return got, settings[0]
     (new, d_new), (old, d_old) = rows(lever), rows(base)
     seeds = sorted(set(new) & set(old))
     if not seeds:

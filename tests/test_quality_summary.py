@@ -366,6 +366,10 @@ def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_
     with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
         QS.lever_pair("moved", (_run(tmp_path, "other-plan", [15.0], plan=(("mid_block", "remove"),), lr=1e-3),), (base,),
                       "ld-pruner-prompt")
+    with pytest.raises(ValueError, match="distilled with other settings than"):
+        QS.lever_pair("mixed", (lever, _run(tmp_path, "lever-lr", [15.0], first_seed=3, lr=1e-3)), (base,), "ld-pruner-prompt")
+    with pytest.raises(ValueError, match="seed 0 is in two of"):
+        QS.lever_pair("twice", (base, _run(tmp_path, "base-again", [15.0])), (lever,), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="no seed is in both"):
         QS.lever_pair("apart", (_run(tmp_path, "later", [15.0], first_seed=7, lr=1e-3),), (base,), "ld-pruner-prompt")
     table = "\n".join(QS._lever_table({"rule": "r", "pairs": [p]}))
