@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ldprune_deploy.quality.evidence import pooled_std  # noqa: E402
+from ldprune_deploy.quality.evidence import paired_seeds_needed, pooled_std  # noqa: E402
 from ldprune_deploy.quality.numerics import recorded_precision  # noqa: E402
 
 # the runs measured against the teachers before the committed ones stay committed as history: the first
@@ -449,9 +449,15 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
             "changed": changed, "difference": diffs}
 
 
-def lever_pairs() -> dict:
+def lever_pairs(head: dict) -> dict:
+    """Every lever's pair; the per-seed difference's std pooled over them, and how many paired seeds would resolve
+    the alignment the text-to-image headline ``head`` lacks to its bound (p < 0.05, 80 % power)."""
+    pairs = [lever_pair(*p) for p in LEVER_PAIRS]
+    pooled = pooled_std([list(p["difference"]["alignment"]["per_seed"].values()) for p in pairs])
+    gap = ALIGN_FLOOR * head["teacher_alignment"] - head["alignment_mean"]
     return {"rule": "a difference is resolved when a paired t-test over the seeds gives p < 0.05 (two-sided)",
-            "pairs": [lever_pair(*p) for p in LEVER_PAIRS]}
+            "pairs": pairs, "alignment_difference_std": pooled["std"], "dof": pooled["dof"],
+            "headline_gap": gap, "seeds_to_resolve_gap": paired_seeds_needed(pooled["std"], gap) if gap > 0 else None}
 
 
 def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: float) -> dict:
@@ -730,7 +736,8 @@ def build() -> dict:
             "teacher_weight_drift": weight_drift(),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here,
-            "headlines": headlines(rows, here, used), "plan_screen": plan_screen(), "lever_pairs": lever_pairs(),
+            "headlines": (head := headlines(rows, here, used)), "plan_screen": plan_screen(),
+            "lever_pairs": lever_pairs(head["text_to_image"]),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
                       "plateau": "range of the curve over the last 20 % of steps <= range over the final sampling seeds "
                                  "(3 or 5) at the end, curve and seeds evaluated in the teacher's eval_precision",
@@ -1064,7 +1071,12 @@ def _lever_table(lp: dict) -> list[str]:
         a, f = p["difference"]["alignment"], p["difference"]["proxy-FID"]
         L.append(f"| {p['lever']} ({runs}) | {ch} | {_seed_range(p['seeds'])} | {base} | {cell(a, 2)} | {resolved(a)} | "
                  f"{cell(f, 1)} | {resolved(f)} |")
-    return L + [""]
+    n = lp["seeds_to_resolve_gap"]
+    return L + ["", f"Pooled over these levers, one seed's alignment difference has std {lp['alignment_difference_std']:.2f} "
+                    f"({lp['dof']} degrees of freedom). The headline lacks {lp['headline_gap']:.2f} alignment to its bound; "
+                    "a lever with exactly that effect would need "
+                    + (f"{n} paired seeds" if n else "more paired seeds than computed") + " to be resolved (p < 0.05) "
+                    "with 80 % probability.", ""]
 
 
 def _screen_line(p: dict, head: dict) -> str:

@@ -176,6 +176,23 @@ def test_pooled_std_weights_each_groups_variance_by_its_degrees_of_freedom():
     assert pooled_std([[1.0], [2.0]]) == {"std": None, "dof": 0}
 
 
+def test_paired_seeds_needed_matches_the_power_tables_and_a_simulation():
+    import numpy as np
+    from scipy import stats
+
+    from ldprune_deploy.quality.evidence import paired_seeds_needed
+
+    # paired t-test, two-sided 5 %, 80 % power: 10 pairs for d = 1, 34 for d = 0.5 (Cohen's tables, G*Power)
+    assert paired_seeds_needed(1.0, 1.0) == 10 and paired_seeds_needed(2.0, 1.0) == 34
+    assert paired_seeds_needed(1.0, -0.5) == 34 and paired_seeds_needed(1.0, 0.0) is None
+    assert paired_seeds_needed(1.0, 0.05, most=50) is None
+    n = paired_seeds_needed(0.6, 0.3)
+    rng = np.random.default_rng(0)
+    hits = [float((stats.ttest_1samp(rng.normal(0.3, 0.6, (4000, k)), 0.0, axis=1).pvalue < 0.05).mean())
+            for k in (n - 1, n)]
+    assert hits[0] < 0.8 + 0.02 and hits[1] > 0.8 - 0.02, (n, hits)
+
+
 def test_landing_simulation_lands_nearly_every_landable_case():
     """benchmarks/landing_simulation.py (deterministic: seeded fake runners, nothing timed)."""
     import sys

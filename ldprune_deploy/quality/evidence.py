@@ -26,6 +26,23 @@ def pooled_std(groups: list[list[float]]) -> dict:
     return {"std": (sum(d * v for d, v in parts) / dof) ** 0.5 if dof else None, "dof": dof}
 
 
+def paired_seeds_needed(std: float, effect: float, alpha: float = 0.05, power: float = 0.8, most: int = 10_000
+                        ) -> int | None:
+    """The fewest paired seeds whose two-sided paired t-test at ``alpha`` detects a true mean difference
+    ``effect`` with probability ``power``, when one seed's difference has std ``std`` (noncentral t);
+    None beyond ``most``."""
+    from scipy import stats
+
+    if effect == 0 or std <= 0:
+        return None if effect == 0 else 2
+    for n in range(2, most + 1):
+        df, nc = n - 1, abs(effect) / (std / n ** 0.5)
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        if stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc) >= power:
+            return n
+    return None
+
+
 def _window(steps: list[int], values: list[float], total_steps: int, last: float):
     """(window start step, the curve's finite (step, value) points, those at or after the start)."""
     start = (1 - last) * total_steps
