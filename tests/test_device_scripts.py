@@ -41,6 +41,7 @@ def test_headline_specs_plan_new_plans_first_and_give_each_spec_its_seeds_and_fl
     committed = work / "committed/work/plans"
     committed.mkdir(parents=True)
     (committed / "plan-a.json").write_text("{}")
+    (committed.parent / "profile-torch-graph.json").write_text("{}")
     (results / "logs").mkdir(parents=True)
     specs = ("x:new:ld-pruner-prompt/latency-aware:2800:xattn:3,4,5:--cond-dropout,0 "
              r"v:+@x:ld-pruner-prompt/latency-aware:2800:-:3,4,5:--cap,(attn2|attentions\.[0-9]+):remove=4 "
@@ -90,6 +91,33 @@ def _start(tmp_path, results):
     env = {"PATH": "/usr/bin:/bin", "W": str(tmp_path / "work"), "R": str(results), "START_WAIT": "0",
            "OUT": str(tmp_path / "out")}
     return subprocess.run(["bash", str(SCRIPT), "start", "headline"], cwd=src, env=env, capture_output=True, text=True)
+
+
+def test_a_headline_spec_without_its_profile_or_plans_stops_the_session_before_anything_runs(tmp_path):
+    """A committed folder distilled as it is needs the profile --phase train reads; a re-landed one (+FOLDER) only
+    its plans; the check runs before the data wait, so a bad spec fails in the start call."""
+    work, results = tmp_path / "work", tmp_path / "results"
+    for name, files in {"full": ("plans/plan-a.json", "profile-torch-graph.json"), "noprof": ("plans/plan-a.json",),
+                        "empty": ()}.items():
+        (work / name / "plans").mkdir(parents=True)
+        for f in files:
+            (work / name / f).write_text("{}")
+
+    def run(specs):
+        (results / "logs").mkdir(parents=True)
+        env = {"PATH": "/usr/bin:/bin", "W": str(work), "R": str(results), "DRY_RUN": "1", "HEADLINES": specs}
+        return subprocess.run(["bash", str(SCRIPT), "headline"], cwd=work, env=env, check=True, capture_output=True,
+                              text=True).stdout
+
+    ok = run("a:full:ld-pruner/latency-aware:2800 b:+noprof:ld-pruner/latency-aware:2800")
+    assert "FAIL" not in ok and "DRY train-a" in ok and "DRY reland-b" in ok
+    results = tmp_path / "results-bad"
+    bad = run("a:full:ld-pruner/latency-aware:2800 c:noprof:ld-pruner/latency-aware:2800 "
+              "d:empty:ld-pruner/latency-aware:2800 e:+gone:ld-pruner/latency-aware:2800 f:+empty:ld-pruner/latency-aware:2800")
+    assert "### FAIL headline spec c: noprof has no profile-torch-graph.json" in bad
+    assert "### FAIL headline spec d: empty has no saved plans" in bad and "### FAIL headline spec e: no folder gone" in bad
+    assert "spec f" not in bad   # a re-landing may plan every seed afresh
+    assert "DRY " not in bad and (results / "DONE").exists() and not (results / "quality").exists()
 
 
 def test_a_second_start_on_a_warm_machine_clears_the_finished_sessions_done_and_keeps_its_log(tmp_path):

@@ -587,6 +587,7 @@ run_headline() {   # issue 23's text-to-image headline: landed plans distilled l
   # for plans that keep every cross-attention (planned, and the row named, with that --exclude), `-` otherwise;
   # SEEDS (default 0,1,2); FLAGS this spec's quality_strategies.py flags, commas for spaces (e.g. --lr,1e-3)
   setup_env
+  check_headline_sources || { touch "$R/DONE"; return; }
   wait_for_data || { touch "$R/DONE"; return; }
   local spec name src only steps xattn seeds flags s
   for spec in ${HEADLINES:?HEADLINES=NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ...}; do   # plans first, GPU alone
@@ -686,6 +687,31 @@ spec_fields() {   # SPEC: one headline spec into run_headline's locals name src 
   # defaulted to 0,1,2)
   IFS=: read -r name src only steps xattn seeds flags <<< "$1"
   seeds=${seeds:-0,1,2}
+}
+
+check_headline_sources() {   # before anything runs (in the start call, so a bad spec costs no lease time): each
+  # spec's committed folder exists, and a FOLDER distilled as it is (no re-landing) has saved plans and the profile
+  # they were solved on, which --phase train reads (2026-12-06: a work folder committed without it failed three jobs
+  # mid-lease)
+  local spec name src only steps xattn seeds flags dir bad=0
+  for spec in ${HEADLINES:-}; do
+    spec_fields "$spec"
+    case $src in new|@*|+@*) continue ;; esac
+    dir=${src#+}
+    if [ ! -d "$dir" ]; then   # +FOLDER: re-landed, so its profile, scores and plans may be made here
+      echo "### FAIL headline spec $name: no folder $dir (a committed run's work folder)"
+      bad=1
+    elif [ "$src" = "$dir" ] && ! compgen -G "$dir/plans/*.json" > /dev/null; then
+      echo "### FAIL headline spec $name: $dir has no saved plans (plans/*.json): name a work folder of a run that" \
+           "landed them, or re-land with +$dir"
+      bad=1
+    elif [ "$src" = "$dir" ] && [ ! -f "$dir/profile-torch-graph.json" ]; then
+      echo "### FAIL headline spec $name: $dir has no profile-torch-graph.json, which --phase train reads: copy in the" \
+           "profile its plans were solved on (each plan's meta.inputs.profile names it), or re-land them with +$dir"
+      bad=1
+    fi
+  done
+  return $bad
 }
 
 headline_plans() {   # NAME PLANS: the work folder a headline spec's plans come from
