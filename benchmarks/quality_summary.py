@@ -1071,12 +1071,13 @@ def _lever_table(lp: dict) -> list[str]:
         a, f = p["difference"]["alignment"], p["difference"]["proxy-FID"]
         L.append(f"| {p['lever']} ({runs}) | {ch} | {_seed_range(p['seeds'])} | {base} | {cell(a, 2)} | {resolved(a)} | "
                  f"{cell(f, 1)} | {resolved(f)} |")
-    n = lp["seeds_to_resolve_gap"]
+    n, gap = lp["seeds_to_resolve_gap"], lp["headline_gap"]
+    need = ("The headline meets its alignment bound." if gap <= 0 else
+            f"The headline lacks {gap:.2f} alignment to its bound; a lever with exactly that effect would need "
+            + (f"{n} paired seeds" if n else "more paired seeds than computed") + " to be resolved (p < 0.05) with 80 % "
+            "probability.")
     return L + ["", f"Pooled over these levers, one seed's alignment difference has std {lp['alignment_difference_std']:.2f} "
-                    f"({lp['dof']} degrees of freedom). The headline lacks {lp['headline_gap']:.2f} alignment to its bound; "
-                    "a lever with exactly that effect would need "
-                    + (f"{n} paired seeds" if n else "more paired seeds than computed") + " to be resolved (p < 0.05) "
-                    "with 80 % probability.", ""]
+                    f"({lp['dof']} degrees of freedom). " + need, ""]
 
 
 def _screen_line(p: dict, head: dict) -> str:

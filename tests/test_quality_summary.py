@@ -342,7 +342,7 @@ def test_seed_repeats_pool_each_plans_variance_with_its_own_degrees_of_freedom()
     assert rp["steps"] == 2800
 
 
-def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_change(tmp_path):
+def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_change(tmp_path, monkeypatch):
     from scipy import stats
 
     base = _run(tmp_path, "base", [14.0, 15.0, 13.0], fids=[150.0, 140.0, 160.0])
@@ -372,6 +372,20 @@ def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_
         QS.lever_pair("twice", (base, _run(tmp_path, "base-again", [15.0])), (lever,), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="no seed is in both"):
         QS.lever_pair("apart", (_run(tmp_path, "later", [15.0], first_seed=7, lr=1e-3),), (base,), "ld-pruner-prompt")
-    table = "\n".join(QS._lever_table({"rule": "r", "pairs": [p]}))
+    # the pooled per-seed std over the levers and the paired seeds the headline's missing alignment would need
+    from ldprune_deploy.quality.evidence import paired_seeds_needed
+
+    monkeypatch.setattr(QS, "LEVER_PAIRS", [("min-SNR-5", (lever,), (base,), "ld-pruner-prompt")])
+    lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
+    assert lp["alignment_difference_std"] == pytest.approx(statistics.stdev(d)) and lp["dof"] == 2
+    assert lp["headline_gap"] == pytest.approx(0.95 * 15.7 - 14.7)
+    assert lp["seeds_to_resolve_gap"] == paired_seeds_needed(statistics.stdev(d), 0.95 * 15.7 - 14.7)
+    assert QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 15.5})["seeds_to_resolve_gap"] is None   # met
+    table = "\n".join(QS._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.61, "dof": 19,
+                                        "headline_gap": 0.26, "seeds_to_resolve_gap": 47}))
+    assert "std 0.61 (19 degrees of freedom)" in table and "lacks 0.26" in table and "need 47 paired seeds" in table
+    met = {"rule": "r", "pairs": [p], "alignment_difference_std": 0.61, "dof": 19, "headline_gap": -0.1,
+           "seeds_to_resolve_gap": None}
+    assert "The headline meets its alignment bound." in "\n".join(QS._lever_table(met))
     assert "| snr_gamma None → 5.0 | 0-2 |" in table
     assert f"| +0.50 ± {a['std']:.2f} (se {a['se']:.2f}) | no (p {a['p']:.2f}) |" in table
