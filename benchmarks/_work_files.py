@@ -1,11 +1,21 @@
-"""The names of a quality run's work files (OUT/work/plans/plan-KEY.json, OUT/work/rows/row-KEY.json),
-in one place for the scripts that write them (``_quality``) and those that read committed runs
-without torch (``quality_screen``, ``diagnostics/landing_pairs``, ``diagnostics/ratio_repeat``)."""
+"""The names of a quality run's work files (OUT/work/plans/plan-KEY.json, OUT/work/rows/row-KEY.json) and
+which of a result's rows a plan is distilled into unchanged, in one place for the scripts that write them
+(``_quality``) and those that read committed runs without torch (``quality_screen``, ``quality_summary``,
+``diagnostics/landing_pairs``, ``diagnostics/plan_features``, ``diagnostics/ratio_repeat``)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+
+BASE_ROW = ("latency-aware", "preserved", "normalized")   # planner, init, feature KD of a plan's own row
+
+
+def base_rows(result: dict, criterion: str) -> dict[int, dict]:
+    """A quality_strategies result's per-seed rows of ``criterion`` distilled from its plan unchanged."""
+    return {r["seed"]: r for r in result["rows"]
+            if (r["method"], r["strategy"], r["init"], r["feature_kd"]) == (criterion, *BASE_ROW)}
 
 
 def plan_key(criterion: str, planner: str, seed: int) -> str:

@@ -22,9 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.quality.evidence import paired_seeds_needed, pooled_std  # noqa: E402
 from ldprune_deploy.quality.numerics import recorded_precision  # noqa: E402
+from _work_files import BASE_ROW, base_rows  # noqa: E402
 
 # the runs measured against the teachers before the committed ones stay committed as history: the first
 # two with the earlier proxies, the third (2026-12-04 10:28-10:55 UTC) adopted the proxies of the sweep
@@ -266,12 +268,6 @@ def _strategy_run(folder: str) -> dict:
                                       "device": r["device"].get("gpu"), "run": folder}}
 
 
-def _base_rows(result: dict, criterion: str) -> dict[int, dict]:
-    """A quality_strategies result's per-seed rows of ``criterion`` (latency-aware, preserved, normalized)."""
-    return {x["seed"]: x for x in result["rows"]
-            if (x["method"], x["strategy"], x["init"], x["feature_kd"]) == (criterion, *BASE[1:])}
-
-
 def landing(plan_rows: list[dict]) -> dict:
     """How many of a run's plans (one per criterion, planner and seed; the ablations reuse one)
     landed in the 1 % window, and the spread of their measured cuts."""
@@ -301,7 +297,7 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
     return rows, teachers_here
 
 
-BASE = ("ld-pruner", "latency-aware", "preserved", "normalized")
+BASE = ("ld-pruner", *BASE_ROW)
 
 
 def _is_base(row: dict) -> bool:
@@ -378,7 +374,7 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
         differs = [k for k in POOL_SAME if res.get(k) != first.get(k)]
         if differs:
             raise ValueError(f"{f} is not the recipe of {folders[0]}: {', '.join(differs)} differ")
-        mine = _base_rows(res, criterion)
+        mine = base_rows(res, criterion)
         if twice := sorted(set(mine) & set(rows)):
             raise ValueError(f"seed {twice[0]} is in two pooled runs (the second: {f})")
         rows.update(mine)
@@ -420,7 +416,7 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
             settings.append({k: v for k, v in _distill(res).items() if k != "losses"})
             if settings[-1] != settings[0]:
                 raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
-            mine = _base_rows(res, criterion)
+            mine = base_rows(res, criterion)
             if twice := sorted(set(mine) & set(got)):
                 raise ValueError(f"{name}: seed {twice[0]} is in two of {folders}")
             got |= mine
@@ -470,7 +466,7 @@ def repeat(first: str, again: str, criterion: str) -> dict:
     the repeat noise that a per-seed comparison of two variants stands on."""
     def seeds(folder):
         r = _strategy_run(folder)
-        return r, _base_rows(r["result"], criterion)
+        return r, base_rows(r["result"], criterion)
     (r1, a), (r2, b) = seeds(first), seeds(again)
     if r1["result"]["distill"] != r2["result"]["distill"] or sorted(a) != sorted(b):
         raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")

@@ -33,10 +33,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.planner.problem import cap_members  # noqa: E402
-from _work_files import plan_file  # noqa: E402
+from _work_files import BASE_ROW, base_rows, plan_file  # noqa: E402
 
 SCHEMA = "ldprune.landing-pairs/1"
-BASE = ("latency-aware", "preserved", "normalized")   # the rows a plan is distilled into unchanged
 
 
 def _spec(folder: Path, criterion: str) -> dict:
@@ -44,10 +43,10 @@ def _spec(folder: Path, criterion: str) -> dict:
     if not res_file.is_file():
         raise LdpruneError(f"{folder} has no quality_strategies.json", "pass a spec folder of a quality_strategies.py run")
     res = json.loads(res_file.read_text())
-    rows = {r["seed"]: r for r in res["rows"] if (r["method"], r["strategy"], r["init"], r["feature_kd"]) == (criterion, *BASE)}
+    rows = base_rows(res, criterion)
     plans = {}
     for seed in rows:
-        f = plan_file(folder / "work", criterion, BASE[0], seed)
+        f = plan_file(folder / "work", criterion, BASE_ROW[0], seed)
         if f.is_file():
             plans[seed] = json.loads(f.read_text())
     return {"result": res, "rows": rows, "plans": plans}

@@ -30,13 +30,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.planner.problem import cap_members  # noqa: E402
+from _work_files import base_rows  # noqa: E402
 
 SCHEMA = "ldprune.plan-features/1"
-BASE = ("latency-aware", "preserved", "normalized")
 # cap regexes (the cap-4 recipe's cross-attention regex first)
 CAP_FEATURES = {
     "cross-attentions removed": r"(attn2|attentions\.[0-9]+):remove",
@@ -74,9 +75,7 @@ def plans_of(folders: list[Path], criterion: str) -> list[dict]:
         if _settings(res) != first[1]:
             raise LdpruneError(f"{folder} distilled with other settings than {first[0]}",
                                "compare plans distilled alike: pass spec folders of one recipe")
-        for r in res["rows"]:
-            if (r["method"], r["strategy"], r["init"], r["feature_kd"]) != (criterion, *BASE):
-                continue
+        for r in base_rows(res, criterion).values():
             names = tuple(sorted(f"{o}:{m}" for o, m in r["modifications"]))
             p = plans.setdefault(names, {"modifications": list(names), "row": r, "finals": []})
             # a plan a re-landing kept, distilled alike under the same seed, is the same student (the rows repeat)
