@@ -81,12 +81,17 @@ SCREEN_RUN = "benchmarks/results/quality/h100-2026-12-06-screen"
 # 17:06-17:20 UTC: the cap-4 plans of seeds 0-5 (the committed files) distilled again with --snr-gamma 5 (min-SNR-5
 # weighting of the task and output-KD terms), six side by side (seeds 6-8 dropped when the device budget shrank)
 SNR_RUN = "benchmarks/results/quality/h100-2026-12-06-snr"
+# 18:34-18:57 UTC: the scores of seeds 0-8 re-planned and re-landed under the cap-4 cap and at most one up_blocks.2
+# modification (plan_features' proxy-FID hypothesis, written down before the run), distilled as the cap-4 rows were,
+# nine side by side
+U2CAP_RUN = "benchmarks/results/quality/h100-2026-12-06-u2cap"
 # the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
 NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
 CAP4_S0_2, CAP4_S3_5, CAP4_S6_8 = (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i",
                                    f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-emoji-t2i",
                                    f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i")
 SNR5_S0_2, SNR5_S3_5 = f"{SNR_RUN}/snr5-cap4-s012-emoji-t2i", f"{SNR_RUN}/snr5-cap4-s345-emoji-t2i"
+U2CAP = tuple(f"{U2CAP_RUN}/u2cap-cap4-{s}-emoji-t2i" for s in ("s012", "s345", "s678"))
 PROMPT_S0_2 = f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i"
 REPEAT = (NODROP_S0_2, f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
           "ld-pruner-prompt")
@@ -148,6 +153,8 @@ HEADLINE_T2I = [
      SNR5_S3_5, "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 plans with min-SNR-5 weighting (`--snr-gamma 5`) on every seed it was distilled with",
      (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 recipe with at most one up_blocks.2 modification (`--cap '^up_blocks\\.2\\.=1'`, plans re-landed from the "
+     "same scores), seeds 0-8", U2CAP, "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -389,7 +396,8 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
             "pooled_runs": [{"run": f, "seeds": seeds} for f, seeds in per_run.items()]}
 
 
-# one setting changed on the same landed plans and seeds: (lever, its runs, the runs it changed, criterion)
+# one setting changed on the same seeds (a distillation setting on the same landed plans, or a plan cap on the same
+# scores): (lever, its runs, the runs it changed, criterion)
 LEVER_PAIRS = [
     ("no caption dropout", (NODROP_S0_2,), (PROMPT_S0_2,), "ld-pruner-prompt"),
     ("EMA 0.995 of the student", (f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i",), (PROMPT_S0_2,), "ld-pruner-prompt"),
@@ -401,19 +409,23 @@ LEVER_PAIRS = [
     ("half the rows on blended captions", (f"{CAPTION_MIX_RUN}/mix05-cap4-s345-emoji-t2i",), (CAP4_S3_5,),
      "ld-pruner-prompt"),
     ("min-SNR-5 weighting of the task and output KD", (SNR5_S0_2, SNR5_S3_5), (CAP4_S0_2, CAP4_S3_5), "ld-pruner-prompt"),
+    ("at most one up_blocks.2 modification (plans re-landed)", U2CAP, (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8),
+     "ld-pruner-prompt"),
 ]
 PAIR_METRICS = {"alignment": "alignment_distilled", "proxy-FID": "fid_distilled"}
 
 
 def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criterion: str) -> dict:
-    """One setting's effect seed by seed: each seed's row of ``lever`` minus the row of ``base`` distilled from the
-    same landed plan (the modifications must match, else ValueError), the settings that differ between the two
-    runs' distillations (none: ValueError), and per metric the mean difference, its std and standard error."""
+    """One setting's effect seed by seed: each seed's row of ``lever`` minus the row of ``base`` of the same seed,
+    the settings that differ between the two runs (their distillations' and the plan caps; none: ValueError), and
+    per metric the mean difference, its std and standard error. With the caps unchanged both rows must come from the
+    same landed plan (else ValueError); a changed cap re-lands the seed's scores, so its plans may differ
+    (``plans_moved``: on how many seeds they did)."""
     def rows(folders):
         got, settings = {}, []
         for f in folders:
             res = _strategy_run(f)["result"]
-            settings.append({k: v for k, v in _distill(res).items() if k != "losses"})
+            settings.append({**{k: v for k, v in _distill(res).items() if k != "losses"}, "caps": res.get("caps") or []})
             if settings[-1] != settings[0]:
                 raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
             mine = base_rows(res, criterion)
@@ -425,11 +437,12 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
     seeds = sorted(set(new) & set(old))
     if not seeds:
         raise ValueError(f"{name}: no seed is in both {lever} and {base}")
-    if moved := [s for s in seeds if sorted(map(tuple, new[s]["modifications"])) != sorted(map(tuple, old[s]["modifications"]))]:
-        raise ValueError(f"{name}: seed {moved[0]} was distilled from another plan than its base row")
     changed = {k: [d_old.get(k), d_new.get(k)] for k in sorted(set(d_old) | set(d_new)) if d_old.get(k) != d_new.get(k)}
     if not changed:
         raise ValueError(f"{name}: the runs distilled with the same settings (a repeat, not a lever)")
+    moved = [s for s in seeds if sorted(map(tuple, new[s]["modifications"])) != sorted(map(tuple, old[s]["modifications"]))]
+    if moved and "caps" not in changed:
+        raise ValueError(f"{name}: seed {moved[0]} was distilled from another plan than its base row")
     from scipy import stats
 
     diffs = {}
@@ -442,14 +455,15 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
         diffs[m] = {"per_seed": dict(zip(map(str, seeds), d)), "mean": statistics.mean(d), "std": sd, "se": se,
                     "p": p, "resolved": None if p is None else p < 0.05}
     return {"lever": name, "runs": list(lever), "base_runs": list(base), "criterion": criterion, "seeds": seeds,
-            "changed": changed, "difference": diffs}
+            "changed": changed, "plans_moved": len(moved), "difference": diffs}
 
 
 def lever_pairs(head: dict) -> dict:
-    """Every lever's pair; the per-seed difference's std pooled over them, and how many paired seeds would resolve
-    the alignment the text-to-image headline ``head`` lacks to its bound (p < 0.05, 80 % power)."""
+    """Every lever's pair; the per-seed difference's std pooled over the distillation levers (the same plans: a
+    plan lever's difference also redraws the plan), and how many paired seeds would resolve the alignment the
+    text-to-image headline ``head`` lacks to its bound (p < 0.05, 80 % power)."""
     pairs = [lever_pair(*p) for p in LEVER_PAIRS]
-    pooled = pooled_std([list(p["difference"]["alignment"]["per_seed"].values()) for p in pairs])
+    pooled = pooled_std([list(p["difference"]["alignment"]["per_seed"].values()) for p in pairs if not p["plans_moved"]])
     gap = ALIGN_FLOOR * head["teacher_alignment"] - head["alignment_mean"]
     return {"rule": "a difference is resolved when a paired t-test over the seeds gives p < 0.05 (two-sided)",
             "pairs": pairs, "alignment_difference_std": pooled["std"], "dof": pooled["dof"],
@@ -1048,6 +1062,15 @@ def _cap4_recipe(t2i: dict) -> dict:
                                                                                                  CAP4_S6_8])
 
 
+def _change_text(key: str, old, new) -> str:
+    """One changed setting in a table cell; a plan cap by the caps added and dropped (a regex's | escaped)."""
+    if key != "caps":
+        return f"{key} {old} → {new}"
+    def caps(sign, xs):
+        return [f"{sign} `--cap {c}`".replace("|", "\\|") for c in xs]
+    return "plan caps " + ", ".join(caps("+", [c for c in new if c not in old]) + caps("−", [c for c in old if c not in new]))
+
+
 def _lever_table(lp: dict) -> list[str]:
     def cell(d: dict, nd: int) -> str:
         return (f"{d['mean']:+.{nd}f} ± {d['std']:.{nd}f} (se {d['se']:.{nd}f})" if d["std"] is not None
@@ -1056,12 +1079,13 @@ def _lever_table(lp: dict) -> list[str]:
     def resolved(d: dict) -> str:
         return "–" if d["p"] is None else f"{'**yes**' if d['resolved'] else 'no'} (p {d['p']:.2f})"
 
-    L = ["Paired lever tests (one setting changed on the same landed plans and seeds; each seed's row minus its base "
-         f"row, mean ± std over the seeds and the standard error; {lp['rule']}):", "",
+    L = ["Paired lever tests (one setting changed on the same seeds: a distillation setting on the same landed plans, a "
+         "plan cap on the same scores, re-planned and re-landed; each seed's row minus its base row, mean ± std over the "
+         f"seeds and the standard error; {lp['rule']}):", "",
          "| lever | changed | seeds | base | alignment difference | resolved | proxy-FID difference | resolved |",
          "|---|---|---|---|---|---|---|---|"]
     for p in lp["pairs"]:
-        ch = ", ".join(f"{k} {a} → {b}" for k, (a, b) in p["changed"].items())
+        ch = ", ".join(_change_text(k, a, b) for k, (a, b) in p["changed"].items())
         runs = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["runs"])
         base = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["base_runs"])
         a, f = p["difference"]["alignment"], p["difference"]["proxy-FID"]
@@ -1072,7 +1096,8 @@ def _lever_table(lp: dict) -> list[str]:
             f"The headline lacks {gap:.2f} alignment to its bound; a lever with exactly that effect would need "
             + (f"{n} paired seeds" if n else "more paired seeds than computed") + " to be resolved (p < 0.05) with 80 % "
             "probability.")
-    return L + ["", f"Pooled over these levers, one seed's alignment difference has std {lp['alignment_difference_std']:.2f} "
+    return L + ["", "Pooled over the distillation levers (a plan lever also redraws the plan), one seed's alignment "
+                    f"difference has std {lp['alignment_difference_std']:.2f} "
                     f"({lp['dof']} degrees of freedom). " + need, ""]
 
 

@@ -273,7 +273,7 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
 
 
 def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("mid_block.resnets.0", "remove"),),
-         **distill):
+         caps=None, **distill):
     """A stand-in quality_strategies.json with one ld-pruner-prompt row per alignment (seeds from first_seed)."""
     rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
              "seed": s, "fid_distilled": fids[s - first_seed] if fids else 150.0 + s, "alignment_distilled": a,
@@ -284,7 +284,7 @@ def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("m
     (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
         "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
         "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0, **distill},
-        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}}))
+        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}, **({"caps": caps} if caps else {})}))
     return str(tmp_path / name)
 
 
@@ -389,3 +389,33 @@ def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_
     assert "The headline meets its alignment bound." in "\n".join(QS._lever_table(met))
     assert "| snr_gamma None → 5.0 | 0-2 |" in table
     assert f"| +0.50 ± {a['std']:.2f} (se {a['se']:.2f}) | no (p {a['p']:.2f}) |" in table
+
+
+def test_a_plan_cap_lever_pairs_re_landed_plans_and_stays_out_of_the_pooled_noise(tmp_path, monkeypatch):
+    cap4 = r"(attn2|attentions\.[0-9]+):remove=4"
+    base = _run(tmp_path, "base", [14.0, 15.0, 13.0], caps=[cap4])
+    capped = _run(tmp_path, "capped", [13.0, 14.5, 12.0], plan=(("up_blocks.0.resnets.0", "shortcut"),),
+                  caps=[cap4, r"^up_blocks\.2\.=1"])
+    p = QS.lever_pair("u2 cap", (capped,), (base,), "ld-pruner-prompt")
+    assert p["changed"] == {"caps": [[cap4], [cap4, r"^up_blocks\.2\.=1"]]} and p["plans_moved"] == 3
+    assert p["difference"]["alignment"]["mean"] == pytest.approx(-5 / 6)
+    # a run that records no caps and one with an empty list planned alike: not a change, so plans must match
+    old = _run(tmp_path, "old", [14.0, 15.0, 13.0], snr_gamma=5.0)
+    empty = _run(tmp_path, "empty", [14.0, 15.0, 13.0], plan=(("mid_block", "remove"),), caps=[])
+    assert QS.lever_pair("snr", (old,), (_run(tmp_path, "nocap", [13.0, 15.0, 13.0]),), "ld-pruner-prompt")[
+        "plans_moved"] == 0
+    with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
+        QS.lever_pair("moved", (empty,), (old,), "ld-pruner-prompt")
+    # the table names the cap added, its | escaped so the row keeps its columns
+    row = next(x for x in QS._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
+                                            "headline_gap": 0.2, "seeds_to_resolve_gap": 50}) if x.startswith("| u2 cap"))
+    assert r"plan caps + `--cap ^up_blocks\.2\.=1`" in row and row.replace("\\|", "").count("|") == 9
+    assert "−" not in row.split("|")[2]
+    dropped = QS._change_text("caps", [cap4], [])
+    assert dropped == r"plan caps − `--cap (attn2\|attentions\.[0-9]+):remove=4`"
+    # the pooled per-seed noise is the distillation levers' only: a plan lever also redraws the plan
+    snr = _run(tmp_path, "snr", [14.5, 15.1, 13.9], caps=[cap4], snr_gamma=5.0)
+    monkeypatch.setattr(QS, "LEVER_PAIRS", [("snr", (snr,), (base,), "ld-pruner-prompt"),
+                                           ("u2 cap", (capped,), (base,), "ld-pruner-prompt")])
+    lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
+    assert lp["dof"] == 2 and lp["alignment_difference_std"] == pytest.approx(statistics.stdev([0.5, 0.1, 0.9]))

@@ -134,6 +134,10 @@
 # start, seeds 6-8 stopped two seconds in and their plans removed from the run's copy (nine would not fit), six side
 # by side 771-784 s, tables 22 s, ~980 s (h100-2026-12-06-snr). Keep calls coming: never think between calls while a
 # lease runs. `pkill -f PATTERN` inside a run call also matches that call's own shell when PATTERN is in its command.
+# 2026-12-06 18:31 UTC, an H100 on the second start call (the first got none and cost nothing): `start headline` with
+# benchmarks/device/screens/2026-12-06-u2cap.env (seeds 0-8 re-landed under the cap-4 cap and --cap ^up_blocks\.2\.=1,
+# 36-39 s per three seeds, then nine side by side, 1 167-1 188 s each, tables 19-20 s), ~1 520 s of device time with
+# three collects (h100-2026-12-06-u2cap). Nine 2 800-step distillations fit one lease only when nothing else runs.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
