@@ -284,7 +284,7 @@ def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("m
     (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
         "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
         "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0, **distill},
-        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}, **({"caps": caps} if caps else {})}))
+        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}, **({"caps": caps} if caps is not None else {})}))
     return str(tmp_path / name)
 
 
