@@ -48,7 +48,8 @@ def device() -> str:
 # a selection measured in the landing's window is measured this many times more and lands on the median: one
 # paired measurement's std was a third of the window on the H100 (diagnostics/ratio_repeat.py, 2026-12-06)
 LANDING_CONFIRM = 2
-LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0, "snr_gamma": None}
+LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0, "snr_gamma": None,
+                  "lambda_feat": 1.0}
 
 
 def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int, rows: bool = True) -> None:
@@ -65,6 +66,9 @@ def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_
                     help="weight of the prompt-effect KD term (text-to-image teachers; default 0: off)")
     ap.add_argument("--lambda-out", type=float, default=LATER_SETTINGS["lambda_out"],
                     help=f"weight of the output KD term (default {LATER_SETTINGS['lambda_out']:g})")
+    ap.add_argument("--lambda-feat", type=float, default=LATER_SETTINGS["lambda_feat"],
+                    help=f"weight of the feature KD term (default {LATER_SETTINGS['lambda_feat']:g}; at 1 the normalized "
+                         "feature term is most of the loss on the emoji teachers)")
     ap.add_argument("--cond-dropout", type=float, default=LATER_SETTINGS["cond_dropout"], metavar="P",
                     help=f"share of captions dropped while distilling a text-to-image teacher (default {LATER_SETTINGS['cond_dropout']:g}, "
                          "as the teachers trained; the metrics sample at guidance 1, so 0 trains only what they measure)")
@@ -120,6 +124,8 @@ def finish_args(a, smoke_teacher: str) -> None:
         raise SystemExit(f"--snr-gamma takes a positive SNR cap (e.g. 5), not {a.snr_gamma}")
     if a.lambda_out < 0:
         raise SystemExit(f"--lambda-out takes a weight >= 0, not {a.lambda_out}")
+    if a.lambda_feat < 0:
+        raise SystemExit(f"--lambda-feat takes a weight >= 0, not {a.lambda_feat}")
     from ldprune_deploy.planner.config import check_caps
 
     if bad := check_caps(getattr(a, "cap", None)):
@@ -635,7 +641,8 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
                         mixed_precision="bf16" if cuda else "no",
                         cpu=not cuda, seed=seed, progress=False, overwrite=True, save_final=True, weight_decay=0.0,
                         lambda_prompt=a.lambda_prompt, ema_decay=a.ema,
-                        caption_mix=a.caption_mix if t.cond_train is not None else 0.0, snr_gamma=a.snr_gamma)
+                        caption_mix=a.caption_mix if t.cond_train is not None else 0.0, snr_gamma=a.snr_gamma,
+                        lambda_feat=a.lambda_feat)
     t0 = time.perf_counter()
     folder = distill(t.unet, student, cfg, on_grads=hook if eval_at else None)
     secs = time.perf_counter() - t0
@@ -669,13 +676,15 @@ def header(a, script: str, t: Teacher, metric: ProxyMetric) -> dict:
             "seeds": a.seed_list, "distill": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "schedule": "cosine",
             "warmup": min(50, a.steps // 10), "ema": a.ema,
             "lambda_out": a.lambda_out, "cond_dropout": a.cond_dropout if t.cond_train is not None else None,
-            "losses": "task + " + (f"{a.lambda_out:g} x " if a.lambda_out != 1 else "") + "output KD + feature KD"
+            "losses": "task + " + (f"{a.lambda_out:g} x " if a.lambda_out != 1 else "") + "output KD + "
+            + (f"{a.lambda_feat:g} x " if a.lambda_feat != 1 else "") + "feature KD"
             + (f" + {a.lambda_prompt:g} x prompt-effect KD" if a.lambda_prompt else "")
             + (f"; KD also on blended captions ({a.caption_mix:g} of the rows)" if a.caption_mix else "")
             + (f"; task and output KD weighted by min-SNR-{a.snr_gamma:g}" if a.snr_gamma else ""),
             # recorded only when on, so a run without them reads as every run before them
             **({"caption_mix": a.caption_mix} if a.caption_mix else {}),
-            **({"snr_gamma": a.snr_gamma} if a.snr_gamma else {})},
+            **({"snr_gamma": a.snr_gamma} if a.snr_gamma else {}),
+            **({"lambda_feat": a.lambda_feat} if a.lambda_feat != 1 else {})},
             "metric": metric.settings(), "runner": a.backend,
             "scoring": {"n_gen": a.n_gen, "steps": a.score_steps, "sampler": "ddim", "guidance": 1.0},
             **({"smoke_note": "SMOKE RUN: throwaway 2-step teacher, tiny N; the figures mean nothing"} if a.smoke else {})}

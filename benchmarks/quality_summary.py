@@ -312,9 +312,9 @@ def _is_base(row: dict) -> bool:
 
 
 # distillation settings a text-to-image result records only from 2026-12-06 on (lambda_out, cond_dropout) or only
-# when on (caption_mix, snr_gamma): what every run before or without them used (_quality.LATER_SETTINGS, not
-# imported: this script reads committed files only, without torch)
-T2I_LATER_DISTILL = {"lambda_out": 1.0, "cond_dropout": 0.1, "caption_mix": 0.0, "snr_gamma": None}
+# when changed (caption_mix, snr_gamma, lambda_feat): what every run before or without them used
+# (_quality.LATER_SETTINGS, not imported: this script reads committed files only, without torch)
+T2I_LATER_DISTILL = {"lambda_out": 1.0, "cond_dropout": 0.1, "caption_mix": 0.0, "snr_gamma": None, "lambda_feat": 1.0}
 
 
 def _distill(result: dict) -> dict:

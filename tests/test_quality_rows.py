@@ -67,7 +67,7 @@ def test_rows_reused_only_with_the_same_fingerprint(setup):
     changes = [({}, _plan(measured_ms=1.25)), ({"steps": 400}, _plan()), ({"eval_precision": "bf16"}, _plan()),
                ({"lambda_prompt": 0.1}, _plan()), ({"fid_n": 1000}, _plan()), ({"lambda_out": 2.0}, _plan()),
                ({"cond_dropout": 0.0}, _plan()), ({"caption_mix": 0.5}, _plan()),
-               ({"snr_gamma": 5.0}, _plan()),
+               ({"snr_gamma": 5.0}, _plan()), ({"lambda_feat": 0.1}, _plan()),
                ({}, _plan(ops=(("mid_block.resnets.0", "remove"),)))]
     for settings, plan in changes:
         shutil.rmtree(work / "rows")
@@ -110,7 +110,8 @@ def test_no_resume_and_unreadable_rows_measure_again(setup, capsys):
 @pytest.mark.parametrize("bad,message", [({"cond_dropout": 1.0}, "--cond-dropout takes a share of captions in [0, 1)"),
                                          ({"lambda_out": -1.0}, "--lambda-out takes a weight >= 0"),
                                          ({"caption_mix": 1.0}, "--caption-mix takes a share of rows in [0, 1)"),
-                                         ({"snr_gamma": 0.0}, "--snr-gamma takes a positive SNR cap")])
+                                         ({"snr_gamma": 0.0}, "--snr-gamma takes a positive SNR cap"),
+                                         ({"lambda_feat": -0.1}, "--lambda-feat takes a weight >= 0")])
 def test_loss_settings_out_of_range_stop_with_the_flag_named(bad, message):
     a = SimpleNamespace(seeds="0", backend="cpu", smoke=False, **{**Q.LATER_SETTINGS, **bad})
     with pytest.raises(SystemExit, match=re.escape(message)):
