@@ -85,6 +85,10 @@ SNR_RUN = "benchmarks/results/quality/h100-2026-12-06-snr"
 # modification (plan_features' proxy-FID hypothesis, written down before the run), distilled as the cap-4 rows were,
 # nine side by side
 U2CAP_RUN = "benchmarks/results/quality/h100-2026-12-06-u2cap"
+# 20:14-20:31 UTC, on an H200 (no H100 came): the cap-4 plans of seeds 0-4 distilled with min-SNR-5 and the feature-KD
+# weight 0.1 (hypotheses written down before the run), five side by side; then seed 0 of the min-SNR-5 recipe alone,
+# the same plan and settings as its H100 row (DEVICE_REPEAT)
+FEAT01_RUN = "benchmarks/results/quality/h200-2026-12-06-feat01"
 # the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
 NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
 CAP4_S0_2, CAP4_S3_5, CAP4_S6_8 = (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-emoji-t2i",
@@ -92,9 +96,13 @@ CAP4_S0_2, CAP4_S3_5, CAP4_S6_8 = (f"{CAP_RUN}/headline-2800-prompt-nodrop-cap4-
                                    f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-cap4-s678-emoji-t2i")
 SNR5_S0_2, SNR5_S3_5 = f"{SNR_RUN}/snr5-cap4-s012-emoji-t2i", f"{SNR_RUN}/snr5-cap4-s345-emoji-t2i"
 U2CAP = tuple(f"{U2CAP_RUN}/u2cap-cap4-{s}-emoji-t2i" for s in ("s012", "s345", "s678"))
+FEAT01_S0_2, FEAT01_S3_4 = f"{FEAT01_RUN}/feat01-snr5-cap4-s012-emoji-t2i", f"{FEAT01_RUN}/feat01-snr5-cap4-s34-emoji-t2i"
+SNR5_H200_S0 = f"{FEAT01_RUN}/snr5-h200-s0-emoji-t2i"
 PROMPT_S0_2 = f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i"
 REPEAT = (NODROP_S0_2, f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t2i",
           "ld-pruner-prompt")
+# a seed distilled again on another GPU type (the same plan and settings): what a pair across GPU types carries
+DEVICE_REPEAT = (SNR5_S0_2, SNR5_H200_S0, "ld-pruner-prompt")
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
 # adopted on 2026-12-05; the teachers committed before them are kept beside the fresh runs that trained them)
@@ -155,6 +163,14 @@ HEADLINE_T2I = [
      (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 recipe with at most one up_blocks.2 modification (`--cap '^up_blocks\\.2\\.=1'`, plans re-landed from the "
      "same scores), seeds 0-8", U2CAP, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans of seeds 0-2 (landed on an H100), min-SNR-5, feature-KD weight 0.1 (`--lambda-feat 0.1`), "
+     "distilled on an H200", FEAT01_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans of seeds 3-4 (landed on an H100), min-SNR-5, feature-KD weight 0.1, distilled on an H200",
+     FEAT01_S3_4, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans (landed on an H100) with min-SNR-5 and feature-KD weight 0.1 on every seed it was distilled with",
+     (FEAT01_S0_2, FEAT01_S3_4), "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the min-SNR-5 recipe's seed 0 distilled again on an H200 (its row above: an H100)", SNR5_H200_S0,
+     "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -411,6 +427,9 @@ LEVER_PAIRS = [
     ("min-SNR-5 weighting of the task and output KD", (SNR5_S0_2, SNR5_S3_5), (CAP4_S0_2, CAP4_S3_5), "ld-pruner-prompt"),
     ("at most one up_blocks.2 modification (plans re-landed)", U2CAP, (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8),
      "ld-pruner-prompt"),
+    ("feature-KD weight 0.1 (H200 rows, H100 base rows)", (FEAT01_S0_2, FEAT01_S3_4), (SNR5_S0_2, SNR5_S3_5),
+     "ld-pruner-prompt"),
+    ("feature-KD weight 0.1, both rows on an H200", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
 ]
 PAIR_METRICS = {"alignment": "alignment_distilled", "proxy-FID": "fid_distilled"}
 
@@ -420,11 +439,15 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
     the settings that differ between the two runs (their distillations' and the plan caps; none: ValueError), and
     per metric the mean difference, its std and standard error. With the caps unchanged both rows must come from the
     same landed plan (else ValueError); a changed cap re-lands the seed's scores, so its plans may differ
-    (``plans_moved``: on how many seeds they did)."""
-    def rows(folders):
+    (``plans_moved``: on how many seeds they did). ``across_devices``: the two sides' rows were distilled on other
+    GPU types (a seed's distillation repeats exactly on one type only, see ``DEVICE_REPEAT``)."""
+    devices: dict[str, set] = {"lever": set(), "base": set()}
+
+    def rows(folders, side):
         got, settings = {}, []
         for f in folders:
             res = _strategy_run(f)["result"]
+            devices[side].add(res["device"].get("gpu"))
             settings.append({**{k: v for k, v in _distill(res).items() if k != "losses"}, "caps": res.get("caps") or []})
             if settings[-1] != settings[0]:
                 raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
@@ -433,7 +456,7 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
                 raise ValueError(f"{name}: seed {twice[0]} is in two of {folders}")
             got |= mine
         return got, settings[0]
-    (new, d_new), (old, d_old) = rows(lever), rows(base)
+    (new, d_new), (old, d_old) = rows(lever, "lever"), rows(base, "base")
     seeds = sorted(set(new) & set(old))
     if not seeds:
         raise ValueError(f"{name}: no seed is in both {lever} and {base}")
@@ -455,15 +478,18 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
         diffs[m] = {"per_seed": dict(zip(map(str, seeds), d)), "mean": statistics.mean(d), "std": sd, "se": se,
                     "p": p, "resolved": None if p is None else p < 0.05}
     return {"lever": name, "runs": list(lever), "base_runs": list(base), "criterion": criterion, "seeds": seeds,
-            "changed": changed, "plans_moved": len(moved), "difference": diffs}
+            "changed": changed, "plans_moved": len(moved), "devices": {k: sorted(v) for k, v in devices.items()},
+            "across_devices": len(devices["lever"] | devices["base"]) > 1, "difference": diffs}
 
 
 def lever_pairs(head: dict) -> dict:
-    """Every lever's pair; the per-seed difference's std pooled over the distillation levers (the same plans: a
-    plan lever's difference also redraws the plan), and how many paired seeds would resolve the alignment the
-    text-to-image headline ``head`` lacks to its bound (p < 0.05, 80 % power)."""
+    """Every lever's pair; the per-seed difference's std pooled over the distillation levers paired on one GPU type
+    (the same plans: a plan lever's difference also redraws the plan, a pair across GPU types the numerics), and how
+    many paired seeds would resolve the alignment the text-to-image headline ``head`` lacks to its bound (p < 0.05,
+    80 % power)."""
     pairs = [lever_pair(*p) for p in LEVER_PAIRS]
-    pooled = pooled_std([list(p["difference"]["alignment"]["per_seed"].values()) for p in pairs if not p["plans_moved"]])
+    pooled = pooled_std([list(p["difference"]["alignment"]["per_seed"].values()) for p in pairs
+                         if not p["plans_moved"] and not p["across_devices"]])
     gap = ALIGN_FLOOR * head["teacher_alignment"] - head["alignment_mean"]
     return {"rule": "a difference is resolved when a paired t-test over the seeds gives p < 0.05 (two-sided)",
             "pairs": pairs, "alignment_difference_std": pooled["std"], "dof": pooled["dof"],
@@ -476,19 +502,25 @@ def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: flo
 
 
 def repeat(first: str, again: str, criterion: str) -> dict:
-    """The same seeds and settings distilled twice: each seed's metrics in both runs and the largest difference,
-    the repeat noise that a per-seed comparison of two variants stands on."""
+    """The same settings distilled twice on ``again``'s seeds (all of them in ``first``, from the same plans): each
+    seed's metrics in both runs and the largest difference, the repeat noise that a per-seed comparison of two
+    variants stands on; ``devices``: the GPU of each run, ``teacher_equal``: whether both measured the teacher alike."""
     def seeds(folder):
         r = _strategy_run(folder)
         return r, base_rows(r["result"], criterion)
     (r1, a), (r2, b) = seeds(first), seeds(again)
-    if r1["result"]["distill"] != r2["result"]["distill"] or sorted(a) != sorted(b):
+    if r1["result"]["distill"] != r2["result"]["distill"] or not b or not set(b) <= set(a):
         raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")
+    if moved := [k for k in b if sorted(map(tuple, a[k]["modifications"])) != sorted(map(tuple, b[k]["modifications"]))]:
+        raise ValueError(f"{again} does not repeat {first}: seed {moved[0]} was distilled from another plan")
     keys = {"proxy-FID": "fid_distilled", "alignment": "alignment_distilled", "measured_cut": "measured_cut"}
-    return {"first": first, "again": again, "criterion": criterion, "seeds": sorted(a),
-            "dates": [r1["teacher"]["date"], r2["teacher"]["date"]], "device": r2["teacher"]["device"],
-            "per_seed": {str(k): {m: [a[k][f], b[k][f]] for m, f in keys.items()} for k in sorted(a)},
-            "max_abs_diff": {m: max(abs(a[k][f] - b[k][f]) for k in a) for m, f in keys.items()}}
+    t1, t2 = r1["teacher"], r2["teacher"]
+    return {"first": first, "again": again, "criterion": criterion, "seeds": sorted(b),
+            "dates": [t1["date"], t2["date"]], "device": t2["device"], "devices": [t1["device"], t2["device"]],
+            "teacher": [t1["metric"], t1["alignment"]],
+            "teacher_equal": (t1["metric"], t1["alignment"]) == (t2["metric"], t2["alignment"]),
+            "per_seed": {str(k): {m: [a[k][f], b[k][f]] for m, f in keys.items()} for k in sorted(b)},
+            "max_abs_diff": {m: max(abs(a[k][f] - b[k][f]) for k in b) for m, f in keys.items()}}
 
 
 LEAD_SEEDS = 3   # a headline stands on 3 seeds, as every comparison; a one-seed screening row never leads
@@ -515,6 +547,7 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     uh = here["notes-uag"]
     return {
         "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants, "repeat": repeat(*REPEAT),
+                          "device_repeat": repeat(*DEVICE_REPEAT),
                           "rule": f"among the variants with {LEAD_SEEDS} seeds distilled from the comparison's teacher, "
                                   "each recipe on every seed it was distilled with (a run pooled into a variant "
                                   "does not lead on its own seeds), the one meeting the most targets, then the "
@@ -830,7 +863,10 @@ def render(s: dict) -> str:
           "6, 7 and 8 and distilled them side by side; "
           f"{_run_link(CAPTION_MIX_RUN)} distilled the cap-4 plans of seeds 3-5 again with `--caption-mix 0.5` "
           "(half of each batch on blended captions, trained by the KD terms only), three side by side, after "
-          "measuring six landed plans' paired ratios four times each on the GPU alone. "
+          "measuring six landed plans' paired ratios four times each on the GPU alone; "
+          f"{_run_link(FEAT01_RUN)} distilled the cap-4 plans (landed on an H100) of seeds 0-4 with min-SNR-5 and "
+          "feature-KD weight 0.1 on an H200, five side by side, then the min-SNR-5 recipe's seed 0 alone on the same "
+          "machine (the GPU-type repeat below). "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
@@ -992,7 +1028,8 @@ def render(s: dict) -> str:
     h = s["headlines"]
     for key, title in (("text_to_image", "Headline, text-to-image"), ("audio", "Headline, audio")):
         x = h[key]
-        L.append(f"**{title}** ({x['task']}{', ' + x['variant'] if 'variant' in x else ''}): cut {_pct(x['cut_mean'])}, "
+        L.append(f"**{title}** ({x['task']}{', ' + x['variant'] if 'variant' in x else ''}"
+                 f"{', distilled on ' + x['device'] if x.get('device') else ''}): cut {_pct(x['cut_mean'])}, "
                  f"metric {x['metric_ratio']:.2f}× the teacher"
                  + (f", alignment {x['alignment_ratio']:.2f}×, {x['distill_steps']} of the teacher's {x['teacher_steps']} "
                     f"steps" if "alignment_ratio" in x else "")
@@ -1019,6 +1056,8 @@ def render(s: dict) -> str:
             L.append("")
         if "repeat" in x:
             L += [_repeat_line(x["repeat"]), ""]
+        if "device_repeat" in x:
+            L += [_device_repeat_line(x["device_repeat"]), ""]
         if key == "text_to_image" and s.get("plan_screen"):
             L += [_screen_line(s["plan_screen"], _cap4_recipe(x)), ""]
         if key == "text_to_image" and s.get("lever_pairs"):
@@ -1056,6 +1095,20 @@ def _repeat_line(r: dict) -> str:
                "it holds for other seeds is what the spread over seeds says." if same else ""))
 
 
+def _device_repeat_line(r: dict) -> str:
+    d = r["max_abs_diff"]
+    per = "; ".join(f"seed {k}: proxy-FID {v['proxy-FID'][0]:.2f} → {v['proxy-FID'][1]:.2f}, alignment "
+                    f"{v['alignment'][0]:.3f} → {v['alignment'][1]:.3f}" for k, v in r["per_seed"].items())
+    teacher = (f"the teacher's metrics equal on both ({r['teacher'][0]}, {r['teacher'][1]})" if r["teacher_equal"]
+               else "the teacher's metrics differ between them")
+    return (f"GPU-type repeat: {_run_link(r['again'])} distilled {_run_link(r['first'])} again on {r['devices'][1]} "
+            f"({r['dates'][1][:16].replace('T', ' ')} UTC; the same plan, seed and settings; first on {r['devices'][0]}; "
+            f"{teacher}): {per}. A seed's distillation does not repeat across GPU types"
+            + (f" (here by up to {d['alignment']:.2f} alignment)" if d["alignment"] else "")
+            + ", so a lever paired across them carries that difference beside its own effect, and such pairs stay out "
+              "of the pooled per-seed noise below.")
+
+
 def _cap4_recipe(t2i: dict) -> dict:
     """The cap-4 recipe on all its seeds: the spread the plan screen's seed repeats are set against."""
     return next(v for v in t2i["variants"] if [p["run"] for p in v.get("pooled_runs", ())] == [CAP4_S0_2, CAP4_S3_5,
@@ -1086,6 +1139,8 @@ def _lever_table(lp: dict) -> list[str]:
          "|---|---|---|---|---|---|---|---|"]
     for p in lp["pairs"]:
         ch = ", ".join(_change_text(k, a, b) for k, (a, b) in p["changed"].items())
+        if p["across_devices"]:
+            ch += f"; rows on {', '.join(p['devices']['lever'])}, base rows on {', '.join(p['devices']['base'])}"
         runs = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["runs"])
         base = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["base_runs"])
         a, f = p["difference"]["alignment"], p["difference"]["proxy-FID"]
@@ -1096,7 +1151,8 @@ def _lever_table(lp: dict) -> list[str]:
             f"The headline lacks {gap:.2f} alignment to its bound; a lever with exactly that effect would need "
             + (f"{n} paired seeds" if n else "more paired seeds than computed") + " to be resolved (p < 0.05) with 80 % "
             "probability.")
-    return L + ["", "Pooled over the distillation levers (a plan lever also redraws the plan), one seed's alignment "
+    return L + ["", "Pooled over the distillation levers paired on one GPU type (a plan lever also redraws the plan), "
+                    "one seed's alignment "
                     f"difference has std {lp['alignment_difference_std']:.2f} "
                     f"({lp['dof']} degrees of freedom). " + need, ""]
 

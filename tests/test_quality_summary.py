@@ -273,7 +273,7 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
 
 
 def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("mid_block.resnets.0", "remove"),),
-         caps=None, **distill):
+         caps=None, gpu="GPU X", teacher_fid=144.9, **distill):
     """A stand-in quality_strategies.json with one ld-pruner-prompt row per alignment (seeds from first_seed)."""
     rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
              "seed": s, "fid_distilled": fids[s - first_seed] if fids else 150.0 + s, "alignment_distilled": a,
@@ -282,9 +282,9 @@ def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("m
     rows.append({**rows[0], "method": "ld-pruner", "alignment_distilled": 1.0})   # another criterion: not compared
     (tmp_path / name).mkdir()
     (tmp_path / name / "quality_strategies.json").write_text(json.dumps({
-        "teacher_fid": 144.9, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
+        "teacher_fid": teacher_fid, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
         "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0, **distill},
-        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": "GPU X"}, **({"caps": caps} if caps is not None else {})}))
+        "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": gpu}, **({"caps": caps} if caps is not None else {})}))
     return str(tmp_path / name)
 
 
@@ -417,5 +417,38 @@ def test_a_plan_cap_lever_pairs_re_landed_plans_and_stays_out_of_the_pooled_nois
     snr = _run(tmp_path, "snr", [14.5, 15.1, 13.9], caps=[cap4], snr_gamma=5.0)
     monkeypatch.setattr(QS, "LEVER_PAIRS", [("snr", (snr,), (base,), "ld-pruner-prompt"),
                                            ("u2 cap", (capped,), (base,), "ld-pruner-prompt")])
+    lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
+    assert lp["dof"] == 2 and lp["alignment_difference_std"] == pytest.approx(statistics.stdev([0.5, 0.1, 0.9]))
+
+
+def test_a_repeat_on_another_gpu_type_compares_its_seeds_and_says_what_a_pair_across_types_carries(tmp_path):
+    first = _run(tmp_path, "a", [14.8, 14.85, 15.1], fids=[150.5, 150.0, 144.6], gpu="GPU H100")
+    again = _run(tmp_path, "bb", [15.35], fids=[145.1], gpu="GPU H200")
+    r = QS.repeat(first, again, "ld-pruner-prompt")   # one seed of three: the seeds repeated are again's
+    assert r["seeds"] == [0] and r["devices"] == ["GPU H100", "GPU H200"] and r["teacher_equal"]
+    assert r["per_seed"]["0"]["alignment"] == [14.8, 15.35] and r["max_abs_diff"]["alignment"] == pytest.approx(0.55)
+    line = QS._device_repeat_line(r)
+    assert "again on GPU H200" in line and "first on GPU H100" in line and "equal on both (144.9, 15.7)" in line
+    assert "alignment 14.800 → 15.350" in line and "by up to 0.55 alignment" in line
+    assert "differ between them" in QS._device_repeat_line(
+        QS.repeat(first, _run(tmp_path, "ccc", [15.35], gpu="GPU H200", teacher_fid=145.0), "ld-pruner-prompt"))
+    with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
+        QS.repeat(first, _run(tmp_path, "dddd", [15.0], plan=(("mid_block", "remove"),)), "ld-pruner-prompt")
+    with pytest.raises(ValueError, match="does not repeat"):   # a seed the first run lacks
+        QS.repeat(first, _run(tmp_path, "eeeee", [15.0], first_seed=7), "ld-pruner-prompt")
+
+
+def test_a_lever_paired_across_gpu_types_says_so_and_stays_out_of_the_pooled_noise(tmp_path, monkeypatch):
+    base = _run(tmp_path, "base", [14.0, 15.0, 13.0], gpu="GPU H100")
+    same = _run(tmp_path, "same", [14.5, 15.1, 13.9], gpu="GPU H100", snr_gamma=5.0)
+    other = _run(tmp_path, "other", [15.0, 16.0, 15.0], gpu="GPU H200", snr_gamma=5.0)
+    p = QS.lever_pair("across", (other,), (base,), "ld-pruner-prompt")
+    assert p["across_devices"] and p["devices"] == {"lever": ["GPU H200"], "base": ["GPU H100"]}
+    assert not QS.lever_pair("one type", (same,), (base,), "ld-pruner-prompt")["across_devices"]
+    row = next(x for x in QS._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
+                                            "headline_gap": 0.2, "seeds_to_resolve_gap": 50}) if x.startswith("| across"))
+    assert "snr_gamma None → 5.0; rows on GPU H200, base rows on GPU H100 |" in row
+    monkeypatch.setattr(QS, "LEVER_PAIRS", [("one type", (same,), (base,), "ld-pruner-prompt"),
+                                           ("across", (other,), (base,), "ld-pruner-prompt")])
     lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
     assert lp["dof"] == 2 and lp["alignment_difference_std"] == pytest.approx(statistics.stdev([0.5, 0.1, 0.9]))
