@@ -427,9 +427,8 @@ LEVER_PAIRS = [
     ("min-SNR-5 weighting of the task and output KD", (SNR5_S0_2, SNR5_S3_5), (CAP4_S0_2, CAP4_S3_5), "ld-pruner-prompt"),
     ("at most one up_blocks.2 modification (plans re-landed)", U2CAP, (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8),
      "ld-pruner-prompt"),
-    ("feature-KD weight 0.1 (H200 rows, H100 base rows)", (FEAT01_S0_2, FEAT01_S3_4), (SNR5_S0_2, SNR5_S3_5),
-     "ld-pruner-prompt"),
-    ("feature-KD weight 0.1, both rows on an H200", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
+    ("feature-KD weight 0.1, across GPU types", (FEAT01_S0_2, FEAT01_S3_4), (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
+    ("feature-KD weight 0.1, on one GPU type", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
 ]
 PAIR_METRICS = {"alignment": "alignment_distilled", "proxy-FID": "fid_distilled"}
 
@@ -1103,10 +1102,11 @@ def _device_repeat_line(r: dict) -> str:
                else "the teacher's metrics differ between them")
     return (f"GPU-type repeat: {_run_link(r['again'])} distilled {_run_link(r['first'])} again on {r['devices'][1]} "
             f"({r['dates'][1][:16].replace('T', ' ')} UTC; the same plan, seed and settings; first on {r['devices'][0]}; "
-            f"{teacher}): {per}. A seed's distillation does not repeat across GPU types"
-            + (f" (here by up to {d['alignment']:.2f} alignment)" if d["alignment"] else "")
-            + ", so a lever paired across them carries that difference beside its own effect, and such pairs stay out "
-              "of the pooled per-seed noise below.")
+            f"{teacher}): {per}. "
+            + ("The seed's distillation repeated exactly on the other GPU type." if not any(d.values()) else
+               f"A seed's distillation does not repeat across GPU types (here by up to {d['alignment']:.2f} alignment), "
+               "so a lever paired across them carries that difference beside its own effect, and such pairs stay out "
+               "of the pooled per-seed noise below."))
 
 
 def _cap4_recipe(t2i: dict) -> dict:

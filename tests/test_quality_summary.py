@@ -432,6 +432,9 @@ def test_a_repeat_on_another_gpu_type_compares_its_seeds_and_says_what_a_pair_ac
     assert "alignment 14.800 → 15.350" in line and "by up to 0.55 alignment" in line
     assert "differ between them" in QS._device_repeat_line(
         QS.repeat(first, _run(tmp_path, "ccc", [15.35], gpu="GPU H200", teacher_fid=145.0), "ld-pruner-prompt"))
+    exact = QS.repeat(first, _run(tmp_path, "ffffff", [14.8], fids=[150.5], gpu="GPU H200"), "ld-pruner-prompt")
+    assert "repeated exactly on the other GPU type" in QS._device_repeat_line(exact)
+    assert "does not repeat" not in QS._device_repeat_line(exact)
     with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
         QS.repeat(first, _run(tmp_path, "dddd", [15.0], plan=(("mid_block", "remove"),)), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="does not repeat"):   # a seed the first run lacks
