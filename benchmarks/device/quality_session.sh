@@ -138,8 +138,8 @@
 # benchmarks/device/screens/2026-12-06-u2cap.env (seeds 0-8 re-landed under the cap-4 cap and --cap ^up_blocks\.2\.=1,
 # 36-39 s per three seeds, then nine side by side, 1 167-1 188 s each, tables 19-20 s), ~1 520 s of device time with
 # three collects (h100-2026-12-06-u2cap). Nine 2 800-step distillations fit one lease only when nothing else runs.
-# 2026-12-06 19:58-20:31 UTC: four start calls for an H100 got none (91 + 90 + ~15 s; one more was refused at once
-# because the slimmed tree was over 64 MiB again: the emoji-t2i weights were back in it, cause not found; check
+# 2026-12-06 19:50-20:31 UTC: four start calls for an H100 got none (91 + 90 + ~15 + ~90 s; a fifth was refused at
+# once because the slimmed tree was over 64 MiB again: the emoji-t2i weights were back in it, cause not found; check
 # `git status` after slim before every call); a
 # call for nvidia-h200 then got an H100, taken back for other work during the third put (~320 s lost); the next call
 # for nvidia-h200 got an H200: `start headline` with benchmarks/device/screens/2026-12-06-feat01.env cut to seeds 0-4
