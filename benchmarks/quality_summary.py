@@ -433,6 +433,11 @@ LEVER_PAIRS = [
 PAIR_METRICS = {"alignment": "alignment_distilled", "proxy-FID": "fid_distilled"}
 
 
+def _same_plan(a: dict, b: dict) -> bool:
+    """Whether two rows were distilled from the same plan (the same modifications, in any order)."""
+    return sorted(map(tuple, a["modifications"])) == sorted(map(tuple, b["modifications"]))
+
+
 def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criterion: str) -> dict:
     """One setting's effect seed by seed: each seed's row of ``lever`` minus the row of ``base`` of the same seed,
     the settings that differ between the two runs (their distillations' and the plan caps; none: ValueError), and
@@ -440,13 +445,11 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
     same landed plan (else ValueError); a changed cap re-lands the seed's scores, so its plans may differ
     (``plans_moved``: on how many seeds they did). ``across_devices``: the two sides' rows were distilled on other
     GPU types (a seed's distillation repeats exactly on one type only, see ``DEVICE_REPEAT``)."""
-    devices: dict[str, set] = {"lever": set(), "base": set()}
-
-    def rows(folders, side):
-        got, settings = {}, []
+    def rows(folders):
+        got, settings, devices = {}, [], set()
         for f in folders:
             res = _strategy_run(f)["result"]
-            devices[side].add(res["device"].get("gpu"))
+            devices.add(res["device"].get("gpu"))
             settings.append({**{k: v for k, v in _distill(res).items() if k != "losses"}, "caps": res.get("caps") or []})
             if settings[-1] != settings[0]:
                 raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
@@ -454,15 +457,15 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
             if twice := sorted(set(mine) & set(got)):
                 raise ValueError(f"{name}: seed {twice[0]} is in two of {folders}")
             got |= mine
-        return got, settings[0]
-    (new, d_new), (old, d_old) = rows(lever, "lever"), rows(base, "base")
+        return got, settings[0], devices
+    (new, d_new, dev_new), (old, d_old, dev_old) = rows(lever), rows(base)
     seeds = sorted(set(new) & set(old))
     if not seeds:
         raise ValueError(f"{name}: no seed is in both {lever} and {base}")
     changed = {k: [d_old.get(k), d_new.get(k)] for k in sorted(set(d_old) | set(d_new)) if d_old.get(k) != d_new.get(k)}
     if not changed:
         raise ValueError(f"{name}: the runs distilled with the same settings (a repeat, not a lever)")
-    moved = [s for s in seeds if sorted(map(tuple, new[s]["modifications"])) != sorted(map(tuple, old[s]["modifications"]))]
+    moved = [s for s in seeds if not _same_plan(new[s], old[s])]
     if moved and "caps" not in changed:
         raise ValueError(f"{name}: seed {moved[0]} was distilled from another plan than its base row")
     from scipy import stats
@@ -477,8 +480,8 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
         diffs[m] = {"per_seed": dict(zip(map(str, seeds), d)), "mean": statistics.mean(d), "std": sd, "se": se,
                     "p": p, "resolved": None if p is None else p < 0.05}
     return {"lever": name, "runs": list(lever), "base_runs": list(base), "criterion": criterion, "seeds": seeds,
-            "changed": changed, "plans_moved": len(moved), "devices": {k: sorted(v) for k, v in devices.items()},
-            "across_devices": len(devices["lever"] | devices["base"]) > 1, "difference": diffs}
+            "changed": changed, "plans_moved": len(moved), "devices": {"lever": sorted(dev_new), "base": sorted(dev_old)},
+            "across_devices": len(dev_new | dev_old) > 1, "difference": diffs}
 
 
 def lever_pairs(head: dict) -> dict:
@@ -510,7 +513,7 @@ def repeat(first: str, again: str, criterion: str) -> dict:
     (r1, a), (r2, b) = seeds(first), seeds(again)
     if r1["result"]["distill"] != r2["result"]["distill"] or not b or not set(b) <= set(a):
         raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")
-    if moved := [k for k in b if sorted(map(tuple, a[k]["modifications"])) != sorted(map(tuple, b[k]["modifications"]))]:
+    if moved := [k for k in b if not _same_plan(a[k], b[k])]:
         raise ValueError(f"{again} does not repeat {first}: seed {moved[0]} was distilled from another plan")
     keys = {"proxy-FID": "fid_distilled", "alignment": "alignment_distilled", "measured_cut": "measured_cut"}
     t1, t2 = r1["teacher"], r2["teacher"]
@@ -1078,15 +1081,17 @@ def _beyond_spread(x: dict) -> str:
             f"{x['alignment_mean'] - bound:+.3f}, one std {x['alignment_std']:.3f}).")
 
 
+def _utc_minute(date: str) -> str:
+    return date[:16].replace("T", " ") + " UTC"
+
+
 def _repeat_line(r: dict) -> str:
     d = r["max_abs_diff"]
     same = not any(d.values())
     per = " / ".join(f"{v['proxy-FID'][1]:.2f}, {v['alignment'][1]:.3f}" for v in r["per_seed"].values())
-    def when(date):
-        return date[:16].replace("T", " ") + " UTC"
     return (f"Repeat noise: {_run_link(r['again'].rsplit('/', 1)[0])} distilled "
-            f"{_run_link(r['first'])} again ({r['device']}, {when(r['dates'][1])}; the same plans, "
-            f"seeds {', '.join(map(str, r['seeds']))} and settings; the first run's table {when(r['dates'][0])}): "
+            f"{_run_link(r['first'])} again ({r['device']}, {_utc_minute(r['dates'][1])}; the same plans, "
+            f"seeds {', '.join(map(str, r['seeds']))} and settings; the first run's table {_utc_minute(r['dates'][0])}): "
             f"proxy-FID, alignment per seed {per}; largest difference from the first run {d['proxy-FID']:g} (proxy-FID), "
             f"{d['alignment']:g} (alignment)."
             + (" On this GPU type a seed's distillation and metrics repeat exactly (six or three distillations sharing the GPU), so "
@@ -1101,7 +1106,7 @@ def _device_repeat_line(r: dict) -> str:
     teacher = (f"the teacher's metrics equal on both ({r['teacher'][0]}, {r['teacher'][1]})" if r["teacher_equal"]
                else "the teacher's metrics differ between them")
     return (f"GPU-type repeat: {_run_link(r['again'])} distilled {_run_link(r['first'])} again on {r['devices'][1]} "
-            f"({r['dates'][1][:16].replace('T', ' ')} UTC; the same plan, seed and settings; first on {r['devices'][0]}; "
+            f"({_utc_minute(r['dates'][1])}; the same plan, seed and settings; first on {r['devices'][0]}; "
             f"{teacher}): {per}. "
             + ("The seed's distillation repeated exactly on the other GPU type." if not any(d.values()) else
                f"A seed's distillation does not repeat across GPU types (here by up to {d['alignment']:.2f} alignment), "
