@@ -146,6 +146,12 @@
 # (five side by side, 590-598 s, tables 15-17 s), then on the same machine the snr5 recipe's seed 0 alone (HEADLINES
 # inline, 253 s) with 36 s of budget to spare (h200-2026-12-06-feat01). The screens/2026-12-07-feat01-confirm-*.env
 # files are the follow-up for whichever GPU type the next lease brings.
+# 2026-12-06 21:39-23:11 UTC: seventeen start calls for that follow-up (nvidia-h200, once nvidia-h100-x1; the
+# command picked the env file by `nvidia-smi`'s GPU name) got no machine: 1 411 s of the 1 800 s budget (twelve
+# refusals at ~90 s, four calls inside a wait at 15 s, the last refusal 270 s, no reason given); nothing ran. As the
+# budget shrank the command dropped specs to fit, in this order: the seed-6 pairs, then seed 5, then seed 4, then
+# seed 3 (left: H200, the base on seeds 1-2; H100, the lever on seeds 0-1); at 389 s no distillation fit, and the
+# confirm env files stay the next step.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
