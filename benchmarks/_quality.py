@@ -30,7 +30,7 @@ from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.graph_call import use_cuda_graph
 from ldprune_deploy.models import load_model
 from ldprune_deploy.quality.numerics import EVAL_PRECISIONS, eval_numerics, feature_numerics
-from ldprune_deploy.quality.teachers import TeacherConfig, teacher_data
+from ldprune_deploy.quality.teachers import teacher_data
 from ldprune_deploy.sampling import SamplerConfig, generate, make_scheduler
 from ldprune_deploy.unet import set_model_info
 
@@ -42,14 +42,12 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# distillation settings added after rows were first stored: a row's fingerprint names them only when they differ
-# from these defaults, so the rows stored before them (same inputs, plan and settings) still resume; the caption
-# dropout's default is the one the text-to-image teachers trained with
 # a selection measured in the landing's window is measured this many times more and lands on the median: one
 # paired measurement's std was a third of the window on the H100 (diagnostics/ratio_repeat.py, 2026-12-06)
 LANDING_CONFIRM = 2
-LATER_SETTINGS = {"lambda_out": 1.0, "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0, "snr_gamma": None,
-                  "lambda_feat": 1.0}
+# the defaults of the distillation settings added after rows were first stored: a row's fingerprint names them only
+# when they differ, so the rows stored before them (same inputs, plan and settings) still resume
+LATER_SETTINGS = WF.UNRECORDED_DISTILL
 
 
 def add_common_args(ap: argparse.ArgumentParser, *, steps: int, seeds: str, fid_n: int, rows: bool = True) -> None:

@@ -10,12 +10,22 @@ from pathlib import Path
 
 
 BASE_ROW = ("latency-aware", "preserved", "normalized")   # planner, init, feature KD of a plan's own row
+# distillation settings added after the first runs: a result (and a row's fingerprint) names one only when it differs
+# from this value, so a committed file without it was distilled with it; fixed for good for that reason (the caption
+# dropout is the one the text-to-image teachers trained with)
+UNRECORDED_DISTILL = {"lambda_out": 1.0, "cond_dropout": 0.1, "caption_mix": 0.0, "snr_gamma": None, "lambda_feat": 1.0}
 
 
 def base_rows(result: dict, criterion: str) -> dict[int, dict]:
     """A quality_strategies result's per-seed rows of ``criterion`` distilled from its plan unchanged."""
     return {r["seed"]: r for r in result["rows"]
             if (r["method"], r["strategy"], r["init"], r["feature_kd"]) == (criterion, *BASE_ROW)}
+
+
+def distill_settings(result: dict) -> dict:
+    """A quality_strategies result's distillation settings with the unrecorded ones filled in, without the loss
+    description (free text)."""
+    return {k: v for k, v in {**UNRECORDED_DISTILL, **result["distill"]}.items() if k != "losses"}
 
 
 def plan_key(criterion: str, planner: str, seed: int) -> str:

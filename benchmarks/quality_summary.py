@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.quality.evidence import paired_seeds_needed, pooled_std  # noqa: E402
 from ldprune_deploy.quality.numerics import recorded_precision  # noqa: E402
-from _work_files import BASE_ROW, base_rows  # noqa: E402
+from _work_files import BASE_ROW, UNRECORDED_DISTILL, base_rows, distill_settings  # noqa: E402
 
 # the runs measured against the teachers before the committed ones stay committed as history: the first
 # two with the earlier proxies, the third (2026-12-04 10:28-10:55 UTC) adopted the proxies of the sweep
@@ -327,17 +327,6 @@ def _is_base(row: dict) -> bool:
     return (row["criterion"], row["planner"], row["init"], row["feature_kd"]) == BASE
 
 
-# distillation settings a text-to-image result records only from 2026-12-06 on (lambda_out, cond_dropout) or only
-# when changed (caption_mix, snr_gamma, lambda_feat): what every run before or without them used
-# (_quality.LATER_SETTINGS, not imported: this script reads committed files only, without torch)
-T2I_LATER_DISTILL = {"lambda_out": 1.0, "cond_dropout": 0.1, "caption_mix": 0.0, "snr_gamma": None, "lambda_feat": 1.0}
-
-
-def _distill(result: dict) -> dict:
-    """A text-to-image result's distillation settings with the unrecorded ones filled in."""
-    return {**T2I_LATER_DISTILL, **result["distill"]}
-
-
 FID_LIMIT, ALIGN_FLOOR = 1.10, 0.95   # issue 23's text-to-image targets, as ratios to the teacher
 
 
@@ -366,7 +355,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
             "distill_batch": r["result"]["distill"]["batch"], "distill_lr": r["result"]["distill"]["lr"],
             "distill_ema": r["result"]["distill"].get("ema"),
-            **{f"distill_{k}": v for k, v in _distill(r["result"]).items() if k in T2I_LATER_DISTILL},
+            **{f"distill_{k}": v for k, v in distill_settings(r["result"]).items() if k in UNRECORDED_DISTILL},
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
@@ -450,7 +439,7 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
         for f in folders:
             res = _strategy_run(f)["result"]
             devices.add(res["device"].get("gpu"))
-            settings.append({**{k: v for k, v in _distill(res).items() if k != "losses"}, "caps": res.get("caps") or []})
+            settings.append({**distill_settings(res), "caps": res.get("caps") or []})
             if settings[-1] != settings[0]:
                 raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
             mine = base_rows(res, criterion)

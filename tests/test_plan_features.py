@@ -13,7 +13,7 @@ PF = importlib.import_module("plan_features")
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 
 
-def _spec(root: Path, name: str, rows: list[tuple[int, list[str], float, float]], lr=5e-4) -> Path:
+def _spec(root: Path, name: str, rows: list[tuple[int, list[str], float, float]], lr=5e-4, **distill) -> Path:
     """A spec folder whose ld-pruner-prompt rows are (seed, 'operator:modification' list, alignment, proxy-FID)."""
     d = root / name
     d.mkdir()
@@ -23,7 +23,7 @@ def _spec(root: Path, name: str, rows: list[tuple[int, list[str], float, float]]
            for s, mods, al, fid in rows]
     out.append({**out[0], "method": "ld-pruner", "alignment_distilled": 0.0})   # another criterion: not read
     (d / "quality_strategies.json").write_text(json.dumps({"rows": out, "distill": {"steps": 2800, "lr": lr,
-                                                                                    "losses": f"text {name}"}}))
+                                                                                    "losses": f"text {name}", **distill}}))
     return d
 
 
@@ -67,3 +67,14 @@ def test_folders_distilled_otherwise_are_refused_and_the_cli_writes_its_json(tmp
     assert res["by_target"]["alignment"]["mid block"]["rho"] == pytest.approx(1.0)
     assert PF.main([str(_spec(tmp_path, "two", [(0, MID[:1], 13.0, 1.0), (1, MID, 14.0, 1.0)])),
                     "--out", str(tmp_path / "y.json")]) == 2
+
+
+def test_a_setting_left_unrecorded_is_its_default_and_a_changed_one_is_refused(tmp_path):
+    """Results name a later distillation setting (here the feature-KD weight) only when it is not the default, so a
+    folder without it and one that names the default distilled alike; one with another weight did not."""
+    a = _spec(tmp_path, "a", [(0, MID[:1], 13.0, 160.0)])
+    named = _spec(tmp_path, "named", [(1, MID, 15.0, 140.0)], lambda_feat=1.0, snr_gamma=None)
+    assert len(PF.plans_of([a, named], "ld-pruner-prompt")) == 2
+    feat01 = _spec(tmp_path, "feat01", [(2, MID[:2], 14.0, 150.0)], lambda_feat=0.1)
+    with pytest.raises(LdpruneError, match="feat01 distilled with other settings"):
+        PF.plans_of([a, feat01], "ld-pruner-prompt")

@@ -94,6 +94,17 @@ def test_rows_stored_before_later_settings_still_resume(setup):
     assert not set(Q.LATER_SETTINGS) & set(stored)
 
 
+def test_the_unrecorded_settings_are_the_library_defaults():
+    """A result leaves out a later setting at its benchmark default and readers fill in UNRECORDED_DISTILL: both
+    must be what the library distils and trains with, or a committed result would be read with the wrong value."""
+    from ldprune_deploy.distillation.config import DistillConfig
+    from ldprune_deploy.quality.teachers import TeacherConfig
+
+    d = DistillConfig()
+    assert Q.LATER_SETTINGS == {"lambda_out": d.lambda_out, "lambda_feat": d.lambda_feat, "snr_gamma": d.snr_gamma,
+                                "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0}
+
+
 def test_no_resume_and_unreadable_rows_measure_again(setup, capsys):
     t, a, work, _ = setup
     make = Maker()

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from ldprune_deploy.errors import LdpruneError  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.planner.problem import cap_members  # noqa: E402
-from _work_files import base_rows  # noqa: E402
+from _work_files import base_rows, distill_settings  # noqa: E402
 
 SCHEMA = "ldprune.plan-features/1"
 # cap regexes (the cap-4 recipe's cross-attention regex first)
@@ -56,10 +56,6 @@ ROW_FEATURES = {"alignment before distillation": "alignment_pruned", "proxy-FID 
 TARGETS = {"alignment": "alignment_distilled", "proxy-FID": "fid_distilled"}
 
 
-def _settings(res: dict) -> dict:
-    return {k: v for k, v in res["distill"].items() if k != "losses"}
-
-
 def plans_of(folders: list[Path], criterion: str) -> list[dict]:
     """Every distinct plan of ``criterion`` in the folders' rows, with each seed's final readings (a plan and seed
     in two folders once); every folder must have distilled with the same settings (else LdpruneError naming the
@@ -71,8 +67,8 @@ def plans_of(folders: list[Path], criterion: str) -> list[dict]:
         if not f.is_file():
             raise LdpruneError(f"{folder} has no quality_strategies.json", "pass spec folders of quality_strategies.py runs")
         res = json.loads(f.read_text())
-        first = first or (folder, _settings(res))
-        if _settings(res) != first[1]:
+        first = first or (folder, distill_settings(res))
+        if distill_settings(res) != first[1]:
             raise LdpruneError(f"{folder} distilled with other settings than {first[0]}",
                                "compare plans distilled alike: pass spec folders of one recipe")
         for r in base_rows(res, criterion).values():
