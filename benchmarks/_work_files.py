@@ -1,5 +1,6 @@
 """The names of a quality run's work files (OUT/work/plans/plan-KEY.json, OUT/work/rows/row-KEY.json) and
-which of a result's rows a plan is distilled into unchanged, in one place for the scripts that write them
+which of a result's rows a plan is distilled into unchanged (and the distillation settings a result leaves out at their
+defaults), in one place for the scripts that write them
 (``_quality``) and those that read committed runs without torch (``quality_screen``, ``quality_summary``,
 ``diagnostics/landing_pairs``, ``diagnostics/plan_features``, ``diagnostics/ratio_repeat``)."""
 
