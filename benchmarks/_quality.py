@@ -680,8 +680,8 @@ def header(a, script: str, t: Teacher, metric: ProxyMetric) -> dict:
             + (f"; KD also on blended captions ({a.caption_mix:g} of the rows)" if a.caption_mix else "")
             + (f"; task and output KD weighted by min-SNR-{a.snr_gamma:g}" if a.snr_gamma else ""),
             # recorded only when not the default, so a run without them reads as every run before them
-            **{k: getattr(a, k) for k in ("caption_mix", "snr_gamma", "lambda_feat")
-               if getattr(a, k) != LATER_SETTINGS[k]}},
+            **{k: getattr(a, k) for k in ("caption_mix", "snr_gamma", "lambda_feat", "lambda_prompt")
+               if getattr(a, k) != WF.DISTILL_DEFAULTS[k]}},
             "metric": metric.settings(), "runner": a.backend,
             "scoring": {"n_gen": a.n_gen, "steps": a.score_steps, "sampler": "ddim", "guidance": 1.0},
             **({"smoke_note": "SMOKE RUN: throwaway 2-step teacher, tiny N; the figures mean nothing"} if a.smoke else {})}

@@ -23,10 +23,18 @@ def base_rows(result: dict, criterion: str) -> dict[int, dict]:
             if (r["method"], r["strategy"], r["init"], r["feature_kd"]) == (criterion, *BASE_ROW)}
 
 
+# the prompt-effect KD weight: a result names it only when not 0, and one written before it was a key names it only
+# in its loss description ("... + 0.1 x prompt-effect KD")
+DISTILL_DEFAULTS = {**UNRECORDED_DISTILL, "lambda_prompt": 0.0}
+_PROMPT_KD = re.compile(r"([0-9.e+-]+) x prompt-effect KD")
+
+
 def distill_settings(result: dict) -> dict:
     """A quality_strategies result's distillation settings with the unrecorded ones filled in, without the loss
     description (free text)."""
-    return {k: v for k, v in {**UNRECORDED_DISTILL, **result["distill"]}.items() if k != "losses"}
+    d = result["distill"]
+    named = {"lambda_prompt": float(m[1])} if (m := _PROMPT_KD.search(d.get("losses", ""))) else {}
+    return {k: v for k, v in {**DISTILL_DEFAULTS, **named, **d}.items() if k != "losses"}
 
 
 def plan_key(criterion: str, planner: str, seed: int) -> str:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ldprune_deploy.quality.evidence import paired_seeds_needed, pooled_std  # noqa: E402
 from ldprune_deploy.quality.numerics import recorded_precision  # noqa: E402
-from _work_files import BASE_ROW, UNRECORDED_DISTILL, base_rows, distill_settings  # noqa: E402
+from _work_files import BASE_ROW, DISTILL_DEFAULTS, base_rows, distill_settings  # noqa: E402
 
 # the runs measured against the teachers before the committed ones stay committed as history: the first
 # two with the earlier proxies, the third (2026-12-04 10:28-10:55 UTC) adopted the proxies of the sweep
@@ -355,7 +355,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
             "metric_ratio": fid_ratio, "alignment_ratio": al_ratio, "distill_steps": th["distill_steps"],
             "distill_batch": r["result"]["distill"]["batch"], "distill_lr": r["result"]["distill"]["lr"],
             "distill_ema": r["result"]["distill"].get("ema"),
-            **{f"distill_{k}": v for k, v in distill_settings(r["result"]).items() if k in UNRECORDED_DISTILL},
+            **{f"distill_{k}": v for k, v in distill_settings(r["result"]).items() if k in DISTILL_DEFAULTS},
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
@@ -375,6 +375,10 @@ def variant_runs() -> set[str]:
 POOL_SAME = ("distill", "teacher_fid", "teacher_alignment", "budget", "exclude", "caps", "metric")
 
 
+def _recipe_part(result: dict, key: str):
+    return distill_settings(result) if key == "distill" else result.get(key)
+
+
 def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     """One recipe's seeds from several runs as one comparison row (mean, sample std): every run must share
     ``POOL_SAME`` and no seed may repeat, else ValueError naming the run that differs."""
@@ -383,7 +387,7 @@ def pooled_row(folders: tuple[str, ...], criterion: str) -> dict:
     rows: dict[int, dict] = {}
     per_run: dict[str, list[int]] = {}
     for f, res in results.items():
-        differs = [k for k in POOL_SAME if res.get(k) != first.get(k)]
+        differs = [k for k in POOL_SAME if _recipe_part(res, k) != _recipe_part(first, k)]
         if differs:
             raise ValueError(f"{f} is not the recipe of {folders[0]}: {', '.join(differs)} differ")
         mine = base_rows(res, criterion)
@@ -500,7 +504,7 @@ def repeat(first: str, again: str, criterion: str) -> dict:
         r = _strategy_run(folder)
         return r, base_rows(r["result"], criterion)
     (r1, a), (r2, b) = seeds(first), seeds(again)
-    if r1["result"]["distill"] != r2["result"]["distill"] or not b or not set(b) <= set(a):
+    if distill_settings(r1["result"]) != distill_settings(r2["result"]) or not b or not set(b) <= set(a):
         raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")
     if moved := [k for k in b if not _same_plan(a[k], b[k])]:
         raise ValueError(f"{again} does not repeat {first}: seed {moved[0]} was distilled from another plan")

@@ -65,14 +65,14 @@ def test_strategies_smoke(tmp_path, teacher):
 @pytest.mark.parametrize("criterion,ema,losses,caps", [
     ("ld-pruner", None, (), ["resnets=1"]),
     ("ld-pruner-prompt", 0.9, ("--lambda-out", "2", "--cond-dropout", "0", "--caption-mix", "0.5", "--snr-gamma", "5",
-                                  "--lambda-feat", "0.1"),
+                                  "--lambda-feat", "0.1", "--lambda-prompt", "0.2"),
      None)])
 def test_strategies_only_and_exclude(tmp_path, criterion, ema, losses, caps):
     """--only runs just the named plan; --exclude keeps matching candidates out of it (here every
     cross-attention: the text-to-image headline's alignment experiment, with either criterion);
-    --cap reaches the planner; --ema, --lambda-out, --cond-dropout, --caption-mix, --snr-gamma and --lambda-feat
-    reach the distillation, and the result says so (a run without --caption-mix, --snr-gamma or --lambda-feat
-    records no key: it reads as every run before it)."""
+    --cap reaches the planner; --ema, --lambda-out, --cond-dropout, --caption-mix, --snr-gamma, --lambda-feat and
+    --lambda-prompt reach the distillation, and the result says so (a run without --caption-mix, --snr-gamma,
+    --lambda-feat or --lambda-prompt records no key: it reads as every run before it)."""
     res = _run("quality_strategies", tmp_path, "--smoke-teacher", "emoji-t2i", "--only", f"{criterion}/latency-aware",
                "--no-ablations", "--exclude", r"attn2|attentions\.[0-9]+:remove", *(["--ema", str(ema)] if ema else []),
                *losses, *[f"--cap={c}" for c in caps or ()])
@@ -87,6 +87,8 @@ def test_strategies_only_and_exclude(tmp_path, criterion, ema, losses, caps):
     assert ("min-SNR-5" in res["distill"]["losses"]) == bool(losses)
     assert res["distill"].get("lambda_feat") == (0.1 if losses else None)
     assert ("0.1 x feature KD" in res["distill"]["losses"]) == bool(losses)
+    assert res["distill"].get("lambda_prompt") == (0.2 if losses else None)
+    assert ("0.2 x prompt-effect KD" in res["distill"]["losses"]) == bool(losses)
     assert res["exclude"] == r"attn2|attentions\.[0-9]+:remove"
     plan = json.loads((tmp_path / "quality_strategies" / "work" / "plans" / f"plan-{criterion}-latency-aware-s0.json").read_text())
     ops = [m["operator"] for m in plan["modifications"]]

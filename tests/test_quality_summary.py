@@ -327,6 +327,26 @@ def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_p
         QS.repeat(first, run("dddd", [13.9, 15.5], lr=1e-3), "ld-pruner-prompt")
 
 
+def test_runs_compare_by_their_settings_not_their_loss_text(tmp_path):
+    """A run naming a default (lambda_feat 1) is the recipe of one leaving it out, though its loss text may differ;
+    the prompt-effect KD weight counts whether a run names it as a key or, written before the key, only in its text."""
+    first = _run(tmp_path, "a", [13.9, 15.5], losses="task + output KD + feature KD")
+    named = _run(tmp_path, "bb", [13.9, 15.4], lambda_feat=1.0, losses="task + output KD + 1 x feature KD")
+    assert QS.repeat(first, named, "ld-pruner-prompt")["seeds"] == [0, 1]
+    assert QS.pooled_row((first, _run(tmp_path, "ccc", [14.0], first_seed=2, lambda_feat=1.0)),
+                         "ld-pruner-prompt")["seeds"] == [0, 1, 2]
+    old_text = _run(tmp_path, "dddd", [13.9, 15.5], losses="task + output KD + feature KD + 0.1 x prompt-effect KD")
+    as_key = _run(tmp_path, "eeeee", [13.9, 15.5], lambda_prompt=0.1)
+    for prompt in (old_text, as_key):
+        with pytest.raises(ValueError, match="does not repeat"):
+            QS.repeat(first, prompt, "ld-pruner-prompt")
+        with pytest.raises(ValueError, match="distill differ"):
+            QS.pooled_row((first, prompt), "ld-pruner-prompt")
+    assert QS.repeat(old_text, as_key, "ld-pruner-prompt")["seeds"] == [0, 1]
+    pair = QS.lever_pair("prompt KD", (as_key,), (first,), "ld-pruner-prompt")
+    assert pair["changed"] == {"lambda_prompt": [0.0, 0.1]}
+
+
 def test_seed_repeats_pool_each_plans_variance_with_its_own_degrees_of_freedom():
     def run(seed, digest, al, known=None):
         return {"seed": seed, "final": {"alignment_held": al, "fid_held": 100.0 + al},
