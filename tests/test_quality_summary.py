@@ -1,5 +1,5 @@
-"""benchmarks/quality_summary.py: the committed summary.json and the README's quality section are
-what the committed result files say (the README cannot drift from the measurements)."""
+"""benchmarks/quality_summary.py and its _summary_* modules: the committed summary.json and the README's quality
+section are what the committed result files say (the README cannot drift from the measurements)."""
 
 import importlib
 import json
@@ -13,6 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 QS = importlib.import_module("quality_summary")
+SR = importlib.import_module("_summary_runs")
+SP = importlib.import_module("_summary_proxies")
+ST = importlib.import_module("_summary_teachers")
+T2I = importlib.import_module("_summary_t2i")
+MD = importlib.import_module("_summary_render")
 
 KEYS = {"task", "criterion", "planner", "init", "feature_kd", "seeds", "cut_mean", "cut_std", "metric",
         "metric_mean", "metric_std"}
@@ -23,7 +28,7 @@ def test_committed_summary_and_readme_are_current():
 
 
 def test_summary_schema_and_derived_verdicts():
-    s = json.loads((ROOT / QS.SUMMARY).read_text())
+    s = json.loads((ROOT / SR.SUMMARY).read_text())
     assert s["schema"] == "ldprune.quality-summary/1"
     for p in s["proxies"].values():
         assert 0 <= p["majority_baseline"] < p["heldout_accuracy"] <= 1
@@ -62,11 +67,11 @@ def test_summary_schema_and_derived_verdicts():
             assert b["proxy-FID <= +10 %"] == ((v["metric_mean"] + v["metric_std"]) / v["teacher_metric"] <= 1.10)
             assert all(v["targets"][k] for k, met in b.items() if met)
         # the step share is against the teacher the run distilled from, not whichever is committed now
-        assert v["teacher_steps"] == QS.teachers(QS.load(v["teacher_curves"]))["emoji-t2i"]["steps"]
-        assert v["current_teacher"] == (v["teacher_curves"] == QS.COMPARISON_TEACHERS["emoji-t2i"])
+        assert v["teacher_steps"] == ST.teachers(SR.load(v["teacher_curves"]))["emoji-t2i"]["steps"]
+        assert v["current_teacher"] == (v["teacher_curves"] == SR.COMPARISON_TEACHERS["emoji-t2i"])
     assert {v["teacher_steps"] for v in current} == {s["comparison_teachers"]["emoji-t2i"]["steps"]}
     # the README's first line names the day and machine of every variant, not only of the comparison runs
-    header = next(line for line in QS.render(s).splitlines() if line.startswith("Comparisons and headlines"))
+    header = next(line for line in MD.render(s).splitlines() if line.startswith("Comparisons and headlines"))
     assert all(v["date"][:10] in header and v["device"] in header for v in h["variants"])
     assert s["headlines"]["audio"]["teacher_plateau"] == s["comparison_teachers"]["notes-uag"]["plateau"]
     for t in s["teachers"].values():   # the drift test beside the range rule: a verdict that follows its numbers
@@ -96,15 +101,15 @@ def test_merge_curves_keeps_when_each_teacher_was_trained():
 
 def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     root = tmp_path / "repo"
-    for rel in ("README.md", QS.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json",
-                QS.METRIC_NOISE, QS.EARLIER_CURVES):
+    for rel in ("README.md", SR.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json",
+                SR.METRIC_NOISE, SR.EARLIER_CURVES):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
-    trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(QS.TRIALS)}
-    for rel in {QS.RUN, QS.FRESH_RUN, QS.FOLLOWUP, QS.PROXY_SWEEP, QS.PROXY_REPEATS, QS.SCREEN_RUN} | trials | QS.variant_runs():
+    trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(SR.TRIALS)}
+    for rel in {SR.RUN, SR.FRESH_RUN, SR.FOLLOWUP, SR.PROXY_SWEEP, SR.PROXY_REPEATS, SR.SCREEN_RUN} | trials | T2I.variant_runs():
         shutil.copytree(ROOT / rel, root / rel)
-    monkeypatch.setattr(QS, "ROOT", root)
+    monkeypatch.setattr(SR, "ROOT", root)   # every summary module reads the tree through it
     assert QS.main(["--check"]) == 0
     readme = (root / "README.md").read_text()
     (root / "README.md").write_text(readme.replace("| emoji-uig | ld-pruner | latency-aware | preserved | normalized",
@@ -115,9 +120,9 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
 
 def test_readme_says_which_teachers_the_comparisons_used():
     s = QS.build()
-    later = dict(s, comparison_teachers=QS.comparison_teachers(s["teachers"]))
-    assert "headline below was measured against these teachers" in QS.render(later)
-    earlier = QS.render(s)
+    later = dict(s, comparison_teachers=ST.comparison_teachers(s["teachers"]))
+    assert "headline below was measured against these teachers" in MD.render(later)
+    earlier = MD.render(s)
     behind = [n for n, t in s["teachers"].items() if s["comparison_teachers"][n]["steps"] != t["steps"]]
     assert ("have not been run for them yet" in earlier) == bool(behind)
     if behind:   # the tasks still compared against earlier teachers are named, and only those
@@ -137,26 +142,26 @@ def test_proxy_repeats_summarise_the_plain_runs_and_keep_the_caption_head_apart(
                     "f": result(3, 0.84, weight_decay=1e-4, label_smoothing=0.0), "g": result(0, 0.60, label_smoothing=0.1)}.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(r))
     committed = {**result(0, 0.85), "device": "NVIDIA H200"}
-    rep = QS.proxy_repeats(committed, str(tmp_path))
+    rep = SP.proxy_repeats(committed, str(tmp_path))
     assert [r["committed"] for r in rep["runs"]] == [True] + [False] * 7
     # the caption-head run and the variants (another width, weight decay or label smoothing) are listed but not in
     # the recipe's spread; a run that records the recipe's decay and smoothing (unrecorded before) is a repeat
     assert rep["plain"]["n"] == 4 and abs(rep["plain"]["mean"] - 0.8475) < 1e-12
     assert abs(rep["plain"]["std"] - statistics.stdev([0.85, 0.86, 0.84, 0.84])) < 1e-12
     assert rep["mean_meets_85pct"] is False and rep["runs"][3]["caption_retrieval_top1"] == 0.1
-    text = QS.render({**QS.build(), "proxy_repeats": rep})
+    text = MD.render({**QS.build(), "proxy_repeats": rep})
     assert "; width 96: 50.00 % (seed 0, cpu)" in text and "; weight decay 0.05: 70.00 % (seed 0, cpu)" in text
     assert "; label smoothing 0.1: 60.00 % (seed 0, cpu)" in text
     assert abs(rep["heldout_se"] - (0.85 * 0.15 / 833) ** 0.5) < 1e-12
-    assert not QS.proxy_repeats({**committed, "proxies": {"emoji": {**committed["proxies"]["emoji"],
+    assert not SP.proxy_repeats({**committed, "proxies": {"emoji": {**committed["proxies"]["emoji"],
                                                                     "held_out_accuracy": 0.80}}},
                                 str(tmp_path))["mean_meets_85pct"]
 
 
 def test_teacher_trials_carry_their_settings_and_verdicts():
-    files = sorted(ROOT.glob(QS.TRIALS))
+    files = sorted(ROOT.glob(SR.TRIALS))
     assert files, "the committed trial curves are the input of this test"
-    trials = QS.teacher_trials()
+    trials = ST.teacher_trials()
     assert len(trials) == sum(len(json.loads(f.read_text())["teachers"]) for f in files)
     for t in trials:
         raw = json.loads((ROOT / t["file"]).read_text())["teachers"][t["teacher"]]
@@ -167,30 +172,30 @@ def test_teacher_trials_carry_their_settings_and_verdicts():
         assert t["segment_lr_scales"] == [g.get("lr_scale", 1.0) for g in raw["segments"]]
     resumed = next(t for t in trials if len(t["segment_steps"]) > 1)
     assert sum(resumed["segment_steps"]) == resumed["steps"]
-    assert QS._steps_cell({**resumed, "segment_steps": [resumed["steps"]]}) == str(resumed["steps"])
+    assert MD._steps_cell({**resumed, "segment_steps": [resumed["steps"]]}) == str(resumed["steps"])
     cell = {"steps": 17600, "segment_steps": [10000, 4000, 3600], "segment_lr_scales": [1.0, 0.3, 0.1]}
-    assert QS._steps_cell(cell) == "17600 (10000 + 4000 at 0.3× lr + 3600 at 0.1× lr)"
+    assert MD._steps_cell(cell) == "17600 (10000 + 4000 at 0.3× lr + 3600 at 0.1× lr)"
     # curves from before the lr scale was recorded show the plain split
-    assert QS._steps_cell({**cell, "segment_lr_scales": []}) == "17600 (10000 + 4000 + 3600)"
+    assert MD._steps_cell({**cell, "segment_lr_scales": []}) == "17600 (10000 + 4000 + 3600)"
 
 
 def test_weight_drift_rows_come_from_the_committed_pairs():
-    files = sorted(ROOT.glob(QS.WEIGHT_DRIFT))
+    files = sorted(ROOT.glob(SR.WEIGHT_DRIFT))
     assert files, "the committed weight-drift files are the input of this test"
-    rows = QS.weight_drift()
+    rows = ST.weight_drift()
     assert len(rows) == sum(len(json.loads(f.read_text())["pairs"]) for f in files)
-    text = QS.render(QS.build())
+    text = MD.render(QS.build())
     for r in rows:
         assert f"{r['from']} → {r['to']} {r['relative_l2']:.1e}" in text
     assert text.count(f"[JSON]({rows[0]['file']})") == 1
 
 
 def test_trial_metric_noise_is_labelled_by_its_trial_and_not_called_committed():
-    files = sorted(ROOT.glob(QS.TRIAL_METRIC_NOISE))
+    files = sorted(ROOT.glob(SR.TRIAL_METRIC_NOISE))
     assert files, "the committed trial metric-noise files are the input of this test"
-    rows = QS.trial_metric_noise()
+    rows = ST.trial_metric_noise()
     assert {r["trial"] for r in rows} == {json.loads(f.read_text())["trial"] for f in files}
-    text = QS.render(QS.build())
+    text = MD.render(QS.build())
     for r in rows:
         line = next(ln for ln in text.splitlines()
                     if ln.startswith(f"Metric noise of the {r['trial']} trial's") and r["file"] in ln)
@@ -202,7 +207,7 @@ def test_trial_metric_noise_is_labelled_by_its_trial_and_not_called_committed():
 
 
 def test_trials_and_teachers_name_their_eval_precision_and_shadow():
-    trials = QS.teacher_trials()
+    trials = ST.teacher_trials()
     for t in trials:
         raw = json.loads((ROOT / t["file"]).read_text())["teachers"][t["teacher"]]
         assert t["eval_precision"] == raw.get("eval_precision", "bf16")   # curves before the flag: bf16
@@ -213,23 +218,23 @@ def test_trials_and_teachers_name_their_eval_precision_and_shadow():
     assert any("shadow" in t for t in trials), "the fp32 trials measured their checkpoints in bf16 too"
     t = {"plateau": True, "plateau_detail": {"window_range": 2.61, "seed_range": 4.27}, "eval_precision": "fp32",
          "shadow": {"eval_precision": "bf16", "plateau": False, "window_range": 14.66, "seed_range": 4.32}}
-    assert QS._plateau_cell(t) == "yes (2.6 vs 4.3, fp32); bf16 shadow: no (14.7 vs 4.3)"
-    assert QS._plateau_cell({"plateau": False, "plateau_detail": {"window_range": 20.2, "seed_range": 5.3}}) \
+    assert MD._plateau_cell(t) == "yes (2.6 vs 4.3, fp32); bf16 shadow: no (14.7 vs 4.3)"
+    assert MD._plateau_cell({"plateau": False, "plateau_detail": {"window_range": 20.2, "seed_range": 5.3}}) \
         == "**no** (20.2 vs 5.3, bf16)"
     # a trial is marked adopted exactly when it is the committed teacher (same steps and final value)
     s = QS.build()
-    text = QS.render(s)
-    adopted = [t for t in trials if QS._adopted(t, s["teachers"])]
+    text = MD.render(s)
+    adopted = [t for t in trials if MD._adopted(t, s["teachers"])]
     assert len(adopted) == text.count(") (adopted) |")
     for t in adopted:
         assert f"[{t['label']}]({t['file']}) (adopted)" in text
-    assert not QS._adopted({**adopted[0], "final_mean": adopted[0]["final_mean"] + 1}, s["teachers"]) if adopted else True
+    assert not MD._adopted({**adopted[0], "final_mean": adopted[0]["final_mean"] + 1}, s["teachers"]) if adopted else True
 
 
 def test_fp32_metric_noise_reports_the_bf16_rounding_on_the_same_seeds():
-    rows = [r for r in QS.trial_metric_noise() if "bf16_rounded" in r]
+    rows = [r for r in ST.trial_metric_noise() if "bf16_rounded" in r]
     assert rows, "the committed fp32 metric-noise file is the input of this test"
-    text = QS.render(QS.build())
+    text = MD.render(QS.build())
     for r in rows:
         raw = json.loads((ROOT / r["file"]).read_text())["teachers"][r["teacher"]]["bf16-rounded weights"]
         assert r["bf16_rounded"]["values"] == raw["values"]
@@ -242,20 +247,20 @@ def test_fp32_metric_noise_reports_the_bf16_rounding_on_the_same_seeds():
 
 def test_committed_metric_noise_is_set_beside_the_teachers_it_measured():
     s = QS.build()
-    measured = QS.teachers(QS.load(QS.METRIC_NOISE_TEACHERS))
+    measured = ST.teachers(SR.load(SR.METRIC_NOISE_TEACHERS))
     for name, m in s["teacher_metric_noise"].items():
         assert m["teacher_on_gpu"]["final_mean"] == measured[name]["final_mean"]
-        line = next(ln for ln in QS.render(s).splitlines() if ln.startswith(f"Metric noise of {name} "))
+        line = next(ln for ln in MD.render(s).splitlines() if ln.startswith(f"Metric noise of {name} "))
         assert f"the same 3 seeds gave {measured[name]['final_mean']:.1f}" in line
 
 
 def test_bf16_comparisons_are_said_to_be_bf16():
     s = QS.build()
     bf16 = [k for k, v in s["teacher_metric_in_comparison_runs"].items() if v["eval_precision"] == "bf16"]
-    text = QS.render(s)
+    text = MD.render(s)
     assert ("were evaluated under bf16 autocast" in text) == bool(bf16)
     here = {k: {**v, "eval_precision": "fp32"} for k, v in s["teacher_metric_in_comparison_runs"].items()}
-    assert "were evaluated under bf16 autocast" not in QS.render({**s, "teacher_metric_in_comparison_runs": here})
+    assert "were evaluated under bf16 autocast" not in MD.render({**s, "teacher_metric_in_comparison_runs": here})
 
 
 def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
@@ -265,11 +270,11 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
 
     old = variant("earlier, all four met", 4, 0.97, False)
     one_seed = variant("screening row, all four met on one seed", 4, 0.99, True, seeds=[0])
-    lead = QS.lead_variant([old, one_seed, variant("a", 2, 0.81, True), variant("b", 3, 0.80, True),
+    lead = T2I.lead_variant([old, one_seed, variant("a", 2, 0.81, True), variant("b", 3, 0.80, True),
                             variant("c", 3, 0.86, True)])
     assert lead["variant"] == "c"   # most targets, then the higher alignment ratio, among the current teacher's 3-seed ones
     with pytest.raises(ValueError, match="with 3 seeds was distilled from the comparison's teacher"):
-        QS.lead_variant([old, one_seed])
+        T2I.lead_variant([old, one_seed])
 
 
 def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("mid_block.resnets.0", "remove"),),
@@ -290,15 +295,15 @@ def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("m
 
 def test_a_pooled_recipe_counts_every_seed_and_its_parts_do_not_lead(tmp_path):
     a, b = _run(tmp_path, "a", [15.0, 15.6, 15.3]), _run(tmp_path, "bb", [13.8, 14.1, 14.4], first_seed=3)
-    row = QS.pooled_row((a, b), "ld-pruner-prompt")
+    row = T2I.pooled_row((a, b), "ld-pruner-prompt")
     al = [15.0, 15.6, 15.3, 13.8, 14.1, 14.4]
     assert row["seeds"] == [0, 1, 2, 3, 4, 5] and row["alignment_mean"] == pytest.approx(statistics.mean(al))
     assert row["alignment_std"] == pytest.approx(statistics.stdev(al)) and row["metric_mean"] == pytest.approx(152.5)
     assert row["pooled_runs"] == [{"run": a, "seeds": [0, 1, 2]}, {"run": b, "seeds": [3, 4, 5]}]
     with pytest.raises(ValueError, match="seed 0 is in two pooled runs"):
-        QS.pooled_row((a, _run(tmp_path, "ccc", [15.0])), "ld-pruner-prompt")
+        T2I.pooled_row((a, _run(tmp_path, "ccc", [15.0])), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="distill differ"):
-        QS.pooled_row((a, _run(tmp_path, "dddd", [15.0], lr=1e-3, first_seed=9)), "ld-pruner-prompt")
+        T2I.pooled_row((a, _run(tmp_path, "dddd", [15.0], lr=1e-3, first_seed=9)), "ld-pruner-prompt")
 
     def variant(name, met, ratio, run, pooled=None):
         return {"variant": name, "run": run, "targets": {str(i): i < met for i in range(4)}, "alignment_ratio": ratio,
@@ -307,9 +312,9 @@ def test_a_pooled_recipe_counts_every_seed_and_its_parts_do_not_lead(tmp_path):
     subset = variant("the recipe on its best three seeds", 4, 0.96, a)
     whole = variant("the recipe on every seed", 3, 0.92, a, row["pooled_runs"])
     other = variant("another recipe, three seeds", 3, 0.91, "elsewhere")
-    assert QS.lead_variant([subset, whole, other])["variant"] == "the recipe on every seed"
-    assert QS.lead_variant([subset, other])["variant"] == "the recipe on its best three seeds"   # nothing pooled it
-    assert QS._seed_range([3, 4, 5]) == "3-5" and QS._seed_range([0, 2, 5]) == "0, 2, 5"
+    assert T2I.lead_variant([subset, whole, other])["variant"] == "the recipe on every seed"
+    assert T2I.lead_variant([subset, other])["variant"] == "the recipe on its best three seeds"   # nothing pooled it
+    assert MD._seed_range([3, 4, 5]) == "3-5" and MD._seed_range([0, 2, 5]) == "0, 2, 5"
 
 
 def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_path):
@@ -317,14 +322,14 @@ def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_p
         return _run(tmp_path, name, alignments, lr)
 
     first, same, moved = run("a", [13.9, 15.5]), run("bb", [13.9, 15.5]), run("ccc", [13.9, 15.45])
-    r = QS.repeat(first, same, "ld-pruner-prompt")
+    r = T2I.repeat(first, same, "ld-pruner-prompt")
     assert r["seeds"] == [0, 1] and r["max_abs_diff"] == {"proxy-FID": 0, "alignment": 0, "measured_cut": 0}
-    assert "repeat exactly" in QS._repeat_line(r) and "2026-12-06 02:00 UTC" in QS._repeat_line(r)
-    r = QS.repeat(first, moved, "ld-pruner-prompt")
+    assert "repeat exactly" in MD._repeat_line(r) and "2026-12-06 02:00 UTC" in MD._repeat_line(r)
+    r = T2I.repeat(first, moved, "ld-pruner-prompt")
     assert abs(r["max_abs_diff"]["alignment"] - 0.05) < 1e-9 and r["per_seed"]["1"]["alignment"] == [15.5, 15.45]
-    assert "repeat exactly" not in QS._repeat_line(r)
+    assert "repeat exactly" not in MD._repeat_line(r)
     with pytest.raises(ValueError, match="does not repeat"):
-        QS.repeat(first, run("dddd", [13.9, 15.5], lr=1e-3), "ld-pruner-prompt")
+        T2I.repeat(first, run("dddd", [13.9, 15.5], lr=1e-3), "ld-pruner-prompt")
 
 
 def test_runs_compare_by_their_settings_not_their_loss_text(tmp_path):
@@ -332,18 +337,18 @@ def test_runs_compare_by_their_settings_not_their_loss_text(tmp_path):
     the prompt-effect KD weight counts whether a run names it as a key or, written before the key, only in its text."""
     first = _run(tmp_path, "a", [13.9, 15.5], losses="task + output KD + feature KD")
     named = _run(tmp_path, "bb", [13.9, 15.4], lambda_feat=1.0, losses="task + output KD + 1 x feature KD")
-    assert QS.repeat(first, named, "ld-pruner-prompt")["seeds"] == [0, 1]
-    assert QS.pooled_row((first, _run(tmp_path, "ccc", [14.0], first_seed=2, lambda_feat=1.0)),
+    assert T2I.repeat(first, named, "ld-pruner-prompt")["seeds"] == [0, 1]
+    assert T2I.pooled_row((first, _run(tmp_path, "ccc", [14.0], first_seed=2, lambda_feat=1.0)),
                          "ld-pruner-prompt")["seeds"] == [0, 1, 2]
     old_text = _run(tmp_path, "dddd", [13.9, 15.5], losses="task + output KD + feature KD + 0.1 x prompt-effect KD")
     as_key = _run(tmp_path, "eeeee", [13.9, 15.5], lambda_prompt=0.1)
     for prompt in (old_text, as_key):
         with pytest.raises(ValueError, match="does not repeat"):
-            QS.repeat(first, prompt, "ld-pruner-prompt")
+            T2I.repeat(first, prompt, "ld-pruner-prompt")
         with pytest.raises(ValueError, match="distill differ"):
-            QS.pooled_row((first, prompt), "ld-pruner-prompt")
-    assert QS.repeat(old_text, as_key, "ld-pruner-prompt")["seeds"] == [0, 1]
-    pair = QS.lever_pair("prompt KD", (as_key,), (first,), "ld-pruner-prompt")
+            T2I.pooled_row((first, prompt), "ld-pruner-prompt")
+    assert T2I.repeat(old_text, as_key, "ld-pruner-prompt")["seeds"] == [0, 1]
+    pair = T2I.lever_pair("prompt KD", (as_key,), (first,), "ld-pruner-prompt")
     assert pair["changed"] == {"lambda_prompt": [0.0, 0.1]}
 
 
@@ -353,7 +358,7 @@ def test_seed_repeats_pool_each_plans_variance_with_its_own_degrees_of_freedom()
                 "candidates": [{"digest": digest, "known": known}]}
     earlier = {"row": "x/work/rows/row-ld-pruner-prompt-latency-aware-preserved-normalized-s4.json", "alignment": 13.0,
                "fid": 113.0}
-    rp = QS.seed_repeats({"final_steps": 2800, "runs": [run(3, "a", 14.0, earlier), run(5, "a", 15.0, earlier),
+    rp = T2I.seed_repeats({"final_steps": 2800, "runs": [run(3, "a", 14.0, earlier), run(5, "a", 15.0, earlier),
                                                          run(0, "b", 10.0), run(1, "b", 12.0)]})
     assert [x["seed"] for x in rp["plans"]["a"]] == [4, 3, 5] and rp["plans"]["a"][0]["earlier"]
     # plan a: 13, 14, 15 (variance 1, 2 dof); plan b: 10, 12 (variance 2, 1 dof)
@@ -368,7 +373,7 @@ def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_
     base = _run(tmp_path, "base", [14.0, 15.0, 13.0], fids=[150.0, 140.0, 160.0])
     lever = _run(tmp_path, "lever", [14.5, 15.1, 13.9], fids=[148.0, 141.0, 150.0], snr_gamma=5.0,
                  losses="task + output KD + feature KD; task and output KD weighted by min-SNR-5")
-    p = QS.lever_pair("min-SNR-5", (lever,), (base,), "ld-pruner-prompt")
+    p = T2I.lever_pair("min-SNR-5", (lever,), (base,), "ld-pruner-prompt")
     assert p["seeds"] == [0, 1, 2] and p["changed"] == {"snr_gamma": [None, 5.0]}   # not the losses text
     d = [0.5, 0.1, 0.9]
     a = p["difference"]["alignment"]
@@ -380,33 +385,33 @@ def test_a_lever_pair_differences_each_seed_against_its_base_plan_and_names_the_
     old = _run(tmp_path, "old", [14.0, 15.0, 13.0])
     (tmp_path / "old" / "quality_strategies.json").write_text(
         (tmp_path / "old" / "quality_strategies.json").read_text().replace(', "cond_dropout": 0.0', ""))
-    assert QS.lever_pair("no dropout", (base,), (old,), "ld-pruner-prompt")["changed"] == {"cond_dropout": [0.1, 0.0]}
+    assert T2I.lever_pair("no dropout", (base,), (old,), "ld-pruner-prompt")["changed"] == {"cond_dropout": [0.1, 0.0]}
     with pytest.raises(ValueError, match="a repeat, not a lever"):
-        QS.lever_pair("nothing", (_run(tmp_path, "same", [14.2, 15.0, 13.1]),), (base,), "ld-pruner-prompt")
+        T2I.lever_pair("nothing", (_run(tmp_path, "same", [14.2, 15.0, 13.1]),), (base,), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
-        QS.lever_pair("moved", (_run(tmp_path, "other-plan", [15.0], plan=(("mid_block", "remove"),), lr=1e-3),), (base,),
+        T2I.lever_pair("moved", (_run(tmp_path, "other-plan", [15.0], plan=(("mid_block", "remove"),), lr=1e-3),), (base,),
                       "ld-pruner-prompt")
     with pytest.raises(ValueError, match="distilled with other settings than"):
-        QS.lever_pair("mixed", (lever, _run(tmp_path, "lever-lr", [15.0], first_seed=3, lr=1e-3)), (base,), "ld-pruner-prompt")
+        T2I.lever_pair("mixed", (lever, _run(tmp_path, "lever-lr", [15.0], first_seed=3, lr=1e-3)), (base,), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="seed 0 is in two of"):
-        QS.lever_pair("twice", (base, _run(tmp_path, "base-again", [15.0])), (lever,), "ld-pruner-prompt")
+        T2I.lever_pair("twice", (base, _run(tmp_path, "base-again", [15.0])), (lever,), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="no seed is in both"):
-        QS.lever_pair("apart", (_run(tmp_path, "later", [15.0], first_seed=7, lr=1e-3),), (base,), "ld-pruner-prompt")
+        T2I.lever_pair("apart", (_run(tmp_path, "later", [15.0], first_seed=7, lr=1e-3),), (base,), "ld-pruner-prompt")
     # the pooled per-seed std over the levers and the paired seeds the headline's missing alignment would need
     from ldprune_deploy.quality.evidence import paired_seeds_needed
 
-    monkeypatch.setattr(QS, "LEVER_PAIRS", [("min-SNR-5", (lever,), (base,), "ld-pruner-prompt")])
-    lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
+    monkeypatch.setattr(T2I, "LEVER_PAIRS", [("min-SNR-5", (lever,), (base,), "ld-pruner-prompt")])
+    lp = T2I.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
     assert lp["alignment_difference_std"] == pytest.approx(statistics.stdev(d)) and lp["dof"] == 2
     assert lp["headline_gap"] == pytest.approx(0.95 * 15.7 - 14.7)
     assert lp["seeds_to_resolve_gap"] == paired_seeds_needed(statistics.stdev(d), 0.95 * 15.7 - 14.7)
-    assert QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 15.5})["seeds_to_resolve_gap"] is None   # met
-    table = "\n".join(QS._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.61, "dof": 19,
+    assert T2I.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 15.5})["seeds_to_resolve_gap"] is None   # met
+    table = "\n".join(MD._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.61, "dof": 19,
                                         "headline_gap": 0.26, "seeds_to_resolve_gap": 47}))
     assert "std 0.61 (19 degrees of freedom)" in table and "lacks 0.26" in table and "need 47 paired seeds" in table
     met = {"rule": "r", "pairs": [p], "alignment_difference_std": 0.61, "dof": 19, "headline_gap": -0.1,
            "seeds_to_resolve_gap": None}
-    assert "The headline meets its alignment bound." in "\n".join(QS._lever_table(met))
+    assert "The headline meets its alignment bound." in "\n".join(MD._lever_table(met))
     assert "| snr_gamma None → 5.0 | 0-2 |" in table
     assert f"| +0.50 ± {a['std']:.2f} (se {a['se']:.2f}) | no (p {a['p']:.2f}) |" in table
 
@@ -416,62 +421,62 @@ def test_a_plan_cap_lever_pairs_re_landed_plans_and_stays_out_of_the_pooled_nois
     base = _run(tmp_path, "base", [14.0, 15.0, 13.0], caps=[cap4])
     capped = _run(tmp_path, "capped", [13.0, 14.5, 12.0], plan=(("up_blocks.0.resnets.0", "shortcut"),),
                   caps=[cap4, r"^up_blocks\.2\.=1"])
-    p = QS.lever_pair("u2 cap", (capped,), (base,), "ld-pruner-prompt")
+    p = T2I.lever_pair("u2 cap", (capped,), (base,), "ld-pruner-prompt")
     assert p["changed"] == {"caps": [[cap4], [cap4, r"^up_blocks\.2\.=1"]]} and p["plans_moved"] == 3
     assert p["difference"]["alignment"]["mean"] == pytest.approx(-5 / 6)
     # a run that records no caps and one with an empty list planned alike: not a change, so plans must match
     old = _run(tmp_path, "old", [14.0, 15.0, 13.0], snr_gamma=5.0)
     empty = _run(tmp_path, "empty", [14.0, 15.0, 13.0], plan=(("mid_block", "remove"),), caps=[])
-    assert QS.lever_pair("snr", (old,), (_run(tmp_path, "nocap", [13.0, 15.0, 13.0]),), "ld-pruner-prompt")[
+    assert T2I.lever_pair("snr", (old,), (_run(tmp_path, "nocap", [13.0, 15.0, 13.0]),), "ld-pruner-prompt")[
         "plans_moved"] == 0
     with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
-        QS.lever_pair("moved", (empty,), (old,), "ld-pruner-prompt")
+        T2I.lever_pair("moved", (empty,), (old,), "ld-pruner-prompt")
     # the table names the cap added, its | escaped so the row keeps its columns
-    row = next(x for x in QS._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
+    row = next(x for x in MD._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
                                             "headline_gap": 0.2, "seeds_to_resolve_gap": 50}) if x.startswith("| u2 cap"))
     assert r"plan caps + `--cap ^up_blocks\.2\.=1`" in row and row.replace("\\|", "").count("|") == 9
     assert "−" not in row.split("|")[2]
-    dropped = QS._change_text("caps", [cap4], [])
+    dropped = MD._change_text("caps", [cap4], [])
     assert dropped == r"plan caps − `--cap (attn2\|attentions\.[0-9]+):remove=4`"
     # the pooled per-seed noise is the distillation levers' only: a plan lever also redraws the plan
     snr = _run(tmp_path, "snr", [14.5, 15.1, 13.9], caps=[cap4], snr_gamma=5.0)
-    monkeypatch.setattr(QS, "LEVER_PAIRS", [("snr", (snr,), (base,), "ld-pruner-prompt"),
+    monkeypatch.setattr(T2I, "LEVER_PAIRS", [("snr", (snr,), (base,), "ld-pruner-prompt"),
                                            ("u2 cap", (capped,), (base,), "ld-pruner-prompt")])
-    lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
+    lp = T2I.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
     assert lp["dof"] == 2 and lp["alignment_difference_std"] == pytest.approx(statistics.stdev([0.5, 0.1, 0.9]))
 
 
 def test_a_repeat_on_another_gpu_type_compares_its_seeds_and_says_what_a_pair_across_types_carries(tmp_path):
     first = _run(tmp_path, "a", [14.8, 14.85, 15.1], fids=[150.5, 150.0, 144.6], gpu="GPU H100")
     again = _run(tmp_path, "bb", [15.35], fids=[145.1], gpu="GPU H200")
-    r = QS.repeat(first, again, "ld-pruner-prompt")   # one seed of three: the seeds repeated are again's
+    r = T2I.repeat(first, again, "ld-pruner-prompt")   # one seed of three: the seeds repeated are again's
     assert r["seeds"] == [0] and r["devices"] == ["GPU H100", "GPU H200"] and r["teacher_equal"]
     assert r["per_seed"]["0"]["alignment"] == [14.8, 15.35] and r["max_abs_diff"]["alignment"] == pytest.approx(0.55)
-    line = QS._device_repeat_line(r)
+    line = MD._device_repeat_line(r)
     assert "again on GPU H200" in line and "first on GPU H100" in line and "equal on both (144.9, 15.7)" in line
     assert "alignment 14.800 → 15.350" in line and "by up to 0.55 alignment" in line
-    assert "differ between them" in QS._device_repeat_line(
-        QS.repeat(first, _run(tmp_path, "ccc", [15.35], gpu="GPU H200", teacher_fid=145.0), "ld-pruner-prompt"))
-    exact = QS.repeat(first, _run(tmp_path, "ffffff", [14.8], fids=[150.5], gpu="GPU H200"), "ld-pruner-prompt")
-    assert "repeated exactly on the other GPU type" in QS._device_repeat_line(exact)
-    assert "does not repeat" not in QS._device_repeat_line(exact)
+    assert "differ between them" in MD._device_repeat_line(
+        T2I.repeat(first, _run(tmp_path, "ccc", [15.35], gpu="GPU H200", teacher_fid=145.0), "ld-pruner-prompt"))
+    exact = T2I.repeat(first, _run(tmp_path, "ffffff", [14.8], fids=[150.5], gpu="GPU H200"), "ld-pruner-prompt")
+    assert "repeated exactly on the other GPU type" in MD._device_repeat_line(exact)
+    assert "does not repeat" not in MD._device_repeat_line(exact)
     with pytest.raises(ValueError, match="seed 0 was distilled from another plan"):
-        QS.repeat(first, _run(tmp_path, "dddd", [15.0], plan=(("mid_block", "remove"),)), "ld-pruner-prompt")
+        T2I.repeat(first, _run(tmp_path, "dddd", [15.0], plan=(("mid_block", "remove"),)), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="does not repeat"):   # a seed the first run lacks
-        QS.repeat(first, _run(tmp_path, "eeeee", [15.0], first_seed=7), "ld-pruner-prompt")
+        T2I.repeat(first, _run(tmp_path, "eeeee", [15.0], first_seed=7), "ld-pruner-prompt")
 
 
 def test_a_lever_paired_across_gpu_types_says_so_and_stays_out_of_the_pooled_noise(tmp_path, monkeypatch):
     base = _run(tmp_path, "base", [14.0, 15.0, 13.0], gpu="GPU H100")
     same = _run(tmp_path, "same", [14.5, 15.1, 13.9], gpu="GPU H100", snr_gamma=5.0)
     other = _run(tmp_path, "other", [15.0, 16.0, 15.0], gpu="GPU H200", snr_gamma=5.0)
-    p = QS.lever_pair("across", (other,), (base,), "ld-pruner-prompt")
+    p = T2I.lever_pair("across", (other,), (base,), "ld-pruner-prompt")
     assert p["across_devices"] and p["devices"] == {"lever": ["GPU H200"], "base": ["GPU H100"]}
-    assert not QS.lever_pair("one type", (same,), (base,), "ld-pruner-prompt")["across_devices"]
-    row = next(x for x in QS._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
+    assert not T2I.lever_pair("one type", (same,), (base,), "ld-pruner-prompt")["across_devices"]
+    row = next(x for x in MD._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
                                             "headline_gap": 0.2, "seeds_to_resolve_gap": 50}) if x.startswith("| across"))
     assert "snr_gamma None → 5.0; rows on GPU H200, base rows on GPU H100 |" in row
-    monkeypatch.setattr(QS, "LEVER_PAIRS", [("one type", (same,), (base,), "ld-pruner-prompt"),
+    monkeypatch.setattr(T2I, "LEVER_PAIRS", [("one type", (same,), (base,), "ld-pruner-prompt"),
                                            ("across", (other,), (base,), "ld-pruner-prompt")])
-    lp = QS.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
+    lp = T2I.lever_pairs({"teacher_alignment": 15.7, "alignment_mean": 14.7})
     assert lp["dof"] == 2 and lp["alignment_difference_std"] == pytest.approx(statistics.stdev([0.5, 0.1, 0.9]))

@@ -1,0 +1,105 @@
+"""The proxy metrics' part of the quality summary: held-out accuracy against the majority baseline and the 85 % bar,
+the sweep that chose the adopted recipe, and the adopted recipe's run-to-run spread."""
+
+from __future__ import annotations
+
+import json
+
+import _summary_runs as R
+from _summary_runs import PROXY_REPEATS, PROXY_SWEEP
+
+ACCURACY_BAR = 0.85
+
+
+def _meets_bar(head_index: int, accuracy: float) -> bool | None:
+    # the bar is for the label the metric is named by (the first head); the others are auxiliary
+    # heads that shape the features, reported without a verdict
+    return accuracy >= ACCURACY_BAR if head_index == 0 else None
+
+
+def proxies(tp: dict) -> dict:
+    out = {}
+    for name, p in tp["proxies"].items():
+        if name == "align":
+            out["emoji-alignment"] = {
+                "heldout_accuracy": p["image_to_text_top1"], "majority_baseline": p["chance_top1"],
+                "measure": f"held-out image -> caption retrieval top-1 among {p['n_candidates']} captions "
+                           f"(top-5 {p['image_to_text_top5']:.3f}); baseline = chance", "meets_85pct": None}
+            continue
+        for i, (head, h) in enumerate(p["heads"].items()):
+            out[f"{name}/{head}"] = {"heldout_accuracy": h["held_out_accuracy"], "majority_baseline": h["majority_baseline"],
+                                     "classes": h["classes"], "n_held_out": p["n_held_out"],
+                                     "meets_85pct": _meets_bar(i, h["held_out_accuracy"]),
+                                     **({} if i == 0 else {"measure": "auxiliary head"})}
+    return out
+
+
+def proxy_sweep(folder: str = PROXY_SWEEP) -> list[dict]:
+    """Proxy variants trained on the GPU in the second run: the sweep that chose the adopted recipe
+    (64 px emoji, width 64, 100 epochs; the adopted proxies add a finer auxiliary head each)."""
+    out = []
+    for f in sorted((R.ROOT / folder).glob("proxy-*.json")):
+        r = json.loads(f.read_text())
+        for name, p in r["proxies"].items():
+            for i, (head, h) in enumerate(p["heads"].items()):
+                out.append({"proxy": name, "input_side": _side(f.stem), "width": p.get("width"),
+                            "epochs": p["epochs"], "label": head, "heldout_accuracy": h["held_out_accuracy"],
+                            "majority_baseline": h["majority_baseline"],
+                            "meets_85pct": _meets_bar(i, h["held_out_accuracy"]),
+                            "device": r["device"], "date": r["date"], "file": f"{folder}/{f.name}"})
+    return out
+
+
+def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
+    """The primary label's held-out accuracy over trainings of the adopted emoji recipe: the committed
+    one (``tp``) and the folder's repeats, the plain ones (no caption head) summarised as mean ± std."""
+    runs = [_proxy_run(tp, "benchmarks/results/train_proxies.json", committed=True)]
+    runs += [_proxy_run(json.loads(f.read_text()), f"{folder}/{f.name}", committed=False)
+             for f in sorted((R.ROOT / folder).glob("*.json"))]
+    from ldprune_deploy.quality.evidence import spread
+
+    for r in runs:
+        r["recipe"] = _is_recipe(r, runs[0])
+    plain = spread([r["heldout_accuracy"] for r in runs if r["recipe"]])
+    n = tp["proxies"]["emoji"]["n_held_out"]
+    return {"label": tp["proxies"]["emoji"]["label"], "recipe": "64 px, width 64, 100 epochs, three heads", "runs": runs,
+            "n_held_out": n, "heldout_se": (ACCURACY_BAR * (1 - ACCURACY_BAR) / n) ** 0.5,
+            "plain": plain, "mean_meets_85pct": plain["mean"] >= ACCURACY_BAR}
+
+
+def _proxy_run(result: dict, file: str, committed: bool) -> dict:
+    """One emoji-proxy training (a train_proxies.py result) as a row of ``proxy_repeats``."""
+    # proxies trained before train_proxies.py recorded their AdamW decay / label smoothing used its default
+    from ldprune_deploy.quality.proxy import LABEL_SMOOTHING, WEIGHT_DECAY
+
+    p = result["proxies"]["emoji"]
+    run = {"seed": p["seed"], "device": result["device"], "date": result["date"],
+           "caption_head": "caption_head" in p, "width": p.get("width"), "epochs": p["epochs"],
+           "weight_decay": p.get("weight_decay", WEIGHT_DECAY),
+           "label_smoothing": p.get("label_smoothing", LABEL_SMOOTHING), "heldout_accuracy": p["held_out_accuracy"],
+           "committed": committed, "file": file}
+    if "caption_head" in p:
+        run |= {"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
+                "caption_chance_top1": p["caption_head"]["chance_top1"]}
+    return run
+
+
+_VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}",
+           "label_smoothing": "label smoothing {:g}"}
+
+
+def _is_recipe(run: dict, committed: dict) -> bool:
+    """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay and
+    label smoothing."""
+    return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
+
+
+def _variant(run: dict, committed: dict) -> str:
+    """What a non-recipe run changed, in words: "width 96, 150 epochs"."""
+    return ", ".join(f.format(run[k]) for k, f in _VARIED.items() if run[k] != committed[k])
+
+
+def _side(stem: str) -> int | None:
+    # proxy-<modality>-<side>-<width>-<epochs>: side 0 = the mel spectrogram's own size
+    side = int(stem.split("-")[2])
+    return side or None

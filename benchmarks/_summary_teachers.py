@@ -1,0 +1,138 @@
+"""The teachers' part of the quality summary: plateau verdicts and ladders from the curves, the trials beside the
+committed teachers, the metric's noise and how far each warm restart moved the weights."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import _summary_runs as R
+from _summary_runs import METRIC_NOISE, METRIC_NOISE_TEACHERS, TRIAL_METRIC_NOISE, TRIALS, WEIGHT_DRIFT, load
+from ldprune_deploy.quality.numerics import recorded_precision
+
+def teachers(curves: dict) -> dict:
+    from ldprune_deploy.quality.evidence import pass_rate_if_flat, trend
+
+    out = {}
+    for name, t in curves["teachers"].items():
+        best = min(range(len(t["proxy_fid"])), key=lambda i: t["proxy_fid"][i])
+        # curves before 2026-12-05 lost the total to the per-log-line list of the same name: its last
+        # entry is the time at the last logged step (<= 50 steps before the end)
+        total = t.get("train_seconds_total", t["train_seconds"])
+        rec = {"steps": t["steps_done"], "train_s": total[-1] if isinstance(total, list) else total, "plateau": t["plateau"]["plateau"],
+               "plateau_detail": {**{k: t["plateau"][k] for k in ("window_from_step", "points_in_window", "window_range",
+                                                                  "seed_range", "rule")},
+                                  # curves before 2026-12-04 10:00 start at step 1/N of training: covered
+                                  "window_covered": t["plateau"].get("window_covered", True),
+                                  # the rule's chance to pass a curve that only carries sampling noise
+                                  "pass_rate_if_flat": pass_rate_if_flat(t["plateau"]["points_in_window"],
+                                                                         len(t["final_seeds"])),
+                                  "seeds": len(t["final_seeds"])},
+               "metric": "proxy-FAD" if t["data"] == "notes" else "proxy-FID", "final_mean": t["final"]["mean"],
+               "final_std": t["final"]["std"], "best": t["proxy_fid"][best], "best_step": t["proxy_fid_step"][best],
+               # the drift test beside the range rule, recomputed from the curve (older files lack it)
+               "plateau_trend": {k: v for k, v in trend(t["proxy_fid_step"], t["proxy_fid"], t["steps_done"],
+                                                        t["final_seeds"]).items() if k != "rule"},
+               "ladder": t["ladder"], "reference": t["fid_reference"],
+               # older files stamp only the header (the latest run), not when each teacher was trained
+               "device": t.get("trained", curves)["device"], "date": t.get("trained", curves)["date"]}
+        rec["eval_precision"] = recorded_precision(t)
+        if "shadow" in t:   # the same checkpoints and seeds measured in the other precision (--shadow-precision)
+            sh = t["shadow"]
+            rec["shadow"] = {"eval_precision": sh["eval_precision"], "plateau": sh["plateau"]["plateau"],
+                             "window_range": sh["plateau"]["window_range"], "seed_range": sh["plateau"]["seed_range"],
+                             "final_mean": sh["final"]["mean"], "final_std": sh["final"]["std"]}
+        if "segments" in t:
+            rec["segments"] = t["segments"]
+        if t.get("earlier_curves"):   # re-measured from a resume step (train_teachers --new-curve)
+            rec["curve_from_step"] = t["proxy_fid_step"][0]
+            rec["earlier_curves"] = [{"proxy_accuracy": c["proxy_accuracy"], "until_step": c["until_step"],
+                                      "eval_precision": recorded_precision(c),
+                                      "final_mean": (c.get("final") or {}).get("mean"),
+                                      "plateau": (c.get("plateau") or {}).get("plateau")} for c in t["earlier_curves"]]
+        if "alignment_ladder" in t:
+            rec.update(alignment_final_mean=t["final_alignment"]["mean"], alignment_plateau=t["alignment_plateau"]["plateau"],
+                       alignment_ladder=t["alignment_ladder"])
+        out[name] = rec
+    return out
+
+
+def metric_noise(rel: str = METRIC_NOISE, d: dict | None = None) -> dict:
+    """Per teacher: the sampling-seed range and, per perturbation scale, the draws' range and their
+    mean shift from seed 0, with the machine and date they were measured on (``d``: the file at
+    ``rel``, if already read)."""
+    d = load(rel) if d is None else d
+    dev = d["device"]
+    out = {}
+    for name, rows in d["teachers"].items():
+        seeds = rows["seeds"]
+        pert = {k.split()[1]: {"values": v["values"], "range": v["range"], "mean_shift": v["shift_from_seed0"]}
+                for k, v in rows.items() if k.startswith("perturbed ") and not k.endswith("alignment")}
+        out[name] = {"device": dev.get("gpu") or f"{dev.get('kind')} ({dev.get('threads')} threads)",
+                     "date": dev["date"], "file": rel,
+                     "settings": {**d["settings"], "eval_precision": recorded_precision(d["settings"])},
+                     "seeds": seeds["values"], "seed_range": seeds["range"], "perturbed": pert}
+        if "bf16-rounded weights" in rows:   # the same seeds with the weights rounded to bf16 (--bf16-rounded)
+            r = rows["bf16-rounded weights"]
+            out[name]["bf16_rounded"] = {"values": r["values"], "paired_shift": r["paired_shift"]["values"],
+                                         "paired_shift_mean": r["paired_shift"]["mean"]}
+    return out
+
+
+def noise_with_teachers() -> dict:
+    """``metric_noise()`` with, per teacher, what the GPU measured at the end of training the weights
+    it perturbed (METRIC_NOISE_TEACHERS): their final seeds and the curve's last-20 % range."""
+    measured = teachers(load(METRIC_NOISE_TEACHERS))
+    return {name: {**m, **({"teacher_on_gpu": {"final_mean": measured[name]["final_mean"],
+                                               "final_std": measured[name]["final_std"],
+                                               "window_range": measured[name]["plateau_detail"]["window_range"]}}
+                           if name in measured else {})}
+            for name, m in metric_noise().items()}
+
+
+def teacher_trials(pattern: str = TRIALS) -> list[dict]:
+    """Each trial curve (one teacher per file) summarised like a committed teacher, with its settings."""
+    out = []
+    for f in sorted(R.ROOT.glob(pattern)):
+        curves = json.loads(f.read_text())
+        for name, rec in teachers(curves).items():
+            raw = curves["teachers"][name]
+            out.append({"label": f.name.removesuffix("-curves.json"), "teacher": name, "file": str(f.relative_to(R.ROOT)),
+                        "dropout": raw.get("dropout", 0.0), "ema_decay": raw.get("ema_decay"),
+                        "segment_steps": [g["steps"] for g in raw.get("segments", [])],
+                        "segment_lr_scales": [g.get("lr_scale", 1.0) for g in raw.get("segments", [])],
+                        **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
+                                               "final_mean", "final_std", "device", "date")},
+                        "eval_precision": rec["eval_precision"], **({"shadow": rec["shadow"]} if "shadow" in rec else {}),
+                        **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
+    return out
+
+
+def trial_metric_noise(pattern: str = TRIAL_METRIC_NOISE) -> list[dict]:
+    """``metric_noise`` of each trial file, one entry per teacher in it, with the trial's label."""
+    out = []
+    for f in sorted(R.ROOT.glob(pattern)):
+        rel, d = str(f.relative_to(R.ROOT)), json.loads(f.read_text())
+        label = d.get("trial", f.stem.removeprefix("metric-noise-"))
+        for name, m in metric_noise(rel, d).items():
+            # files written before metric_noise.py recorded --teachers call any weights "the committed" ones
+            weights = m["settings"]["weights"].replace("the committed fp16 files", "its fp16 end weights")
+            weights = re.sub(r"^the fp16 files in \S+", "its fp16 end weights", weights)
+            out.append({"trial": label, "teacher": name, **m, "settings": {**m["settings"], "weights": weights}})
+    return out
+
+
+def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
+    """Each measured pair of segment ends: labels, relative L2 change, where and when it was measured."""
+    out = []
+    for f in sorted(R.ROOT.glob(pattern)):
+        d = json.loads(f.read_text())
+        out += [{"from": p["from"], "to": p["to"], "relative_l2": p["relative_l2"], "median_relative": p["median_relative"],
+                 "file": str(f.relative_to(R.ROOT)), "date": d["device"]["date"]} for p in d["pairs"]]
+    return out
+
+
+def comparison_teachers(teach: dict) -> dict:
+    """What the summary keeps of the teachers a comparison run distilled from."""
+    return {n: {k: t[k] for k in ("steps", "train_s", "plateau", "metric", "final_mean", "final_std", "date")}
+            for n, t in teach.items()}
