@@ -152,12 +152,12 @@
 # budget shrank the command dropped specs to fit, in this order: the seed-6 pairs, then seed 5, then seed 4, then
 # seed 3 (left: H200, the base on seeds 1-2; H100, the lever on seeds 0-1); at 389 s no distillation fit, and the
 # confirm env files stay the next step.
-# 2026-12-07 00:08-01:16 UTC: the same follow-up. Six start calls (nvidia-h200, once nvidia-h100-x1) got no machine
-# (90-181 s each, 1 018 s of budget with the waits); the seventh got an H100 at 01:10 with 899 s left, so it ran
-# the lever on seeds 0-2 only (feat01-h100-s012: three side by side, ~420 s). The start and the emoji.npz put
-# finished; the machine was taken back for other work during the emoji-emb put, before anything distilled
-# (264 s lost, nothing came back). One more start call, cut to one seed (H200: the base on seed 1; H100: the lever
-# on seed 0), got no machine (180 s); at 338 s left no distillation fits, and the confirm env files stay the next step.
+# 2026-12-07 00:08-01:23 UTC: the same follow-up. Seven start calls (nvidia-h200, once nvidia-h100-x1) got no machine
+# (90-181 s each, 901 s of budget); the eighth got an H100 at 01:10 with 899 s left, so it ran the lever on seeds 0-2
+# only (feat01-h100-s012: three side by side, ~420 s). The start (117 s) and the emoji.npz put finished; the machine
+# was taken back for other work during the emoji-emb put, before anything distilled (258 s lost, nothing came back).
+# A ninth call, cut to one seed (H200: the base on seed 1; H100: the lever on seed 0), got no machine (180 s); at
+# 338 s left no distillation fits, and the confirm env files stay the next step.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
