@@ -103,6 +103,7 @@ def test_the_unrecorded_settings_are_the_library_defaults():
     d = DistillConfig()
     assert Q.LATER_SETTINGS == {"lambda_out": d.lambda_out, "lambda_feat": d.lambda_feat, "snr_gamma": d.snr_gamma,
                                 "cond_dropout": TeacherConfig.cond_drop, "caption_mix": 0.0}
+    assert Q.WF.DISTILL_DEFAULTS == {**Q.LATER_SETTINGS, "lambda_prompt": d.lambda_prompt}
 
 
 def test_no_resume_and_unreadable_rows_measure_again(setup, capsys):
