@@ -67,8 +67,9 @@ def plans_of(folders: list[Path], criterion: str) -> list[dict]:
         if not f.is_file():
             raise LdpruneError(f"{folder} has no quality_strategies.json", "pass spec folders of quality_strategies.py runs")
         res = json.loads(f.read_text())
-        first = first or (folder, distill_settings(res))
-        if distill_settings(res) != first[1]:
+        settings = distill_settings(res)
+        first = first or (folder, settings)
+        if settings != first[1]:
             raise LdpruneError(f"{folder} distilled with other settings than {first[0]}",
                                "compare plans distilled alike: pass spec folders of one recipe")
         for r in base_rows(res, criterion).values():
