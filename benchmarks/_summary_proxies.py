@@ -94,7 +94,7 @@ def _is_recipe(run: dict, committed: dict) -> bool:
     return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
 
 
-def _variant(run: dict, committed: dict) -> str:
+def run_difference(run: dict, committed: dict) -> str:
     """What a non-recipe run changed, in words: "width 96, 150 epochs"."""
     return ", ".join(f.format(run[k]) for k, f in _VARIED.items() if run[k] != committed[k])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from _summary_proxies import _variant
+from _summary_proxies import run_difference
 from _summary_runs import (BEGIN, CAP4_S0_2, CAP4_S3_5, CAP4_S6_8, CAPTION_MIX_RUN, CAP_RUN, COMMITTED_CURVES,
                            COMPARISON_TEACHERS, END, FEAT01_RUN, FRESH, FRESH_SEEDS_RUN, FRESH_SEEDS_RUN_2, HEADLINE_RUN,
                            HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY_REPEATS,
@@ -159,7 +159,7 @@ def _proxy_section(s: dict) -> list[str]:
                  + ", ".join(f"{run(r)}, caption retrieval top-1 {_pct(r['caption_retrieval_top1'])} "
                            f"(chance {_pct(r['caption_chance_top1'], 2)})" for r in cap)
                  if cap else "")
-              + "".join(f"; {_variant(r, rep['runs'][0])}: {run(r)}" for r in other)
+              + "".join(f"; {run_difference(r, rep['runs'][0])}: {run(r)}" for r in other)
               + f" ([runs]({PROXY_REPEATS}/))."]
     sweep = s.get("proxy_sweep") or []
     if sweep:
