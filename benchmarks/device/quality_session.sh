@@ -158,6 +158,10 @@
 # was taken back for other work during the emoji-emb put, before anything distilled (258 s lost, nothing came back).
 # A ninth call, cut to one seed (H200: the base on seed 1; H100: the lever on seed 0), got no machine (180 s); at
 # 338 s left no distillation fits, and the confirm env files stay the next step.
+# 2026-12-07 02:22-03:41 UTC: the same follow-up again, seventeen start calls (nvidia-h200, once nvidia-h100-x1), none
+# got a machine: thirteen refusals at 90 s, one at 181 s, three calls inside a wait at 15 s (1 396 s). The command
+# dropped specs in the order above as the budget shrank (the last two calls: one seed); at 404 s left one distillation
+# no longer fits start, puts and collect, and the confirm env files stay the next step.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
