@@ -280,8 +280,10 @@ class ProxyMetric:
         return self.measure(unet, seed)["fid"]
 
     @torch.no_grad()
-    def measure(self, unet: torch.nn.Module, seed: int = 0) -> dict:
-        """{"fid": proxy-FID/FAD, "alignment": proxy alignment or None} of one set of samples."""
+    def measure(self, unet: torch.nn.Module, seed: int = 0, guidance: float = 1.0) -> dict:
+        """{"fid": proxy-FID/FAD, "alignment": proxy alignment or None} of one set of samples; ``guidance``
+        above 1 (text-to-image only) samples with classifier-free guidance against the zero caption the
+        teachers' caption dropout trained."""
         was_training = unet.training
         unet.eval()
         c = None
@@ -291,7 +293,7 @@ class ProxyMetric:
         with eval_numerics(self.dev, self.precision):
             z = generate(unet, seeds=list(range(10_000 + 1000 * seed, 10_000 + 1000 * seed + self.n)),
                          latent_size=unet.config.sample_size, cond=c, batch_size=500,
-                         sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=1.0), vae_scale=1,
+                         sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=guidance), vae_scale=1,
                          cuda_graph=use_cuda_graph(None, self.dev))  # the small students are launch-bound
         fake = self._to_unit(z, self.t.hint["space"])
         unet.train(was_training)

@@ -204,3 +204,29 @@ def test_rows_from_another_run_are_reused_only_when_their_fingerprint_matches(tm
     assert train("--lr", "1e-4")["rows_resumed"]["measured"] == 1   # another setting: distilled here
     with pytest.raises(SystemExit, match="--rows-from: no such folder"):
         mod.main(args + ["--out", str(again), "--phase", "train", "--rows-from", str(tmp_path / "nowhere")])
+
+
+def test_guidance_smoke(tmp_path):
+    """quality_guidance: the teacher and one student per caption-dropout share, each measured at every guidance
+    scale; guidance reaches the sampler (the same model measures differently at 1 and 3)."""
+    res = _run("quality_guidance", tmp_path, "--dropouts", "0,0.1", "--guidance", "1,3")
+    assert res["guidance"] == [1.0, 3.0] and res["distill"]["cond_dropout"] == [0.0, 0.1]
+    [run] = res["runs"]
+    assert run["seed"] == 0 and [s["cond_dropout"] for s in run["students"]] == [0.0, 0.1]
+    for m in [run["teacher"]] + [s["metrics"] for s in run["students"]]:
+        assert set(m) == {"1", "3"}
+        _finite(*(v for g in m.values() for v in (g["fid"], g["alignment"])))
+        assert m["1"] != m["3"]
+    assert res["table_md"].count("\n") == 2 + 3 - 1   # header, rule, teacher + two students
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--smoke", "--dropouts", "0,1.5"], r"--dropouts: every value must lie in \[0, 1\)"),
+    (["--smoke", "--guidance", "0.5"], r"--guidance: every value must lie in \[1, 50\)"),
+    (["--smoke", "--guidance", "two"], "--guidance takes comma-separated numbers"),
+    (["--teacher", "t"], "--plans DIR is required"),
+])
+def test_guidance_bad_input(tmp_path, extra, message):
+    mod = importlib.import_module("quality_guidance")
+    with pytest.raises(SystemExit, match=message):
+        mod.main(["--data", str(DATA), "--proxies", str(PROXIES), "--out", str(tmp_path / "o"), *extra])
