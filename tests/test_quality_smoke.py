@@ -218,15 +218,3 @@ def test_guidance_smoke(tmp_path):
         _finite(*(v for g in m.values() for v in (g["fid"], g["alignment"])))
         assert m["1"] != m["3"]
     assert res["table_md"].count("\n") == 2 + 3 - 1   # header, rule, teacher + two students
-
-
-@pytest.mark.parametrize("extra, message", [
-    (["--smoke", "--dropouts", "0,1.5"], r"--dropouts: every value must lie in \[0, 1\)"),
-    (["--smoke", "--guidance", "0.5"], r"--guidance: every value must lie in \[1, 50\)"),
-    (["--smoke", "--guidance", "two"], "--guidance takes comma-separated numbers"),
-    (["--teacher", "t"], "--plans DIR is required"),
-])
-def test_guidance_bad_input(tmp_path, extra, message):
-    mod = importlib.import_module("quality_guidance")
-    with pytest.raises(SystemExit, match=message):
-        mod.main(["--data", str(DATA), "--proxies", str(PROXIES), "--out", str(tmp_path / "o"), *extra])
