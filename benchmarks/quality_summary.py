@@ -62,8 +62,10 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
 
 
 def build() -> dict:
-    teach = teachers(load(COMMITTED_CURVES))
-    used = {task: teachers(load(path))[task] for task, path in COMPARISON_TEACHERS.items()}
+    # one summary per curves file: the comparison teachers are mostly the committed ones
+    by_file = {path: teachers(load(path)) for path in {COMMITTED_CURVES, *COMPARISON_TEACHERS.values()}}
+    teach = by_file[COMMITTED_CURVES]
+    used = {task: by_file[path][task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     tp = load("benchmarks/results/train_proxies.json")
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
@@ -94,7 +96,8 @@ def main(argv=None) -> int:
     if BEGIN not in readme or END not in readme:
         print(f"README.md has no {BEGIN} ... {END} section", file=sys.stderr)
         return 1
-    new = readme[:readme.index(BEGIN)] + render(s) + readme[readme.index(END) + len(END):]
+    section = render(s)
+    new = readme[:readme.index(BEGIN)] + section + readme[readme.index(END) + len(END):]
     if a.check:
         stale = [p for p, ok in ((SUMMARY, (R.ROOT / SUMMARY).is_file() and json.loads((R.ROOT / SUMMARY).read_text()) == s),
                                  ("README.md", new == readme)) if not ok]
@@ -106,7 +109,7 @@ def main(argv=None) -> int:
 
     write_json_atomic(R.ROOT / SUMMARY, s)
     (R.ROOT / "README.md").write_text(new)
-    print(render(s))
+    print(section)
     return 0
 
 
