@@ -310,16 +310,14 @@ class ProxyMetric:
 
 def dense_embedding_file(captions: list[str], emb: torch.Tensor, path: Path) -> Path:
     """The scoring captions and their embeddings as a dense EmbeddingFile (one row per caption)."""
-    from safetensors.torch import save_file
+    from ldprune_deploy.tensorfile import save_tensors
 
     uniq, rows = [], []
     for c, e in zip(captions, emb):
         if c not in uniq:
             uniq.append(c)
             rows.append(e)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"embeddings": torch.stack(rows).contiguous()}, str(path), metadata={"prompts": json.dumps(uniq)})
-    return path
+    return save_tensors({"embeddings": torch.stack(rows).contiguous()}, path, metadata={"prompts": json.dumps(uniq)})
 
 
 def candidate_subset(t: Teacher, k: int) -> list[tuple[str, str]]:

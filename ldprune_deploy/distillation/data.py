@@ -34,14 +34,12 @@ class DistillData:
         return self.latents.shape[0]
 
     def save(self, path: Path) -> None:
-        from safetensors.torch import save_file
+        from ..tensorfile import save_tensors
 
         t = {"latents": self.latents.contiguous()}
         if self.embeddings is not None:
             t["embeddings"] = self.embeddings.contiguous()
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(t, str(tmp), metadata={"source": self.source, "meta": json.dumps(self.meta, default=str)})
-        tmp.replace(path)
+        save_tensors(t, path, metadata={"source": self.source, "meta": json.dumps(self.meta, default=str)})
 
     @classmethod
     def load(cls, path: str | Path) -> "DistillData":

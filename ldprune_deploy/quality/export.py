@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..jsonio import atomic_path
+from ..tensorfile import save_tensors
 from ..errors import LdpruneError
 from ..spaces import to_model_space
 from . import load_emoji, load_notes
@@ -37,8 +37,6 @@ SOURCES = {"emoji": ("images64", "unshuffle2"), "notes": ("mels", "mel")}
 def export_distill_set(data: str, output: str | os.PathLike, *, embeddings: str | os.PathLike | None = None,
                        cache: str | os.PathLike | None = None, limit: int | None = None) -> dict[str, Any]:
     """Write ``output`` (.safetensors) for ``DistillData.load``; returns a summary dict."""
-    from safetensors.torch import save_file
-
     from ..conditioning import open_embeddings
 
     if data not in SOURCES:
@@ -67,8 +65,7 @@ def export_distill_set(data: str, output: str | os.PathLike, *, embeddings: str 
         tensors["embeddings"] = emb.half().contiguous()
         meta.update(embeddings=Path(embeddings).name, encoder=getattr(enc, "name", None),
                     text_len=int(emb.shape[1]))
-    with atomic_path(output) as tmp:
-        save_file(tensors, str(tmp), metadata={"source": f"ldprune data distill-set {data}", "meta": json.dumps(meta)})
+    save_tensors(tensors, output, metadata={"source": f"ldprune data distill-set {data}", "meta": json.dumps(meta)})
     return {"path": str(output), **meta, "latents": list(latents.shape),
             "embeddings_shape": list(tensors["embeddings"].shape) if "embeddings" in tensors else None,
             "bytes": output.stat().st_size}

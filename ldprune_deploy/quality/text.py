@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from ..jsonio import atomic_path
 from ..errors import LdpruneError
+from ..tensorfile import save_tensors
 
 DIM = 384
 TEXT_LEN = 32        # 99th percentile of emoji caption lengths is 34 tokens; 50 of 3664 are cut
@@ -85,8 +85,6 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
     """Safetensors with the prompts as JSON in the metadata and ``pooled`` (N, 384); tokens
     either dense (EmbeddingFile: ``embeddings`` (N, L, 384) fp16) or compact (``tokens_q``
     int8 (T, 384), ``scale`` (384,), ``lengths`` (N,)). Duplicate prompts are stored once."""
-    from safetensors.torch import save_file
-
     unique = list(dict.fromkeys(prompts))
     if not unique:
         raise LdpruneError("no captions to embed", "pass a non-empty caption list")
@@ -106,8 +104,7 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
                    "scale": scale.contiguous(), "lengths": lens.to(torch.int32)}
     else:
         tensors = {"embeddings": tokens.half().contiguous()}
-    with atomic_path(path) as tmp:
-        save_file({**tensors, "pooled": pooled.half().contiguous()}, str(tmp), meta)
+    save_tensors({**tensors, "pooled": pooled.half().contiguous()}, path, meta)
     return {"path": str(path), "n": len(unique), "text_len": text_len, "truncated": truncated,
             "layout": "compact-int8" if compact else "dense-fp16",
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}
