@@ -619,10 +619,12 @@ def params(m: torch.nn.Module) -> int:
 
 
 def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed: int, steps: int,
-                    feat_loss: str = "normalized", eval_at: list[int] | None = None, metric=None):
+                    feat_loss: str = "normalized", eval_at: list[int] | None = None, metric=None,
+                    cond_dropout: float | None = None):
     """Distil ``student`` from the teacher on the teacher's training split; returns
     (trained student, curve [(step, metric)], seconds). ``eval_at`` steps are measured
-    from the on_grads hook (weights after that many updates); the final step after training."""
+    from the on_grads hook (weights after that many updates); the final step after training.
+    ``cond_dropout`` replaces ``a.cond_dropout`` for this student (a script comparing shares)."""
     from ldprune_deploy.distillation import DistillConfig, DistillData, distill
 
     curve: list[tuple[int, float]] = []
@@ -632,10 +634,11 @@ def distill_student(t: Teacher, student: torch.nn.Module, a, out: Path, *, seed:
             curve.append((step, metric(model)))
 
     cuda = device() == "cuda"
+    drop = a.cond_dropout if cond_dropout is None else cond_dropout
     cfg = DistillConfig(output=out, steps=steps, batch_size=a.batch, lr=a.lr, warmup_steps=min(50, steps // 10),
                         lr_schedule="cosine", feat_loss=feat_loss, data=DistillData(t.x_train, t.cond_train),
                         beta_schedule="scaled_linear",   # what train_teachers.py trained with (make_scheduler default)
-                        cond_dropout=a.cond_dropout if t.cond_train is not None else 0.0, lambda_out=a.lambda_out,
+                        cond_dropout=drop if t.cond_train is not None else 0.0, lambda_out=a.lambda_out,
                         mixed_precision="bf16" if cuda else "no",
                         cpu=not cuda, seed=seed, progress=False, overwrite=True, save_final=True, weight_decay=0.0,
                         lambda_prompt=a.lambda_prompt, ema_decay=a.ema,

@@ -88,9 +88,8 @@ def main(argv=None) -> int:
         run = {"seed": seed, "plan": Q.plan_summary(plan), "teacher": _measure(metric, t.unet, guidance, seed),
                "students": []}
         for p in dropouts:
-            a.cond_dropout = p
             student, _, secs = Q.distill_student(t, Q.prune(t, plan), a, out / "work" / f"s{seed}-drop{p:g}",
-                                                 seed=seed, steps=a.steps)
+                                                 seed=seed, steps=a.steps, cond_dropout=p)
             run["students"].append({"cond_dropout": p, "distill_s": round(secs, 1),
                                     "metrics": _measure(metric, student, guidance, seed)})
             print(f"seed {seed}, dropout {p:g}: {run['students'][-1]['metrics']}", flush=True)
