@@ -164,8 +164,9 @@
 # no longer fits start, puts and collect, and the confirm env files stay the next step.
 # 2026-12-07 05:27-06:33 UTC: twenty start calls for the same follow-up (nvidia-h200 and nvidia-h100-x1 in turn, as
 # each kind's announced wait ended), none got a machine: fifteen refusals at ~90 s, five calls inside a wait at 15 s
-# (1 426 s). Specs dropped in the order above as the budget shrank (H200: the seed-6 pair from 1 154 s left, seed 5
-# from 944 s, seed 4 from 764 s, seeds 3 and 2 from 554 s; H100: seeds 6-8 from 1 439 s, then 4-5, 3, 2, 1); the last
+# (1 426 s). Specs dropped in the order above as the budget shrank (budget when the call was made; H200: the seed-6
+# pair from 1 244 s, seed 5 from 959 s, seed 4 from 764 s, seed 3 from 659 s, seed 2 from 554 s; H100: seeds 6-8 from
+# 1 529 s, 4-5 from 959 s, 3 from 764 s, 2 from 659 s, 1 from 554 s); the last
 # call asked for the base on seed 1 alone and would have started nothing on an H100, where one distillation no
 # longer fit 464 s; at 374 s left nothing fits, and the confirm env files stay the next step. The
 # emoji-emb.safetensors of this checkout was rebuilt (sha256 1acc48ec..., byte-reproducible since that day; its
