@@ -3,6 +3,7 @@ runs, the lead among them, seed-by-seed lever pairs, repeats on one and on two G
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 
@@ -21,6 +22,11 @@ def _is_base(row: dict) -> bool:
 FID_LIMIT, ALIGN_FLOOR = 1.10, 0.95   # issue 23's text-to-image targets, as ratios to the teacher
 
 
+@functools.lru_cache(maxsize=None)   # most variants name one curves file
+def _teacher_steps(curves: str) -> int:
+    return load(curves)["teachers"]["emoji-t2i"]["steps_done"]   # what teachers() reports as its steps
+
+
 def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves: str) -> dict:
     """One text-to-image headline candidate: its rows of ``criterion`` (latency-aware, preserved weights,
     normalized feature KD) against the teacher measured in the same run; ``curves``: that teacher's curves
@@ -36,7 +42,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
     if pool:   # the pool's device and date: its last run's
         r = {**r, "teacher": {**r["teacher"], **{k: _strategy_run(pool[-1])["teacher"][k] for k in ("device", "date")}}}
     th = r["teacher"]
-    teacher_steps = load(curves)["teachers"]["emoji-t2i"]["steps_done"]   # what teachers() reports as its steps
+    teacher_steps = _teacher_steps(curves)
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
     return {"variant": name, "run": folder, **({"pooled_runs": row["pooled_runs"]} if pool else {}), "criterion": criterion,
