@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import LdpruneError
-from ..jsonio import atomic_path, write_json_atomic
+from ..jsonio import write_json_atomic
+from ..tensorfile import save_tensors
 from .proxy import ProxyCNN, _augment, fit
 
 SCHEMA = "ldprune.align-proxy/1"
@@ -121,13 +122,10 @@ def retrieval(model: AlignProxy, images: torch.Tensor, text: torch.Tensor, capti
 
 
 def export_align(model: AlignProxy, path: str | Path, meta: dict) -> Path:
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise LdpruneError(f"alignment proxy file {path} must end in .safetensors", "name it e.g. align-emoji.safetensors")
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    save_tensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
     write_json_atomic(path.with_suffix(".json"), {"schema": SCHEMA, "name": path.stem, "kwargs": model.kwargs,
                                                   "metric_name": "proxy alignment", **meta})
     return path

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jsonio import atomic_path, write_json_atomic
+from ..jsonio import write_json_atomic
+from ..tensorfile import save_tensors
 from ..errors import LdpruneError
 
 SCHEMA = "ldprune.proxy/1"
@@ -210,13 +211,10 @@ def export_proxy(net: ProxyCNN, path: str | Path, meta: dict) -> Path:
     """Safetensors weights + a ``<stem>.json`` config beside them: the architecture as a
     package builder + kwargs, the layout the evaluator's ``--feature-extractor`` loads
     (``evaluate.features``), plus modality, accuracy and seed."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise LdpruneError(f"proxy file {path} must end in .safetensors", "name it e.g. proxy-emoji.safetensors")
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    save_tensors({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, path)
     data = meta.get("modality", "image")
     arch = {"in_channels": net.in_channels, "size": net.size, "n_classes": net.head.out_features,
             "width": net.body[0].out_channels, "feat_dim": net.num_features,

@@ -92,7 +92,6 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
     tokens, pooled, lengths = enc.encode_both(unique)
     truncated = int((lengths > text_len).sum())
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"prompts": json.dumps(unique), "encoder": enc.name, "text_len": str(text_len),
             "source": source, "truncated": str(truncated)}
     # fp16 halves the file; the embeddings are O(1) so nothing is lost that a UNet would see
