@@ -7,7 +7,7 @@ import statistics
 
 from _summary_proxies import run_difference
 from _summary_runs import (BEGIN, CAP4_S0_2, CAP4_S3_5, CAP4_S6_8, CAPTION_MIX_RUN, CAP_RUN, COMMITTED_CURVES,
-                           COMPARISON_TEACHERS, END, FEAT01_RUN, FRESH, FRESH_SEEDS_RUN, FRESH_SEEDS_RUN_2, HEADLINE_RUN,
+                           COMPARISON_TEACHERS, END, FEAT01_H100_RUN, FEAT01_RUN, FRESH, FRESH_SEEDS_RUN, FRESH_SEEDS_RUN_2, HEADLINE_RUN,
                            HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY_REPEATS,
                            PROXY_SWEEP)
 from _summary_t2i import ALIGN_FLOOR
@@ -120,7 +120,9 @@ def _intro(s: dict) -> list[str]:
           "measuring six landed plans' paired ratios four times each on the GPU alone; "
           f"{_run_link(FEAT01_RUN)} distilled the cap-4 plans (landed on an H100) of seeds 0-4 with min-SNR-5 and "
           "feature-KD weight 0.1 on an H200, five side by side, then the min-SNR-5 recipe's seed 0 alone on the same "
-          "machine (the GPU-type repeat below). "
+          "machine (the first GPU-type repeat below); "
+          f"{_run_link(FEAT01_H100_RUN)} distilled the same lever on the cap-4 plans of seeds 0-8 on an H100, nine side "
+          "by side (seeds 0-5 pair with h100-2026-12-06-snr on one GPU type; seeds 0-4 are the second GPU-type repeat). "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
@@ -331,8 +333,8 @@ def _headline_section(s: dict) -> list[str]:
             L.append("")
         if "repeat" in x:
             L += [_repeat_line(x["repeat"]), ""]
-        if "device_repeat" in x:
-            L += [_device_repeat_line(x["device_repeat"]), ""]
+        for r in x.get("device_repeats", ()):
+            L += [_device_repeat_line(r), ""]
         if key == "text_to_image" and s.get("plan_screen"):
             L += [_screen_line(s["plan_screen"], _cap4_recipe(x)), ""]
         if key == "text_to_image" and s.get("lever_pairs"):
@@ -372,18 +374,29 @@ def _repeat_line(r: dict) -> str:
 
 
 def _device_repeat_line(r: dict) -> str:
-    d = r["max_abs_diff"]
+    d, n = r["max_abs_diff"], len(r["seeds"])
     per = "; ".join(f"seed {k}: proxy-FID {v['proxy-FID'][0]:.2f} → {v['proxy-FID'][1]:.2f}, alignment "
                     f"{v['alignment'][0]:.3f} → {v['alignment'][1]:.3f}" for k, v in r["per_seed"].items())
-    teacher = (f"the teacher's metrics equal on both ({r['teacher'][0]}, {r['teacher'][1]})" if r["teacher_equal"]
-               else "the teacher's metrics differ between them")
-    return (f"GPU-type repeat: {_run_link(r['again'])} distilled {_run_link(r['first'])} again on {r['devices'][1]} "
-            f"({_utc_minute(r['dates'][1])}; the same plan, seed and settings; first on {r['devices'][0]}; "
-            f"{teacher}): {per}. "
-            + ("The seed's distillation repeated exactly on the other GPU type." if not any(d.values()) else
+    (f1, a1), (f2, a2) = r["teachers"]
+    teacher = (f"the teacher's metrics equal on both ({f1}, {a1})" if r["teacher_equal"]
+               else f"the teacher's metrics differ between them: proxy-FID {f1} / {f2}, alignment {a1} / {a2}")
+    if r["inputs_differ"]:
+        teacher += "; the rows' input files differ: " + ", ".join(r["inputs_differ"])
+    mean = ("" if n < 2 else
+            f" Over the {n} seeds the second GPU type minus the first: alignment {r['mean_diff']['alignment']:+.2f} ± "
+            f"{r['std_diff']['alignment']:.2f}, proxy-FID {r['mean_diff']['proxy-FID']:+.1f} ± "
+            f"{r['std_diff']['proxy-FID']:.1f} (mean ± std).")
+    return (f"GPU-type repeat: {_links(r['again'])} distilled {_links(r['first'])} again on {r['devices'][1]} "
+            f"({_utc_minute(r['dates'][1])}; the same {'plan, seed' if n == 1 else 'plans, seeds'} and settings; first "
+            f"on {r['devices'][0]}; {teacher}): {per}.{mean} "
+            + ("The distillation repeated exactly on the other GPU type." if not any(d.values()) else
                f"A seed's distillation does not repeat across GPU types (here by up to {d['alignment']:.2f} alignment), "
                "so a lever paired across them carries that difference beside its own effect, and such pairs stay out "
                "of the pooled per-seed noise below."))
+
+
+def _links(folders: str | list[str]) -> str:
+    return _run_link(folders) if isinstance(folders, str) else " + ".join(map(_run_link, folders))
 
 
 def _cap4_recipe(t2i: dict) -> dict:
@@ -407,7 +420,8 @@ def _lever_table(lp: dict) -> list[str]:
                 else f"{d['mean']:+.{nd}f}")
 
     def resolved(d: dict) -> str:
-        return "–" if d["p"] is None else f"{'**yes**' if d['resolved'] else 'no'} (p {d['p']:.2f})"
+        return "–" if d["p"] is None else f"{'**yes**' if d['resolved'] else 'no'} (p {d['p']:.2f})".replace(
+            "p 0.00)", f"p {d['p']:.1g})")
 
     L = ["Paired lever tests (one setting changed on the same seeds: a distillation setting on the same landed plans, a "
          "plan cap on the same scores, re-planned and re-landed; each seed's row minus its base row, mean ± std over the "
@@ -418,6 +432,8 @@ def _lever_table(lp: dict) -> list[str]:
         ch = ", ".join(_change_text(k, a, b) for k, (a, b) in p["changed"].items())
         if p["across_devices"]:
             ch += f"; rows on {', '.join(p['devices']['lever'])}, base rows on {', '.join(p['devices']['base'])}"
+        if p["inputs_differ"]:
+            ch += "; input files hashed differently: " + ", ".join(p["inputs_differ"])
         runs = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["runs"])
         base = ", ".join(f"[{r.rsplit('/', 1)[-1]}]({r}/)" for r in p["base_runs"])
         a, f = p["difference"]["alignment"], p["difference"]["proxy-FID"]

@@ -115,6 +115,12 @@ U2CAP_RUN = "benchmarks/results/quality/h100-2026-12-06-u2cap"
 FEAT01_RUN = "benchmarks/results/quality/h200-2026-12-06-feat01"
 
 
+# 2026-12-07 08:10-08:30 UTC, on an H100: the same lever on the cap-4 plans of seeds 0-8 (hypotheses written down
+# before the run, screens/2026-12-07-feat01-confirm-h100.env), nine side by side; seeds 0-5 pair with SNR_RUN's rows on
+# one GPU type, seeds 0-4 repeat FEAT01_RUN's rows on the other
+FEAT01_H100_RUN = "benchmarks/results/quality/h100-2026-12-07-feat01"
+
+
 # the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
 NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
 
@@ -136,6 +142,9 @@ FEAT01_S0_2, FEAT01_S3_4 = f"{FEAT01_RUN}/feat01-snr5-cap4-s012-emoji-t2i", f"{F
 SNR5_H200_S0 = f"{FEAT01_RUN}/snr5-h200-s0-emoji-t2i"
 
 
+FEAT01_H100 = tuple(f"{FEAT01_H100_RUN}/feat01-h100-{s}-emoji-t2i" for s in ("s012", "s345", "s678"))
+
+
 PROMPT_S0_2 = f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i"
 
 
@@ -143,8 +152,10 @@ REPEAT = (NODROP_S0_2, f"{NODROP_RUN}/headline-2800-prompt-nodrop-repeat-emoji-t
           "ld-pruner-prompt")
 
 
-# a seed distilled again on another GPU type (the same plan and settings): what a pair across GPU types carries
-DEVICE_REPEAT = (SNR5_S0_2, SNR5_H200_S0, "ld-pruner-prompt")
+# seeds distilled again on another GPU type (the same plans and settings; a tuple pools one side's runs): what a pair
+# across GPU types carries
+DEVICE_REPEATS = [(SNR5_S0_2, SNR5_H200_S0, "ld-pruner-prompt"),
+                  ((FEAT01_S0_2, FEAT01_S3_4), FEAT01_H100[:2], "ld-pruner-prompt")]
 
 
 SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
@@ -223,6 +234,8 @@ HEADLINE_T2I = [
      (FEAT01_S0_2, FEAT01_S3_4), "ld-pruner-prompt", COMMITTED_CURVES),
     ("the min-SNR-5 recipe's seed 0 distilled again on an H200 (its row above: an H100)", SNR5_H200_S0,
      "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 (`--lambda-feat 0.1`) on seeds 0-8 (hypotheses "
+     "written before the run)", FEAT01_H100, "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",
@@ -295,7 +308,8 @@ LEVER_PAIRS = [
     ("at most one up_blocks.2 modification (plans re-landed)", U2CAP, (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8),
      "ld-pruner-prompt"),
     ("feature-KD weight 0.1, across GPU types", (FEAT01_S0_2, FEAT01_S3_4), (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
-    ("feature-KD weight 0.1, on one GPU type", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
+    ("feature-KD weight 0.1, on one GPU type (H200, one seed)", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
+    ("feature-KD weight 0.1, on one GPU type (H100)", FEAT01_H100[:2], (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
 ]
 
 

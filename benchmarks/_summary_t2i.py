@@ -7,9 +7,9 @@ import functools
 import re
 import statistics
 
-from _summary_runs import (COMPARISON_TEACHERS, DEVICE_REPEAT, HEADLINE_T2I, LEVER_PAIRS, REPEAT, SCREEN_RUN,
+from _summary_runs import (COMPARISON_TEACHERS, DEVICE_REPEATS, HEADLINE_T2I, LEVER_PAIRS, REPEAT, ROOT, SCREEN_RUN,
                            _strategy_run, load)
-from _work_files import BASE_ROW, DISTILL_DEFAULTS, base_rows, distill_settings
+from _work_files import BASE_ROW, DISTILL_DEFAULTS, base_rows, distill_settings, inputs_differ, row_inputs
 from ldprune_deploy.quality.evidence import paired_seeds_needed, pooled_std
 
 BASE = ("ld-pruner", *BASE_ROW)
@@ -116,7 +116,8 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
     per metric the mean difference, its std and standard error. With the caps unchanged both rows must come from the
     same landed plan (else ValueError); a changed cap re-lands the seed's scores, so its plans may differ
     (``plans_moved``: on how many seeds they did). ``across_devices``: the two sides' rows were distilled on other
-    GPU types (a seed's distillation repeats exactly on one type only, see ``DEVICE_REPEAT``)."""
+    GPU types (a seed's distillation repeats exactly on one type only, see ``DEVICE_REPEATS``); ``inputs_differ``:
+    the input files (data, caption embeddings, ...) whose hashes differ between the two sides' rows."""
     def rows(folders):
         got, settings, devices = {}, [], set()
         for f in folders:
@@ -128,7 +129,7 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
             mine = base_rows(res, criterion)
             if twice := sorted(set(mine) & set(got)):
                 raise ValueError(f"{name}: seed {twice[0]} is in two of {folders}")
-            got |= mine
+            got |= {k: {**v, "_work": ROOT / f"{f}/work"} for k, v in mine.items()}
         return got, settings[0], devices
     (new, d_new, dev_new), (old, d_old, dev_old) = rows(lever), rows(base)
     seeds = sorted(set(new) & set(old))
@@ -153,7 +154,15 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
                     "p": p, "resolved": None if p is None else p < 0.05}
     return {"lever": name, "runs": list(lever), "base_runs": list(base), "criterion": criterion, "seeds": seeds,
             "changed": changed, "plans_moved": len(moved), "devices": {"lever": sorted(dev_new), "base": sorted(dev_old)},
-            "across_devices": len(dev_new | dev_old) > 1, "difference": diffs}
+            "across_devices": len(dev_new | dev_old) > 1, "inputs_differ": _inputs_differ(new, old, seeds, criterion),
+            "difference": diffs}
+
+
+def _inputs_differ(a: dict, b: dict, seeds: list[int], criterion: str) -> list[str]:
+    """The input files hashed differently in ``a``'s and ``b``'s rows of ``seeds`` (rows tagged with their ``_work``)."""
+    def side(rows):
+        return {k: row_inputs(rows[k]["_work"], criterion, k) for k in seeds}
+    return inputs_differ(side(a), side(b))
 
 
 def lever_pairs(head: dict) -> dict:
@@ -175,26 +184,41 @@ def _t2i_targets(cut: float, fid_ratio: float, al_ratio: float, steps_share: flo
             "alignment >= -5 %": al_ratio >= ALIGN_FLOOR, "steps <= 1/8": steps_share <= 1 / 8}
 
 
-def repeat(first: str, again: str, criterion: str) -> dict:
-    """The same settings distilled twice on ``again``'s seeds (all of them in ``first``, from the same plans): each
-    seed's metrics in both runs and the largest difference, the repeat noise that a per-seed comparison of two
-    variants stands on; ``devices``: the GPU of each run, ``teacher_equal``: whether both measured the teacher alike."""
-    def seeds(folder):
-        r = _strategy_run(folder)
-        return r, base_rows(r["result"], criterion)
+def repeat(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion: str) -> dict:
+    """The same settings distilled twice on the seeds both runs hold (the same plans): each seed's metrics in both
+    runs, the largest difference and the mean ± std of the differences (``again`` minus ``first``), the repeat noise
+    that a per-seed comparison of two variants stands on; ``devices``: the GPU of each run, ``teacher_equal``:
+    whether both measured the teacher alike, ``inputs_differ``: the input files hashed differently in the two runs'
+    rows. Either side may be a tuple of runs of one recipe (its seeds pooled)."""
+    def seeds(folders):
+        folders = (folders,) if isinstance(folders, str) else folders
+        runs = [_strategy_run(f) for f in folders]
+        if any(distill_settings(r["result"]) != distill_settings(runs[0]["result"]) for r in runs):
+            raise ValueError(f"{folders[0]} and the runs pooled with it distilled with other settings")
+        rows = {}
+        for f, r in zip(folders, runs):
+            rows |= {k: {**v, "_work": ROOT / f"{f}/work"} for k, v in base_rows(r["result"], criterion).items()}
+        return runs[0], rows
     (r1, a), (r2, b) = seeds(first), seeds(again)
-    if distill_settings(r1["result"]) != distill_settings(r2["result"]) or not b or not set(b) <= set(a):
-        raise ValueError(f"{again} does not repeat {first}: its distillation settings or seeds differ")
-    if moved := [k for k in b if not _same_plan(a[k], b[k])]:
+    common = sorted(set(a) & set(b))
+    if distill_settings(r1["result"]) != distill_settings(r2["result"]) or not common:
+        raise ValueError(f"{again} does not repeat {first}: its distillation settings differ or no seed is in both")
+    if moved := [k for k in common if not _same_plan(a[k], b[k])]:
         raise ValueError(f"{again} does not repeat {first}: seed {moved[0]} was distilled from another plan")
     keys = {"proxy-FID": "fid_distilled", "alignment": "alignment_distilled", "measured_cut": "measured_cut"}
     t1, t2 = r1["teacher"], r2["teacher"]
-    return {"first": first, "again": again, "criterion": criterion, "seeds": sorted(b),
+    diff = {m: [b[k][f] - a[k][f] for k in common] for m, f in keys.items()}
+    return {"first": first if isinstance(first, str) else list(first),
+            "again": again if isinstance(again, str) else list(again), "criterion": criterion, "seeds": common,
             "dates": [t1["date"], t2["date"]], "device": t2["device"], "devices": [t1["device"], t2["device"]],
             "teacher": [t1["metric"], t1["alignment"]],
             "teacher_equal": (t1["metric"], t1["alignment"]) == (t2["metric"], t2["alignment"]),
-            "per_seed": {str(k): {m: [a[k][f], b[k][f]] for m, f in keys.items()} for k in sorted(b)},
-            "max_abs_diff": {m: max(abs(a[k][f] - b[k][f]) for k in b) for m, f in keys.items()}}
+            "teachers": [[t1["metric"], t1["alignment"]], [t2["metric"], t2["alignment"]]],
+            "inputs_differ": _inputs_differ(a, b, common, criterion),
+            "per_seed": {str(k): {m: [a[k][f], b[k][f]] for m, f in keys.items()} for k in common},
+            "max_abs_diff": {m: max(map(abs, d)) for m, d in diff.items()},
+            "mean_diff": {m: statistics.mean(d) for m, d in diff.items()},
+            "std_diff": {m: statistics.stdev(d) if len(d) > 1 else None for m, d in diff.items()}}
 
 
 LEAD_SEEDS = 3   # a headline stands on 3 seeds, as every comparison; a one-seed screening row never leads
@@ -221,7 +245,7 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     uh = here["notes-uag"]
     return {
         "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants, "repeat": repeat(*REPEAT),
-                          "device_repeat": repeat(*DEVICE_REPEAT),
+                          "device_repeats": [repeat(*r) for r in DEVICE_REPEATS],
                           "rule": f"among the variants with {LEAD_SEEDS} seeds distilled from the comparison's teacher, "
                                   "each recipe on every seed it was distilled with (a run pooled into a variant "
                                   "does not lead on its own seeds), the one meeting the most targets, then the "

@@ -6,6 +6,7 @@ defaults), in one place for the scripts that write them
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -55,6 +56,26 @@ def plan_path(work: str | Path, key: str) -> Path:
 
 def row_path(work: str | Path, key: str) -> Path:
     return Path(work) / "rows" / f"row-{key}.json"
+
+
+def row_inputs(work: str | Path, criterion: str, seed: int) -> dict[str, str] | None:
+    """The input files' hashes (teacher weights, data, proxies, caption embeddings) a work folder's base row of
+    ``criterion`` and ``seed`` was fingerprinted with; None where the row file or its fingerprint is not there."""
+    f = row_path(work, row_key(criterion, *BASE_ROW, seed))
+    if not f.is_file():
+        return None
+    return json.loads(f.read_text()).get("fingerprint", {}).get("inputs")
+
+
+def inputs_differ(a: dict[str, dict | None], b: dict[str, dict | None]) -> list[str]:
+    """The input files whose hashes differ between two sides' rows of the same seeds (``{seed: inputs}``), read where
+    both rows name them."""
+    keys = set()
+    for seed, x in a.items():
+        y = b.get(seed)
+        if x and y:
+            keys |= {k for k in set(x) & set(y) if x[k] != y[k]}
+    return sorted(keys)
 
 
 def plan_file(work: str | Path, criterion: str, planner: str, seed: int) -> Path:

@@ -18,6 +18,7 @@ SP = importlib.import_module("_summary_proxies")
 ST = importlib.import_module("_summary_teachers")
 T2I = importlib.import_module("_summary_t2i")
 MD = importlib.import_module("_summary_render")
+WF = importlib.import_module("_work_files")
 
 KEYS = {"task", "criterion", "planner", "init", "feature_kd", "seeds", "cut_mean", "cut_std", "metric",
         "metric_mean", "metric_std"}
@@ -278,8 +279,9 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
 
 
 def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("mid_block.resnets.0", "remove"),),
-         caps=None, gpu="GPU X", teacher_fid=144.9, **distill):
-    """A stand-in quality_strategies.json with one ld-pruner-prompt row per alignment (seeds from first_seed)."""
+         caps=None, gpu="GPU X", teacher_fid=144.9, inputs=None, **distill):
+    """A stand-in quality_strategies.json with one ld-pruner-prompt row per alignment (seeds from first_seed); with
+    ``inputs``, each row's work/rows file fingerprinted with those input hashes."""
     rows = [{"method": "ld-pruner-prompt", "strategy": "latency-aware", "init": "preserved", "feature_kd": "normalized",
              "seed": s, "fid_distilled": fids[s - first_seed] if fids else 150.0 + s, "alignment_distilled": a,
              "measured_cut": 0.354, "modifications": [list(m) for m in plan]}
@@ -290,6 +292,10 @@ def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("m
         "teacher_fid": teacher_fid, "teacher_alignment": 15.7, "rows": rows, "budget": "65%",
         "distill": {"steps": 2800, "batch": 128, "lr": lr, "cond_dropout": 0.0, **distill},
         "device": {"date": f"2026-12-06T0{len(name)}:00:00Z", "gpu": gpu}, **({"caps": caps} if caps is not None else {})}))
+    for r in rows[:-1] if inputs else ():
+        f = WF.row_path(tmp_path / name / "work", WF.row_key("ld-pruner-prompt", *WF.BASE_ROW, r["seed"]))
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"fingerprint": {"inputs": inputs}, "row": r}))
     return str(tmp_path / name)
 
 
@@ -464,6 +470,40 @@ def test_a_repeat_on_another_gpu_type_compares_its_seeds_and_says_what_a_pair_ac
         T2I.repeat(first, _run(tmp_path, "dddd", [15.0], plan=(("mid_block", "remove"),)), "ld-pruner-prompt")
     with pytest.raises(ValueError, match="does not repeat"):   # a seed the first run lacks
         T2I.repeat(first, _run(tmp_path, "eeeee", [15.0], first_seed=7), "ld-pruner-prompt")
+
+
+def test_a_repeat_pools_runs_per_side_compares_the_seeds_both_hold_and_names_input_files_that_differ(tmp_path):
+    first = (_run(tmp_path, "a", [15.0, 15.2], gpu="GPU H200", inputs={"emb": "b6ed", "data": "e28a"}),
+             _run(tmp_path, "bb", [14.7], first_seed=2, gpu="GPU H200", inputs={"emb": "b6ed", "data": "e28a"}))
+    again = (_run(tmp_path, "ccc", [15.3, 15.2, 16.0], gpu="GPU H100", teacher_fid=144.8,
+                  inputs={"emb": "1acc", "data": "e28a"}),
+             _run(tmp_path, "dddd", [15.0], first_seed=3, gpu="GPU H100", inputs={"emb": "1acc", "data": "e28a"}))
+    r = T2I.repeat(first, again, "ld-pruner-prompt")
+    assert r["seeds"] == [0, 1, 2] and r["first"] == list(first) and r["inputs_differ"] == ["emb"]
+    assert r["mean_diff"]["alignment"] == pytest.approx(statistics.mean([0.3, 0.0, 1.3]))
+    assert r["std_diff"]["alignment"] == pytest.approx(statistics.stdev([0.3, 0.0, 1.3]))
+    line = MD._device_repeat_line(r)
+    assert "proxy-FID 144.9 / 144.8" in line and "input files differ: emb" in line
+    assert f"Over the 3 seeds the second GPU type minus the first: alignment +{statistics.mean([0.3, 0.0, 1.3]):.2f}" in line
+    assert "[a](" in line and "[bb](" in line   # each pooled run linked
+    same = T2I.repeat(first, (_run(tmp_path, "eeeee", [15.0], gpu="GPU H100", inputs={"emb": "b6ed", "data": "e28a"}),),
+                      "ld-pruner-prompt")
+    assert same["inputs_differ"] == [] and same["std_diff"]["alignment"] is None
+    assert "Over the" not in MD._device_repeat_line(same) and "input files" not in MD._device_repeat_line(same)
+    with pytest.raises(ValueError, match="other settings"):   # a side's runs must be one recipe
+        T2I.repeat((first[0], _run(tmp_path, "ffffff", [15.0], first_seed=5, lr=1e-3)), again, "ld-pruner-prompt")
+
+
+def test_a_lever_pair_names_the_input_files_its_sides_hashed_differently(tmp_path):
+    base = _run(tmp_path, "base", [14.0, 15.0], inputs={"emb": "b6ed", "data": "e28a"})
+    lever = _run(tmp_path, "lever", [14.6, 15.5], lambda_feat=0.1, inputs={"emb": "1acc", "data": "e28a"})
+    p = T2I.lever_pair("feat", (lever,), (base,), "ld-pruner-prompt")
+    assert p["inputs_differ"] == ["emb"]
+    row = next(x for x in MD._lever_table({"rule": "r", "pairs": [p], "alignment_difference_std": 0.6, "dof": 2,
+                                            "headline_gap": 0.2, "seeds_to_resolve_gap": 50}) if x.startswith("| feat"))
+    assert "lambda_feat 1.0 → 0.1; input files hashed differently: emb |" in row
+    unknown = _run(tmp_path, "unknown", [14.6, 15.5], lambda_feat=0.1)   # no row files: nothing to compare
+    assert T2I.lever_pair("feat", (unknown,), (base,), "ld-pruner-prompt")["inputs_differ"] == []
 
 
 def test_a_lever_paired_across_gpu_types_says_so_and_stays_out_of_the_pooled_noise(tmp_path, monkeypatch):

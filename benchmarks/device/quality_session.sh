@@ -171,6 +171,11 @@
 # longer fit 464 s; at 374 s left nothing fits, and the confirm env files stay the next step. The
 # emoji-emb.safetensors of this checkout was rebuilt (sha256 1acc48ec..., byte-reproducible since that day; its
 # tensors reproduce the alignment proxy's committed held-out retrieval to every digit), so EXPECT names that hash.
+# 2026-12-07 08:05-08:30 UTC: the H100 confirm ran. One call for an H200 got no machine (181 s); the next, for
+# nvidia-h100-x1, started the H100 env file in full (seeds 0-8 side by side, 1 146-1 170 s each, DONE 08:30:15)
+# -> benchmarks/results/quality/h100-2026-12-07-feat01 (the lever paired on one GPU type: +0.73 alignment per seed,
+# p 0.004). 284 s left. The teacher measured 144.9034 proxy-FID with the rebuilt emb file (144.9037 before): that
+# file's tensors differ from the earlier build's at rounding level.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
