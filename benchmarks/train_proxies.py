@@ -97,6 +97,9 @@ def main(argv=None) -> int:
                     help=f"AdamW weight decay of the emoji and mel proxies (default {WEIGHT_DECAY:g}, the committed recipe's)")
     ap.add_argument("--label-smoothing", type=float, default=LABEL_SMOOTHING,
                     help=f"cross-entropy label smoothing of every head (default {LABEL_SMOOTHING:g}, the committed recipe's)")
+    ap.add_argument("--class-weights", choices=["balanced", "none"], default="balanced",
+                    help="each head's loss weighted by inverse class frequency (balanced, the committed recipe's) or "
+                         "every sample alike (none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--caption-head", action="store_true",
                     help="emoji: a head that predicts each glyph's pooled MiniLM caption embedding (from --emb)")
@@ -131,13 +134,14 @@ def main(argv=None) -> int:
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
                                 a.epochs, a.seed, device=a.device, label_names=names,
                                 width=a.width, text=text, weight_decay=a.weight_decay,
-                                label_smoothing=a.label_smoothing)
+                                label_smoothing=a.label_smoothing, class_balanced=a.class_weights == "balanced")
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}
         path = export_proxy(net, Path(a.out) / f"proxy-{name}.safetensors", meta)
         for head, h in info["heads"].items():
-            print(f"  {head}: held-out accuracy {h['held_out_accuracy']:.3f} (majority class {h['majority_baseline']:.3f})")
+            print(f"  {head}: held-out accuracy {h['held_out_accuracy']:.3f}, balanced {h['held_out_balanced_accuracy']:.3f} "
+                  f"(majority class {h['majority_baseline']:.3f})")
         if "caption_head" in info:
             c = info["caption_head"]
             print(f"  caption head: held-out cosine {c['held_out_cosine']:.3f}, retrieval top-1 {c['retrieval_top1']:.3f} "

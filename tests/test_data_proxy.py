@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ldprune_deploy.quality.proxy import _balanced_ce, export_proxy, load_proxy, train_proxy
+from ldprune_deploy.quality import proxy as proxy_mod
+from ldprune_deploy.quality.proxy import _balanced_ce, balanced_accuracy, export_proxy, load_proxy, train_proxy
 from ldprune_deploy.quality.teachers import TEACHERS, build_teacher
 from ldprune_deploy.spaces import to_model_space, to_unit_images
 
@@ -73,6 +74,36 @@ def test_label_smoothing_reaches_the_loss_and_the_record():
         with torch.no_grad():
             conf[ls] = float(net(torch.from_numpy(x)).softmax(-1).amax(-1).mean())
     assert conf[0.5] < conf[0.0]
+
+
+def test_class_weights_are_inverse_frequency_or_none_and_the_record_says_which(monkeypatch):
+    x, y, held = _toy()
+    y = np.where(np.arange(len(y)) % 4 == 0, 1, 0)   # class 1 a quarter of the items
+    seen = {}
+    real = proxy_mod._balanced_ce
+
+    def spy(logits, yb, weight, smoothing):
+        seen.setdefault(flag, weight.detach().cpu().clone())
+        return real(logits, yb, weight, smoothing)
+
+    monkeypatch.setattr(proxy_mod, "_balanced_ce", spy)
+    for flag in (True, False):
+        _, info = train_proxy(x, y, held, "image", epochs=1, batch=16, log=lambda *_: None, class_balanced=flag)
+        assert info["class_balanced"] is flag
+        assert 0 <= info["heads"]["label0"]["held_out_balanced_accuracy"] <= 1
+    tr = y[~held]
+    n1 = (tr == 1).sum()
+    expect = torch.tensor([len(tr) / (len(tr) - n1) / 2, len(tr) / n1 / 2], dtype=torch.float32)
+    torch.testing.assert_close(seen[True], expect)
+    torch.testing.assert_close(seen[False], torch.ones(2))
+
+
+def test_balanced_accuracy_is_the_mean_recall_over_classes():
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 2, 2])
+    assert balanced_accuracy(torch.zeros(10, dtype=torch.long), y) == pytest.approx(1 / 3)   # majority answer
+    assert balanced_accuracy(y.clone(), y) == 1.0
+    pred = torch.tensor([0, 0, 0, 1, 1, 1, 1, 1, 2, 0])   # recalls 3/6, 2/2, 1/2
+    assert balanced_accuracy(pred, y) == pytest.approx((0.5 + 1.0 + 0.5) / 3)
 
 
 def test_balanced_smoothing_keeps_the_class_weights_out_of_the_smoothed_target():

@@ -112,11 +112,13 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
                 seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
                 label_names: list[str] | None = None, width: int = 24,
                 text: np.ndarray | None = None, weight_decay: float = WEIGHT_DECAY,
-                label_smoothing: float = LABEL_SMOOTHING) -> tuple[ProxyCNN, dict]:
+                label_smoothing: float = LABEL_SMOOTHING, class_balanced: bool = True) -> tuple[ProxyCNN, dict]:
     """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
     ``width`` the first conv's channels (ProxyCNN); ``text`` (N, D) unit caption embeddings for a
-    caption head (cosine loss). Returns the trained net and, per head, held-out accuracy and the
-    majority-class baseline (the caption head: held-out cosine and retrieval among held-out captions)."""
+    caption head (cosine loss); ``class_balanced``: weight each head's loss by inverse class frequency (else every
+    sample alike). Returns the trained net and, per head, held-out accuracy, balanced accuracy (the mean of the
+    per-class recalls) and the majority-class baseline (the caption head: held-out cosine and retrieval among
+    held-out captions)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     y2 = labels.reshape(len(labels), -1).astype(np.int64)
@@ -135,7 +137,7 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     weights = []
     for k, n in enumerate(n_classes):
         counts = torch.bincount(ys[tr, k], minlength=n).float().clamp_min(1)
-        weights.append((counts.sum() / counts / n).to(device))
+        weights.append((counts.sum() / counts / n if class_balanced else torch.ones(n)).to(device))
     t0 = time.perf_counter()
 
     def step_loss(idx: torch.Tensor) -> torch.Tensor:
@@ -148,14 +150,14 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
 
     step = fit(net, tr, epochs, batch, g, step_loss, log, weight_decay=weight_decay)
     accs = evaluate(net, xs[te], ys[te], device)
-    heads = {name: {"classes": n, "held_out_accuracy": acc,
+    heads = {name: {"classes": n, "held_out_accuracy": acc, "held_out_balanced_accuracy": bal,
                     "majority_baseline": float(np.bincount(y2[te, k]).max() / len(te)) if len(te) else float("nan")}
-             for k, (name, n, acc) in enumerate(zip(names, n_classes, accs))}
+             for k, (name, n, (acc, bal)) in enumerate(zip(names, n_classes, accs))}
     first = heads[names[0]]
     extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
                               "epochs": epochs, "width": width, "weight_decay": weight_decay,
-                              "label_smoothing": label_smoothing, "steps": step,
+                              "label_smoothing": label_smoothing, "class_balanced": class_balanced, "steps": step,
                               "seconds": round(time.perf_counter() - t0, 1),
                               "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads,
                               **extra}
@@ -183,15 +185,21 @@ def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: tor
 
 
 @torch.no_grad()
-def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu") -> list[float]:
-    """Held-out accuracy of each head (y: (N,) or (N, heads))."""
+def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu") -> list[tuple[float, float]]:
+    """Held-out (accuracy, balanced accuracy) of each head (y: (N,) or (N, heads))."""
     net.eval()
     y = y.reshape(len(y), -1)
     if len(y) == 0:
-        return [float("nan")] * y.shape[1]
+        return [(float("nan"), float("nan"))] * y.shape[1]
     preds = [torch.cat(p) for p in zip(*[[lg.argmax(1).cpu() for lg in net.all_logits(x[i:i + 256].to(device))]
                                         for i in range(0, len(x), 256)])]
-    return [float((p == y[:, k]).float().mean()) for k, p in enumerate(preds)]
+    return [(float((p == y[:, k]).float().mean()), balanced_accuracy(p, y[:, k])) for k, p in enumerate(preds)]
+
+
+def balanced_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """The mean over the classes present in ``y`` of each one's recall: a classifier that always answers the
+    majority class scores 1 / (number of classes), whatever the class sizes."""
+    return float(torch.stack([(pred[y == c] == c).float().mean() for c in y.unique()]).mean())
 
 
 @torch.no_grad()
