@@ -76,7 +76,10 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
     run = {"seed": p["seed"], "device": result["device"], "date": result["date"],
            "caption_head": "caption_head" in p, "width": p.get("width"), "epochs": p["epochs"],
            "weight_decay": p.get("weight_decay", WEIGHT_DECAY),
-           "label_smoothing": p.get("label_smoothing", LABEL_SMOOTHING), "heldout_accuracy": p["held_out_accuracy"],
+           "label_smoothing": p.get("label_smoothing", LABEL_SMOOTHING),
+           "class_weights": "balanced" if p.get("class_balanced", True) else "none",
+           "heldout_accuracy": p["held_out_accuracy"],
+           "heldout_balanced_accuracy": p["heads"][p["label"]].get("held_out_balanced_accuracy"),
            "committed": committed, "file": file}
     if "caption_head" in p:
         run |= {"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],
@@ -85,12 +88,12 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
 
 
 _VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}",
-           "label_smoothing": "label smoothing {:g}"}
+           "label_smoothing": "label smoothing {:g}", "class_weights": "class weights {}"}
 
 
 def _is_recipe(run: dict, committed: dict) -> bool:
-    """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay and
-    label smoothing."""
+    """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay, label smoothing
+    and class weights."""
     return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
 
 

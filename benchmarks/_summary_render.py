@@ -147,6 +147,8 @@ def _proxy_section(s: dict) -> list[str]:
     if rep and len(rep["runs"]) > 1:
         def run(r):
             return (f"{_pct(r['heldout_accuracy'], 2)} (seed {r['seed']}, {r['device']}"
+                    + (f", balanced accuracy {_pct(r['heldout_balanced_accuracy'], 2)}"
+                       if r.get("heldout_balanced_accuracy") is not None else "")
                     + (", committed" if r["committed"] else "") + ")")
         recipe = [r for r in rep["runs"] if r["recipe"]]
         other = [r for r in rep["runs"] if not r["caption_head"] and not r["recipe"]]
