@@ -79,7 +79,8 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
            "label_smoothing": p.get("label_smoothing", LABEL_SMOOTHING),
            "class_weights": "balanced" if p.get("class_balanced", True) else "none",
            "heldout_accuracy": p["held_out_accuracy"],
-           "heldout_balanced_accuracy": p["heads"][p["label"]].get("held_out_balanced_accuracy"),
+           # recorded since 2026-12-07 (train_proxies.py): earlier files have no balanced accuracy
+           "heldout_balanced_accuracy": p.get("heads", {}).get(p.get("label"), {}).get("held_out_balanced_accuracy"),
            "committed": committed, "file": file}
     if "caption_head" in p:
         run |= {"caption_retrieval_top1": p["caption_head"]["retrieval_top1"],

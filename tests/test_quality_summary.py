@@ -140,19 +140,24 @@ def test_proxy_repeats_summarise_the_plain_runs_and_keep_the_caption_head_apart(
 
     for name, r in {"a": result(1, 0.86), "b": result(2, 0.84), "c": result(0, 0.99, caption=True),
                     "d": result(0, 0.50, width=96), "e": result(0, 0.70, weight_decay=0.05),
-                    "f": result(3, 0.84, weight_decay=1e-4, label_smoothing=0.0), "g": result(0, 0.60, label_smoothing=0.1)}.items():
+                    "f": result(3, 0.84, weight_decay=1e-4, label_smoothing=0.0), "g": result(0, 0.60, label_smoothing=0.1),
+                    "h": result(0, 0.8523, class_balanced=False,
+                                heads={"emoji group": {"held_out_accuracy": 0.8523, "held_out_balanced_accuracy": 0.692}}),
+                    "i": result(4, 0.85, class_balanced=True)}.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(r))
     committed = {**result(0, 0.85), "device": "NVIDIA H200"}
     rep = SP.proxy_repeats(committed, str(tmp_path))
-    assert [r["committed"] for r in rep["runs"]] == [True] + [False] * 7
+    assert [r["committed"] for r in rep["runs"]] == [True] + [False] * 9
     # the caption-head run and the variants (another width, weight decay or label smoothing) are listed but not in
     # the recipe's spread; a run that records the recipe's decay and smoothing (unrecorded before) is a repeat
-    assert rep["plain"]["n"] == 4 and abs(rep["plain"]["mean"] - 0.8475) < 1e-12
-    assert abs(rep["plain"]["std"] - statistics.stdev([0.85, 0.86, 0.84, 0.84])) < 1e-12
+    # so is one that records the recipe's class weights; unweighted classes are a variant
+    assert rep["plain"]["n"] == 5 and abs(rep["plain"]["mean"] - 0.848) < 1e-12
+    assert abs(rep["plain"]["std"] - statistics.stdev([0.85, 0.86, 0.84, 0.84, 0.85])) < 1e-12
     assert rep["mean_meets_85pct"] is False and rep["runs"][3]["caption_retrieval_top1"] == 0.1
     text = MD.render({**QS.build(), "proxy_repeats": rep})
     assert "; width 96: 50.00 % (seed 0, cpu)" in text and "; weight decay 0.05: 70.00 % (seed 0, cpu)" in text
     assert "; label smoothing 0.1: 60.00 % (seed 0, cpu)" in text
+    assert "; class weights none: 85.23 % (seed 0, cpu, balanced accuracy 69.20 %)" in text
     assert abs(rep["heldout_se"] - (0.85 * 0.15 / 833) ** 0.5) < 1e-12
     assert not SP.proxy_repeats({**committed, "proxies": {"emoji": {**committed["proxies"]["emoji"],
                                                                     "held_out_accuracy": 0.80}}},
