@@ -422,8 +422,10 @@ def _lever_table(lp: dict) -> list[str]:
                 else f"{d['mean']:+.{nd}f}")
 
     def resolved(d: dict) -> str:
-        return "–" if d["p"] is None else f"{'**yes**' if d['resolved'] else 'no'} (p {d['p']:.2f})".replace(
-            "p 0.00)", f"p {d['p']:.1g})")
+        if d["p"] is None:
+            return "–"
+        p = f"{d['p']:.2f}" if d["p"] >= 0.005 else f"{d['p']:.1g}"   # two decimals would print a small p as 0.00
+        return f"{'**yes**' if d['resolved'] else 'no'} (p {p})"
 
     L = ["Paired lever tests (one setting changed on the same seeds: a distillation setting on the same landed plans, a "
          "plan cap on the same scores, re-planned and re-landed; each seed's row minus its base row, mean ± std over the "

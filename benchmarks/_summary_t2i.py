@@ -126,10 +126,10 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
             settings.append({**distill_settings(res), "caps": res.get("caps") or []})
             if settings[-1] != settings[0]:
                 raise ValueError(f"{name}: {f} distilled with other settings than {folders[0]}")
-            mine = base_rows(res, criterion)
+            mine = _rows_with_work(f, res, criterion)
             if twice := sorted(set(mine) & set(got)):
                 raise ValueError(f"{name}: seed {twice[0]} is in two of {folders}")
-            got |= {k: {**v, "_work": ROOT / f"{f}/work"} for k, v in mine.items()}
+            got |= mine
         return got, settings[0], devices
     (new, d_new, dev_new), (old, d_old, dev_old) = rows(lever), rows(base)
     seeds = sorted(set(new) & set(old))
@@ -156,6 +156,11 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
             "changed": changed, "plans_moved": len(moved), "devices": {"lever": sorted(dev_new), "base": sorted(dev_old)},
             "across_devices": len(dev_new | dev_old) > 1, "inputs_differ": _inputs_differ(new, old, seeds, criterion),
             "difference": diffs}
+
+
+def _rows_with_work(folder: str, result: dict, criterion: str) -> dict[int, dict]:
+    """``base_rows`` of a run, each tagged with the run's work folder (``_work``), where its fingerprinted row file is."""
+    return {k: {**v, "_work": ROOT / f"{folder}/work"} for k, v in base_rows(result, criterion).items()}
 
 
 def _inputs_differ(a: dict, b: dict, seeds: list[int], criterion: str) -> list[str]:
@@ -197,7 +202,7 @@ def repeat(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion
             raise ValueError(f"{folders[0]} and the runs pooled with it distilled with other settings")
         rows = {}
         for f, r in zip(folders, runs):
-            rows |= {k: {**v, "_work": ROOT / f"{f}/work"} for k, v in base_rows(r["result"], criterion).items()}
+            rows |= _rows_with_work(f, r["result"], criterion)
         return runs[0], rows
     (r1, a), (r2, b) = seeds(first), seeds(again)
     common = sorted(set(a) & set(b))
@@ -211,7 +216,6 @@ def repeat(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion
     return {"first": first if isinstance(first, str) else list(first),
             "again": again if isinstance(again, str) else list(again), "criterion": criterion, "seeds": common,
             "dates": [t1["date"], t2["date"]], "device": t2["device"], "devices": [t1["device"], t2["device"]],
-            "teacher": [t1["metric"], t1["alignment"]],
             "teacher_equal": (t1["metric"], t1["alignment"]) == (t2["metric"], t2["alignment"]),
             "teachers": [[t1["metric"], t1["alignment"]], [t2["metric"], t2["alignment"]]],
             "inputs_differ": _inputs_differ(a, b, common, criterion),

@@ -30,7 +30,7 @@ from train_proxies import proxy_labels  # noqa: E402
 from ldprune_deploy.device import device_fingerprint  # noqa: E402
 from ldprune_deploy.jsonio import write_json_atomic  # noqa: E402
 from ldprune_deploy.quality import load_emoji, load_notes  # noqa: E402
-from ldprune_deploy.quality.proxy import evaluate, load_proxy  # noqa: E402
+from ldprune_deploy.quality.proxy import held_out_heads, load_proxy  # noqa: E402
 
 
 def accuracy(proxy: str, data: str | None = None) -> dict:
@@ -41,12 +41,11 @@ def accuracy(proxy: str, data: str | None = None) -> dict:
     x = d[f"images{meta['kwargs']['size']}"].transpose(0, 3, 1, 2) if name == "emoji" else d["mels"]
     labels, names = proxy_labels(name, d)
     held = d["held_out"]
-    y = torch.from_numpy(labels[held].astype(np.int64))
-    res = evaluate(extractor.net, torch.from_numpy(np.ascontiguousarray(x[held])), y)
-    return {"proxy": proxy, "modality": name, "n_held_out": int(held.sum()),
-            "heads": {n: {"held_out_accuracy": a, "held_out_balanced_accuracy": b,
-                          "majority_baseline": float(np.bincount(labels[held][:, k]).max() / held.sum())}
-                      for k, (n, (a, b)) in enumerate(zip(names, res))},
+    net = extractor.net
+    heads = held_out_heads(net, torch.from_numpy(np.ascontiguousarray(x[held])),
+                           torch.from_numpy(labels[held].astype(np.int64)), names,
+                           [net.head.out_features, *(h.out_features for h in net.aux)])
+    return {"proxy": proxy, "modality": name, "n_held_out": int(held.sum()), "heads": heads,
             "recorded_at_training": {n: h.get("held_out_accuracy") for n, h in meta.get("heads", {}).items()}}
 
 

@@ -149,10 +149,7 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
         return loss
 
     step = fit(net, tr, epochs, batch, g, step_loss, log, weight_decay=weight_decay)
-    accs = evaluate(net, xs[te], ys[te], device)
-    heads = {name: {"classes": n, "held_out_accuracy": acc, "held_out_balanced_accuracy": bal,
-                    "majority_baseline": float(np.bincount(y2[te, k]).max() / len(te)) if len(te) else float("nan")}
-             for k, (name, n, (acc, bal)) in enumerate(zip(names, n_classes, accs))}
+    heads = held_out_heads(net, xs[te], ys[te], names, n_classes, device)
     first = heads[names[0]]
     extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
@@ -194,6 +191,17 @@ def evaluate(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, device: str = "cpu
     preds = [torch.cat(p) for p in zip(*[[lg.argmax(1).cpu() for lg in net.all_logits(x[i:i + 256].to(device))]
                                         for i in range(0, len(x), 256)])]
     return [(float((p == y[:, k]).float().mean()), balanced_accuracy(p, y[:, k])) for k, p in enumerate(preds)]
+
+
+def held_out_heads(net: ProxyCNN, x: torch.Tensor, y: torch.Tensor, names: list[str], n_classes: list[int],
+                   device: str = "cpu") -> dict[str, dict]:
+    """Per head (y: (N, heads) held-out labels): its classes, held-out accuracy, balanced accuracy and the
+    majority-class baseline."""
+    y = y.reshape(len(y), -1)
+    counts = [torch.bincount(y[:, k]) if len(y) else None for k in range(y.shape[1])]
+    return {name: {"classes": n, "held_out_accuracy": acc, "held_out_balanced_accuracy": bal,
+                   "majority_baseline": c.max().item() / len(y) if c is not None else float("nan")}
+            for name, n, (acc, bal), c in zip(names, n_classes, evaluate(net, x, y, device), counts)}
 
 
 def balanced_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
