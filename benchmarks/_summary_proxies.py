@@ -69,14 +69,10 @@ def proxy_repeats(tp: dict, folder: str = PROXY_REPEATS) -> dict:
 
 def _proxy_run(result: dict, file: str, committed: bool) -> dict:
     """One emoji-proxy training (a train_proxies.py result) as a row of ``proxy_repeats``."""
-    # proxies trained before train_proxies.py recorded their AdamW decay / label smoothing used its default
-    from ldprune_deploy.quality.proxy import LABEL_SMOOTHING, WEIGHT_DECAY
-
     p = result["proxies"]["emoji"]
     run = {"seed": p["seed"], "device": result["device"], "date": result["date"],
            "caption_head": "caption_head" in p, "width": p.get("width"), "epochs": p["epochs"],
-           "weight_decay": p.get("weight_decay", WEIGHT_DECAY),
-           "label_smoothing": p.get("label_smoothing", LABEL_SMOOTHING),
+           **{k: p.get(k, v) for k, v in _BEFORE_RECORDED.items()},
            "class_weights": "balanced" if p.get("class_balanced", True) else "none",
            "heldout_accuracy": p["held_out_accuracy"],
            # recorded since 2026-12-07 (train_proxies.py): earlier files have no balanced accuracy
@@ -89,12 +85,16 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
 
 
 _VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}",
-           "label_smoothing": "label smoothing {:g}", "class_weights": "class weights {}"}
+           "label_smoothing": "label smoothing {:g}", "class_weights": "class weights {}", "ema": "EMA {:g}",
+           "mixup": "mixup {:g}"}
+# what a training used before train_proxies.py recorded it: AdamW decay and label smoothing (recorded since
+# 2026-12-05), EMA and mixup (options since 2026-12-07)
+_BEFORE_RECORDED = {"weight_decay": 1e-4, "label_smoothing": 0.0, "ema": 0.0, "mixup": 0.0}
 
 
 def _is_recipe(run: dict, committed: dict) -> bool:
-    """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay, label smoothing
-    and class weights."""
+    """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay, label smoothing,
+    class weights, EMA and mixup."""
     return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
 
 

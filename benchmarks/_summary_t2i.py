@@ -141,17 +141,13 @@ def lever_pair(name: str, lever: tuple[str, ...], base: tuple[str, ...], criteri
     moved = [s for s in seeds if not _same_plan(new[s], old[s])]
     if moved and "caps" not in changed:
         raise ValueError(f"{name}: seed {moved[0]} was distilled from another plan than its base row")
-    from scipy import stats
+    from ldprune_deploy.quality.evidence import paired
 
     diffs = {}
     for m, key in PAIR_METRICS.items():
         d = [new[s][key] - old[s][key] for s in seeds]
-        sd = statistics.stdev(d) if len(d) > 1 else None
-        se = None if sd is None else sd / len(d) ** 0.5
-        # paired t-test: two-sided p of the mean difference over n - 1 degrees of freedom
-        p = None if not se else float(2 * stats.t.sf(abs(statistics.mean(d)) / se, len(d) - 1))
-        diffs[m] = {"per_seed": dict(zip(map(str, seeds), d)), "mean": statistics.mean(d), "std": sd, "se": se,
-                    "p": p, "resolved": None if p is None else p < 0.05}
+        t = paired(d)
+        diffs[m] = {"per_seed": dict(zip(map(str, seeds), d)), **t, "resolved": None if t["p"] is None else t["p"] < 0.05}
     return {"lever": name, "runs": list(lever), "base_runs": list(base), "criterion": criterion, "seeds": seeds,
             "changed": changed, "plans_moved": len(moved), "devices": {"lever": sorted(dev_new), "base": sorted(dev_old)},
             "across_devices": len(dev_new | dev_old) > 1, "inputs_differ": _inputs_differ(new, old, seeds, criterion),

@@ -30,7 +30,9 @@ import torch
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.jsonio import write_json_atomic
 from ldprune_deploy.quality import load_emoji, load_notes
-from ldprune_deploy.quality.proxy import LABEL_SMOOTHING, WEIGHT_DECAY, export_proxy, train_proxy
+from ldprune_deploy.errors import LdpruneError
+from ldprune_deploy.params import add_arguments, from_args
+from ldprune_deploy.quality.proxy import ProxyRecipe, export_proxy, train_proxy
 
 
 SKIN_TONES = [f"{c:04X}" for c in range(0x1F3FB, 0x1F400)]
@@ -89,28 +91,19 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="use the --limit slice of the data sets (tests)")
     ap.add_argument("--out", default="benchmarks/assets")
     ap.add_argument("--results", default="benchmarks/results/train_proxies.json")
-    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--emoji-size", type=int, choices=[32, 64], default=32,
                     help="emoji proxy input side (64: the stride-2 stem sees every pixel of the 64 px images)")
-    ap.add_argument("--width", type=int, default=24, help="the proxy CNN's first conv channels (then x2, x4)")
-    ap.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
-                    help=f"AdamW weight decay of the emoji and mel proxies (default {WEIGHT_DECAY:g}, the committed recipe's)")
-    ap.add_argument("--label-smoothing", type=float, default=LABEL_SMOOTHING,
-                    help=f"cross-entropy label smoothing of every head (default {LABEL_SMOOTHING:g}, the committed recipe's)")
-    ap.add_argument("--class-weights", choices=["balanced", "none"], default="balanced",
-                    help="each head's loss weighted by inverse class frequency (balanced, the committed recipe's) or "
-                         "every sample alike (none)")
-    ap.add_argument("--seed", type=int, default=0)
+    add_arguments(ap, ProxyRecipe)   # --epochs, --width, --seed, --weight-decay, --class-weights, --ema, --mixup, ...
     ap.add_argument("--caption-head", action="store_true",
                     help="emoji: a head that predicts each glyph's pooled MiniLM caption embedding (from --emb)")
     ap.add_argument("--only", nargs="*", choices=["emoji", "mel", "align"], help="default: all three")
     ap.add_argument("--emb", help="caption embeddings for the alignment proxy (default <data>/emoji-emb.safetensors)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
-    if a.weight_decay < 0:
-        ap.error(f"--weight-decay takes a non-negative decay, not {a.weight_decay}")
-    if not 0 <= a.label_smoothing < 1:
-        ap.error(f"--label-smoothing takes a fraction in [0, 1), not {a.label_smoothing}")
+    try:
+        recipe = from_args(ProxyRecipe, a)
+    except LdpruneError as e:
+        ap.error(f"{e.message} ({e.fix})")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = {"schema": "ldprune.bench.train_proxies/2", "date": datetime.date.today().isoformat(),
                "device": a.device if a.device == "cpu" else torch.cuda.get_device_name(),
@@ -132,9 +125,7 @@ def main(argv=None) -> int:
         text = caption_targets(a, d) if name == "emoji" and a.caption_head else None
         print(f"{name}: {len(x)} items, heads {names}, training on {a.device}")
         net, info = train_proxy(np.ascontiguousarray(x), labels, d["held_out"], "image" if name == "emoji" else "mel",
-                                a.epochs, a.seed, device=a.device, label_names=names,
-                                width=a.width, text=text, weight_decay=a.weight_decay,
-                                label_smoothing=a.label_smoothing, class_balanced=a.class_weights == "balanced")
+                                recipe, device=a.device, label_names=names, text=text)
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
                 "proxy-FID" if name == "emoji" else "proxy-FAD", **info}

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ldprune_deploy.quality import proxy as proxy_mod
-from ldprune_deploy.quality.proxy import _balanced_ce, balanced_accuracy, export_proxy, load_proxy, train_proxy
+from ldprune_deploy.quality.proxy import ProxyRecipe, _balanced_ce, balanced_accuracy, export_proxy, load_proxy, train_proxy
 from ldprune_deploy.quality.teachers import TEACHERS, build_teacher
 from ldprune_deploy.spaces import to_model_space, to_unit_images
 
@@ -28,7 +28,7 @@ def _toy(n=64, c=3, size=32, seed=0):
 
 def test_extractor_shape_and_safetensors_roundtrip(tmp_path):
     x, y, held = _toy()
-    net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None)
+    net, info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=6, batch=16), log=lambda *_: None)
     assert info["held_out_accuracy"] >= 0.75 and info["n_held_out"] == 13
     path = export_proxy(net, tmp_path / "p.safetensors", {"modality": "emoji", "seed": 0, **info})
     mod, meta = load_proxy(path)
@@ -57,7 +57,7 @@ def test_weight_decay_reaches_the_optimiser_and_the_record():
     x, y, held = _toy()
     nets = {}
     for wd in (0.0, 0.5):
-        nets[wd], info = train_proxy(x, y, held, "image", epochs=2, batch=16, log=lambda *_: None, weight_decay=wd)
+        nets[wd], info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=2, batch=16, weight_decay=wd), log=lambda *_: None)
         assert info["weight_decay"] == wd
     norm = {wd: float(torch.cat([p.detach().flatten() for n, p in net.named_parameters() if "weight" in n and p.dim() > 1]).norm())
             for wd, net in nets.items()}
@@ -69,7 +69,7 @@ def test_label_smoothing_reaches_the_loss_and_the_record():
     x, y, held = _toy()
     conf = {}
     for ls in (0.0, 0.5):
-        net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None, label_smoothing=ls)
+        net, info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=6, batch=16, label_smoothing=ls), log=lambda *_: None)
         assert info["label_smoothing"] == ls
         with torch.no_grad():
             conf[ls] = float(net(torch.from_numpy(x)).softmax(-1).amax(-1).mean())
@@ -88,7 +88,8 @@ def test_class_weights_are_inverse_frequency_or_none_and_the_record_says_which(m
 
     monkeypatch.setattr(proxy_mod, "_balanced_ce", spy)
     for flag in (True, False):
-        _, info = train_proxy(x, y, held, "image", epochs=1, batch=16, log=lambda *_: None, class_balanced=flag)
+        _, info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=1, batch=16, class_weights="balanced" if flag else "none"),
+                              log=lambda *_: None)
         assert info["class_balanced"] is flag
         assert 0 <= info["heads"]["label0"]["held_out_balanced_accuracy"] <= 1
     tr = y[~held]
@@ -126,7 +127,7 @@ def test_caption_head_learns_the_caption_embedding_and_survives_export(tmp_path)
     x, y, held = _toy()
     text = np.zeros((len(y), 8), np.float32)
     text[np.arange(len(y)), y] = 1.0
-    net, info = train_proxy(x, y, held, "image", epochs=6, batch=16, log=lambda *_: None, text=text)
+    net, info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=6, batch=16), log=lambda *_: None, text=text)
     cap = info["caption_head"]
     assert cap["dim"] == 8 and cap["chance_top1"] == 0.5
     assert cap["held_out_cosine"] > 0.6 and cap["retrieval_top1"] >= 0.75
@@ -136,7 +137,7 @@ def test_caption_head_learns_the_caption_embedding_and_survives_export(tmp_path)
     with torch.no_grad():
         torch.testing.assert_close(mod(imgs), net.features(imgs))
     # without text the net has no caption head and its file no text_dim
-    plain, _ = train_proxy(x, y, held, "image", epochs=1, batch=16, log=lambda *_: None)
+    plain, _ = train_proxy(x, y, held, "image", ProxyRecipe(epochs=1, batch=16), log=lambda *_: None)
     assert plain.text_head is None
     assert "text_dim" not in load_proxy(export_proxy(plain, tmp_path / "p.safetensors", {}))[1]["kwargs"]
 
@@ -145,7 +146,7 @@ def test_proxy_files_that_are_not_safe_or_complete_are_refused(tmp_path):
     from ldprune_deploy.errors import LdpruneError
 
     x, y, held = _toy()
-    net, info = train_proxy(x, y, held, "image", epochs=1, batch=16, log=lambda *_: None)
+    net, info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=1, batch=16), log=lambda *_: None)
     with pytest.raises(LdpruneError, match="must end in .safetensors"):
         export_proxy(net, tmp_path / "p.pt", info)
     scripted = tmp_path / "p.pt"
@@ -321,3 +322,77 @@ def test_train_teachers_refuses_one_final_seed(tmp_path):
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 2 and "--final-seeds needs at least 2 seeds" in r.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_ema_leaves_the_moving_average_of_the_weights_the_plain_run_took():
+    # the same seed and batches with and without EMA: the plain run's weights after each step, averaged at the
+    # decay (the first step copied), are what the EMA run ends with
+    from ldprune_deploy.quality.proxy import fit
+
+    def run(ema):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        data = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+        seen = []
+
+        def step_loss(idx):
+            seen.append([p.detach().clone() for p in model.parameters()])
+            return model(data[idx]).pow(2).mean()
+
+        fit(model, np.arange(32), 3, 8, torch.Generator().manual_seed(2), step_loss, log=lambda *_: None, ema=ema)
+        return [p.detach().clone() for p in model.parameters()], seen
+
+    last, seen = run(0.0)
+    after = seen[1:] + [last]   # the weights after each of the 12 steps
+    expect = after[0]
+    for w in after[1:]:
+        expect = [0.75 * e + 0.25 * x for e, x in zip(expect, w)]
+    got, _ = run(0.75)
+    for g, e, w in zip(got, expect, last):
+        torch.testing.assert_close(g, e)
+        assert not torch.allclose(g, w)
+
+
+def test_mixup_blends_each_batch_with_a_shuffle_of_itself_and_scores_both_labels(monkeypatch):
+    x, y, held = _toy()
+    calls, inputs = [], []
+    real_ce, real_features = proxy_mod._balanced_ce, proxy_mod.ProxyCNN.features
+
+    def ce(logits, yb, weight, smoothing):
+        calls.append(yb.clone())
+        return real_ce(logits, yb, weight, smoothing)
+
+    def features(self, xb):
+        if self.training:
+            inputs.append(xb.detach().clone())
+        return real_features(self, xb)
+
+    monkeypatch.setattr(proxy_mod, "_balanced_ce", ce)
+    monkeypatch.setattr(proxy_mod.ProxyCNN, "features", features)
+    for mixup in (0.0, 0.4):
+        calls.clear(), inputs.clear()
+        _, info = train_proxy(x, y, held, "image", ProxyRecipe(epochs=1, batch=16, mixup=mixup), log=lambda *_: None)
+        assert info["mixup"] == mixup and info["steps"] == len(inputs) == 3
+        if not mixup:   # one loss per step on the items' own labels, uint8 images as they are
+            assert len(calls) == 3 and all(t.dtype == torch.uint8 for t in inputs)
+            continue
+        assert len(calls) == 6   # per step: the labels, then the same labels shuffled
+        pairs = list(zip(calls[::2], calls[1::2]))
+        assert all(sorted(a.tolist()) == sorted(b.tolist()) for a, b in pairs)
+        assert any(not torch.equal(a, b) for a, b in pairs)
+        # blends of two images are off the 1/255 grid of a single uint8 image
+        assert all(t.is_floating_point() and not torch.allclose(t * 255, (t * 255).round()) for t in inputs)
+
+
+def test_proxy_recipe_refuses_values_that_cannot_train():
+    from ldprune_deploy.errors import LdpruneError
+
+    with pytest.raises(LdpruneError, match="--ema"):
+        ProxyRecipe(ema=1.0)
+    with pytest.raises(LdpruneError, match="--mixup"):
+        ProxyRecipe(mixup=-0.1)
+    with pytest.raises(LdpruneError, match="--class-weights"):
+        ProxyRecipe(class_weights="inverse")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_proxies.py"), "--ema", "1.5", "--only", "emoji"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--ema" in r.stderr and "Traceback" not in r.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldprune_deploy.quality.proxy import export_proxy, train_proxy
+from ldprune_deploy.quality.proxy import ProxyRecipe, export_proxy, train_proxy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks" / "diagnostics"))
@@ -27,8 +27,8 @@ def test_the_measured_accuracy_is_the_one_recorded_at_training_and_balanced_accu
     images, group = _emoji_folder(tmp_path)
     labels = np.stack([group, np.zeros_like(group), np.arange(len(group)) % 2], 1)
     held = np.arange(len(group)) % 5 == 0
-    net, info = train_proxy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), labels, held, "image", epochs=2,
-                            batch=8, log=lambda *_: None, label_names=["emoji group", "skin tone", "emoji subgroup"])
+    net, info = train_proxy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), labels, held, "image",
+                            ProxyRecipe(epochs=2, batch=8), log=lambda *_: None, label_names=["emoji group", "skin tone", "emoji subgroup"])
     path = export_proxy(net, tmp_path / "proxy-emoji.safetensors", {"modality": "emoji", **info})
     r = PA.accuracy(str(path), str(tmp_path))
     assert r["modality"] == "emoji" and r["n_held_out"] == 8

@@ -18,6 +18,18 @@ def spread(values: list[float]) -> dict:
             "min": min(v), "max": max(v), "n": len(v)}
 
 
+def paired(differences: list[float]) -> dict:
+    """Mean, std and standard error of per-seed differences and the two-sided paired t-test's p over n - 1
+    degrees of freedom (None with fewer than two differences or none that differ)."""
+    from scipy import stats
+
+    d = [float(x) for x in differences]
+    sd = statistics.stdev(d) if len(d) > 1 else None
+    se = None if sd is None else sd / len(d) ** 0.5
+    p = None if not se else float(2 * stats.t.sf(abs(statistics.mean(d)) / se, len(d) - 1))
+    return {"mean": statistics.mean(d) if d else None, "std": sd, "se": se, "p": p}
+
+
 def pooled_std(groups: list[list[float]]) -> dict:
     """The within-group std pooled over groups (each group's variance with its n - 1 degrees of
     freedom; a group of one adds none): the noise of one value when the groups' means differ."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import time
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,37 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..jsonio import write_json_atomic
+from ..params import Params, at_least, param
 from ..tensorfile import save_tensors
 from ..errors import LdpruneError
 
 SCHEMA = "ldprune.proxy/1"
-WEIGHT_DECAY = 1e-4   # AdamW's decay in the committed proxies' recipe (train_proxies.py --weight-decay)
-LABEL_SMOOTHING = 0.0   # the committed recipe's (train_proxies.py --label-smoothing)
+
+
+def _fraction(v: float) -> str | None:
+    return None if 0 <= v < 1 else f"must be in [0, 1) (got {v})"
+
+
+@dataclass
+class ProxyRecipe(Params):
+    """How a proxy extractor is trained (benchmarks/train_proxies.py derives its flags from these fields). The
+    defaults are the first recipe's; the committed emoji and mel proxies add ``--width 64 --epochs 100`` (and
+    64 px emoji), see benchmarks/results/train_proxies.json."""
+
+    epochs: int = param(30, help="passes over the training split", check=at_least(1))
+    width: int = param(24, help="the proxy CNN's first conv channels (then x2, x4)", check=at_least(1))
+    batch: int = param(128, help="items per step (capped at the training split's size)", check=at_least(1))
+    seed: int = param(0, help="the seed of the initial weights, batch order and augmentation")
+    weight_decay: float = param(1e-4, help="AdamW weight decay", check=at_least(0))
+    label_smoothing: float = param(0.0, help="cross-entropy label smoothing of every head", check=_fraction)
+    class_weights: str = param("balanced", choices=("balanced", "none"),
+                               help="each head's loss weighted by inverse class frequency (balanced) or every sample alike (none)")
+    ema: float = param(0.0, check=_fraction,
+                       help="decay of an exponential moving average of the weights (and batch-norm statistics), which "
+                            "is what is evaluated and exported; 0: the last step's weights")
+    mixup: float = param(0.0, check=at_least(0),
+                         help="mixup: each batch blended with a shuffled copy of itself by a Beta(a, a) weight, the "
+                              "losses of both labels weighted alike; 0: off")
 
 
 class ProxyCNN(nn.Module):
@@ -108,17 +135,15 @@ def _balanced_ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, sm
     return (F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing) * w).sum() / w.sum()
 
 
-def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str, epochs: int,
-                seed: int = 0, batch: int = 128, device: str = "cpu", log=print,
-                label_names: list[str] | None = None, width: int = 24,
-                text: np.ndarray | None = None, weight_decay: float = WEIGHT_DECAY,
-                label_smoothing: float = LABEL_SMOOTHING, class_balanced: bool = True) -> tuple[ProxyCNN, dict]:
+def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: str,
+                recipe: ProxyRecipe | None = None, *, device: str = "cpu", log=print,
+                label_names: list[str] | None = None, text: np.ndarray | None = None) -> tuple[ProxyCNN, dict]:
     """x: (N, C, H, W) uint8; labels (N,) or (N, K) for K heads (the first is the primary one);
-    ``width`` the first conv's channels (ProxyCNN); ``text`` (N, D) unit caption embeddings for a
-    caption head (cosine loss); ``class_balanced``: weight each head's loss by inverse class frequency (else every
-    sample alike). Returns the trained net and, per head, held-out accuracy, balanced accuracy (the mean of the
-    per-class recalls) and the majority-class baseline (the caption head: held-out cosine and retrieval among
-    held-out captions)."""
+    ``text`` (N, D) unit caption embeddings for a caption head (cosine loss). Returns the trained net and, per
+    head, held-out accuracy, balanced accuracy (the mean of the per-class recalls) and the majority-class baseline
+    (the caption head: held-out cosine and retrieval among held-out captions), with the recipe."""
+    r = recipe or ProxyRecipe()
+    seed = r.seed
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     y2 = labels.reshape(len(labels), -1).astype(np.int64)
@@ -128,42 +153,56 @@ def train_proxy(x: np.ndarray, labels: np.ndarray, held: np.ndarray, modality: s
     tr, te = np.flatnonzero(~held), np.flatnonzero(held)
     if len(tr) == 0:
         raise LdpruneError("no training items for the proxy (everything is held out)", "build a larger data set")
-    batch = min(batch, len(tr))   # small slices (tests) still take steps
+    batch = min(r.batch, len(tr))   # small slices (tests) still take steps
     ts = None if text is None else F.normalize(torch.as_tensor(np.asarray(text), dtype=torch.float32), dim=-1)
-    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], width=width, aux_classes=n_classes[1:],
+    net = ProxyCNN(x.shape[1], x.shape[-1], n_classes[0], width=r.width, aux_classes=n_classes[1:],
                    text_dim=0 if ts is None else ts.shape[1]).to(device)
     # class-balanced losses: People & Body is 59 % of the emoji; the features should not be
     # dominated by one group
     weights = []
     for k, n in enumerate(n_classes):
         counts = torch.bincount(ys[tr, k], minlength=n).float().clamp_min(1)
-        weights.append((counts.sum() / counts / n if class_balanced else torch.ones(n)).to(device))
+        weights.append((counts.sum() / counts / n if r.class_weights == "balanced" else torch.ones(n)).to(device))
+    mix = np.random.default_rng(seed)   # the mixup weights: their own stream, so mixup 0 draws nothing
     t0 = time.perf_counter()
+
+    def head_losses(f: torch.Tensor, yb: torch.Tensor, tb: torch.Tensor | None) -> torch.Tensor:
+        loss = sum(_balanced_ce(lg, yb[:, k], weights[k], r.label_smoothing) for k, lg in enumerate(net.logits(f)))
+        if tb is not None:
+            loss = loss + (1 - F.cosine_similarity(net.text_head(f), tb, dim=-1)).mean()
+        return loss
 
     def step_loss(idx: torch.Tensor) -> torch.Tensor:
         xb, yb = _augment(xs[idx], g, modality).to(device), ys[idx].to(device)
-        f = net.features(xb)
-        loss = sum(_balanced_ce(lg, yb[:, k], weights[k], label_smoothing) for k, lg in enumerate(net.logits(f)))
-        if ts is not None:
-            loss = loss + (1 - F.cosine_similarity(net.text_head(f), ts[idx].to(device), dim=-1)).mean()
-        return loss
+        tb = None if ts is None else ts[idx].to(device)
+        if not r.mixup:
+            return head_losses(net.features(xb), yb, tb)
+        lam = float(mix.beta(r.mixup, r.mixup))
+        perm = torch.randperm(len(idx), generator=g).to(device)
+        xb = xb.float() / 255.0 if xb.dtype == torch.uint8 else xb
+        f = net.features(lam * xb + (1 - lam) * xb[perm])
+        # the mixed input's loss against either item's labels, weighted by its share (Zhang et al. 2018)
+        return lam * head_losses(f, yb, tb) + (1 - lam) * head_losses(f, yb[perm], None if tb is None else tb[perm])
 
-    step = fit(net, tr, epochs, batch, g, step_loss, log, weight_decay=weight_decay)
+    step = fit(net, tr, r.epochs, batch, g, step_loss, log, weight_decay=r.weight_decay, ema=r.ema)
     heads = held_out_heads(net, xs[te], ys[te], names, n_classes, device)
     first = heads[names[0]]
     extra = {} if ts is None else {"caption_head": caption_head_quality(net, xs[te], ts[te], device)}
     return net.cpu().eval(), {"held_out_accuracy": first["held_out_accuracy"], "n_train": len(tr), "n_held_out": len(te),
-                              "epochs": epochs, "width": width, "weight_decay": weight_decay,
-                              "label_smoothing": label_smoothing, "class_balanced": class_balanced, "steps": step,
+                              **dataclasses.asdict(r), "class_balanced": r.class_weights == "balanced", "steps": step,
                               "seconds": round(time.perf_counter() - t0, 1),
                               "n_classes": n_classes[0], "chance_accuracy": first["majority_baseline"], "heads": heads,
                               **extra}
 
 
 def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: torch.Generator, step_loss,
-        log=print, lr: float = 2e-3, weight_decay: float = WEIGHT_DECAY) -> int:
+        log=print, lr: float = 2e-3, weight_decay: float = 1e-4, ema: float = 0.0) -> int:
     """AdamW + one-cycle over ``epochs`` shuffled passes of ``train_idx``; ``step_loss(idx)`` is one
-    batch's loss. Returns the number of steps taken."""
+    batch's loss; ``ema`` > 0 leaves ``model`` holding the moving average of its weights and buffers at
+    that decay. Returns the number of steps taken."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * max(1, len(train_idx) // batch))
     t0, step = time.perf_counter(), 0
@@ -177,7 +216,11 @@ def fit(model: nn.Module, train_idx: np.ndarray, epochs: int, batch: int, g: tor
             opt.step()
             sched.step()
             step += 1
+            if avg is not None:
+                avg.update_parameters(model)
         log(f"  epoch {ep + 1}/{epochs} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
+    if avg is not None:
+        model.load_state_dict(avg.module.state_dict())
     return step
 
 
