@@ -7,11 +7,15 @@ majority-class baseline. ``--caption-head`` adds a head that predicts each glyph
 embedding (reported as held-out cosine and caption retrieval).
 
     python benchmarks/train_proxies.py [--data data_cache] [--out benchmarks/assets] [--epochs 30]
-    # the committed emoji and mel proxies (their recipe; align was trained with --epochs 30):
-    python benchmarks/train_proxies.py --only emoji mel --emoji-size 64 --width 64 --epochs 100
+    # the committed proxies' recipes (align was trained with --epochs 30; the emoji proxy is the seed-0 run of
+    # benchmarks/proxy_sweep.py's sweep of 2026-12-07, on an H100):
+    python benchmarks/train_proxies.py --only mel --width 64 --epochs 100
+    python benchmarks/train_proxies.py --only emoji --emoji-size 64 --width 64 --epochs 100 \
+        --class-weights none --ema 0.998 --mixup 0.2
 
 Needs `ldprune data emoji` and `ldprune data notes` first. Fixed seed. The committed recipe takes
-~25 s per proxy on an H200 and ~22 min for emoji on 2 CPU cores (2026-12-05).
+~25 s per proxy on an H200 and ~22 min for emoji on 2 CPU cores (2026-12-05); the emoji recipe with EMA and mixup
+~85 s on an H100 with eight trainings sharing it (2026-12-07).
 Writes benchmarks/assets/proxy-{emoji,mel}.safetensors (+ .json) and benchmarks/results/train_proxies.json.
 """
 

@@ -38,8 +38,9 @@ def _fraction(v: float) -> str | None:
 @dataclass
 class ProxyRecipe(Params):
     """How a proxy extractor is trained (benchmarks/train_proxies.py derives its flags from these fields). The
-    defaults are the first recipe's; the committed emoji and mel proxies add ``--width 64 --epochs 100`` (and
-    64 px emoji), see benchmarks/results/train_proxies.json."""
+    defaults are the first recipe's; the committed mel proxy adds ``--width 64 --epochs 100``, the committed emoji
+    proxy (2026-12-07) also ``--class-weights none --ema 0.998 --mixup 0.2`` at 64 px: each proxy's entry in
+    benchmarks/results/train_proxies.json records its recipe."""
 
     epochs: int = param(30, help="passes over the training split", check=at_least(1))
     width: int = param(24, help="the proxy CNN's first conv channels (then x2, x4)", check=at_least(1))
