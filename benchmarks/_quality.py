@@ -284,6 +284,12 @@ class ProxyMetric:
         """{"fid": proxy-FID/FAD, "alignment": proxy alignment or None} of one set of samples; ``guidance``
         above 1 (text-to-image only) samples with classifier-free guidance against the zero caption the
         teachers' caption dropout trained."""
+        return self.score(*self.samples(unet, seed, guidance))
+
+    @torch.no_grad()
+    def samples(self, unet: torch.nn.Module, seed: int = 0, guidance: float = 1.0):
+        """(unit-range samples, their captions or None): what ``measure`` scores, for a caller scoring one set
+        with several metrics (diagnostics/proxy_agreement.py)."""
         was_training = unet.training
         unet.eval()
         c = None
@@ -295,13 +301,17 @@ class ProxyMetric:
                          latent_size=unet.config.sample_size, cond=c, batch_size=500,
                          sampler=SamplerConfig(scheduler="ddim", steps=self.steps, guidance=guidance), vae_scale=1,
                          cuda_graph=use_cuda_graph(None, self.dev))  # the small students are launch-bound
-        fake = self._to_unit(z, self.t.hint["space"])
         unet.train(was_training)
+        return self._to_unit(z, self.t.hint["space"]), c
+
+    @torch.no_grad()
+    def score(self, fake: torch.Tensor, c: torch.Tensor | None = None) -> dict:
+        """The metrics of unit-range samples ``fake`` (captions ``c``) against this metric's reference."""
         with feature_numerics(self.dev, self.precision):
             self.fid.reset()
             for i in range(0, len(fake), 500):
                 self.fid.update(fake[i:i + 500].to(self.dev), real=False)
-            al = round(float(self.align.score(fake, c).mean()), 3) if self.align is not None else None
+            al = round(float(self.align.score(fake, c).mean()), 3) if self.align is not None and c is not None else None
             return {"fid": round(float(self.fid.compute()), 4), "alignment": al}
 
 

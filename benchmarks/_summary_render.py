@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import statistics
 
-from _summary_proxies import run_difference
 from _summary_runs import (BEGIN, CAP4_S0_2, CAP4_S3_5, CAP4_S6_8, CAPTION_MIX_RUN, CAP_RUN, COMMITTED_CURVES,
                            COMPARISON_TEACHERS, END, FEAT01_H100_RUN, FEAT01_RUN, FRESH, FRESH_SEEDS_RUN, FRESH_SEEDS_RUN_2, HEADLINE_RUN,
-                           HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY_REPEATS,
-                           PROXY_SWEEP)
+                           HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY_SWEEP)
 from _summary_t2i import ALIGN_FLOOR
 from ldprune_deploy.quality.numerics import recorded_precision
 
@@ -65,6 +63,17 @@ def _adopted(trial: dict, committed: dict) -> bool:
 
 def _pct(x: float, nd: int = 1) -> str:
     return f"{100 * x:.{nd}f} %"
+
+
+def _p(p: float) -> str:
+    """A p-value: two decimals, a small one to one significant digit (two decimals would print it as 0.00)."""
+    return f"p {p:.2f}" if p >= 0.005 else f"p {p:.1g}"
+
+
+def _seeds(seeds: list[int]) -> str:
+    """"0-5" for a run of consecutive seeds, else the list."""
+    run = len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1))
+    return f"{seeds[0]}-{seeds[-1]}" if run else ", ".join(map(str, seeds))
 
 
 def _run_link(folder: str) -> str:   # a committed results folder, linked by its last path part
@@ -146,28 +155,32 @@ def _proxy_section(s: dict) -> list[str]:
     rep = s.get("proxy_repeats")
     if rep and len(rep["runs"]) > 1:
         def run(r):
-            return (f"{_pct(r['heldout_accuracy'], 2)} (seed {r['seed']}, {r['device']}"
-                    + (f", balanced accuracy {_pct(r['heldout_balanced_accuracy'], 2)}"
-                       if r.get("heldout_balanced_accuracy") is not None else "")
-                    + (", committed" if r["committed"] else "") + ")")
-        recipe = [r for r in rep["runs"] if r["recipe"]]
-        other = [r for r in rep["runs"] if not r["caption_head"] and not r["recipe"]]
-        cap = [r for r in rep["runs"] if r["caption_head"]]
+            return (f"{_pct(r['heldout_accuracy'], 2)} (seed {r['seed']}"
+                    + (f", {r['device']}, committed" if r["committed"] else "") + ")")
         pl = rep["plain"]
-        L += ["", f"The {rep['label']} label's run-to-run spread: the adopted recipe ({rep['recipe']}) trained "
-              f"{pl['n']} times gives " + ", ".join(run(r) for r in recipe)
-              + f": {_pct(pl['mean'], 2)} ± {pl['std'] * 100:.2f} points, mean "
-              + ("at or above" if rep["mean_meets_85pct"] else "below") + " the bar (the binomial standard error of "
-              f"one accuracy on {rep['n_held_out']} held-out items is ±{rep['heldout_se'] * 100:.1f} points at 85 %)"
-              + ("; with a caption head (predicting each glyph's MiniLM caption embedding): "
-                 + ", ".join(f"{run(r)}, caption retrieval top-1 {_pct(r['caption_retrieval_top1'])} "
-                           f"(chance {_pct(r['caption_chance_top1'], 2)})" for r in cap)
-                 if cap else "")
-              + "".join(f"; {run_difference(r, rep['runs'][0])}: {run(r)}" for r in other)
-              + f" ([runs]({PROXY_REPEATS}/))."]
+        L += ["", f"The {rep['label']} label's run-to-run spread: the committed recipe ({rep['recipe']}) trained "
+              f"{pl['n']} times on {rep['runs'][0]['device']} gives " + ", ".join(run(r) for r in rep["runs"])
+              + f": {_pct(pl['mean'], 2)} ± {pl['std'] * 100:.2f} points; mean "
+              + ("at or above" if rep["mean_meets_85pct"] else "below") + " the bar, mean less one std "
+              + ("at or above" if rep["mean_less_std_meets_85pct"] else "below") + " it (the binomial standard error of "
+              f"one accuracy on {rep['n_held_out']} held-out items is ±{rep['heldout_se'] * 100:.1f} points at 85 %)."]
+    for sw in s.get("proxy_recipe_sweeps") or []:
+        aux = list(sw["variants"][0]["aux_means"])
+        L += ["", f"Emoji recipe variants, each trained on the seeds shown, side by side ({sw['device']}, {sw['date']}; "
+              f"[sweep]({sw['folder']}/); every run `{sw['base']}` plus the variant's flags; 'clears' = mean less one "
+              f"std ≥ {sw['aim']:.0%}; the difference is paired by seed with `{sw['first']}`):", "",
+              f"| variant | flags | seeds | {sw['label']} | balanced | vs {sw['first']} | clears | "
+              + " | ".join(aux) + " |", "|---" * (7 + len(aux)) + "|"]
+        for v in sw["variants"]:
+            d = v["vs_first"]
+            vs = "–" if d is None else f"{d['mean'] * 100:+.2f} ± {d['std'] * 100:.2f} pt" + (
+                "" if d["p"] is None else f" ({_p(d['p'])})")
+            L.append(f"| {v['variant']} | `{v['flags'] or '(base)'}` | {_seeds(v['seeds'])} | {_pct(v['mean'], 2)} ± "
+                     f"{v['std'] * 100:.2f} | {_pct(v['balanced_mean'], 1)} | {vs} | {_bar_cell(v['clears_aim'], 'n < 3', no='no')} | "
+                     + " | ".join(_pct(v["aux_means"][n], 1) for n in aux) + " |")
     sweep = s.get("proxy_sweep") or []
     if sweep:
-        L += ["", f"The sweep that chose the adopted recipe ({sweep[0]['device']}, {sweep[0]['date']}; "
+        L += ["", f"The sweep that chose the recipe's size (64 px, width 64, 100 epochs; {sweep[0]['device']}, {sweep[0]['date']}; "
               f"[sweep]({PROXY_SWEEP}/); without the auxiliary subgroup / program heads the proxies above add; "
               "the 32 px / width 24 / 30 epoch rows are the proxies every earlier run was measured with):", "",
               "| proxy | input side | width | epochs | label | held-out accuracy | ≥ 85 % |", "|---|---|---|---|---|---|---|"]
@@ -202,6 +215,13 @@ def _teacher_section(s: dict) -> list[str]:
         L.append(f"| {name} | {when} | {t['steps']} | {t['train_s']:.0f} | {t['metric']} {t['final_mean']:.1f} ± {t['final_std']:.1f} | "
                  f"{t['best']:.1f} ({t['best_step']}) | {_plateau_cell(t)} | {_trend_cell(t['plateau_trend'])} | "
                  f"{r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} {'✓' if t['ladder']['holds'] else '✗'} |")
+    older = [f"{n} ({_pct(t['proxy_accuracy'])} proxy)" for n, t in s["teachers"].items()
+             if not t["current_proxy"] and t.get("proxy_accuracy") is not None]
+    if older:
+        L += ["", "Curves, plateau verdicts and ladders of " + ", ".join(older) + " were measured with the proxy committed "
+              "when they trained, not the committed one (their checkpoints along the curve are not kept, so the curve "
+              "cannot be measured again); the committed proxy's ladder and its agreement with that proxy on the same "
+              "samples are below the comparisons."]
     rates = sorted({(t["plateau_detail"]["points_in_window"], t["plateau_detail"].get("seeds", 3),
                      t["plateau_detail"]["pass_rate_if_flat"])
                     for t in s["teachers"].values() if t["plateau_detail"].get("pass_rate_if_flat") is not None})
@@ -297,8 +317,30 @@ def _comparison_section(s: dict) -> list[str]:
               "metric by rounding its weights (the fp32 metric noise above): the 3 seeds' spread includes that shift, "
               "and the teacher value a ratio divides by is one draw of it. Later runs evaluate in fp32 "
               "(`--eval-precision`, default fp32)."]
-    L += [""]
+    L += _agreement_lines(s.get("proxy_agreement")) or [""]
     return L
+
+
+def _agreement_lines(a: dict | None) -> list[str]:
+    """The earlier and the committed emoji proxy on the same samples: ladders, each model under both, rank agreement."""
+    if not a:
+        return []
+    names = list(a["proxies"])
+    def label(n):
+        p = a["proxies"][n]
+        return f"{n} ({_pct(p['held_out_accuracy'])}, sha256 {p['sha256'][:8]}…)"
+    lad = "; ".join(f"{n}: " + " / ".join(f"{v:.1f}" for v in a["ladder"][n]["rungs"].values())
+                    + (" holds" if a["ladder"][n]["holds"] else " **does not hold**") for n in names)
+    def ratio(m):
+        r = m.get("ratio_to_teacher")
+        return "" if not r or m["kind"] == "teacher" else " (" + " / ".join(f"{r[n]:.2f}×" for n in names) + ")"
+    rows = "; ".join(f"{k} " + " / ".join(f"{m['fid'][n]:.1f}" for n in names) + ratio(m) for k, m in a["models"].items())
+    agree = [f"Spearman {g['spearman']:.2f} over {g['n_models']} models" for g in (a["agreement"] or {}).values() if g]
+    return ["", f"The emoji proxies on the same samples ([proxy_agreement.py](benchmarks/diagnostics/proxy_agreement.py), "
+            f"{a['device']}, {a['date']}, {a['n_generated']} samples per model against the held-out split, emoji-uig "
+            f"teacher and students of the committed plans pruned and, where named, distilled here; [JSON]({a['file']})), "
+            f"{' / '.join(label(n) for n in names)}: ladder real training split / teacher / uniform noise — {lad}. "
+            f"Models — {rows}" + (f". {'; '.join(agree)}." if agree else "."), ""]
 
 
 def _headline_section(s: dict) -> list[str]:
@@ -315,7 +357,11 @@ def _headline_section(s: dict) -> list[str]:
                  + (f", teacher at a plateau: {'yes' if x['teacher_plateau'] else '**no**'}" if "teacher_plateau" in x else "")
                  + " — "
                  + _verdicts(x["targets"]) + "."
-                 + (_beyond_spread(x) if x.get("targets_beyond_spread") else ""))
+                 + (_beyond_spread(x) if x.get("targets_beyond_spread") else "")
+                 + ("" if x.get("current_proxy", True) else
+                    " **Measured with the emoji proxy committed before 2026-12-07** (84.6 % held-out emoji-group accuracy; "
+                    "sha256 " + ", ".join(x["proxies"]) + "), student and teacher alike; not yet measured with the "
+                    "committed one (the comparisons above were)."))
         L.append("")
         if "variants" in x:
             L += [f"Text-to-image variants (plans landed by measurement on the same budget; mean ± std over the seeds, "
@@ -323,7 +369,8 @@ def _headline_section(s: dict) -> list[str]:
                   "| variant | teacher | seeds | cut | proxy-FID (× teacher) | alignment (× teacher) | steps | targets met "
                   "| beyond 1 std |", "|---|---|---|---|---|---|---|---|---|"]
             for v in x["variants"]:
-                who = f"{'committed' if v['current_teacher'] else 'earlier'}, {v['teacher_steps']} steps"
+                who = (f"{'committed' if v['current_teacher'] else 'earlier'}, {v['teacher_steps']} steps"
+                       + ("" if v["current_proxy"] else "; earlier proxy"))
                 name = (f"{v['variant']} (seeds " + ", ".join(f"[{_seed_range(p['seeds'])}]({p['run']}/)"
                                                                for p in v["pooled_runs"]) + ")"
                         if "pooled_runs" in v else f"[{v['variant']}]({v['run']}/)")
@@ -424,8 +471,7 @@ def _lever_table(lp: dict) -> list[str]:
     def resolved(d: dict) -> str:
         if d["p"] is None:
             return "–"
-        p = f"{d['p']:.2f}" if d["p"] >= 0.005 else f"{d['p']:.1g}"   # two decimals would print a small p as 0.00
-        return f"{'**yes**' if d['resolved'] else 'no'} (p {p})"
+        return f"{'**yes**' if d['resolved'] else 'no'} ({_p(d['p'])})"
 
     L = ["Paired lever tests (one setting changed on the same seeds: a distillation setting on the same landed plans, a "
          "plan cap on the same scores, re-planned and re-landed; each seed's row minus its base row, mean ± std over the "

@@ -48,6 +48,12 @@ PLANS = "benchmarks/results/quality/h100-2026-12-05-plans"
 NEW_RUN = "benchmarks/results/quality/h100-2026-12-05-comparisons"
 
 
+# 2026-12-07 10:30-10:40 UTC (device clock), on an H100: the same landed plans of both emoji comparisons (NEW_RUN's,
+# PLANS_FROM) distilled and measured again with the emoji proxy adopted that day (unweighted classes, EMA, mixup;
+# 86.1 % held-out emoji-group accuracy): NEW_RUN's rows were measured with the proxy before it (84.6 %)
+PROXY2_RUN = "benchmarks/results/quality/h100-2026-12-07-comparisons"
+
+
 # the same emoji-t2i plans distilled 2 800 steps (1/8 of the adopted teacher's), 22:18-22:28 UTC
 HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-05-headline"
 
@@ -158,7 +164,7 @@ DEVICE_REPEATS = [(SNR5_S0_2, SNR5_H200_S0, "ld-pruner-prompt"),
                   ((FEAT01_S0_2, FEAT01_S3_4), FEAT01_H100[:2], "ld-pruner-prompt")]
 
 
-SOURCES = {"emoji-uig": NEW_RUN, "emoji-t2i": NEW_RUN, "notes-uag": FRESH_RUN}
+SOURCES = {"emoji-uig": PROXY2_RUN, "emoji-t2i": PROXY2_RUN, "notes-uag": FRESH_RUN}
 
 
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
@@ -177,10 +183,12 @@ COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CUR
 # not lead on its own seeds: the lead is chosen among the others against the comparison's teacher; the ones against the earlier teacher
 # (10 000 steps) stay listed: plans that keep every cross-attention, the prompt-aware criterion, longer distillations
 HEADLINE_T2I = [
-    ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{NEW_RUN}/strategies-emoji-t2i", "ld-pruner",
+    ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{PROXY2_RUN}/strategies-emoji-t2i", "ld-pruner",
      COMMITTED_CURVES),
-    ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows)", f"{NEW_RUN}/strategies-emoji-t2i",
+    ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows)", f"{PROXY2_RUN}/strategies-emoji-t2i",
      "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner latency-aware, 200 steps (the comparison rows, previous proxy)", f"{NEW_RUN}/strategies-emoji-t2i",
+     "ld-pruner", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 2800 steps", f"{HEADLINE_RUN}/headline-2800-emoji-t2i", "ld-pruner", COMMITTED_CURVES),
     ("ld-pruner-prompt plans keeping every cross-attention, 2800 steps",
      f"{PROMPT_HEADLINE_RUN}/headline-2800-prompt-xattn-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
@@ -258,8 +266,21 @@ FRESH = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers"
 PROXY_SWEEP = "benchmarks/results/proxy_experiments/h200-2026-12-04-sweep"
 
 
-# the adopted emoji recipe trained again with other seeds (and with the caption head): its run-to-run spread
-PROXY_REPEATS = "benchmarks/results/proxy_experiments/cpu-2026-12-05-repeats"
+# the emoji recipe adopted on 2026-12-07 (unweighted classes, EMA 0.998 of the weights, mixup 0.2) and five others,
+# six seeds each, side by side on one H100 (benchmarks/proxy_sweep.py; plan: device/screens/2026-12-07-proxy-sweep.sh),
+# then the chosen variant and the earlier recipe on fresh seeds 6-11 (screens/2026-12-07-proxy-confirm.sh)
+PROXY_RECIPE_SWEEPS = ["benchmarks/results/proxy_experiments/h100-2026-12-07-sweep",
+                       "benchmarks/results/proxy_experiments/h100-2026-12-07-confirm"]
+
+
+# every training of the committed emoji recipe: its run-to-run spread (the earlier recipe's CPU repeats and variants,
+# cpu-2026-12-05-repeats, stay committed as history; the sweeps' recipe rows are its spread on the GPU)
+PROXY_REPEATS = [f"{d}/runs" for d in PROXY_RECIPE_SWEEPS]
+
+
+# the same samples scored by the proxy before and the committed one (diagnostics/proxy_agreement.py, this project's CPU):
+# the ladder of each and whether they order the emoji-uig teacher and students alike
+PROXY_AGREEMENT = "benchmarks/results/proxy_experiments/cpu-2026-12-07-agreement/emoji-uig/proxy_agreement.json"
 
 
 # the committed teachers' proxy-FID over sampling seeds and under small weight perturbations

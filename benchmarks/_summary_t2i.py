@@ -22,6 +22,21 @@ def _is_base(row: dict) -> bool:
 FID_LIMIT, ALIGN_FLOOR = 1.10, 0.95   # issue 23's text-to-image targets, as ratios to the teacher
 
 
+@functools.lru_cache(maxsize=None)
+def committed_proxy() -> str:
+    """The committed emoji proxy's sha256, as a row's fingerprint names it (16 hex digits)."""
+    from ldprune_deploy.evaluation.features import file_sha256
+
+    return file_sha256(ROOT / "benchmarks/assets/proxy-emoji.safetensors")[:16]
+
+
+def proxies_used(folders: tuple[str, ...], criterion: str, seeds: list[int]) -> list[str]:
+    """The emoji proxies (sha256, 16 hex digits) the rows of ``seeds`` in ``folders`` were measured with, as their
+    fingerprints name them."""
+    return sorted({inp["proxy"] for f in folders for s in seeds
+                   if (inp := row_inputs(ROOT / f / "work", criterion, s)) and inp.get("proxy")})
+
+
 @functools.lru_cache(maxsize=None)   # most variants name one curves file
 def _teacher_steps(curves: str) -> int:
     return load(curves)["teachers"]["emoji-t2i"]["steps_done"]   # what teachers() reports as its steps
@@ -42,6 +57,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
     if pool:   # the pool's device and date: its last run's
         r = {**r, "teacher": {**r["teacher"], **{k: _strategy_run(pool[-1])["teacher"][k] for k in ("device", "date")}}}
     th = r["teacher"]
+    used = proxies_used(pool or (folder,), criterion, row["seeds"])
     teacher_steps = _teacher_steps(curves)
     fid_ratio, al_ratio = row["metric_mean"] / th["metric"], row["alignment_mean"] / th["alignment"]
     steps_share = th["distill_steps"] / teacher_steps
@@ -54,6 +70,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
             "distill_ema": r["result"]["distill"].get("ema"),
             **{f"distill_{k}": v for k, v in distill_settings(r["result"]).items() if k in DISTILL_DEFAULTS},
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
+            "proxies": used, "current_proxy": used == [committed_proxy()],
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
             # each target again with its mean moved one std over the seeds the wrong way: a target met by less

@@ -10,6 +10,11 @@ import _summary_runs as R
 from _summary_runs import METRIC_NOISE, METRIC_NOISE_TEACHERS, TRIAL_METRIC_NOISE, TRIALS, WEIGHT_DRIFT, load
 from ldprune_deploy.quality.numerics import recorded_precision
 
+def _committed_accuracy(data: str) -> float | None:
+    p = load("benchmarks/results/train_proxies.json")["proxies"].get("mel" if data == "notes" else "emoji") or {}
+    return p.get("held_out_accuracy")
+
+
 def teachers(curves: dict) -> dict:
     from ldprune_deploy.quality.evidence import pass_rate_if_flat, trend
 
@@ -34,6 +39,10 @@ def teachers(curves: dict) -> dict:
                "plateau_trend": {k: v for k, v in trend(t["proxy_fid_step"], t["proxy_fid"], t["steps_done"],
                                                         t["final_seeds"]).items() if k != "rule"},
                "ladder": t["ladder"], "reference": t["fid_reference"],
+               # the held-out accuracy of the proxy the curve and ladder were measured with, and whether that is
+               # the committed proxy's (the emoji proxy was replaced on 2026-12-07)
+               "proxy_accuracy": t.get("proxy_accuracy"),
+               "current_proxy": t.get("proxy_accuracy") == _committed_accuracy(t["data"]),
                # older files stamp only the header (the latest run), not when each teacher was trained
                "device": t.get("trained", curves)["device"], "date": t.get("trained", curves)["date"]}
         rec["eval_precision"] = recorded_precision(t)

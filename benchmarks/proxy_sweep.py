@@ -93,6 +93,18 @@ def summarise(results: dict[tuple[str, int], dict], variants: list[str], proxy: 
     return out
 
 
+def primary_rows(sweep: dict):
+    """For each summarised variant of a sweep.json: (variant entry, its summary, primary head, accuracy, balanced
+    accuracy, paired difference from the first variant or None)."""
+    ref = sweep["variants"][0]["name"]
+    for v in sweep["variants"]:
+        s = sweep["summary"].get(v["name"])
+        if s is not None:
+            h = s["heads"][s["primary"]]
+            a = h["held_out_accuracy"]
+            yield v, s, h, a, h["held_out_balanced_accuracy"], a.get(f"vs_{ref}")
+
+
 def render(sweep: dict) -> str:
     """The primary head's table, then every head's mean per variant."""
     aim, ref = sweep["aim"], sweep["variants"][0]["name"]
@@ -101,13 +113,7 @@ def render(sweep: dict) -> str:
               "(clears: mean - std >= aim over 3 or more seeds)."), "",
              f"| variant | flags | {sweep['primary']} mean ± std | balanced | vs {ref} (paired p) | clears aim |",
              "|---|---|---|---|---|---|"]
-    for v in sweep["variants"]:
-        s = sweep["summary"].get(v["name"])
-        if s is None:
-            continue
-        h = s["heads"][s["primary"]]
-        a, b = h["held_out_accuracy"], h["held_out_balanced_accuracy"]
-        d = a.get("vs_" + ref)
+    for v, s, h, a, b, d in primary_rows(sweep):
         vs = "–" if d is None or d["mean"] is None else (
             f"{100 * d['mean']:+.2f} pt" + ("" if d["p"] is None else f" (p {d['p']:.2f})"))
         bal = "–" if b["mean"] is None else f"{100 * b['mean']:.2f} %"

@@ -22,7 +22,7 @@ import json
 import sys
 
 import _summary_runs as R
-from _summary_proxies import proxies, proxy_repeats, proxy_sweep
+from _summary_proxies import proxies, proxy_agreement, proxy_recipe_sweeps, proxy_repeats, proxy_sweep
 from _summary_render import render
 from _summary_runs import (BEGIN, COMMITTED_CURVES, COMPARISON_TEACHERS, END, SCHEMA, SOURCES, SUMMARY, _strategy_run,
                            load)
@@ -69,12 +69,12 @@ def build() -> dict:
     rows, here = comparisons(SOURCES)
     tp = load("benchmarks/results/train_proxies.json")
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
-            "proxy_sweep": proxy_sweep(), "proxy_repeats": proxy_repeats(tp),
+            "proxy_sweep": proxy_sweep(), "proxy_recipe_sweeps": proxy_recipe_sweeps(), "proxy_repeats": proxy_repeats(tp),
             "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": noise_with_teachers(),
             "teacher_trial_metric_noise": trial_metric_noise(),
             "teacher_weight_drift": weight_drift(),
             "comparison_teachers": comparison_teachers(used),
-            "comparisons": rows, "teacher_metric_in_comparison_runs": here,
+            "comparisons": rows, "teacher_metric_in_comparison_runs": here, "proxy_agreement": proxy_agreement(),
             "headlines": (head := headlines(rows, here, used)), "plan_screen": plan_screen(),
             "lever_pairs": lever_pairs(head["text_to_image"]),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",

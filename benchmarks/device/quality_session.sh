@@ -176,6 +176,13 @@
 # -> benchmarks/results/quality/h100-2026-12-07-feat01 (the lever paired on one GPU type: +0.73 alignment per seed,
 # p 0.004). 284 s left. The teacher measured 144.9034 proxy-FID with the rebuilt emb file (144.9037 before): that
 # file's tensors differ from the earlier build's at rounding level.
+# 2026-12-07 10:15-10:41 UTC (H100, 1 350 s of 1 800): the emoji proxy recipe sweep (screens/2026-12-07-proxy-sweep.sh,
+# not this script: benchmarks/proxy_sweep.py, 36 trainings eight at a time, 389 s) and its confirmation on fresh seeds
+# (screens/2026-12-07-proxy-confirm.sh, 134 s); the chosen recipe's seed 0 adopted as the emoji proxy (86.1 %). Then
+# `start evidence` with PLANS_FROM=h100-2026-12-05-comparisons TEACHERS=none TASKS="emoji-uig emoji-t2i"
+# T2I_NO_ABLATIONS=1 measured both emoji comparisons again with it (uig 456 s, t2i 551 s side by side) ->
+# benchmarks/results/quality/h100-2026-12-07-comparisons. The slimmed tree is now 40 MiB and a call was refused at
+# 62 MiB: four calls carried the data (.whl + emoji-t2i parts; emoji.npz; emoji-uig + two emb parts; two emb parts).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
