@@ -118,9 +118,8 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
     return run
 
 
-_VARIED = {"width": "width {}", "epochs": "{} epochs", "weight_decay": "weight decay {:g}",
-           "label_smoothing": "label smoothing {:g}", "class_weights": "class weights {}", "ema": "EMA {:g}",
-           "mixup": "mixup {:g}"}
+# what makes a training a repeat of the committed recipe (besides no caption head)
+_RECIPE_KEYS = ("width", "epochs", "weight_decay", "label_smoothing", "class_weights", "ema", "mixup")
 # what a training used before train_proxies.py recorded it: AdamW decay and label smoothing (recorded since
 # 2026-12-05), EMA and mixup (options since 2026-12-07)
 _BEFORE_RECORDED = {"weight_decay": 1e-4, "label_smoothing": 0.0, "ema": 0.0, "mixup": 0.0}
@@ -129,12 +128,7 @@ _BEFORE_RECORDED = {"weight_decay": 1e-4, "label_smoothing": 0.0, "ema": 0.0, "m
 def _is_recipe(run: dict, committed: dict) -> bool:
     """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay, label smoothing,
     class weights, EMA and mixup."""
-    return not run["caption_head"] and all(run[k] == committed[k] for k in _VARIED)
-
-
-def run_difference(run: dict, committed: dict) -> str:
-    """What a non-recipe run changed, in words: "width 96, 150 epochs"."""
-    return ", ".join(f.format(run[k]) for k, f in _VARIED.items() if run[k] != committed[k])
+    return not run["caption_head"] and all(run[k] == committed[k] for k in _RECIPE_KEYS)
 
 
 def _side(stem: str) -> int | None:
