@@ -359,8 +359,9 @@ def _headline_section(s: dict) -> list[str]:
                  + _verdicts(x["targets"]) + "."
                  + (_beyond_spread(x) if x.get("targets_beyond_spread") else "")
                  + ("" if x.get("current_proxy", True) else
-                    " **Measured with the emoji proxy committed before 2026-12-07** (84.6 % held-out emoji-group accuracy; "
-                    "sha256 " + ", ".join(x["proxies"]) + "), student and teacher alike; not yet measured with the "
+                    " **Measured with an emoji proxy other than the committed one** ("
+                    + (f"{_pct(x['proxy_accuracy'])} held-out emoji-group accuracy; " if x.get("proxy_accuracy") else "")
+                    + "sha256 " + ", ".join(x["proxies"]) + "), student and teacher alike; not yet measured with the "
                     "committed one (the comparisons above were)."))
         L.append("")
         if "variants" in x:

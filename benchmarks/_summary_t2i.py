@@ -71,6 +71,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
             **{f"distill_{k}": v for k, v in distill_settings(r["result"]).items() if k in DISTILL_DEFAULTS},
             "teacher_curves": curves, "current_teacher": curves == COMPARISON_TEACHERS["emoji-t2i"],
             "proxies": used, "current_proxy": used == [committed_proxy()],
+            "proxy_accuracy": r["result"]["metric"].get("proxy_held_out_accuracy"),
             "teacher_steps": teacher_steps, "steps_share": steps_share, "device": th["device"], "date": th["date"],
             "targets": _t2i_targets(row["cut_mean"], fid_ratio, al_ratio, steps_share),
             # each target again with its mean moved one std over the seeds the wrong way: a target met by less
