@@ -145,11 +145,10 @@ def proxy_agreement(file: str = PROXY_AGREEMENT) -> dict | None:
     a = load(file)
     names = list(a["proxies"])
     models = a["models"]
-    ladder = {n: {"rungs": {k: models[k]["fid"][n] for k in ("real training split", "teacher", "uniform noise")}}
-              for n in names}
-    for lad in ladder.values():
-        r = list(lad["rungs"].values())
-        lad["holds"] = r[0] < r[1] < r[2]
+    from ldprune_deploy.quality.evidence import ladder as judge
+
+    order = ["real training split", "teacher", "uniform noise"]
+    ladder = {n: judge({k: models[k]["fid"][n] for k in order}, order) for n in names}
     fp = a["fingerprint"]
     return {"file": file, "device": fp.get("gpu") or f"cpu ({fp.get('threads')} threads)", "date": fp["date"][:10],
             "teacher": a["teacher"], "proxies": a["proxies"], "n_generated": a["settings"]["n_generated"],

@@ -9,6 +9,7 @@ from _summary_runs import (BEGIN, CAP4_S0_2, CAP4_S3_5, CAP4_S6_8, CAPTION_MIX_R
                            COMPARISON_TEACHERS, END, FEAT01_H100_RUN, FEAT01_RUN, FRESH, FRESH_SEEDS_RUN, FRESH_SEEDS_RUN_2, HEADLINE_RUN,
                            HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY_SWEEP)
 from _summary_t2i import ALIGN_FLOOR
+from ldprune_deploy.quality.evidence import format_p
 from ldprune_deploy.quality.numerics import recorded_precision
 
 def _bar_cell(meets: bool | None, na: str, no: str = "no") -> str:
@@ -63,11 +64,6 @@ def _adopted(trial: dict, committed: dict) -> bool:
 
 def _pct(x: float, nd: int = 1) -> str:
     return f"{100 * x:.{nd}f} %"
-
-
-def _p(p: float) -> str:
-    """A p-value: two decimals, a small one to one significant digit (two decimals would print it as 0.00)."""
-    return f"p {p:.2f}" if p >= 0.005 else f"p {p:.1g}"
 
 
 def _seeds(seeds: list[int]) -> str:
@@ -174,7 +170,7 @@ def _proxy_section(s: dict) -> list[str]:
         for v in sw["variants"]:
             d = v["vs_first"]
             vs = "–" if d is None else f"{d['mean'] * 100:+.2f} ± {d['std'] * 100:.2f} pt" + (
-                "" if d["p"] is None else f" ({_p(d['p'])})")
+                "" if d["p"] is None else f" ({format_p(d['p'])})")
             L.append(f"| {v['variant']} | `{v['flags'] or '(base)'}` | {_seeds(v['seeds'])} | {_pct(v['mean'], 2)} ± "
                      f"{v['std'] * 100:.2f} | {_pct(v['balanced_mean'], 1)} | {vs} | {_bar_cell(v['clears_aim'], 'n < 3', no='no')} | "
                      + " | ".join(_pct(v["aux_means"][n], 1) for n in aux) + " |")
@@ -472,7 +468,7 @@ def _lever_table(lp: dict) -> list[str]:
     def resolved(d: dict) -> str:
         if d["p"] is None:
             return "–"
-        return f"{'**yes**' if d['resolved'] else 'no'} ({_p(d['p'])})"
+        return f"{'**yes**' if d['resolved'] else 'no'} ({format_p(d['p'])})"
 
     L = ["Paired lever tests (one setting changed on the same seeds: a distillation setting on the same landed plans, a "
          "plan cap on the same scores, re-planned and re-landed; each seed's row minus its base row, mean ± std over the "

@@ -3,6 +3,7 @@ committed teachers, the metric's noise and how far each warm restart moved the w
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -10,6 +11,8 @@ import _summary_runs as R
 from _summary_runs import METRIC_NOISE, METRIC_NOISE_TEACHERS, TRIAL_METRIC_NOISE, TRIALS, WEIGHT_DRIFT, load
 from ldprune_deploy.quality.numerics import recorded_precision
 
+
+@functools.lru_cache(maxsize=None)   # one read for every teacher of every curves file
 def _committed_accuracy(data: str) -> float | None:
     p = load("benchmarks/results/train_proxies.json")["proxies"].get("mel" if data == "notes" else "emoji") or {}
     return p.get("held_out_accuracy")

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from ldprune_deploy.device import device_fingerprint
 from ldprune_deploy.jsonio import atomic_path, write_json_atomic
-from ldprune_deploy.quality.evidence import paired, spread
+from ldprune_deploy.quality.evidence import format_p, paired, spread
 
 SCHEMA = "ldprune.bench.proxy-sweep/1"
 
@@ -77,11 +77,10 @@ def summarise(results: dict[tuple[str, int], dict], variants: list[str], proxy: 
             for key in ("held_out_accuracy", "held_out_balanced_accuracy"):
                 per = {s: heads_of(results[(v, s)], proxy)[head].get(key) for s in seeds}
                 h[key] = {"per_seed": {str(s): x for s, x in per.items()}, **spread(list(per.values()))}
-                both = [s for s in seeds if (ref, s) in results and per[s] is not None
-                        and heads_of(results[(ref, s)], proxy)[head].get(key) is not None]
+                base = {s: heads_of(results[(ref, s)], proxy)[head].get(key) for s in seeds if (ref, s) in results}
+                both = [s for s in seeds if per[s] is not None and base.get(s) is not None]
                 if v != ref and both:
-                    h[key]["vs_" + ref] = {"seeds": both, **paired(
-                        [per[s] - heads_of(results[(ref, s)], proxy)[head][key] for s in both])}
+                    h[key]["vs_" + ref] = {"seeds": both, **paired([per[s] - base[s] for s in both])}
             if i == 0:
                 a = h["held_out_accuracy"]
                 h["clears_aim"] = None if a["n"] < 3 else a["mean"] - a["std"] >= aim
@@ -115,7 +114,7 @@ def render(sweep: dict) -> str:
              "|---|---|---|---|---|---|"]
     for v, s, h, a, b, d in primary_rows(sweep):
         vs = "–" if d is None or d["mean"] is None else (
-            f"{100 * d['mean']:+.2f} pt" + ("" if d["p"] is None else f" (p {d['p']:.2f})"))
+            f"{100 * d['mean']:+.2f} pt" + ("" if d["p"] is None else f" ({format_p(d['p'])})"))
         bal = "–" if b["mean"] is None else f"{100 * b['mean']:.2f} %"
         lines.append(f"| {v['name']} | `{' '.join(v['flags']) or '(base)'}` | {100 * a['mean']:.2f} ± "
                      f"{100 * a['std']:.2f} % (n {a['n']}) | {bal} | {vs} | {_yes(h['clears_aim'])} |")

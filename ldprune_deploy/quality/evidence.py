@@ -30,6 +30,11 @@ def paired(differences: list[float]) -> dict:
     return {"mean": statistics.mean(d) if d else None, "std": sd, "se": se, "p": p}
 
 
+def format_p(p: float) -> str:
+    """A p-value for a table: two decimals, a small one to one significant digit (two decimals print it as 0.00)."""
+    return f"p {p:.2f}" if p >= 0.005 else f"p {p:.1g}"
+
+
 def pooled_std(groups: list[list[float]]) -> dict:
     """The within-group std pooled over groups (each group's variance with its n - 1 degrees of
     freedom; a group of one adds none): the noise of one value when the groups' means differ."""
