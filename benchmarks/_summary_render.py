@@ -7,7 +7,8 @@ import statistics
 
 from _summary_runs import (BEGIN, CAP4_S0_2, CAP4_S3_5, CAP4_S6_8, CAPTION_MIX_RUN, CAP_RUN, COMMITTED_CURVES,
                            COMPARISON_TEACHERS, END, FEAT01_H100_RUN, FEAT01_RUN, FRESH, FRESH_SEEDS_RUN, FRESH_SEEDS_RUN_2, HEADLINE_RUN,
-                           HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY_SWEEP)
+                           HISTORY, LEVERS_RUN, LOSSES_RUN, NEW_RUN, NODROP_RUN, PLANS, PROMPT_HEADLINE_RUN, PROXY2_HEADLINE_RUN,
+                           PROXY_SWEEP)
 from _summary_t2i import ALIGN_FLOOR
 from ldprune_deploy.quality.evidence import format_p
 from ldprune_deploy.quality.numerics import recorded_precision
@@ -127,7 +128,9 @@ def _intro(s: dict) -> list[str]:
           "feature-KD weight 0.1 on an H200, five side by side, then the min-SNR-5 recipe's seed 0 alone on the same "
           "machine (the first GPU-type repeat below); "
           f"{_run_link(FEAT01_H100_RUN)} distilled the same lever on the cap-4 plans of seeds 0-8 on an H100, nine side "
-          "by side (seeds 0-5 pair with h100-2026-12-06-snr on one GPU type; seeds 0-4 are the second GPU-type repeat). "
+          "by side (seeds 0-5 pair with h100-2026-12-06-snr on one GPU type; seeds 0-4 are the second GPU-type repeat); "
+          f"{_run_link(PROXY2_HEADLINE_RUN)} distilled that recipe's seeds 0-5 again from the same plans on an H100, six "
+          "side by side, and scored them with the committed emoji proxy (the proxy change below). "
           "The text-to-image variants marked 'earlier' below were distilled from the emoji-t2i teacher before "
           "(10 000 steps): the 1250-step ones of h200-2026-12-04-reland ran on that run's next machine "
           "([quality_session.sh headline](benchmarks/device/quality_session.sh), the two distillations sharing the "
@@ -379,6 +382,8 @@ def _headline_section(s: dict) -> list[str]:
             L.append("")
         if "repeat" in x:
             L += [_repeat_line(x["repeat"]), ""]
+        if "proxy_change" in x:
+            L += [_proxy_change_line(x["proxy_change"]), ""]
         for r in x.get("device_repeats", ()):
             L += [_device_repeat_line(r), ""]
         if key == "text_to_image" and s.get("plan_screen"):
@@ -417,6 +422,19 @@ def _repeat_line(r: dict) -> str:
             + (" On this GPU type a seed's distillation and metrics repeat exactly (six or three distillations sharing the GPU), so "
                "two variants' difference on one seed is the setting's effect on that seed, not repeat noise; whether "
                "it holds for other seeds is what the spread over seeds says." if same else ""))
+
+
+def _proxy_change_line(r: dict) -> str:
+    per = "; ".join(f"seed {k}: {v['proxy-FID'][0]:.2f} → {v['proxy-FID'][1]:.2f}" for k, v in r["per_seed"].items())
+    (f1, _), (f2, _) = r["teachers"]
+    (q1, q2), (s1, s2) = r["fid_ratio"], r["fid_std"]
+    return (f"Proxy change: {_links(r['again'])} distilled {_links(r['first'])} again ({r['device']}, "
+            f"{_utc_minute(r['dates'][1])}; the same plans, seeds {_seed_range(r['seeds'])}, settings and GPU type) and "
+            "scored it with the committed emoji proxy. Every seed's alignment and cut repeated exactly, so the "
+            "students are the same and the proxy alone differs (the rows' input files differ in it only). Proxy-FID "
+            f"per seed, earlier proxy → committed: {per}; the teacher {f1:.2f} → {f2:.2f}. The mean as a share of the "
+            f"teacher {q1:.2f}× → {q2:.2f}×, the std over seeds {_pct(s1 / f1)} → {_pct(s2 / f2)} of the teacher; "
+            f"Spearman ρ of the seeds' proxy-FIDs under the two {r['spearman']:.2f}.")
 
 
 def _device_repeat_line(r: dict) -> str:

@@ -127,6 +127,12 @@ FEAT01_RUN = "benchmarks/results/quality/h200-2026-12-06-feat01"
 FEAT01_H100_RUN = "benchmarks/results/quality/h100-2026-12-07-feat01"
 
 
+# 2026-12-07 12:47-13:01 UTC, on an H100: that recipe's seeds 0-5 distilled again from the same plans and scored with
+# the emoji proxy committed that day (hypotheses written down before the run,
+# screens/2026-12-07-headline-proxy2-h100.env); seeds 6-8 did not fit the session's device time
+PROXY2_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-07-headline-proxy2"
+
+
 # the no-dropout ld-pruner-prompt recipe's spec folders, each listed alone and in its recipe's pool below
 NODROP_S0_2, NOCAP_S3_5 = f"{LOSSES_RUN}/headline-2800-prompt-nodrop-emoji-t2i", f"{FRESH_SEEDS_RUN_2}/fresh-nodrop-emoji-t2i"
 
@@ -149,6 +155,14 @@ SNR5_H200_S0 = f"{FEAT01_RUN}/snr5-h200-s0-emoji-t2i"
 
 
 FEAT01_H100 = tuple(f"{FEAT01_H100_RUN}/feat01-h100-{s}-emoji-t2i" for s in ("s012", "s345", "s678"))
+
+
+PROXY2_H100 = tuple(f"{PROXY2_HEADLINE_RUN}/proxy2-h100-{s}-emoji-t2i" for s in ("s012", "s345"))
+
+
+# the same seeds distilled twice on one GPU type (which repeats a distillation exactly) and scored by the proxy before
+# and by the committed one: what changing the proxy alone does to the headline
+PROXY_CHANGE = (FEAT01_H100[:2], PROXY2_H100, "ld-pruner-prompt")
 
 
 PROMPT_S0_2 = f"{LEVERS_RUN}/headline-2800-prompt-emoji-t2i"
@@ -244,6 +258,8 @@ HEADLINE_T2I = [
      "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 (`--lambda-feat 0.1`) on seeds 0-8 (hypotheses "
      "written before the run)", FEAT01_H100, "ld-pruner-prompt", COMMITTED_CURVES),
+    ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 on seeds 0-5, distilled again on one GPU type and scored "
+     "with the committed emoji proxy (hypotheses written before the run)", PROXY2_H100, "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",

@@ -7,8 +7,8 @@ import functools
 import re
 import statistics
 
-from _summary_runs import (COMPARISON_TEACHERS, DEVICE_REPEATS, HEADLINE_T2I, LEVER_PAIRS, REPEAT, ROOT, SCREEN_RUN,
-                           _strategy_run, load)
+from _summary_runs import (COMPARISON_TEACHERS, DEVICE_REPEATS, HEADLINE_T2I, LEVER_PAIRS, PROXY_CHANGE, REPEAT, ROOT,
+                           SCREEN_RUN, _strategy_run, load)
 from _work_files import BASE_ROW, DISTILL_DEFAULTS, base_rows, distill_settings, inputs_differ, row_inputs
 from ldprune_deploy.quality.evidence import paired_seeds_needed, pooled_std
 
@@ -239,20 +239,38 @@ def repeat(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion
             "std_diff": {m: statistics.stdev(d) if len(d) > 1 else None for m, d in diff.items()}}
 
 
+def proxy_change(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion: str) -> dict:
+    """The same students scored by two emoji proxies: ``repeat``'s record of seeds distilled twice on one GPU type,
+    which must show the distillation repeated (every seed's alignment and cut equal, the rows' input files differing
+    in the proxy alone, else ValueError), with each proxy's mean proxy-FID as a ratio to its own teacher measurement
+    and the Spearman rho of the seeds' proxy-FIDs under the two."""
+    from scipy.stats import spearmanr
+
+    r = repeat(first, again, criterion)
+    d = r["max_abs_diff"]
+    if d["alignment"] or d["measured_cut"] or r["inputs_differ"] != ["proxy"]:
+        raise ValueError(f"{again} is not {first} scored by another proxy: alignment differs by {d['alignment']}, cut "
+                         f"by {d['measured_cut']}, input files differing: {r['inputs_differ']}")
+    fids = [[v["proxy-FID"][i] for v in r["per_seed"].values()] for i in (0, 1)]
+    return {**r, "fid_ratio": [statistics.mean(f) / t[0] for f, t in zip(fids, r["teachers"])],
+            "fid_std": [statistics.stdev(f) for f in fids], "spearman": float(spearmanr(*fids)[0])}
+
+
 LEAD_SEEDS = 3   # a headline stands on 3 seeds, as every comparison; a one-seed screening row never leads
 
 
 def lead_variant(variants: list[dict]) -> dict:
     """The headline: among the variants against the comparison's teacher with 3 seeds, not part of a pooled
-    variant (a recipe leads on every seed it was distilled with, not on a subset), the one meeting the most
-    targets, then the one closest to the teacher's alignment."""
+    variant (a recipe leads on every seed it was distilled with, not on a subset), one scored with the committed
+    proxy before any scored with an earlier one (its proxy-FID target is read on another scale), then the one
+    meeting the most targets, then the one closest to the teacher's alignment."""
     pooled = {p["run"] for v in variants for p in v.get("pooled_runs", ())}
     current = [v for v in variants if v["current_teacher"] and len(v["seeds"]) >= LEAD_SEEDS
                and ("pooled_runs" in v or v.get("run") not in pooled)]
     if not current:
         raise ValueError(f"no text-to-image headline variant with {LEAD_SEEDS} seeds was distilled from the comparison's "
                          "teacher: add one to HEADLINE_T2I (a run against COMPARISON_TEACHERS['emoji-t2i'])")
-    return max(current, key=lambda v: (sum(v["targets"].values()), v["alignment_ratio"]))
+    return max(current, key=lambda v: (bool(v.get("current_proxy")), sum(v["targets"].values()), v["alignment_ratio"]))
 
 
 def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
@@ -263,10 +281,12 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     uh = here["notes-uag"]
     return {
         "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants, "repeat": repeat(*REPEAT),
+                          "proxy_change": proxy_change(*PROXY_CHANGE),
                           "device_repeats": [repeat(*r) for r in DEVICE_REPEATS],
                           "rule": f"among the variants with {LEAD_SEEDS} seeds distilled from the comparison's teacher, "
                                   "each recipe on every seed it was distilled with (a run pooled into a variant "
-                                  "does not lead on its own seeds), the one meeting the most targets, then the "
+                                  "does not lead on its own seeds), one scored with the committed proxy before "
+                                  "any scored with an earlier one, then the one meeting the most targets, then the "
                                   "highest alignment ratio"},
         "audio": {"task": "notes-uag", "cut_mean": uag["cut_mean"], "metric_ratio": uag["metric_mean"] / uh["metric"],
                   "teacher_plateau": teach["notes-uag"]["plateau"],

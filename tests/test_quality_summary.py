@@ -298,6 +298,10 @@ def test_a_variant_against_an_earlier_teacher_or_on_one_seed_never_leads():
     assert lead["variant"] == "c"   # most targets, then the higher alignment ratio, among the current teacher's 3-seed ones
     with pytest.raises(ValueError, match="with 3 seeds was distilled from the comparison's teacher"):
         T2I.lead_variant([old, one_seed])
+    # a variant scored with the committed proxy leads over any scored with an earlier one, whatever the targets
+    now = {**variant("d, committed proxy", 2, 0.80, True), "current_proxy": True}
+    earlier = {**variant("e, earlier proxy", 4, 0.97, True), "current_proxy": False}
+    assert T2I.lead_variant([earlier, now])["variant"] == "d, committed proxy"
 
 
 def _run(tmp_path, name, alignments, lr=5e-4, first_seed=0, fids=None, plan=(("mid_block.resnets.0", "remove"),),
@@ -358,6 +362,26 @@ def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_p
     assert "repeat exactly" not in MD._repeat_line(r)
     with pytest.raises(ValueError, match="does not repeat"):
         T2I.repeat(first, run("dddd", [13.9, 15.5], lr=1e-3), "ld-pruner-prompt")
+
+
+def test_a_proxy_change_is_the_same_students_scored_by_another_proxy(tmp_path):
+    old = {"data": "d1", "proxy": "p1"}
+    first = _run(tmp_path, "a", [15.3, 15.2, 15.9], fids=[150.8, 139.2, 139.6], teacher_fid=144.9, inputs=old)
+    again = _run(tmp_path, "bb", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], teacher_fid=62.4,
+                 inputs={**old, "proxy": "p2"})
+    r = T2I.proxy_change(first, again, "ld-pruner-prompt")
+    assert r["inputs_differ"] == ["proxy"] and r["spearman"] == pytest.approx(1.0)
+    assert r["fid_ratio"] == pytest.approx([statistics.mean([150.8, 139.2, 139.6]) / 144.9, statistics.mean(
+        [60.8, 58.6, 59.5]) / 62.4])
+    line = MD._proxy_change_line(r)
+    assert "seed 0: 150.80 → 60.80" in line and "the teacher 144.90 → 62.40" in line and "seeds 0-2" in line
+    # another student (its alignment moved), or another input file beside the proxy, is no proxy change
+    moved = _run(tmp_path, "ccc", [15.3, 15.25, 15.9], fids=[60.8, 58.6, 59.5], inputs={**old, "proxy": "p2"})
+    other_data = _run(tmp_path, "dddd", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], inputs={"data": "d2", "proxy": "p2"})
+    same_proxy = _run(tmp_path, "eeeee", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], inputs=old)
+    for bad in (moved, other_data, same_proxy):
+        with pytest.raises(ValueError, match="is not .* scored by another proxy"):
+            T2I.proxy_change(first, bad, "ld-pruner-prompt")
 
 
 def test_runs_compare_by_their_settings_not_their_loss_text(tmp_path):

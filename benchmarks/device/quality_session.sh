@@ -625,6 +625,11 @@ run_followup() {   # 2026-12-04, second session: issue 21 then issue 23, GPU-alo
   touch "$R/DONE"
 }
 
+# 2026-12-07 12:18-12:46 UTC: seven start calls for the headline scored with the committed emoji proxy
+# (screens/2026-12-07-headline-proxy2-h100.env; nvidia-h100-x1, twice nvidia-h200) got no machine (661 s of the budget);
+# the eighth got an H100 with 1 139 s left, so seeds 6-8 were dropped: start 21 s, puts, six side by side 767-779 s,
+# tables 21 + 19 s, 893 s of device time (h100-2026-12-07-headline-proxy2). Every seed's alignment and cut repeated
+# the feat01 rows exactly.
 run_headline() {   # issue 23's text-to-image headline: landed plans distilled longer, side by side, once the data is in
   # HEADLINES="NAME:PLANS:ONLY:STEPS[:XATTN[:SEEDS[:FLAGS]]] ..." -- PLANS a committed run's work folder (plans, profile,
   # scores) for the emoji-t2i teacher, `new` (planned and landed here first, on the GPU alone, so on this device's own
