@@ -75,7 +75,8 @@ def proxy_repeats(tp: dict, folders: list[str] = PROXY_REPEATS) -> dict:
 
 
 def recipe_words(run: dict) -> str:
-    return (f"64 px, width {run['width']}, {run['epochs']} epochs, three heads, class weights {run['class_weights']}"
+    side = f"{run['input_side']} px" if run["input_side"] else "input side not recorded"
+    return (f"{side}, width {run['width']}, {run['epochs']} epochs, three heads, class weights {run['class_weights']}"
             + (f", EMA {run['ema']:g}" if run["ema"] else "") + (f", mixup {run['mixup']:g}" if run["mixup"] else ""))
 
 
@@ -106,6 +107,8 @@ def _proxy_run(result: dict, file: str, committed: bool) -> dict:
     # a proxy taken from a sweep into train_proxies.json carries its own machine and date
     run = {"seed": p["seed"], "device": p.get("device", result["device"]), "date": p.get("date", result["date"]),
            "caption_head": "caption_head" in p, "width": p.get("width"), "epochs": p["epochs"],
+           # recorded since 2026-12-07 (train_proxies.py --emoji-size); the committed file's own config has it
+           "input_side": p.get("input_side") or (_sidecar_side(p.get("path")) if committed else None),
            **{k: p.get(k, v) for k, v in _BEFORE_RECORDED.items()},
            "class_weights": "balanced" if p.get("class_balanced", True) else "none",
            "heldout_accuracy": p["held_out_accuracy"],
@@ -127,8 +130,18 @@ _BEFORE_RECORDED = {"weight_decay": 1e-4, "label_smoothing": 0.0, "ema": 0.0, "m
 
 def _is_recipe(run: dict, committed: dict) -> bool:
     """A repeat of the committed recipe: no caption head, the committed width, epochs, weight decay, label smoothing,
-    class weights, EMA and mixup."""
-    return not run["caption_head"] and all(run[k] == committed[k] for k in _RECIPE_KEYS)
+    class weights, EMA and mixup, and its input side where both record one."""
+    sides = (run["input_side"], committed["input_side"])
+    return (not run["caption_head"] and all(run[k] == committed[k] for k in _RECIPE_KEYS)
+            and (None in sides or sides[0] == sides[1]))
+
+
+def _sidecar_side(path: str | None) -> int | None:
+    """The input side in a committed proxy's config (``export_proxy``'s sidecar beside its weights)."""
+    from ldprune_deploy.quality.proxy import sidecar
+
+    f = sidecar(R.ROOT / path) if path else None
+    return json.loads(f.read_text())["kwargs"]["size"] if f and f.is_file() else None
 
 
 def _side(stem: str) -> int | None:

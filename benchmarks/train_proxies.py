@@ -132,7 +132,8 @@ def main(argv=None) -> int:
                                 recipe, device=a.device, label_names=names, text=text)
         meta = {"modality": name, "label": "emoji group" if name == "emoji" else "GM instrument family",
                 "classes": [str(c) for c in d["label_names"]], "seed": a.seed, "metric_name":
-                "proxy-FID" if name == "emoji" else "proxy-FAD", **info}
+                "proxy-FID" if name == "emoji" else "proxy-FAD",
+                **({"input_side": a.emoji_size} if name == "emoji" else {}), **info}
         path = export_proxy(net, Path(a.out) / f"proxy-{name}.safetensors", meta)
         for head, h in info["heads"].items():
             print(f"  {head}: held-out accuracy {h['held_out_accuracy']:.3f}, balanced {h['held_out_balanced_accuracy']:.3f} "

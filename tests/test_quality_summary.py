@@ -103,7 +103,8 @@ def test_merge_curves_keeps_when_each_teacher_was_trained():
 def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     root = tmp_path / "repo"
     for rel in ("README.md", SR.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json",
-                SR.METRIC_NOISE, SR.EARLIER_CURVES, "benchmarks/assets/proxy-emoji.safetensors", SR.PROXY_AGREEMENT):
+                SR.METRIC_NOISE, SR.EARLIER_CURVES, "benchmarks/assets/proxy-emoji.safetensors", "benchmarks/assets/proxy-emoji.json",
+                SR.PROXY_AGREEMENT):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
@@ -140,21 +141,24 @@ def test_proxy_repeats_are_the_committed_recipes_trainings_once_each(tmp_path):
     runs.mkdir()
     for name, r in {"own-s0": result(0, 0.86), "b-s2": result(2, 0.855), "a-s1": result(1, 0.865),
                     "balanced-s0": result(0, 0.84, class_balanced=True), "noema-s0": result(0, 0.85, ema=0.0),
-                    "wide-s0": result(0, 0.99, width=96)}.items():
+                    "wide-s0": result(0, 0.99, width=96), "side32-s3": result(3, 0.80, input_side=32),
+                    "side64-s4": result(4, 0.86, input_side=64)}.items():
         (runs / f"{name}.json").write_text(json.dumps(r))
-    committed = result(0, 0.86)
+    committed = result(0, 0.86, input_side=64)
     committed["proxies"]["emoji"] |= {"run_file": f"{runs}/own-s0.json", "device": "NVIDIA H100 (sweep)"}
     rep = SP.proxy_repeats({**committed, "device": "NVIDIA H200"}, [str(runs)])
     # the committed proxy first (its own machine, not the file header's), then the recipe's other trainings by seed;
     # the run it came from is not counted twice and the variants are left to the sweep tables
-    assert [(r["seed"], r["committed"]) for r in rep["runs"]] == [(0, True), (1, False), (2, False)]
+    # a run recording another input side is another recipe; one recording none is judged by the rest
+    assert [(r["seed"], r["committed"]) for r in rep["runs"]] == [(0, True), (1, False), (2, False), (4, False)]
     assert rep["runs"][0]["device"] == "NVIDIA H100 (sweep)"
-    assert rep["plain"]["n"] == 3 and abs(rep["plain"]["mean"] - 0.86) < 1e-12
+    assert rep["plain"]["n"] == 4 and abs(rep["plain"]["mean"] - 0.86) < 1e-12
     assert rep["mean_meets_85pct"] is True and rep["mean_less_std_meets_85pct"] is True
     assert rep["recipe"] == "64 px, width 64, 100 epochs, three heads, class weights none, EMA 0.998, mixup 0.2"
-    low = result(0, 0.845)
+    assert SP.recipe_words({**rep["runs"][0], "input_side": None}).startswith("input side not recorded, width 64")
+    low = result(0, 0.845, input_side=64)
     low["proxies"]["emoji"]["run_file"] = f"{runs}/own-s0.json"
-    rep = SP.proxy_repeats(low, [str(runs)])   # mean 0.855, std 0.01: at the bar by the mean, not beyond its spread
+    rep = SP.proxy_repeats(low, [str(runs)])   # mean 0.856, std 0.009: at the bar by the mean, not beyond its spread
     assert rep["mean_meets_85pct"] is True and rep["mean_less_std_meets_85pct"] is False
     text = MD.render({**QS.build(), "proxy_repeats": rep})
     assert "mean at or above the bar, mean less one std below it" in text
