@@ -242,8 +242,8 @@ def repeat(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion
 def proxy_change(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion: str) -> dict:
     """The same students scored by two emoji proxies: ``repeat``'s record of seeds distilled twice on one GPU type,
     which must show the distillation repeated (every seed's alignment and cut equal, the rows' input files differing
-    in the proxy alone, else ValueError), with each proxy's mean proxy-FID as a ratio to its own teacher measurement
-    and the Spearman rho of the seeds' proxy-FIDs under the two."""
+    in the proxy alone, ``again`` scored by the committed proxy, else ValueError), with each proxy's mean proxy-FID as
+    a ratio to its own teacher measurement and the Spearman rho of the seeds' proxy-FIDs under the two."""
     from scipy.stats import spearmanr
 
     r = repeat(first, again, criterion)
@@ -251,6 +251,8 @@ def proxy_change(first: str | tuple[str, ...], again: str | tuple[str, ...], cri
     if d["alignment"] or d["measured_cut"] or r["inputs_differ"] != ["proxy"]:
         raise ValueError(f"{again} is not {first} scored by another proxy: alignment differs by {d['alignment']}, cut "
                          f"by {d['measured_cut']}, input files differing: {r['inputs_differ']}")
+    if (used := proxies_used((again,) if isinstance(again, str) else again, criterion, r["seeds"])) != [committed_proxy()]:
+        raise ValueError(f"{again} was scored with proxy {used}, not the committed one ({committed_proxy()})")
     fids = [[v["proxy-FID"][i] for v in r["per_seed"].values()] for i in (0, 1)]
     return {**r, "fid_ratio": [statistics.mean(f) / t[0] for f, t in zip(fids, r["teachers"])],
             "fid_std": [statistics.stdev(f) for f in fids], "spearman": float(spearmanr(*fids)[0])}

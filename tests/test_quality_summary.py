@@ -371,8 +371,8 @@ def test_a_repeat_reports_each_seeds_difference_and_refuses_other_settings(tmp_p
 def test_a_proxy_change_is_the_same_students_scored_by_another_proxy(tmp_path):
     old = {"data": "d1", "proxy": "p1"}
     first = _run(tmp_path, "a", [15.3, 15.2, 15.9], fids=[150.8, 139.2, 139.6], teacher_fid=144.9, inputs=old)
-    again = _run(tmp_path, "bb", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], teacher_fid=62.4,
-                 inputs={**old, "proxy": "p2"})
+    now = {**old, "proxy": T2I.committed_proxy()}
+    again = _run(tmp_path, "bb", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], teacher_fid=62.4, inputs=now)
     r = T2I.proxy_change(first, again, "ld-pruner-prompt")
     assert r["inputs_differ"] == ["proxy"] and r["spearman"] == pytest.approx(1.0)
     assert r["fid_ratio"] == pytest.approx([statistics.mean([150.8, 139.2, 139.6]) / 144.9, statistics.mean(
@@ -380,12 +380,16 @@ def test_a_proxy_change_is_the_same_students_scored_by_another_proxy(tmp_path):
     line = MD._proxy_change_line(r)
     assert "seed 0: 150.80 → 60.80" in line and "the teacher 144.90 → 62.40" in line and "seeds 0-2" in line
     # another student (its alignment moved), or another input file beside the proxy, is no proxy change
-    moved = _run(tmp_path, "ccc", [15.3, 15.25, 15.9], fids=[60.8, 58.6, 59.5], inputs={**old, "proxy": "p2"})
-    other_data = _run(tmp_path, "dddd", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], inputs={"data": "d2", "proxy": "p2"})
+    moved = _run(tmp_path, "ccc", [15.3, 15.25, 15.9], fids=[60.8, 58.6, 59.5], inputs=now)
+    other_data = _run(tmp_path, "dddd", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], inputs={**now, "data": "d2"})
     same_proxy = _run(tmp_path, "eeeee", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], inputs=old)
     for bad in (moved, other_data, same_proxy):
         with pytest.raises(ValueError, match="is not .* scored by another proxy"):
             T2I.proxy_change(first, bad, "ld-pruner-prompt")
+    # the second scoring must be the committed proxy's: the line reads "earlier proxy -> committed"
+    other_proxy = _run(tmp_path, "ffffff", [15.3, 15.2, 15.9], fids=[60.8, 58.6, 59.5], inputs={**old, "proxy": "p3"})
+    with pytest.raises(ValueError, match="not the committed one"):
+        T2I.proxy_change(first, other_proxy, "ld-pruner-prompt")
 
 
 def test_runs_compare_by_their_settings_not_their_loss_text(tmp_path):
