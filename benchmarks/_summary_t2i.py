@@ -30,6 +30,11 @@ def committed_proxy() -> str:
     return file_sha256(ROOT / "benchmarks/assets/proxy-emoji.safetensors")[:16]
 
 
+def _runs_of(folders: str | tuple[str, ...]) -> tuple[str, ...]:
+    """One run folder, or a recipe's runs pooled, as a tuple of folders."""
+    return (folders,) if isinstance(folders, str) else tuple(folders)
+
+
 def proxies_used(folders: tuple[str, ...], criterion: str, seeds: list[int]) -> list[str]:
     """The emoji proxies (sha256, 16 hex digits) the rows of ``seeds`` in ``folders`` were measured with, as their
     fingerprints name them."""
@@ -83,7 +88,7 @@ def t2i_variant(name: str, folder: str | tuple[str, ...], criterion: str, curves
 
 def variant_runs() -> set[str]:
     """The run folders the text-to-image variants read (a pooled variant's every run)."""
-    return {f.rsplit("/", 1)[0] for v in HEADLINE_T2I for f in ((v[1],) if isinstance(v[1], str) else v[1])}
+    return {f.rsplit("/", 1)[0] for v in HEADLINE_T2I for f in _runs_of(v[1])}
 
 
 # what makes runs one recipe: the same distillation, teacher measurement, budget, plan filters and metric
@@ -210,7 +215,7 @@ def repeat(first: str | tuple[str, ...], again: str | tuple[str, ...], criterion
     whether both measured the teacher alike, ``inputs_differ``: the input files hashed differently in the two runs'
     rows. Either side may be a tuple of runs of one recipe (its seeds pooled)."""
     def seeds(folders):
-        folders = (folders,) if isinstance(folders, str) else folders
+        folders = _runs_of(folders)
         runs = [_strategy_run(f) for f in folders]
         if any(distill_settings(r["result"]) != distill_settings(runs[0]["result"]) for r in runs):
             raise ValueError(f"{folders[0]} and the runs pooled with it distilled with other settings")
@@ -251,7 +256,7 @@ def proxy_change(first: str | tuple[str, ...], again: str | tuple[str, ...], cri
     if d["alignment"] or d["measured_cut"] or r["inputs_differ"] != ["proxy"]:
         raise ValueError(f"{again} is not {first} scored by another proxy: alignment differs by {d['alignment']}, cut "
                          f"by {d['measured_cut']}, input files differing: {r['inputs_differ']}")
-    if (used := proxies_used((again,) if isinstance(again, str) else again, criterion, r["seeds"])) != [committed_proxy()]:
+    if (used := proxies_used(_runs_of(again), criterion, r["seeds"])) != [committed_proxy()]:
         raise ValueError(f"{again} was scored with proxy {used}, not the committed one ({committed_proxy()})")
     fids = [[v["proxy-FID"][i] for v in r["per_seed"].values()] for i in (0, 1)]
     return {**r, "fid_ratio": [statistics.mean(f) / t[0] for f, t in zip(fids, r["teachers"])],
