@@ -49,7 +49,7 @@ def _plateau_cell(t: dict) -> str:
     """"yes (2.6 vs 4.3, fp32); bf16 shadow: no (14.7 vs 4.3)": the verdict, window vs seed range, the
     precision it was evaluated in, and the same checkpoints' verdict in the other precision if measured."""
     pl, sh = t["plateau_detail"], t.get("shadow")
-    cell = (f"{'yes' if t['plateau'] else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}, "
+    cell = (f"{'yes' if pl.get('plateau', t['plateau']) else '**no**'} ({pl['window_range']:.1f} vs {pl['seed_range']:.1f}, "
             f"{recorded_precision(t)})")
     if sh:
         cell += (f"; {sh['eval_precision']} shadow: {'yes' if sh['plateau'] else 'no'} "
@@ -190,6 +190,39 @@ def _proxy_section(s: dict) -> list[str]:
     return L
 
 
+def _alignment_plateau(r: dict) -> str:
+    """"; alignment: yes (0.7 vs 2.3)" for a text-to-image curve, nothing otherwise."""
+    if "alignment_plateau" not in r:
+        return ""
+    return (f"; alignment: {'yes' if r['alignment_plateau'] else '**no**'} "
+            f"({r['alignment_window_range']:.1f} vs {r['alignment_seed_range']:.1f})")
+
+
+def _recheck_table(s: dict) -> list[str]:
+    """The plateau of the teachers whose curves used an earlier proxy, measured with the committed one on a curve
+    continued from the committed weights (_summary_teachers.plateau_rechecks)."""
+    rows = {n: t["plateau_recheck"] for n, t in s["teachers"].items() if "plateau_recheck" in t}
+    if not rows:
+        return []
+    runs = ", ".join(sorted({_run_link(r["file"].rsplit("/", 1)[0]) for r in rows.values()}))
+    L = ["", f"**Plateau with the committed proxy** ({runs}): each of those teachers trained on from its committed "
+         "weights with its last segment's settings, a new curve measured by the committed proxy whose first point is "
+         "the committed teacher (sampling seed 0). The run is at least 25 % longer than the teacher's, so the rule's "
+         "window (its last 20 %) starts after that point. This verdict is the teacher's `plateau` in summary.json; the "
+         "continued weights are not adopted (every student distilled from the committed ones).", "",
+         "| teacher | measured | continued | curve (step: value) | plateau | trend (drift ± se; scatter) | "
+         "teacher vs final seeds | ladder |", "|---|---|---|---|---|---|---|---|"]
+    for n, r in rows.items():
+        curve = ", ".join(f"{st}: {v:.1f}" for st, v in r["curve"])
+        lo, hi = min(r["final_seeds"]), max(r["final_seeds"])
+        L.append(f"| {n} | {r['device']}, {r['date'][:16].replace('T', ' ')} | {r['from_step']} → {r['steps']} "
+                 f"({r['extra_steps']} steps at {r['lr_scale']:g}× lr, {r['extra_train_s']:.0f} s) | {curve} | "
+                 f"{_plateau_cell(r)}{_alignment_plateau(r)} | {_trend_cell(r['plateau_trend'])} | {r['metric']} {r['teacher_point']:.1f} vs "
+                 f"{lo:.1f}–{hi:.1f}: {'not beaten' if r['teacher_not_beaten'] else '**beaten**'} | "
+                 f"{'✓' if r['ladder_holds'] else '✗'} |")
+    return L
+
+
 def _teacher_section(s: dict) -> list[str]:
     """The teachers' plateaus and ladders, the trials beside them and the metric's noise."""
     L = ["", f"**Teachers** ([curves.json]({COMMITTED_CURVES})): each trained from scratch with a step budget so "
@@ -200,7 +233,7 @@ def _teacher_section(s: dict) -> list[str]:
           "least-squares drift over that window beyond 2 standard errors from the seed std, and the window's "
           "scatter about its line in seed stds; ladder: real training split ≪ teacher ≪ uniform noise, against "
           "the held-out split:", "",
-          "| teacher | trained | steps | train s | final | best (step) | plateau | trend (drift ± se; scatter) | ladder: real / teacher / noise |",
+          "| teacher | trained | steps | train s | final | best (step) | plateau (this curve) | trend (drift ± se; scatter) | ladder: real / teacher / noise |",
           "|---|---|---|---|---|---|---|---|---|"]
     for name, t in s["teachers"].items():
         r = list(t["ladder"]["rungs"].values())
@@ -220,7 +253,10 @@ def _teacher_section(s: dict) -> list[str]:
         L += ["", "Curves, plateau verdicts and ladders of " + ", ".join(older) + " were measured with the proxy committed "
               "when they trained, not the committed one (their checkpoints along the curve are not kept, so the curve "
               "cannot be measured again); the committed proxy's ladder and its agreement with that proxy on the same "
-              "samples are below the comparisons."]
+              "samples are below the comparisons"
+              + ("; their plateau with the committed proxy is measured on curves continued from them (next table)."
+                 if any("plateau_recheck" in t for t in s["teachers"].values()) else ".")]
+    L += _recheck_table(s)
     rates = sorted({(t["plateau_detail"]["points_in_window"], t["plateau_detail"].get("seeds", 3),
                      t["plateau_detail"]["pass_rate_if_flat"])
                     for t in s["teachers"].values() if t["plateau_detail"].get("pass_rate_if_flat") is not None})

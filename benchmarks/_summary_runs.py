@@ -311,6 +311,12 @@ METRIC_NOISE_TEACHERS = EARLIER_CURVES   # the weights it measured: the teachers
 TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 
 
+# the committed emoji teachers trained on from their committed weights with the last segment's settings, a new curve
+# measured by the committed emoji proxy (their training curves used the proxy before it): their plateau under that
+# proxy (_summary_teachers.plateau_rechecks)
+PLATEAU_RECHECK = "benchmarks/results/quality/h100-2026-12-07-plateau-proxy2"
+
+
 # how far each warm-restart segment moved the trial's weights (benchmarks/diagnostics/weight_drift.py), on the
 # scale of METRIC_NOISE's perturbations
 WEIGHT_DRIFT = "benchmarks/results/quality/*-trials/weight-drift-*.json"

@@ -287,7 +287,9 @@ def headlines(rows: list[dict], here: dict, teach: dict) -> dict:
     uag = next(r for r in rows if r["task"] == "notes-uag" and _is_base(r))
     uh = here["notes-uag"]
     return {
-        "text_to_image": {"task": "emoji-t2i", **lead, "variants": variants, "repeat": repeat(*REPEAT),
+        # the lead variant distilled from the comparison's teacher (lead_variant picks only those)
+        "text_to_image": {"task": "emoji-t2i", **lead, "teacher_plateau": teach["emoji-t2i"]["plateau"],
+                          "variants": variants, "repeat": repeat(*REPEAT),
                           "proxy_change": proxy_change(*PROXY_CHANGE),
                           "device_repeats": [repeat(*r) for r in DEVICE_REPEATS],
                           "rule": f"among the variants with {LEAD_SEEDS} seeds distilled from the comparison's teacher, "

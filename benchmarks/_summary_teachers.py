@@ -8,7 +8,8 @@ import json
 import re
 
 import _summary_runs as R
-from _summary_runs import METRIC_NOISE, METRIC_NOISE_TEACHERS, TRIAL_METRIC_NOISE, TRIALS, WEIGHT_DRIFT, load
+from _summary_runs import (METRIC_NOISE, METRIC_NOISE_TEACHERS, PLATEAU_RECHECK, TRIAL_METRIC_NOISE, TRIALS,
+                           WEIGHT_DRIFT, load)
 from ldprune_deploy.quality.numerics import recorded_precision
 
 
@@ -141,6 +142,61 @@ def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
         d = json.loads(f.read_text())
         out += [{"from": p["from"], "to": p["to"], "relative_l2": p["relative_l2"], "median_relative": p["median_relative"],
                  "file": str(f.relative_to(R.ROOT)), "date": d["device"]["date"]} for p in d["pairs"]]
+    return out
+
+
+def plateau_rechecks(committed: dict, folder: str | None = PLATEAU_RECHECK) -> dict:
+    """Per teacher whose curve was measured with an earlier proxy: the committed weights trained on
+    (``train_teachers.py --resume-from <committed> --new-curve``) with a new curve measured by the
+    committed proxy, its first point the committed teacher itself. Its plateau verdict is the
+    teacher's under that proxy. A file that did not resume the committed teacher (other segments
+    before its own, a curve not starting at the committed step) or not with the committed proxy is
+    refused: it would say nothing about the teacher every student distilled from."""
+    out: dict = {}
+    for f in sorted((R.ROOT / folder).glob("*-curves.json")) if folder else []:
+        rel, curves = str(f.relative_to(R.ROOT)), json.loads(f.read_text())
+        for name, rec in teachers(curves).items():
+            raw, base = curves["teachers"][name], committed["teachers"][name]
+            seg = raw["segments"][-1]
+            if raw["segments"][:-1] != base["segments"] or rec.get("curve_from_step") != base["steps_done"]:
+                raise ValueError(f"{rel}: {name} was not continued from the committed teacher (segments "
+                                 f"{[g['steps'] for g in raw['segments']]}, curve from {rec.get('curve_from_step')}, "
+                                 f"committed {base['steps_done']} steps)")
+            if not rec["current_proxy"]:
+                raise ValueError(f"{rel}: {name}'s new curve used a proxy of {rec['proxy_accuracy']} held-out "
+                                 f"accuracy, not the committed one")
+            first, seeds = raw["proxy_fid"][0], raw["final_seeds"]
+            out[name] = {
+                "file": rel, "device": rec["device"], "date": rec["date"], "proxy_accuracy": rec["proxy_accuracy"],
+                "eval_precision": rec["eval_precision"], "from_step": base["steps_done"], "steps": rec["steps"],
+                "extra_steps": seg["steps"], "extra_train_s": seg["train_s"], "lr_scale": seg.get("lr_scale", 1.0),
+                "dropout": seg.get("dropout", 0.0), "ema_decay": seg.get("ema_decay"),
+                "curve": [[s, v] for s, v in zip(raw["proxy_fid_step"], raw["proxy_fid"])],
+                **{k: rec[k] for k in ("plateau", "plateau_detail", "plateau_trend", "metric", "final_mean", "final_std")},
+                "final_seeds": seeds, "teacher_point": first,
+                # lower is better for both proxy metrics: more training beat the teacher only beyond every seed
+                "teacher_not_beaten": first <= max(seeds), "ladder_holds": rec["ladder"]["holds"],
+                **({"alignment_plateau": rec["alignment_plateau"], "alignment_final_mean": rec["alignment_final_mean"],
+                    "alignment_window_range": raw["alignment_plateau"]["window_range"],
+                    "alignment_seed_range": raw["alignment_plateau"]["seed_range"],
+                    "alignment_teacher_point": raw["proxy_alignment"][0]} if "alignment_plateau" in rec else {})}
+    return out
+
+
+def with_rechecks(teach: dict, rechecks: dict) -> dict:
+    """The teachers with each recheck attached; ``plateau`` becomes the recheck's verdict where the
+    teacher's own curve was measured with an earlier proxy (that curve's verdict stays in
+    ``plateau_detail.plateau``), and ``plateau_basis`` says which of the two it is."""
+    out = {}
+    for name, t in teach.items():
+        t = {**t, "plateau_detail": {"plateau": t["plateau"], **t["plateau_detail"]}}
+        r = rechecks.get(name)
+        if r is not None and not t["current_proxy"]:
+            t.update(plateau=r["plateau"], plateau_basis="committed proxy, curve continued from the teacher",
+                     plateau_recheck=r)
+        else:
+            t["plateau_basis"] = "the teacher's training curve"
+        out[name] = t
     return out
 
 

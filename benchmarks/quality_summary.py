@@ -27,8 +27,8 @@ from _summary_render import render
 from _summary_runs import (BEGIN, COMMITTED_CURVES, COMPARISON_TEACHERS, END, SCHEMA, SOURCES, SUMMARY, _strategy_run,
                            load)
 from _summary_t2i import headlines, lever_pairs, plan_screen
-from _summary_teachers import (comparison_teachers, noise_with_teachers, teacher_trials, teachers, trial_metric_noise,
-                               weight_drift)
+from _summary_teachers import (comparison_teachers, noise_with_teachers, plateau_rechecks, teacher_trials, teachers,
+                               trial_metric_noise, weight_drift, with_rechecks)
 from ldprune_deploy.quality.numerics import recorded_precision
 
 
@@ -64,7 +64,8 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
 def build() -> dict:
     # one summary per curves file: the comparison teachers are mostly the committed ones
     by_file = {path: teachers(load(path)) for path in {COMMITTED_CURVES, *COMPARISON_TEACHERS.values()}}
-    teach = by_file[COMMITTED_CURVES]
+    # the committed teachers' plateau under the committed proxy, where their own curves used an earlier one
+    teach = by_file[COMMITTED_CURVES] = with_rechecks(by_file[COMMITTED_CURVES], plateau_rechecks(load(COMMITTED_CURVES)))
     used = {task: by_file[path][task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     tp = load("benchmarks/results/train_proxies.json")
@@ -79,7 +80,9 @@ def build() -> dict:
             "lever_pairs": lever_pairs(head["text_to_image"]),
             "rules": {"differs": "|mean_a - mean_b| > std_a + std_b over the seeds (quality.evidence.differs)",
                       "plateau": "range of the curve over the last 20 % of steps <= range over the final sampling seeds "
-                                 "(3 or 5) at the end, curve and seeds evaluated in the teacher's eval_precision",
+                                 "(3 or 5) at the end, curve and seeds evaluated in the teacher's eval_precision; "
+                                 "where the teacher's curve used an earlier proxy, the same rule on a curve continued "
+                                 "from the committed teacher with the committed proxy (teachers.<name>.plateau_recheck)",
                       "plateau_trend": "reported beside it: least-squares drift over the same window beyond 2 standard "
                                        "errors from the seed std (quality.evidence.trend)",
                       "equal latency": "every plan is landed by measurement toward [0.99, 1] x the budget "

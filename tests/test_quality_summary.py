@@ -37,7 +37,12 @@ def test_summary_schema_and_derived_verdicts():
     for t in s["teachers"].values():
         assert {"steps", "train_s", "plateau"} <= set(t) and isinstance(t["plateau"], bool)
         d = t["plateau_detail"]
-        assert t["plateau"] == (d["window_covered"] and d["points_in_window"] >= 2 and d["window_range"] <= d["seed_range"])
+        assert d["plateau"] == (d["window_covered"] and d["points_in_window"] >= 2 and d["window_range"] <= d["seed_range"])
+        # a teacher whose curve used an earlier proxy has its verdict from a curve measured with the committed one
+        r = t.get("plateau_recheck")
+        assert (r is not None) == (not t["current_proxy"] and SR.PLATEAU_RECHECK is not None)
+        rd = (r or t)["plateau_detail"]
+        assert t["plateau"] == (rd["window_covered"] and rd["window_range"] <= rd["seed_range"])
     for c in s["comparisons"]:
         assert KEYS <= set(c) and len(c["seeds"]) == 3
     # equal latency: every comparison of one task within 1 % of the same cut
@@ -49,6 +54,9 @@ def test_summary_schema_and_derived_verdicts():
         assert 0 <= n["landed"] <= n["plans"] and n["cut_min"] <= n["cut_max"]
     h = s["headlines"]["text_to_image"]
     assert h["targets"]["alignment >= -5 %"] == (h["alignment_ratio"] >= 0.95)
+    # each headline says whether its teacher is at a plateau, by the verdict the teachers' part reports
+    assert h["teacher_plateau"] == s["teachers"]["emoji-t2i"]["plateau"]
+    assert s["headlines"]["audio"]["teacher_plateau"] == s["teachers"]["notes-uag"]["plateau"]
     # the lead variant is chosen by the stated rule, from the variants listed beside it
     # (among the 3-seed ones distilled from the comparison's teacher: an earlier teacher's or a one-seed variant never
     # leads, nor a run pooled into a variant of all its recipe's seeds)
@@ -109,7 +117,8 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
     trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(SR.TRIALS)}
-    for rel in {SR.RUN, SR.FRESH_RUN, SR.FOLLOWUP, SR.PROXY_SWEEP, *SR.PROXY_RECIPE_SWEEPS, SR.SCREEN_RUN} | trials | T2I.variant_runs():
+    for rel in ({SR.RUN, SR.FRESH_RUN, SR.FOLLOWUP, SR.PROXY_SWEEP, *SR.PROXY_RECIPE_SWEEPS, SR.SCREEN_RUN, SR.PLATEAU_RECHECK}
+                | trials | T2I.variant_runs()):
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(SR, "ROOT", root)   # every summary module reads the tree through it
     assert QS.main(["--check"]) == 0
@@ -608,3 +617,57 @@ def test_the_two_emoji_proxies_are_set_side_by_side_on_the_same_samples():
     assert any(p["sha256"] == committed for p in a["proxies"].values())
     assert "The emoji proxies on the same samples" in MD.render(QS.build())
     assert SP.proxy_agreement("benchmarks/results/no-such-file.json") is None
+
+
+def _continued(committed: dict, name: str, proxy_accuracy: float, extra: int = 4400) -> dict:
+    """A curves file as train_teachers.py --resume-from <committed> --new-curve writes it for ``name``."""
+    base = committed["teachers"][name]
+    t = json.loads(json.dumps(base))
+    t0 = base["steps_done"]
+    steps = [t0 + k * extra // 5 for k in range(6)]
+    t.update(steps_done=t0 + extra, proxy_accuracy=proxy_accuracy,
+             segments=t["segments"] + [{"steps": extra, "train_s": 120.0, "lr_scale": 0.1, "dropout": 0.1,
+                                           "ema_decay": 0.9995, "eval_precision": "fp32", "new_curve_from_step": t0}],
+             proxy_fid_step=steps, proxy_fid=[70.0, 69.0, 71.0, 70.5, 69.5, 70.2],
+             final_seeds=[68.0, 70.0, 71.5, 69.0, 70.5], final={"mean": 69.8, "std": 1.3},
+             earlier_curves=[{"proxy_accuracy": base["proxy_accuracy"], "until_step": t0}],
+             plateau={**base["plateau"], "plateau": True, "window_range": 2.0, "seed_range": 3.5,
+                      "points_in_window": 5})
+    return {**committed, "teachers": {name: t}}
+
+
+def test_a_plateau_recheck_continues_the_committed_teacher_with_the_committed_proxy(tmp_path, monkeypatch):
+    committed = json.loads((ROOT / SR.COMMITTED_CURVES).read_text())
+    name = "emoji-uig"
+    current = ST._committed_accuracy("emoji")
+    assert committed["teachers"][name]["proxy_accuracy"] != current, "the committed curve is the earlier proxy's"
+    folder = tmp_path / "benchmarks/results/quality/x-plateau"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "benchmarks/results/train_proxies.json", tmp_path / "benchmarks/results/train_proxies.json")
+    monkeypatch.setattr(SR, "ROOT", tmp_path)
+    (folder / "uig-p-curves.json").write_text(json.dumps(_continued(committed, name, current)))
+    rel = "benchmarks/results/quality/x-plateau"
+    r = ST.plateau_rechecks(committed, rel)[name]
+    assert r["from_step"] == committed["teachers"][name]["steps_done"] and r["extra_steps"] == 4400
+    assert r["teacher_point"] == 70.0 and r["teacher_not_beaten"] is True and r["plateau"] is True
+    assert r["curve"][0] == [r["from_step"], 70.0] and r["lr_scale"] == 0.1
+    teach = ST.teachers(committed)
+    merged = ST.with_rechecks(teach, {name: r})
+    assert merged[name]["plateau_recheck"] is r and merged[name]["plateau_basis"].startswith("committed proxy")
+    assert merged[name]["plateau_detail"]["plateau"] == teach[name]["plateau"]   # the training curve's verdict kept
+    # a failed recheck decides the teacher's verdict; a teacher measured with the committed proxy keeps its own
+    failed = ST.with_rechecks(teach, {name: {**r, "plateau": False}, "notes-uag": {**r, "plateau": False}})
+    assert failed[name]["plateau"] is False and failed["notes-uag"]["plateau"] == teach["notes-uag"]["plateau"]
+    assert "plateau_recheck" not in failed["notes-uag"]
+    text = "\n".join(MD._recheck_table({"teachers": failed}))
+    assert f"| {name} |" in text and "70.0 vs 68.0–71.5: not beaten" in text and "x-plateau" in text
+    # refused: another proxy, or a run that did not start from the committed teacher
+    (folder / "uig-p-curves.json").write_text(json.dumps(_continued(committed, name, 0.5)))
+    with pytest.raises(ValueError, match="not the committed one"):
+        ST.plateau_rechecks(committed, rel)
+    other = _continued(committed, name, current)
+    other["teachers"][name]["segments"][0]["steps"] += 1
+    (folder / "uig-p-curves.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="not continued from the committed teacher"):
+        ST.plateau_rechecks(committed, rel)
+    assert ST.plateau_rechecks(committed, None) == {}

@@ -183,6 +183,11 @@
 # T2I_NO_ABLATIONS=1 measured both emoji comparisons again with it (uig 456 s, t2i 551 s side by side) ->
 # benchmarks/results/quality/h100-2026-12-07-comparisons. The slimmed tree is now 40 MiB and a call was refused at
 # 62 MiB: four calls carried the data (.whl + emoji-t2i parts; emoji.npz; emoji-uig + two emb parts; two emb parts).
+# 2026-12-07 14:18-14:29 UTC (H100, after four refused starts, 618 s): `start trials` with
+# screens/2026-12-07-plateau-proxy2.env, the committed emoji teachers continued with a new curve by the committed proxy
+# (--resume-from benchmarks/assets/teachers --new-curve); the data in four calls (.whl + the emoji-uig weights + one
+# emoji.npz part in the start call, three `put` calls for the rest: a start call of 63.4 MiB was refused), then
+# `collect 570`: t2i 370 s, uig 165 s (h100-2026-12-07-plateau-proxy2).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
