@@ -215,7 +215,7 @@ def _recheck_table(s: dict) -> list[str]:
     for n, r in rows.items():
         curve = ", ".join(f"{st}: {v:.1f}" for st, v in r["curve"])
         lo, hi = min(r["final_seeds"]), max(r["final_seeds"])
-        L.append(f"| {n} | {r['device']}, {r['date'][:16].replace('T', ' ')} | {r['from_step']} → {r['steps']} "
+        L.append(f"| {n} | {r['device']}, {_utc_minute(r['date'])} | {r['from_step']} → {r['steps']} "
                  f"({r['extra_steps']} steps at {r['lr_scale']:g}× lr, {r['extra_train_s']:.0f} s) | {curve} | "
                  f"{_plateau_cell(r)}{_alignment_plateau(r)} | {_trend_cell(r['plateau_trend'])} | {r['metric']} {r['teacher_point']:.1f} vs "
                  f"{lo:.1f}–{hi:.1f}: {'not beaten' if r['teacher_not_beaten'] else '**beaten**'} | "

@@ -63,9 +63,10 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
 
 def build() -> dict:
     # one summary per curves file: the comparison teachers are mostly the committed ones
-    by_file = {path: teachers(load(path)) for path in {COMMITTED_CURVES, *COMPARISON_TEACHERS.values()}}
+    curves = {path: load(path) for path in {COMMITTED_CURVES, *COMPARISON_TEACHERS.values()}}
+    by_file = {path: teachers(c) for path, c in curves.items()}
     # the committed teachers' plateau under the committed proxy, where their own curves used an earlier one
-    teach = by_file[COMMITTED_CURVES] = with_rechecks(by_file[COMMITTED_CURVES], plateau_rechecks(load(COMMITTED_CURVES)))
+    teach = by_file[COMMITTED_CURVES] = with_rechecks(by_file[COMMITTED_CURVES], plateau_rechecks(curves[COMMITTED_CURVES]))
     used = {task: by_file[path][task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     tp = load("benchmarks/results/train_proxies.json")
