@@ -198,6 +198,21 @@ def _alignment_plateau(r: dict) -> str:
             f"({r['alignment_window_range']:.1f} vs {r['alignment_seed_range']:.1f})")
 
 
+def _continued_row(n: str, r: dict) -> str:
+    """One teacher trained on from its committed weights: the curve, the verdicts, the teacher's point vs the seeds."""
+    curve = ", ".join(f"{st}: {v:.1f}" for st, v in r["curve"])
+    lo, hi = min(r["final_seeds"]), max(r["final_seeds"])
+    return (f"| {n} | {r['device']}, {_utc_minute(r['date'])} | {r['from_step']} → {r['steps']} "
+            f"({r['extra_steps']} steps at {r['lr_scale']:g}× lr, {r['extra_train_s']:.0f} s) | {curve} | "
+            f"{_plateau_cell(r)}{_alignment_plateau(r)} | {_trend_cell(r['plateau_trend'])} | {r['metric']} {r['teacher_point']:.1f} vs "
+            f"{lo:.1f}–{hi:.1f}: {'not beaten' if r['teacher_not_beaten'] else '**beaten**'} | "
+            f"{'✓' if r['ladder_holds'] else '✗'} |")
+
+
+_CONTINUED_HEAD = ["| teacher | measured | continued | curve (step: value) | plateau | trend (drift ± se; scatter) | "
+                   "teacher vs final seeds | ladder |", "|---|---|---|---|---|---|---|---|"]
+
+
 def _recheck_table(s: dict) -> list[str]:
     """The plateau of the teachers whose curves used an earlier proxy, measured with the committed one on a curve
     continued from the committed weights (_summary_teachers.plateau_rechecks)."""
@@ -209,17 +224,40 @@ def _recheck_table(s: dict) -> list[str]:
          "weights with its last segment's settings, a new curve measured by the committed proxy whose first point is "
          "the committed teacher (sampling seed 0). The run is at least 25 % longer than the teacher's, so the rule's "
          "window (its last 20 %) starts after that point. This verdict is the teacher's `plateau` in summary.json; the "
-         "continued weights are not adopted (every student distilled from the committed ones).", "",
-         "| teacher | measured | continued | curve (step: value) | plateau | trend (drift ± se; scatter) | "
-         "teacher vs final seeds | ladder |", "|---|---|---|---|---|---|---|---|"]
+         "continued weights are not adopted (every student distilled from the committed ones).", "", *_CONTINUED_HEAD]
+    return L + [_continued_row(n, r) for n, r in rows.items()]
+
+
+def _continuation_table(s: dict) -> list[str]:
+    """The committed teachers trained on much further (_summary_teachers.continuations): a candidate teacher's
+    plateau and the paired-seed comparison with the committed one."""
+    rows = s.get("teacher_continuations") or {}
+    if not rows:
+        return []
+    runs = ", ".join(sorted({_run_link(r["file"].rsplit("/", 1)[0]) for r in rows.values()}))
+    L = ["", f"**Trained on further** ({runs}): the same continuation, longer, so the rule's window lies well past the "
+         "committed teacher: where the metric plateaus under the committed proxy. Its end weights are a candidate "
+         "teacher, not the committed one: no comparison or headline has been distilled from them.", "", *_CONTINUED_HEAD]
+    L += [_continued_row(n, r) for n, r in rows.items()]
     for n, r in rows.items():
-        curve = ", ".join(f"{st}: {v:.1f}" for st, v in r["curve"])
-        lo, hi = min(r["final_seeds"]), max(r["final_seeds"])
-        L.append(f"| {n} | {r['device']}, {_utc_minute(r['date'])} | {r['from_step']} → {r['steps']} "
-                 f"({r['extra_steps']} steps at {r['lr_scale']:g}× lr, {r['extra_train_s']:.0f} s) | {curve} | "
-                 f"{_plateau_cell(r)}{_alignment_plateau(r)} | {_trend_cell(r['plateau_trend'])} | {r['metric']} {r['teacher_point']:.1f} vs "
-                 f"{lo:.1f}–{hi:.1f}: {'not beaten' if r['teacher_not_beaten'] else '**beaten**'} | "
-                 f"{'✓' if r['ladder_holds'] else '✗'} |")
+        p = r.get("plans")
+        if p:
+            L += ["", f"Plans landed on {n}'s continued weights for its comparison ({', '.join(p['gpu'])}; "
+                  f"[work]({p['work']}/)): {p['landed']} of {p['plans']} meet the budget on the landing's verify, "
+                  f"measured cuts {p['cut_min']:.1%}–{p['cut_max']:.1%}; not distilled yet."]
+    for n, r in rows.items():
+        p = r["paired"]
+        if p is None:
+            continue
+        L += ["", f"Paired on {len(p['diff'])} sampling seeds ({p['device']}, {p['date'][:10]}; "
+              + ", ".join(f"[JSON]({f})" for f in p["files"]) + f"), {n}'s {r['metric']}: committed teacher "
+              f"{statistics.fmean(p['committed']):.2f}, continued {statistics.fmean(p['continued']):.2f}; difference "
+              f"{p['diff_mean']:+.2f} ± {p['diff_se']:.2f} (mean ± standard error): "
+              + ("**better beyond noise** (below −2 SE, the reading fixed before the run)" if p["better_beyond_noise"]
+                 else "not better beyond noise (the reading fixed before the run: below −2 SE)")
+              + (f". Alignment on the same samples (higher is better; no reading fixed for it): committed "
+                 f"{statistics.fmean(al['committed']):.2f}, continued {statistics.fmean(al['continued']):.2f}, difference "
+                 f"{al['diff_mean']:+.2f} ± {al['diff_se']:.2f}." if (al := p.get("alignment")) else ".")]
     return L
 
 
@@ -256,7 +294,7 @@ def _teacher_section(s: dict) -> list[str]:
               "samples are below the comparisons"
               + ("; their plateau with the committed proxy is measured on curves continued from them (next table)."
                  if any("plateau_recheck" in t for t in s["teachers"].values()) else ".")]
-    L += _recheck_table(s)
+    L += _recheck_table(s) + _continuation_table(s)
     rates = sorted({(t["plateau_detail"]["points_in_window"], t["plateau_detail"].get("seeds", 3),
                      t["plateau_detail"]["pass_rate_if_flat"])
                     for t in s["teachers"].values() if t["plateau_detail"].get("pass_rate_if_flat") is not None})

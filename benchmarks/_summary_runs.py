@@ -317,6 +317,12 @@ TRIALS = "benchmarks/results/quality/*-trials/*-curves.json"
 PLATEAU_RECHECK = "benchmarks/results/quality/h100-2026-12-07-plateau-proxy2"
 
 
+# the committed emoji-t2i teacher trained on much further with the same settings (where it plateaus under the
+# committed proxy: a candidate teacher) and a paired-seed diagnostic of its end weights against the committed teacher
+# (_summary_teachers.continuations)
+PLATEAU_CONTINUED = "benchmarks/results/quality/h100-2026-12-07-plateau4"
+
+
 # how far each warm-restart segment moved the trial's weights (benchmarks/diagnostics/weight_drift.py), on the
 # scale of METRIC_NOISE's perturbations
 WEIGHT_DRIFT = "benchmarks/results/quality/*-trials/weight-drift-*.json"

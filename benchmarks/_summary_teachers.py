@@ -6,10 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+import statistics
 
 import _summary_runs as R
-from _summary_runs import (METRIC_NOISE, METRIC_NOISE_TEACHERS, PLATEAU_RECHECK, TRIAL_METRIC_NOISE, TRIALS,
-                           WEIGHT_DRIFT, load)
+from _summary_runs import (METRIC_NOISE, METRIC_NOISE_TEACHERS, PLATEAU_CONTINUED, PLATEAU_RECHECK, TRIAL_METRIC_NOISE,
+                           TRIALS, WEIGHT_DRIFT, load)
 from ldprune_deploy.quality.numerics import recorded_precision
 
 
@@ -145,42 +146,115 @@ def weight_drift(pattern: str = WEIGHT_DRIFT) -> list[dict]:
     return out
 
 
+def _continued(rel: str, curves: dict, committed: dict) -> dict:
+    """Per teacher in one curves file of ``train_teachers.py --resume-from <committed> --new-curve``: its
+    curve, verdicts and final seeds beside the committed teacher's point (the curve's first). A file
+    that did not resume the committed teacher (other segments before its own, a curve not starting at
+    the committed step) or not with the committed proxy is refused: it would say nothing about the
+    teacher every student distilled from."""
+    out: dict = {}
+    for name, rec in teachers(curves).items():
+        raw, base = curves["teachers"][name], committed["teachers"][name]
+        seg = raw["segments"][-1]
+        if raw["segments"][:-1] != base["segments"] or rec.get("curve_from_step") != base["steps_done"]:
+            raise ValueError(f"{rel}: {name} was not continued from the committed teacher (segments "
+                             f"{[g['steps'] for g in raw['segments']]}, curve from {rec.get('curve_from_step')}, "
+                             f"committed {base['steps_done']} steps)")
+        if not rec["current_proxy"]:
+            raise ValueError(f"{rel}: {name}'s new curve used a proxy of {rec['proxy_accuracy']} held-out "
+                             f"accuracy, not the committed one")
+        first, seeds = raw["proxy_fid"][0], raw["final_seeds"]
+        out[name] = {
+            "file": rel, "device": rec["device"], "date": rec["date"], "proxy_accuracy": rec["proxy_accuracy"],
+            "eval_precision": rec["eval_precision"], "from_step": base["steps_done"], "steps": rec["steps"],
+            "extra_steps": seg["steps"], "extra_train_s": seg["train_s"], "lr_scale": seg.get("lr_scale", 1.0),
+            "dropout": seg.get("dropout", 0.0), "ema_decay": seg.get("ema_decay"),
+            "curve": [[s, v] for s, v in zip(raw["proxy_fid_step"], raw["proxy_fid"])],
+            **{k: rec[k] for k in ("plateau", "plateau_detail", "plateau_trend", "metric", "final_mean", "final_std")},
+            "final_seeds": seeds, "teacher_point": first,
+            # lower is better for both proxy metrics: more training beat the teacher only beyond every seed
+            "teacher_not_beaten": first <= max(seeds), "ladder_holds": rec["ladder"]["holds"],
+            **({"alignment_plateau": rec["alignment_plateau"], "alignment_final_mean": rec["alignment_final_mean"],
+                "alignment_window_range": raw["alignment_plateau"]["window_range"],
+                "alignment_seed_range": raw["alignment_plateau"]["seed_range"],
+                "alignment_teacher_point": raw["proxy_alignment"][0]} if "alignment_plateau" in rec else {})}
+    return out
+
+
+def _continued_files(committed: dict, folder: str | None) -> dict:
+    out: dict = {}
+    for f in sorted((R.ROOT / folder).glob("*-curves.json")) if folder else []:
+        out.update(_continued(str(f.relative_to(R.ROOT)), json.loads(f.read_text()), committed))
+    return out
+
+
 def plateau_rechecks(committed: dict, folder: str | None = PLATEAU_RECHECK) -> dict:
     """Per teacher whose curve was measured with an earlier proxy: the committed weights trained on
     (``train_teachers.py --resume-from <committed> --new-curve``) with a new curve measured by the
-    committed proxy, its first point the committed teacher itself. Its plateau verdict is the
-    teacher's under that proxy. A file that did not resume the committed teacher (other segments
-    before its own, a curve not starting at the committed step) or not with the committed proxy is
-    refused: it would say nothing about the teacher every student distilled from."""
-    out: dict = {}
-    for f in sorted((R.ROOT / folder).glob("*-curves.json")) if folder else []:
-        rel, curves = str(f.relative_to(R.ROOT)), json.loads(f.read_text())
-        for name, rec in teachers(curves).items():
-            raw, base = curves["teachers"][name], committed["teachers"][name]
-            seg = raw["segments"][-1]
-            if raw["segments"][:-1] != base["segments"] or rec.get("curve_from_step") != base["steps_done"]:
-                raise ValueError(f"{rel}: {name} was not continued from the committed teacher (segments "
-                                 f"{[g['steps'] for g in raw['segments']]}, curve from {rec.get('curve_from_step')}, "
-                                 f"committed {base['steps_done']} steps)")
-            if not rec["current_proxy"]:
-                raise ValueError(f"{rel}: {name}'s new curve used a proxy of {rec['proxy_accuracy']} held-out "
-                                 f"accuracy, not the committed one")
-            first, seeds = raw["proxy_fid"][0], raw["final_seeds"]
-            out[name] = {
-                "file": rel, "device": rec["device"], "date": rec["date"], "proxy_accuracy": rec["proxy_accuracy"],
-                "eval_precision": rec["eval_precision"], "from_step": base["steps_done"], "steps": rec["steps"],
-                "extra_steps": seg["steps"], "extra_train_s": seg["train_s"], "lr_scale": seg.get("lr_scale", 1.0),
-                "dropout": seg.get("dropout", 0.0), "ema_decay": seg.get("ema_decay"),
-                "curve": [[s, v] for s, v in zip(raw["proxy_fid_step"], raw["proxy_fid"])],
-                **{k: rec[k] for k in ("plateau", "plateau_detail", "plateau_trend", "metric", "final_mean", "final_std")},
-                "final_seeds": seeds, "teacher_point": first,
-                # lower is better for both proxy metrics: more training beat the teacher only beyond every seed
-                "teacher_not_beaten": first <= max(seeds), "ladder_holds": rec["ladder"]["holds"],
-                **({"alignment_plateau": rec["alignment_plateau"], "alignment_final_mean": rec["alignment_final_mean"],
-                    "alignment_window_range": raw["alignment_plateau"]["window_range"],
-                    "alignment_seed_range": raw["alignment_plateau"]["seed_range"],
-                    "alignment_teacher_point": raw["proxy_alignment"][0]} if "alignment_plateau" in rec else {})}
+    committed proxy, its first point the committed teacher itself and the rule's window (its last
+    20 %) just after that point. Its plateau verdict is the teacher's under that proxy."""
+    return _continued_files(committed, folder)
+
+
+def paired_noise(folder: str, name: str) -> dict | None:
+    """The committed teacher and the continued weights scored on the same sampling seeds (two
+    ``metric_noise.py`` files in ``folder``, told apart by the ``--teachers`` they read): the per-seed
+    difference continued - committed, its mean and standard error, and the reading fixed before the
+    run: better beyond noise only if the mean is below -2 standard errors."""
+    files = {}
+    for f in sorted((R.ROOT / folder).glob("metric-noise*.json")):
+        d = json.loads(f.read_text())
+        if name in d["teachers"]:
+            key = "committed" if d["settings"]["teachers"] == "benchmarks/assets/teachers" else "continued"
+            files[key] = (str(f.relative_to(R.ROOT)), d)
+    if len(files) < 2:
+        return None
+    (rel_a, a), (rel_b, b) = files["committed"], files["continued"]
+    same = ("fid_n", "sample_steps", "eval_precision")
+    if any(a["settings"][k] != b["settings"][k] for k in same) or a["device"].get("gpu") != b["device"].get("gpu"):
+        raise ValueError(f"{rel_a} and {rel_b} were not measured alike ({same} and the GPU must match)")
+    ta, tb = a["teachers"][name], b["teachers"][name]
+    x, y = ta["seeds"]["values"], tb["seeds"]["values"]
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"{rel_a} and {rel_b}: {len(x)} and {len(y)} seeds; the pairing needs the same >= 2")
+    out = {"files": [rel_a, rel_b], "device": a["device"].get("gpu"), "date": a["device"]["date"],
+           "committed": x, "continued": y, **_paired(x, y)}
+    out["better_beyond_noise"] = out["diff_mean"] < -2 * out["diff_se"]
+    if "seeds_alignment" in ta and "seeds_alignment" in tb:   # measured on the same samples; no reading was fixed for it
+        xa, ya = ta["seeds_alignment"]["values"], tb["seeds_alignment"]["values"]
+        out["alignment"] = {"committed": xa, "continued": ya, **_paired(xa, ya)}
     return out
+
+
+def _paired(x: list[float], y: list[float]) -> dict:
+    diff = [v - u for u, v in zip(x, y)]
+    sd = statistics.stdev(diff)
+    return {"diff": [round(v, 3) for v in diff], "diff_mean": round(statistics.fmean(diff), 3), "diff_std": round(sd, 3),
+            "diff_se": round(sd / len(diff) ** 0.5, 3)}
+
+
+def landed_plans(folder: str, name: str) -> dict | None:
+    """The comparison's plans landed on a continuation's end weights (``<folder>/strategies-<name>/work``, what a
+    later run's PLANS_FROM distils): how many, how many met the budget on the landing's verify, their measured cuts."""
+    work = R.ROOT / folder / f"strategies-{name}" / "work"
+    docs = [json.loads(f.read_text()) for f in sorted((work / "plans").glob("plan-*.json"))]
+    if not docs:
+        return None
+    plans = [d["measured"] for d in docs]
+    cuts = [1 - m["ratio"] for m in plans]
+    return {"work": str(work.relative_to(R.ROOT)), "plans": len(plans),
+            "gpu": sorted({d["meta"]["inputs"]["profile"]["gpu"] for d in docs}),
+            "landed": sum(bool(m["meets_budget"] and m.get("verify", {}).get("meets_budget")) for m in plans),
+            "cut_min": round(min(cuts), 4), "cut_max": round(max(cuts), 4)}
+
+
+def continuations(committed: dict, folder: str | None = PLATEAU_CONTINUED) -> dict:
+    """Per teacher: the committed weights trained on much longer than a recheck (where the metric
+    plateaus under the committed proxy; a candidate teacher, not the one any student distilled from),
+    with the paired-seed comparison of its end weights against the committed teacher and any plans
+    already landed on them."""
+    return {n: {**r, "paired": paired_noise(folder, n), "plans": landed_plans(folder, n)}
+            for n, r in _continued_files(committed, folder).items()}
 
 
 def with_rechecks(teach: dict, rechecks: dict) -> dict:

@@ -27,8 +27,8 @@ from _summary_render import render
 from _summary_runs import (BEGIN, COMMITTED_CURVES, COMPARISON_TEACHERS, END, SCHEMA, SOURCES, SUMMARY, _strategy_run,
                            load)
 from _summary_t2i import headlines, lever_pairs, plan_screen
-from _summary_teachers import (comparison_teachers, noise_with_teachers, plateau_rechecks, teacher_trials, teachers,
-                               trial_metric_noise, weight_drift, with_rechecks)
+from _summary_teachers import (comparison_teachers, continuations, noise_with_teachers, plateau_rechecks, teacher_trials,
+                               teachers, trial_metric_noise, weight_drift, with_rechecks)
 from ldprune_deploy.quality.numerics import recorded_precision
 
 
@@ -74,7 +74,7 @@ def build() -> dict:
             "proxy_sweep": proxy_sweep(), "proxy_recipe_sweeps": proxy_recipe_sweeps(), "proxy_repeats": proxy_repeats(tp),
             "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": noise_with_teachers(),
             "teacher_trial_metric_noise": trial_metric_noise(),
-            "teacher_weight_drift": weight_drift(),
+            "teacher_weight_drift": weight_drift(), "teacher_continuations": continuations(curves[COMMITTED_CURVES]),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here, "proxy_agreement": proxy_agreement(),
             "headlines": (head := headlines(rows, here, used)), "plan_screen": plan_screen(),

@@ -117,8 +117,8 @@ def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
         shutil.copy(ROOT / rel, root / rel)
     # every run folder the summary reads, the headline variants' included
     trials = {str(f.parent.relative_to(ROOT)) for f in ROOT.glob(SR.TRIALS)}
-    for rel in ({SR.RUN, SR.FRESH_RUN, SR.FOLLOWUP, SR.PROXY_SWEEP, *SR.PROXY_RECIPE_SWEEPS, SR.SCREEN_RUN, SR.PLATEAU_RECHECK}
-                | trials | T2I.variant_runs()):
+    for rel in ({SR.RUN, SR.FRESH_RUN, SR.FOLLOWUP, SR.PROXY_SWEEP, *SR.PROXY_RECIPE_SWEEPS, SR.SCREEN_RUN, SR.PLATEAU_RECHECK,
+                 SR.PLATEAU_CONTINUED} - {None} | trials | T2I.variant_runs()):
         shutil.copytree(ROOT / rel, root / rel)
     monkeypatch.setattr(SR, "ROOT", root)   # every summary module reads the tree through it
     assert QS.main(["--check"]) == 0
@@ -671,3 +671,63 @@ def test_a_plateau_recheck_continues_the_committed_teacher_with_the_committed_pr
     with pytest.raises(ValueError, match="not continued from the committed teacher"):
         ST.plateau_rechecks(committed, rel)
     assert ST.plateau_rechecks(committed, None) == {}
+
+
+def _noise_file(teachers: str, seeds: list[float], gpu: str = "H100", align: list[float] | None = None) -> dict:
+    rows = {"seeds": {"values": seeds}, **({"seeds_alignment": {"values": align}} if align else {})}
+    return {"schema": "ldprune.bench.metric_noise/1", "device": {"gpu": gpu, "date": "2026-12-07T16:00:00+00:00"},
+            "settings": {"fid_n": 1000, "sample_steps": 25, "eval_precision": "fp32", "teachers": teachers},
+            "teachers": {"emoji-uig": rows}}
+
+
+def test_a_continuation_pairs_its_end_weights_with_the_committed_teacher_on_the_same_seeds(tmp_path, monkeypatch):
+    committed = json.loads((ROOT / SR.COMMITTED_CURVES).read_text())
+    name, current = "emoji-uig", ST._committed_accuracy("emoji")
+    folder = tmp_path / "benchmarks/results/quality/x-longer"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "benchmarks/results/train_proxies.json", tmp_path / "benchmarks/results/train_proxies.json")
+    monkeypatch.setattr(SR, "ROOT", tmp_path)
+    rel = "benchmarks/results/quality/x-longer"
+    (folder / "uig-long-curves.json").write_text(json.dumps(_continued(committed, name, current)))
+    assert ST.continuations(committed, rel)[name]["paired"] is None   # no diagnostic measured: none reported
+    base = [70.0, 71.0, 69.5, 70.5]
+    (folder / "metric-noise.json").write_text(json.dumps(_noise_file("benchmarks/assets/teachers", base, align=[15.0, 16.0])))
+    # lower by 1.0 on every seed but one: a clear paired improvement although the two seed ranges overlap
+    (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", [69.0, 70.0, 68.5, 69.7],
+                                                                       align=[16.0, 16.5])))
+    r = ST.continuations(committed, rel)[name]
+    p = r["paired"]
+    assert r["teacher_point"] == 70.0 and p["diff"] == [-1.0, -1.0, -1.0, -0.8] and p["diff_mean"] == -0.95
+    assert p["alignment"]["diff"] == [1.0, 0.5] and p["alignment"]["diff_mean"] == 0.75
+    assert p["diff_se"] == round(statistics.stdev(p["diff"]) / 2, 3) and p["better_beyond_noise"] is True
+    text = "\n".join(MD._continuation_table({"teacher_continuations": {name: r}}))
+    assert "x-longer" in text and "difference -0.95 ± 0.05" in text and "**better beyond noise**" in text
+    assert "continued 16.25, difference +0.75 ± 0.25." in text
+    # a difference inside two standard errors is not better
+    (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", [69.0, 72.0, 69.0, 70.7])))
+    p = ST.continuations(committed, rel)[name]["paired"]
+    assert p["better_beyond_noise"] is False and p["diff_mean"] == -0.075
+    assert "not better beyond noise" in "\n".join(MD._continuation_table({"teacher_continuations": {name: {**r, "paired": p}}}))
+    # refused: measured on another GPU, or on a different number of seeds
+    (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", base, gpu="H200")))
+    with pytest.raises(ValueError, match="not measured alike"):
+        ST.continuations(committed, rel)
+    (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", base[:3])))
+    with pytest.raises(ValueError, match="the same >= 2"):
+        ST.continuations(committed, rel)
+    assert ST.continuations(committed, None) == {} and MD._continuation_table({}) == []
+
+
+def test_plans_landed_on_a_continuation_are_counted_by_their_verify(tmp_path, monkeypatch):
+    monkeypatch.setattr(SR, "ROOT", tmp_path)
+    plans = tmp_path / "q/x/strategies-emoji-uig/work/plans"
+    plans.mkdir(parents=True)
+    assert ST.landed_plans("q/x", "emoji-uig") is None
+    for i, (ratio, first, verify) in enumerate([(0.646, True, True), (0.652, True, True), (0.641, True, False)]):
+        (plans / f"plan-a-s{i}.json").write_text(json.dumps({
+            "measured": {"ratio": ratio, "meets_budget": first, "verify": {"meets_budget": verify}},
+            "meta": {"inputs": {"profile": {"gpu": "H100"}}}}))
+    p = ST.landed_plans("q/x", "emoji-uig")
+    # a plan whose landing verify did not confirm the budget is not counted as landed
+    assert p == {"work": "q/x/strategies-emoji-uig/work", "plans": 3, "gpu": ["H100"], "landed": 2,
+                 "cut_min": 0.348, "cut_max": 0.359}
