@@ -188,6 +188,13 @@
 # (--resume-from benchmarks/assets/teachers --new-curve); the data in four calls (.whl + the emoji-uig weights + one
 # emoji.npz part in the start call, three `put` calls for the rest: a start call of 63.4 MiB was refused), then
 # `collect 570`: t2i 370 s, uig 165 s (h100-2026-12-07-plateau-proxy2).
+# 2026-12-07 15:37-15:58 UTC (H100, after three refused starts, 286 s): `start trials` with
+# screens/2026-12-07-plateau4-t2i.env (emoji-t2i 22 400 -> 35 900 steps, 752 s, then the paired 10-seed noise entries,
+# 52 + 51 s; the data in three calls: .whl + the committed t2i weights, emoji.npz, emoji-emb at 61 MiB with the tree),
+# then on the same lease `start evidence` TEACHERS=none TASKS=emoji-t2i T2I_NO_ABLATIONS=1 with the end weights put in
+# place of the committed ones (/tmp/carry/benchmarks/assets/teachers/emoji-t2i/unet/, their parts removed from /tmp/carry
+# and /tmp/work/.stage/parts so join_parts cannot restore the committed file) until `collect 420 phase` saw E3: the 18
+# plans in 298 s, then give_back (h100-2026-12-07-plateau4; its end weights are committed there and slimmed here).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -242,12 +249,13 @@ XATTN='attn2|attentions\.[0-9]+:remove'   # one word, run as given by job (no sh
 PROXY_RECIPE=${PROXY_RECIPE:---emoji-size 64 --width 64 --epochs 100}   # the committed proxies' train_proxies.py recipe
 
 # here, before and after the device calls of `start trials` with teacher entries only (not noise or proxy): the
-# committed weights those never read (three teachers, the mel proxy: 29 MB) set aside under .stage/slim and back,
-# so a call carries ~30 MB of data beside the tree and .whl instead of ~9 MB (2026-12-05: the data and resume
-# weights in 2 calls, not 8)
+# committed weights those never read (three teachers, the mel proxy, the candidate emoji-t2i teacher: 40 MB) set aside
+# under .stage/slim and back, so a call carries ~20 MB of data beside the tree instead of none (a run that needs one
+# of them carries it as .stage/parts, cut from the path it must have on the device)
 SLIM="benchmarks/assets/teachers/emoji-t2i/unet/diffusion_pytorch_model.safetensors
 benchmarks/assets/teachers/emoji-uig/unet/diffusion_pytorch_model.safetensors
-benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors benchmarks/assets/proxy-mel.safetensors"
+benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors benchmarks/assets/proxy-mel.safetensors
+benchmarks/results/quality/h100-2026-12-07-plateau4/emoji-t2i/unet/diffusion_pytorch_model.safetensors"
 slim() {
   local f
   for f in $SLIM; do
