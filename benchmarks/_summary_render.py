@@ -209,6 +209,11 @@ def _continued_row(n: str, r: dict) -> str:
             f"{'✓' if r['ladder_holds'] else '✗'} |")
 
 
+def _folders_of(rows: dict) -> str:
+    """The run folders the rows' files are in, each linked once."""
+    return ", ".join(sorted({_run_link(r["file"].rsplit("/", 1)[0]) for r in rows.values()}))
+
+
 _CONTINUED_HEAD = ["| teacher | measured | continued | curve (step: value) | plateau | trend (drift ± se; scatter) | "
                    "teacher vs final seeds | ladder |", "|---|---|---|---|---|---|---|---|"]
 
@@ -219,7 +224,7 @@ def _recheck_table(s: dict) -> list[str]:
     rows = {n: t["plateau_recheck"] for n, t in s["teachers"].items() if "plateau_recheck" in t}
     if not rows:
         return []
-    runs = ", ".join(sorted({_run_link(r["file"].rsplit("/", 1)[0]) for r in rows.values()}))
+    runs = _folders_of(rows)
     L = ["", f"**Plateau with the committed proxy** ({runs}): each of those teachers trained on from its committed "
          "weights with its last segment's settings, a new curve measured by the committed proxy whose first point is "
          "the committed teacher (sampling seed 0). The run is at least 25 % longer than the teacher's, so the rule's "
@@ -234,20 +239,17 @@ def _continuation_table(s: dict) -> list[str]:
     rows = s.get("teacher_continuations") or {}
     if not rows:
         return []
-    runs = ", ".join(sorted({_run_link(r["file"].rsplit("/", 1)[0]) for r in rows.values()}))
+    runs = _folders_of(rows)
     L = ["", f"**Trained on further** ({runs}): the same continuation, longer, so the rule's window lies well past the "
          "committed teacher: where the metric plateaus under the committed proxy. Its end weights are a candidate "
          "teacher, not the committed one: no comparison or headline has been distilled from them.", "", *_CONTINUED_HEAD]
     L += [_continued_row(n, r) for n, r in rows.items()]
     for n, r in rows.items():
-        p = r.get("plans")
-        if p:
+        if (p := r.get("plans")):
             L += ["", f"Plans landed on {n}'s continued weights for its comparison ({', '.join(p['gpu'])}; "
                   f"[work]({p['work']}/)): {p['landed']} of {p['plans']} meet the budget on the landing's verify, "
                   f"measured cuts {p['cut_min']:.1%}–{p['cut_max']:.1%}; not distilled yet."]
-    for n, r in rows.items():
-        p = r["paired"]
-        if p is None:
+        if (p := r["paired"]) is None:
             continue
         L += ["", f"Paired on {len(p['diff'])} sampling seeds ({p['device']}, {p['date'][:10]}; "
               + ", ".join(f"[JSON]({f})" for f in p["files"]) + f"), {n}'s {r['metric']}: committed teacher "
