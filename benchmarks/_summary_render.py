@@ -57,9 +57,9 @@ def _plateau_cell(t: dict) -> str:
     return cell
 
 
-def _adopted(trial: dict, committed: dict) -> bool:
-    """Is this trial the committed teacher (same steps and final metric)?"""
-    c = committed.get(trial["teacher"], {})
+def _adopted(trial: dict) -> bool:
+    """Was this trial adopted: is it the committed teacher beside it (same steps and final metric)?"""
+    c = trial.get("beside") or {}
     return c.get("steps") == trial["steps"] and c.get("final_mean") == trial["final_mean"]
 
 
@@ -221,34 +221,41 @@ _CONTINUED_HEAD = ["| teacher | measured | continued | curve (step: value) | pla
 def _recheck_table(s: dict) -> list[str]:
     """The plateau of the teachers whose curves used an earlier proxy, measured with the committed one on a curve
     continued from the committed weights (_summary_teachers.plateau_rechecks)."""
-    rows = {n: t["plateau_recheck"] for n, t in s["teachers"].items() if "plateau_recheck" in t}
+    rows = s.get("teacher_plateau_rechecks") or {}
     if not rows:
         return []
     runs = _folders_of(rows)
-    L = ["", f"**Plateau with the committed proxy** ({runs}): each of those teachers trained on from its committed "
-         "weights with its last segment's settings, a new curve measured by the committed proxy whose first point is "
-         "the committed teacher (sampling seed 0). The run is at least 25 % longer than the teacher's, so the rule's "
-         "window (its last 20 %) starts after that point. This verdict is the teacher's `plateau` in summary.json; the "
-         "continued weights are not adopted (every student distilled from the committed ones).", "", *_CONTINUED_HEAD]
+    L = ["", f"**Plateau with the committed proxy** ({runs}): each teacher whose curve used an earlier proxy, trained "
+         "on from the weights committed then with its last segment's settings, a new curve measured by the committed "
+         "proxy whose first point is that teacher (sampling seed 0). The run is at least 25 % longer than the "
+         "teacher's, so the rule's window (its last 20 %) starts after that point. This verdict is that teacher's "
+         "`plateau` in summary.json (under `teachers`, or `comparison_teachers` once a later teacher was adopted); "
+         "these continued weights were not adopted.", "", *_CONTINUED_HEAD]
     return L + [_continued_row(n, r) for n, r in rows.items()]
 
 
 def _continuation_table(s: dict) -> list[str]:
-    """The committed teachers trained on much further (_summary_teachers.continuations): a candidate teacher's
-    plateau and the paired-seed comparison with the committed one."""
+    """The committed teachers trained on much further (_summary_teachers.continuations): where the metric plateaus,
+    the paired-seed comparison with the teacher it resumed, and whether the end weights were adopted."""
     rows = s.get("teacher_continuations") or {}
     if not rows:
         return []
     runs = _folders_of(rows)
-    L = ["", f"**Trained on further** ({runs}): the same continuation, longer, so the rule's window lies well past the "
-         "committed teacher: where the metric plateaus under the committed proxy. Its end weights are a candidate "
-         "teacher, not the committed one: no comparison or headline has been distilled from them.", "", *_CONTINUED_HEAD]
+    L = ["", f"**Trained on further** ({runs}): the same continuation from the teacher committed then, longer, so the "
+         "rule's window lies well past it: where the metric plateaus under the committed proxy.", "", *_CONTINUED_HEAD]
     L += [_continued_row(n, r) for n, r in rows.items()]
     for n, r in rows.items():
+        # the comparison distilled from these weights only once the task's comparison teacher has their steps
+        distilled = s.get("comparison_teachers", {}).get(n, {}).get("steps") == r["steps"]
+        now = "**the committed teacher now** (its curve above is the one in curves.json)"
+        L += ["", f"{n}'s end weights are " + (now if r["adopted"] else "a candidate teacher, not the committed one")
+              + ("; the comparison below distilled from them." if distilled else
+                 "; the comparison and headline below still distilled from the teacher it resumed.")]
         if (p := r.get("plans")):
             L += ["", f"Plans landed on {n}'s continued weights for its comparison ({', '.join(p['gpu'])}; "
                   f"[work]({p['work']}/)): {p['landed']} of {p['plans']} meet the budget on the landing's verify, "
-                  f"measured cuts {p['cut_min']:.1%}–{p['cut_max']:.1%}; not distilled yet."]
+                  f"measured cuts {p['cut_min']:.1%}–{p['cut_max']:.1%}"
+                  + ("." if distilled else "; not distilled yet.")]
         if (p := r["paired"]) is None:
             continue
         L += ["", f"Paired on {len(p['diff'])} sampling seeds ({p['device']}, {p['date'][:10]}; "
@@ -309,19 +316,21 @@ def _teacher_section(s: dict) -> list[str]:
     trials = s.get("teacher_trials") or []
     if trials:
         L += ["", "Teacher settings tried (the adopted ones marked; a trial resumed from another's weights lists its "
-              "segments' steps, its machine and date are the last segment's):", "",
-              "| trial | teacher | dropout | EMA | trained | steps | final | committed teacher | plateau | trend |",
+              "segments' steps, its machine and date are the last segment's; beside each, the committed teacher "
+              "measured with the trial's proxy):", "",
+              "| trial | teacher | dropout | EMA | trained | steps | final | committed teacher (same proxy) | plateau "
+              "| trend |",
               "|---|---|---|---|---|---|---|---|---|---|"]
         for t in trials:
-            c = s["teachers"].get(t["teacher"], {})
+            c = t.get("beside") or {}
             align = (f"; alignment {t['alignment_final_mean']:.2f} vs {c['alignment_final_mean']:.2f}"
                      if "alignment_final_mean" in t and "alignment_final_mean" in c else "")
-            mark = " (adopted)" if _adopted(t, s["teachers"]) else ""
+            mark = " (adopted)" if _adopted(t) else ""
             L.append(f"| [{t['label']}]({t['file']}){mark} | {t['teacher']} | {t['dropout']} | {t['ema_decay']} | "
                      f"{t['device']}, {t['date'][:10]} | {_steps_cell(t)} | {t['metric']} {t['final_mean']:.1f} ± "
-                     f"{t['final_std']:.1f} ({t['eval_precision']}){align} | {c.get('final_mean', float('nan')):.1f} ± "
-                     f"{c.get('final_std', float('nan')):.1f} ({c.get('eval_precision', '?')}) | "
-                     f"{_plateau_cell(t)} | {_trend_cell(t['plateau_trend'])} |")
+                     f"{t['final_std']:.1f} ({t['eval_precision']}){align} | "
+                     + (f"{c['final_mean']:.1f} ± {c['final_std']:.1f} ({c['eval_precision']}, {c['steps']} steps)"
+                        if c else "none") + f" | {_plateau_cell(t)} | {_trend_cell(t['plateau_trend'])} |")
     for name, m in s.get("teacher_metric_noise", {}).items():
         t = m.get("teacher_on_gpu")
         L += ["", f"Metric noise of {name} " + _noise_text(m)

@@ -189,7 +189,14 @@ COMMITTED_CURVES = "benchmarks/assets/teachers/curves.json"
 EARLIER_CURVES = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers/committed-until-2026-12-05-curves.json"
 
 
-COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CURVES, "notes-uag": COMMITTED_CURVES}
+# the committed curves from 2026-12-05 until emoji-t2i's plateaued teacher (PLATEAU_CONTINUED's end weights) was
+# adopted on 2026-12-07: every emoji-t2i comparison and headline so far distilled from the 22 400-step teacher in
+# it, and the rechecks and the continuation were trained on from it
+CURVES_UNTIL_1207 = "benchmarks/results/quality/teacher-curves/committed-until-2026-12-07.json"
+
+
+COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": CURVES_UNTIL_1207,
+                       "notes-uag": COMMITTED_CURVES}
 
 
 # the text-to-image headline candidates, (name, folder, criterion of the row, curves of the teacher it distilled
@@ -198,68 +205,70 @@ COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CUR
 # (10 000 steps) stay listed: plans that keep every cross-attention, the prompt-aware criterion, longer distillations
 HEADLINE_T2I = [
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{PROXY2_RUN}/strategies-emoji-t2i", "ld-pruner",
-     COMMITTED_CURVES),
+     CURVES_UNTIL_1207),
     ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows)", f"{PROXY2_RUN}/strategies-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
+     "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows, previous proxy)", f"{NEW_RUN}/strategies-emoji-t2i",
-     "ld-pruner", COMMITTED_CURVES),
-    ("LD-Pruner latency-aware, 2800 steps", f"{HEADLINE_RUN}/headline-2800-emoji-t2i", "ld-pruner", COMMITTED_CURVES),
+     "ld-pruner", CURVES_UNTIL_1207),
+    ("LD-Pruner latency-aware, 2800 steps", f"{HEADLINE_RUN}/headline-2800-emoji-t2i", "ld-pruner", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans keeping every cross-attention, 2800 steps",
-     f"{PROMPT_HEADLINE_RUN}/headline-2800-prompt-xattn-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{PROMPT_HEADLINE_RUN}/headline-2800-prompt-xattn-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the same plans (seed 0), 2800 steps at lr 1e-3", f"{PROMPT_HEADLINE_RUN}/screen-2800-prompt-xattn-lr1e-3-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
+     "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the same plans (seed 0), 2800 steps at lr 2e-4", f"{PROMPT_HEADLINE_RUN}/screen-2800-prompt-xattn-lr2e-4-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
-    ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 2800 steps", PROMPT_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+     "ld-pruner-prompt", CURVES_UNTIL_1207),
+    ("LD-Pruner + prompt effect (ld-pruner-prompt) plans, 2800 steps", PROMPT_S0_2, "ld-pruner-prompt",
+     CURVES_UNTIL_1207),
     ("the same ld-pruner-prompt plans, 2800 steps, EMA 0.995 of the student",
-     f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{LEVERS_RUN}/headline-2800-prompt-ema-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("LD-Pruner latency-aware, 2800 steps at lr 1e-3", f"{LEVERS_RUN}/headline-2800-lr1e-3-emoji-t2i", "ld-pruner",
-     COMMITTED_CURVES),
-    ("ld-pruner-prompt plans, 2800 steps, no caption dropout", NODROP_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+     CURVES_UNTIL_1207),
+    ("ld-pruner-prompt plans, 2800 steps, no caption dropout", NODROP_S0_2, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans, 2800 steps, output-KD weight 3", f"{LOSSES_RUN}/headline-2800-prompt-out3-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
+     "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans, 2800 steps, no caption dropout, output-KD weight 0.5",
-     f"{LOSSES_RUN}/headline-2800-prompt-nodrop-out05-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{LOSSES_RUN}/headline-2800-prompt-nodrop-out05-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans, 2800 steps, no caption dropout, batch 256",
-     f"{NODROP_RUN}/headline-2800-prompt-nodrop-b256-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{NODROP_RUN}/headline-2800-prompt-nodrop-b256-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans, 2800 steps, no caption dropout, lr 1e-3",
-     f"{NODROP_RUN}/headline-2800-prompt-nodrop-lr1e3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{NODROP_RUN}/headline-2800-prompt-nodrop-lr1e3-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans re-landed with at most 4 cross-attentions removed (cap chosen after seeing these seeds), "
-     "2800 steps, no caption dropout", CAP4_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+     "2800 steps, no caption dropout", CAP4_S0_2, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans re-landed with at most 3 cross-attentions removed, 2800 steps, no caption dropout",
-     f"{CAP_RUN}/headline-2800-prompt-nodrop-cap3-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{CAP_RUN}/headline-2800-prompt-nodrop-cap3-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 recipe on fresh seeds 3-5, 2800 steps, no caption dropout", CAP4_S3_5, "ld-pruner-prompt",
-     COMMITTED_CURVES),
+     CURVES_UNTIL_1207),
     ("the cap-4 recipe on fresh seeds 6-8, 2800 steps, no caption dropout", CAP4_S6_8, "ld-pruner-prompt",
-     COMMITTED_CURVES),
+     CURVES_UNTIL_1207),
     ("seeds 3-5 planned again without the cap (no plan exceeded it: they differ by the landing's measurements), "
-     "2800 steps, no caption dropout", NOCAP_S3_5, "ld-pruner-prompt", COMMITTED_CURVES),
+     "2800 steps, no caption dropout", NOCAP_S3_5, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans of seeds 3-5, 2800 steps, no caption dropout, half the rows on blended captions (KD only)",
-     f"{CAPTION_MIX_RUN}/mix05-cap4-s345-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
+     f"{CAPTION_MIX_RUN}/mix05-cap4-s345-emoji-t2i", "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 recipe on every seed it was distilled with: 0-2, the cap chosen on them, and 3-8, fresh",
-     (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8), "ld-pruner-prompt", COMMITTED_CURVES),
+     (CAP4_S0_2, CAP4_S3_5, CAP4_S6_8), "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("ld-pruner-prompt plans without a cap, no caption dropout, on every seed it was distilled with",
-     (NODROP_S0_2, NOCAP_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
+     (NODROP_S0_2, NOCAP_S3_5), "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans of seeds 0-2, 2800 steps, no caption dropout, min-SNR-5 weighting of the task and output KD",
-     SNR5_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+     SNR5_S0_2, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans of seeds 3-5, 2800 steps, no caption dropout, min-SNR-5 weighting of the task and output KD",
-     SNR5_S3_5, "ld-pruner-prompt", COMMITTED_CURVES),
+     SNR5_S3_5, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans with min-SNR-5 weighting (`--snr-gamma 5`) on every seed it was distilled with",
-     (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt", COMMITTED_CURVES),
+     (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 recipe with at most one up_blocks.2 modification (`--cap '^up_blocks\\.2\\.=1'`, plans re-landed from the "
-     "same scores), seeds 0-8", U2CAP, "ld-pruner-prompt", COMMITTED_CURVES),
+     "same scores), seeds 0-8", U2CAP, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans of seeds 0-2 (landed on an H100), min-SNR-5, feature-KD weight 0.1 (`--lambda-feat 0.1`), "
-     "distilled on an H200", FEAT01_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
+     "distilled on an H200", FEAT01_S0_2, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans of seeds 3-4 (landed on an H100), min-SNR-5, feature-KD weight 0.1, distilled on an H200",
-     FEAT01_S3_4, "ld-pruner-prompt", COMMITTED_CURVES),
+     FEAT01_S3_4, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans (landed on an H100) with min-SNR-5 and feature-KD weight 0.1 on every seed it was distilled with",
-     (FEAT01_S0_2, FEAT01_S3_4), "ld-pruner-prompt", COMMITTED_CURVES),
+     (FEAT01_S0_2, FEAT01_S3_4), "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the min-SNR-5 recipe's seed 0 distilled again on an H200 (its row above: an H100)", SNR5_H200_S0,
-     "ld-pruner-prompt", COMMITTED_CURVES),
+     "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 (`--lambda-feat 0.1`) on seeds 0-8 (hypotheses "
-     "written before the run)", FEAT01_H100, "ld-pruner-prompt", COMMITTED_CURVES),
+     "written before the run)", FEAT01_H100, "ld-pruner-prompt", CURVES_UNTIL_1207),
     ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 on seeds 0-5, distilled again on one GPU type and scored "
-     "with the committed emoji proxy (hypotheses written before the run)", PROXY2_H100, "ld-pruner-prompt", COMMITTED_CURVES),
+     "with the committed emoji proxy (hypotheses written before the run)", PROXY2_H100, "ld-pruner-prompt",
+     CURVES_UNTIL_1207),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{RUN}/strategies-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 960 steps", f"{RUN}/keep-xattn-emoji-t2i", "ld-pruner", EARLIER_CURVES),
     ("every cross-attention kept out of the plan, 1250 steps", f"{RUN}/keep-xattn-1250-emoji-t2i", "ld-pruner",

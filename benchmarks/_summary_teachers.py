@@ -104,8 +104,10 @@ def noise_with_teachers() -> dict:
             for name, m in metric_noise().items()}
 
 
-def teacher_trials(pattern: str = TRIALS) -> list[dict]:
-    """Each trial curve (one teacher per file) summarised like a committed teacher, with its settings."""
+def teacher_trials(pattern: str = TRIALS, beside: tuple[dict, ...] = ()) -> list[dict]:
+    """Each trial curve (one teacher per file) summarised like a committed teacher, with its settings and
+    (``beside``) the first of these ``teachers()`` summaries whose teacher was measured with the trial's proxy:
+    what its numbers compare with (a teacher measured with another proxy does not)."""
     out = []
     for f in sorted(R.ROOT.glob(pattern)):
         curves = json.loads(f.read_text())
@@ -118,8 +120,16 @@ def teacher_trials(pattern: str = TRIALS) -> list[dict]:
                         **{k: rec[k] for k in ("steps", "train_s", "plateau", "plateau_detail", "plateau_trend", "metric",
                                                "final_mean", "final_std", "device", "date")},
                         "eval_precision": rec["eval_precision"], **({"shadow": rec["shadow"]} if "shadow" in rec else {}),
-                        **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {})})
+                        **({"alignment_final_mean": rec["alignment_final_mean"]} if "alignment_final_mean" in rec else {}),
+                        "proxy_accuracy": rec["proxy_accuracy"], "beside": _beside(name, rec, beside)})
     return out
+
+
+def _beside(name: str, rec: dict, teachers_by_file: tuple[dict, ...]) -> dict | None:
+    """The first committed teacher ``name`` of these whose numbers share the proxy of ``rec``."""
+    keep = ("steps", "final_mean", "final_std", "eval_precision", "alignment_final_mean")
+    return next(({k: t[name][k] for k in keep if k in t[name]} for t in teachers_by_file
+                 if name in t and t[name]["proxy_accuracy"] == rec["proxy_accuracy"]), None)
 
 
 def trial_metric_noise(pattern: str = TRIAL_METRIC_NOISE) -> list[dict]:
@@ -248,13 +258,19 @@ def landed_plans(folder: str, name: str) -> dict | None:
             "cut_min": round(min(cuts), 4), "cut_max": round(max(cuts), 4)}
 
 
-def continuations(committed: dict, folder: str | None = PLATEAU_CONTINUED) -> dict:
-    """Per teacher: the committed weights trained on much longer than a recheck (where the metric
-    plateaus under the committed proxy; a candidate teacher, not the one any student distilled from),
-    with the paired-seed comparison of its end weights against the committed teacher and any plans
-    already landed on them."""
-    return {n: {**r, "paired": paired_noise(folder, n), "plans": landed_plans(folder, n)}
-            for n, r in _continued_files(committed, folder).items()}
+def continuations(resumed: dict, committed: dict, folder: str | None = PLATEAU_CONTINUED) -> dict:
+    """Per teacher: the weights committed then (``resumed``, a curves file) trained on much longer than
+    a recheck (where the metric plateaus under the committed proxy), with the paired-seed comparison
+    of its end weights against the teacher it resumed, any plans already landed on them, and whether
+    they are the committed teacher now (``committed``: its entry has the continuation's steps and
+    training date)."""
+    now = committed["teachers"]
+
+    def adopted(n: str, r: dict) -> bool:
+        return n in now and (now[n]["steps_done"], now[n].get("trained", committed)["date"]) == (r["steps"], r["date"])
+
+    return {n: {**r, "paired": paired_noise(folder, n), "plans": landed_plans(folder, n), "adopted": adopted(n, r)}
+            for n, r in _continued_files(resumed, folder).items()}
 
 
 def with_rechecks(teach: dict, rechecks: dict) -> dict:

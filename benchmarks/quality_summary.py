@@ -24,8 +24,8 @@ import sys
 import _summary_runs as R
 from _summary_proxies import proxies, proxy_agreement, proxy_recipe_sweeps, proxy_repeats, proxy_sweep
 from _summary_render import render
-from _summary_runs import (BEGIN, COMMITTED_CURVES, COMPARISON_TEACHERS, END, SCHEMA, SOURCES, SUMMARY, _strategy_run,
-                           load)
+from _summary_runs import (BEGIN, COMMITTED_CURVES, COMPARISON_TEACHERS, CURVES_UNTIL_1207, END, SCHEMA, SOURCES,
+                           SUMMARY, _strategy_run, load)
 from _summary_t2i import headlines, lever_pairs, plan_screen
 from _summary_teachers import (comparison_teachers, continuations, noise_with_teachers, plateau_rechecks, teacher_trials,
                                teachers, trial_metric_noise, weight_drift, with_rechecks)
@@ -63,18 +63,25 @@ def comparisons(sources: dict[str, str]) -> tuple[list[dict], dict]:
 
 def build() -> dict:
     # one summary per curves file: the comparison teachers are mostly the committed ones
-    curves = {path: load(path) for path in {COMMITTED_CURVES, *COMPARISON_TEACHERS.values()}}
+    curves = {path: load(path) for path in {COMMITTED_CURVES, CURVES_UNTIL_1207, *COMPARISON_TEACHERS.values()}}
     by_file = {path: teachers(c) for path, c in curves.items()}
-    # the committed teachers' plateau under the committed proxy, where their own curves used an earlier one
-    teach = by_file[COMMITTED_CURVES] = with_rechecks(by_file[COMMITTED_CURVES], plateau_rechecks(curves[COMMITTED_CURVES]))
+    # the committed teachers' plateau under the committed proxy, where their own curves used an earlier one; the
+    # rechecks and the continuation resumed the teachers committed before emoji-t2i's continuation was adopted
+    before = curves[CURVES_UNTIL_1207]
+    rechecks = plateau_rechecks(before)
+    for path in (COMMITTED_CURVES, CURVES_UNTIL_1207):
+        by_file[path] = with_rechecks(by_file[path], rechecks)
+    teach = by_file[COMMITTED_CURVES]
     used = {task: by_file[path][task] for task, path in COMPARISON_TEACHERS.items()}
     rows, here = comparisons(SOURCES)
     tp = load("benchmarks/results/train_proxies.json")
     return {"schema": SCHEMA, "runs": SOURCES, "proxies": proxies(tp),
             "proxy_sweep": proxy_sweep(), "proxy_recipe_sweeps": proxy_recipe_sweeps(), "proxy_repeats": proxy_repeats(tp),
-            "teachers": teach, "teacher_trials": teacher_trials(), "teacher_metric_noise": noise_with_teachers(),
+            "teachers": teach, "teacher_trials": teacher_trials(beside=(teach, by_file[CURVES_UNTIL_1207])),
+            "teacher_metric_noise": noise_with_teachers(),
             "teacher_trial_metric_noise": trial_metric_noise(),
-            "teacher_weight_drift": weight_drift(), "teacher_continuations": continuations(curves[COMMITTED_CURVES]),
+            "teacher_weight_drift": weight_drift(), "teacher_plateau_rechecks": rechecks,
+            "teacher_continuations": continuations(before, curves[COMMITTED_CURVES]),
             "comparison_teachers": comparison_teachers(used),
             "comparisons": rows, "teacher_metric_in_comparison_runs": here, "proxy_agreement": proxy_agreement(),
             "headlines": (head := headlines(rows, here, used)), "plan_screen": plan_screen(),

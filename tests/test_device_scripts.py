@@ -8,8 +8,7 @@ SCRIPT = ROOT / "benchmarks" / "device" / "quality_session.sh"
 SLIMMED = ["benchmarks/assets/teachers/emoji-t2i/unet/diffusion_pytorch_model.safetensors",
            "benchmarks/assets/teachers/emoji-uig/unet/diffusion_pytorch_model.safetensors",
            "benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors",
-           "benchmarks/assets/proxy-mel.safetensors",
-           "benchmarks/results/quality/h100-2026-12-07-plateau4/emoji-t2i/unet/diffusion_pytorch_model.safetensors"]
+           "benchmarks/assets/proxy-mel.safetensors"]
 
 
 def test_slim_sets_the_unread_weights_aside_and_back_without_touching_the_rest(tmp_path):

@@ -54,9 +54,14 @@ def test_summary_schema_and_derived_verdicts():
         assert 0 <= n["landed"] <= n["plans"] and n["cut_min"] <= n["cut_max"]
     h = s["headlines"]["text_to_image"]
     assert h["targets"]["alignment >= -5 %"] == (h["alignment_ratio"] >= 0.95)
-    # each headline says whether its teacher is at a plateau, by the verdict the teachers' part reports
-    assert h["teacher_plateau"] == s["teachers"]["emoji-t2i"]["plateau"]
-    assert s["headlines"]["audio"]["teacher_plateau"] == s["teachers"]["notes-uag"]["plateau"]
+    # each headline says whether the teacher it distilled from (its task's comparison teacher, which is the committed
+    # one or the one committed before it) is at a plateau, by the verdict the teachers' part reports
+    assert h["teacher_plateau"] == s["comparison_teachers"]["emoji-t2i"]["plateau"]
+    assert s["headlines"]["audio"]["teacher_plateau"] == s["comparison_teachers"]["notes-uag"]["plateau"]
+    for n, c in s["comparison_teachers"].items():
+        t = s["teachers"][n]
+        if c["steps"] == t["steps"]:
+            assert c["plateau"] == t["plateau"]
     # the lead variant is chosen by the stated rule, from the variants listed beside it
     # (among the 3-seed ones distilled from the comparison's teacher: an earlier teacher's or a one-seed variant never
     # leads, nor a run pooled into a variant of all its recipe's seeds)
@@ -111,7 +116,8 @@ def test_merge_curves_keeps_when_each_teacher_was_trained():
 def test_check_fails_when_the_readme_section_is_edited(tmp_path, monkeypatch):
     root = tmp_path / "repo"
     for rel in ("README.md", SR.SUMMARY, "benchmarks/results/train_proxies.json", "benchmarks/assets/teachers/curves.json",
-                SR.METRIC_NOISE, SR.EARLIER_CURVES, "benchmarks/assets/proxy-emoji.safetensors", "benchmarks/assets/proxy-emoji.json",
+                SR.METRIC_NOISE, SR.EARLIER_CURVES, SR.CURVES_UNTIL_1207, "benchmarks/assets/proxy-emoji.safetensors",
+                "benchmarks/assets/proxy-emoji.json",
                 SR.PROXY_AGREEMENT):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
@@ -206,6 +212,19 @@ def test_teacher_trials_carry_their_settings_and_verdicts():
         assert t["label"] == Path(t["file"]).name.removesuffix("-curves.json")
         assert t["segment_steps"] == [g["steps"] for g in raw["segments"]]
         assert t["segment_lr_scales"] == [g.get("lr_scale", 1.0) for g in raw["segments"]]
+    # beside each trial: the committed teacher measured with its proxy, else the one committed before (never a
+    # teacher measured with another proxy)
+    s = QS.build()
+    before = ST.teachers(json.loads((ROOT / SR.CURVES_UNTIL_1207).read_text()))
+    for t in s["teacher_trials"]:
+        now, then = s["teachers"][t["teacher"]], before[t["teacher"]]
+        ref = now if now["proxy_accuracy"] == t["proxy_accuracy"] else then
+        if ref["proxy_accuracy"] != t["proxy_accuracy"]:
+            assert t["beside"] is None
+        else:
+            assert (t["beside"]["steps"], t["beside"]["final_mean"]) == (ref["steps"], ref["final_mean"])
+    assert any(t["beside"] and t["beside"]["steps"] != s["teachers"][t["teacher"]]["steps"]
+               for t in s["teacher_trials"])
     resumed = next(t for t in trials if len(t["segment_steps"]) > 1)
     assert sum(resumed["segment_steps"]) == resumed["steps"]
     assert MD._steps_cell({**resumed, "segment_steps": [resumed["steps"]]}) == str(resumed["steps"])
@@ -257,14 +276,14 @@ def test_trials_and_teachers_name_their_eval_precision_and_shadow():
     assert MD._plateau_cell(t) == "yes (2.6 vs 4.3, fp32); bf16 shadow: no (14.7 vs 4.3)"
     assert MD._plateau_cell({"plateau": False, "plateau_detail": {"window_range": 20.2, "seed_range": 5.3}}) \
         == "**no** (20.2 vs 5.3, bf16)"
-    # a trial is marked adopted exactly when it is the committed teacher (same steps and final value)
+    # a trial is marked adopted exactly when it is the committed teacher beside it (same steps and final value)
     s = QS.build()
     text = MD.render(s)
-    adopted = [t for t in trials if MD._adopted(t, s["teachers"])]
+    adopted = [t for t in s["teacher_trials"] if MD._adopted(t)]
     assert len(adopted) == text.count(") (adopted) |")
     for t in adopted:
         assert f"[{t['label']}]({t['file']}) (adopted)" in text
-    assert not MD._adopted({**adopted[0], "final_mean": adopted[0]["final_mean"] + 1}, s["teachers"]) if adopted else True
+    assert not MD._adopted({**adopted[0], "final_mean": adopted[0]["final_mean"] + 1}) if adopted else True
 
 
 def test_fp32_metric_noise_reports_the_bf16_rounding_on_the_same_seeds():
@@ -659,7 +678,7 @@ def test_a_plateau_recheck_continues_the_committed_teacher_with_the_committed_pr
     failed = ST.with_rechecks(teach, {name: {**r, "plateau": False}, "notes-uag": {**r, "plateau": False}})
     assert failed[name]["plateau"] is False and failed["notes-uag"]["plateau"] == teach["notes-uag"]["plateau"]
     assert "plateau_recheck" not in failed["notes-uag"]
-    text = "\n".join(MD._recheck_table({"teachers": failed}))
+    text = "\n".join(MD._recheck_table({"teacher_plateau_rechecks": {name: r}}))
     assert f"| {name} |" in text and "70.0 vs 68.0–71.5: not beaten" in text and "x-plateau" in text
     # refused: another proxy, or a run that did not start from the committed teacher
     (folder / "uig-p-curves.json").write_text(json.dumps(_continued(committed, name, 0.5)))
@@ -689,13 +708,13 @@ def test_a_continuation_pairs_its_end_weights_with_the_committed_teacher_on_the_
     monkeypatch.setattr(SR, "ROOT", tmp_path)
     rel = "benchmarks/results/quality/x-longer"
     (folder / "uig-long-curves.json").write_text(json.dumps(_continued(committed, name, current)))
-    assert ST.continuations(committed, rel)[name]["paired"] is None   # no diagnostic measured: none reported
+    assert ST.continuations(committed, committed, rel)[name]["paired"] is None   # no diagnostic measured: none reported
     base = [70.0, 71.0, 69.5, 70.5]
     (folder / "metric-noise.json").write_text(json.dumps(_noise_file("benchmarks/assets/teachers", base, align=[15.0, 16.0])))
     # lower by 1.0 on every seed but one: a clear paired improvement although the two seed ranges overlap
     (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", [69.0, 70.0, 68.5, 69.7],
                                                                        align=[16.0, 16.5])))
-    r = ST.continuations(committed, rel)[name]
+    r = ST.continuations(committed, committed, rel)[name]
     p = r["paired"]
     assert r["teacher_point"] == 70.0 and p["diff"] == [-1.0, -1.0, -1.0, -0.8] and p["diff_mean"] == -0.95
     assert p["alignment"]["diff"] == [1.0, 0.5] and p["alignment"]["diff_mean"] == 0.75
@@ -703,19 +722,33 @@ def test_a_continuation_pairs_its_end_weights_with_the_committed_teacher_on_the_
     text = "\n".join(MD._continuation_table({"teacher_continuations": {name: r}}))
     assert "x-longer" in text and "difference -0.95 ± 0.05" in text and "**better beyond noise**" in text
     assert "continued 16.25, difference +0.75 ± 0.25." in text
+    # adopted exactly when the committed teacher has the continuation's steps and training date; the comparison
+    # distilled from it once the task's comparison teacher has those steps
+    assert r["adopted"] is False and f"{name}'s end weights are a candidate teacher, not the committed one" in text
+    now = {**committed, "teachers": {**committed["teachers"], name: {
+        **committed["teachers"][name], "steps_done": r["steps"], "trained": {"date": r["date"]}}}}
+    adopted = ST.continuations(committed, now, rel)[name]
+    assert adopted["adopted"] is True
+    later = {"teacher_continuations": {name: adopted}, "comparison_teachers": {name: {"steps": r["steps"]}}}
+    text = "\n".join(MD._continuation_table(later))
+    assert "**the committed teacher now**" in text and "the comparison below distilled from them." in text
+    assert "still distilled from the teacher it resumed" in "\n".join(
+        MD._continuation_table({"teacher_continuations": {name: adopted}}))
+    stale = {**now, "teachers": {**now["teachers"], name: {**now["teachers"][name], "trained": {"date": "2026-01-01"}}}}
+    assert ST.continuations(committed, stale, rel)[name]["adopted"] is False
     # a difference inside two standard errors is not better
     (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", [69.0, 72.0, 69.0, 70.7])))
-    p = ST.continuations(committed, rel)[name]["paired"]
+    p = ST.continuations(committed, committed, rel)[name]["paired"]
     assert p["better_beyond_noise"] is False and p["diff_mean"] == -0.075
     assert "not better beyond noise" in "\n".join(MD._continuation_table({"teacher_continuations": {name: {**r, "paired": p}}}))
     # refused: measured on another GPU, or on a different number of seeds
     (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", base, gpu="H200")))
     with pytest.raises(ValueError, match="not measured alike"):
-        ST.continuations(committed, rel)
+        ST.continuations(committed, committed, rel)
     (folder / "metric-noise-2.json").write_text(json.dumps(_noise_file("/tmp/results/trials/x", base[:3])))
     with pytest.raises(ValueError, match="the same >= 2"):
-        ST.continuations(committed, rel)
-    assert ST.continuations(committed, None) == {} and MD._continuation_table({}) == []
+        ST.continuations(committed, committed, rel)
+    assert ST.continuations(committed, committed, None) == {} and MD._continuation_table({}) == []
 
 
 def test_plans_landed_on_a_continuation_are_counted_by_their_verify(tmp_path, monkeypatch):

@@ -194,7 +194,11 @@
 # then on the same lease `start evidence` TEACHERS=none TASKS=emoji-t2i T2I_NO_ABLATIONS=1 with the end weights put in
 # place of the committed ones (/tmp/carry/benchmarks/assets/teachers/emoji-t2i/unet/, their parts removed from /tmp/carry
 # and /tmp/work/.stage/parts so join_parts cannot restore the committed file) until `collect 420 phase` saw E3: the 18
-# plans in 298 s, then give_back (h100-2026-12-07-plateau4; its end weights are committed there and slimmed here).
+# plans in 298 s, then give_back (h100-2026-12-07-plateau4; its end weights were committed there, and adopted as the
+# emoji-t2i teacher in benchmarks/assets/teachers on 2026-12-07 18:00 UTC).
+# 2026-12-07 16:58-18:37 UTC: seventeen start calls for screens/2026-12-08-t2i-comparisons-plateau4.env got no
+# machine: eleven refusals (nvidia-h100-x1 90 s each, nvidia-h200 90 or 180 s) and six calls inside a lock-out (15 s),
+# 1 441 s of the 1 800 in all; below ~650 s the comparison no longer fit. Both plans stay for the next lease.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -249,13 +253,12 @@ XATTN='attn2|attentions\.[0-9]+:remove'   # one word, run as given by job (no sh
 PROXY_RECIPE=${PROXY_RECIPE:---emoji-size 64 --width 64 --epochs 100}   # the committed proxies' train_proxies.py recipe
 
 # here, before and after the device calls of `start trials` with teacher entries only (not noise or proxy): the
-# committed weights those never read (three teachers, the mel proxy, the candidate emoji-t2i teacher: 40 MB) set aside
+# committed weights those never read (three teachers, the mel proxy: 30 MB) set aside
 # under .stage/slim and back, so a call carries ~20 MB of data beside the tree instead of none (a run that needs one
 # of them carries it as .stage/parts, cut from the path it must have on the device)
 SLIM="benchmarks/assets/teachers/emoji-t2i/unet/diffusion_pytorch_model.safetensors
 benchmarks/assets/teachers/emoji-uig/unet/diffusion_pytorch_model.safetensors
-benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors benchmarks/assets/proxy-mel.safetensors
-benchmarks/results/quality/h100-2026-12-07-plateau4/emoji-t2i/unet/diffusion_pytorch_model.safetensors"
+benchmarks/assets/teachers/notes-uag/unet/diffusion_pytorch_model.safetensors benchmarks/assets/proxy-mel.safetensors"
 slim() {
   local f
   for f in $SLIM; do
