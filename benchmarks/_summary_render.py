@@ -259,12 +259,12 @@ def _continuation_table(s: dict) -> list[str]:
         if (p := r["paired"]) is None:
             continue
         L += ["", f"Paired on {len(p['diff'])} sampling seeds ({p['device']}, {p['date'][:10]}; "
-              + ", ".join(f"[JSON]({f})" for f in p["files"]) + f"), {n}'s {r['metric']}: committed teacher "
+              + ", ".join(f"[JSON]({f})" for f in p["files"]) + f"), {n}'s {r['metric']}: the teacher it resumed ({r['from_step']} steps) "
               f"{statistics.fmean(p['committed']):.2f}, continued {statistics.fmean(p['continued']):.2f}; difference "
               f"{p['diff_mean']:+.2f} ± {p['diff_se']:.2f} (mean ± standard error): "
               + ("**better beyond noise** (below −2 SE, the reading fixed before the run)" if p["better_beyond_noise"]
                  else "not better beyond noise (the reading fixed before the run: below −2 SE)")
-              + (f". Alignment on the same samples (higher is better; no reading fixed for it): committed "
+              + (f". Alignment on the same samples (higher is better; no reading fixed for it): resumed "
                  f"{statistics.fmean(al['committed']):.2f}, continued {statistics.fmean(al['continued']):.2f}, difference "
                  f"{al['diff_mean']:+.2f} ± {al['diff_se']:.2f}." if (al := p.get("alignment")) else ".")]
     return L
