@@ -186,3 +186,26 @@ def test_screen_entries_run_side_by_side_then_one_table_pass_per_name_with_every
         f"--group 0=a.json,g.json --known --no-final --k 3 --rows-from {results}/quality/r/work/rows "
         f"--rows-from {results}/quality/p/work/rows")
     assert (results / "DONE").is_file()
+
+
+def test_evidence_takes_committed_plans_and_passes_the_rows_of_a_cut_off_run(tmp_path):
+    work, results = tmp_path / "work", tmp_path / "results"
+    plans = work / "committed/strategies-emoji-t2i/work/plans"
+    plans.mkdir(parents=True)
+    (plans / "plan-a.json").write_text("{}")
+    (results / "logs").mkdir(parents=True)
+    env = {"PATH": "/usr/bin:/bin", "W": str(work), "R": str(results), "DRY_RUN": "1", "PLANS_FROM": "committed",
+           "TEACHERS": "none", "TASKS": "emoji-t2i", "T2I_NO_ABLATIONS": "1"}
+
+    def train_cmd(extra: dict) -> str:
+        log = subprocess.run(["bash", str(SCRIPT), "evidence"], cwd=work, env={**env, **extra}, check=True,
+                             capture_output=True, text=True).stdout
+        assert "DRY plan-emoji-t2i" not in log   # the committed plans, not planned again
+        return next(line for line in log.splitlines() if line.startswith("DRY train-emoji-t2i: "))
+
+    plain = train_cmd({})
+    assert (results / "quality/strategies-emoji-t2i/work/plans/plan-a.json").is_file()
+    assert "--rows-from" not in plain and "--no-ablations" in plain
+    rows = "committed/strategies-emoji-t2i/work/rows"
+    cmd = train_cmd({"STRAT_ROWS_FROM": rows})
+    assert cmd.endswith(f"--no-ablations --rows-from {rows}") and cmd.startswith(plain.removesuffix("--no-ablations"))

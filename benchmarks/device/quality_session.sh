@@ -198,7 +198,10 @@
 # emoji-t2i teacher in benchmarks/assets/teachers on 2026-12-07 18:00 UTC).
 # 2026-12-07 16:58-18:37 UTC: seventeen start calls for screens/2026-12-08-t2i-comparisons-plateau4.env got no
 # machine: eleven refusals (nvidia-h100-x1 90 s each, nvidia-h200 90 or 180 s) and six calls inside a lock-out (15 s),
-# 1 441 s of the 1 800 in all; below ~650 s the comparison no longer fit. Both plans stay for the next lease.
+# 1 441 s of the 1 800 in all. At 19:05, the eighteenth (nvidia-h100-x1) got an H100 with 359 s left: `start evidence` with
+# that env, the data in three put calls (emoji-emb in two halves: the tree had grown past one call), `collect 215` and
+# `collect 26` brought back 7 of the 18 rows (seed 0's six, seed 1's LD-Pruner latency-aware; ~33 s a row), then
+# give_back at 7 s left (h100-2026-12-07-t2i-rows; the next run reuses them with STRAT_ROWS_FROM).
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
@@ -577,8 +580,10 @@ EOF2
           --steps "${AUDIO_STEPS:-400}" &
     else
       # T2I_NO_ABLATIONS=1: the init / feature-KD ablations on emoji-uig only (device time)
+      # STRAT_ROWS_FROM=<rows folder>: rows a cut-off run finished (committed), reused where their fingerprint matches
       job "train-$n" python3 benchmarks/quality_strategies.py --teacher "$T/$n" $Q --out "$R/quality/strategies-$n" \
-          --phase train --steps "${STRAT_STEPS:-200}" $([ "$n" = emoji-t2i ] && [ -n "${T2I_NO_ABLATIONS:-}" ] && echo --no-ablations) &
+          --phase train --steps "${STRAT_STEPS:-200}" $([ "$n" = emoji-t2i ] && [ -n "${T2I_NO_ABLATIONS:-}" ] && echo --no-ablations) \
+          ${STRAT_ROWS_FROM:+--rows-from "$STRAT_ROWS_FROM"} &
     fi
   done
   if [ -n "${HEADLINE_STEPS:-}" ]; then   # the plans (and their profile) landed in the committed run
