@@ -220,7 +220,7 @@ _CONTINUED_HEAD = ["| teacher | measured | continued | curve (step: value) | pla
 
 def _recheck_table(s: dict) -> list[str]:
     """The plateau of the teachers whose curves used an earlier proxy, measured with the committed one on a curve
-    continued from the committed weights (_summary_teachers.plateau_rechecks)."""
+    continued from the weights committed then (summary.json's ``teacher_plateau_rechecks``)."""
     rows = s.get("teacher_plateau_rechecks") or {}
     if not rows:
         return []

@@ -199,10 +199,11 @@ def _continued_files(committed: dict, folder: str | None) -> dict:
 
 
 def plateau_rechecks(committed: dict, folder: str | None = PLATEAU_RECHECK) -> dict:
-    """Per teacher whose curve was measured with an earlier proxy: the committed weights trained on
+    """Per teacher whose curve was measured with an earlier proxy: the weights of ``committed`` (the
+    curves file the recheck resumed, which may since have been replaced) trained on
     (``train_teachers.py --resume-from <committed> --new-curve``) with a new curve measured by the
-    committed proxy, its first point the committed teacher itself and the rule's window (its last
-    20 %) just after that point. Its plateau verdict is the teacher's under that proxy."""
+    committed proxy, its first point that teacher itself and the rule's window (its last 20 %) just
+    after that point. Its plateau verdict is that teacher's under that proxy."""
     return _continued_files(committed, folder)
 
 
