@@ -53,7 +53,8 @@ OTHER_PATHS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "OMP_NUM_THREA
 def test_portable_numerics_ignore_the_parent_processes_cpu_paths(tmp_path, monkeypatch):
     """The default file is encoded with pinned code paths in a child process: asking the parent for
     other ATen/MKL paths, which changes a native encode's bytes, changes nothing."""
-    from ldprune_deploy.quality.text import PORTABLE_NUMERICS, write_embedding_file
+    from ldprune_deploy.quality.portable import PORTABLE_NUMERICS
+    from ldprune_deploy.quality.text import write_embedding_file
 
     native = _native_file(tmp_path / "n0.safetensors", {})
     if native == _native_file(tmp_path / "n1.safetensors", OTHER_PATHS) == _native_file(
@@ -65,17 +66,3 @@ def test_portable_numerics_ignore_the_parent_processes_cpu_paths(tmp_path, monke
     b = write_embedding_file(CAPS, tmp_path / "b.safetensors", text_len=8)
     assert a["numerics"] == b["numerics"] == "portable" and a["n"] == 4
     assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
-
-
-def test_portable_child_reports_its_error_as_one(tmp_path):
-    """A folder as output is refused before any encoding; the child's own LdpruneError comes back with
-    its message and fix (exit code 2 carries them), any other failure as one error naming its last line."""
-    from ldprune_deploy.errors import LdpruneError
-    from ldprune_deploy.quality import text
-
-    with pytest.raises(LdpruneError, match="is a folder"):
-        text.write_embedding_file(["GRINNING FACE"], tmp_path, text_len=8)
-    with pytest.raises(LdpruneError, match="no captions to embed"):
-        text._write_in_portable_child([], tmp_path / "e.safetensors", 8, "", True)
-    with pytest.raises(LdpruneError, match="the caption encoder failed: TypeError"):
-        text._write_in_portable_child(["A"], tmp_path / "e.safetensors", None, "", True)

@@ -20,6 +20,10 @@ def register(sub) -> None:
         q.add_argument("--out", metavar="DIR", help="cache folder (default data_cache/ or $LDPRUNE_DATA_CACHE)")
         q.add_argument("--limit", type=int, metavar="N", help="build only N items (a test slice)")
     n.add_argument("--workers", type=int, help="parallel fluidsynth processes (default: CPU count)")
+    native = ("build with the code paths this CPU picks, on every core (faster; the file's bytes then depend on "
+              "the CPU); default: baseline code paths, single-threaded numerics, so other x86-64 CPUs rebuild the same "
+              "bytes")
+    n.add_argument("--native-numerics", action="store_true", help=native)
     m = dsub.add_parser("embed", help="MiniLM caption embeddings as an EmbeddingFile (.safetensors)")
     m.add_argument("--captions", metavar="FILE",
                    help="emoji .npz (its captions) or a text file, one caption per line "
@@ -30,9 +34,7 @@ def register(sub) -> None:
     m.add_argument("--dense", action="store_true",
                    help="write the dense EmbeddingFile layout (fp16 (N, L, 384); 90 MB for all emoji) "
                         "instead of the compact int8 one (~20 MB, read by conditioning.open_embeddings)")
-    m.add_argument("--native-numerics", action="store_true",
-                   help="encode with the code paths this CPU picks, on every core (~5x faster; the file's bytes "
-                        "then depend on the CPU); default: baseline paths on one thread, the same bytes on any x86-64")
+    m.add_argument("--native-numerics", action="store_true", help=native)
     m.add_argument("-o", "--output", metavar="FILE", help="default: <captions folder>/emoji-emb.safetensors")
     d = dsub.add_parser("distill-set", help="the training split as the distill stage's pre-encoded .safetensors "
                         "(latents in the teachers' model space, dense caption embeddings)",
@@ -54,9 +56,9 @@ def run(args) -> int:
 
         _, info = build_emoji(args.out, args.limit)
     elif args.data_command == "notes":
-        from ..quality.notes import build_notes
+        from ..quality.notes import write_notes
 
-        _, info = build_notes(args.out, args.limit, workers=args.workers)
+        info = write_notes(args.out, args.limit, workers=args.workers, portable=not args.native_numerics)
     elif args.data_command == "distill-set":
         from ..quality.export import export_distill_set
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import LdpruneError
 from .common import cache_dir, held_out, require_file, require_tool, save_npz_atomic
+from .portable import in_portable_child, run_portable
 from .mel import SAMPLE_RATE, log_mel_uint8
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -127,6 +128,16 @@ def build_notes(out: str | None = None, limit: int | None = None, workers: int |
             "programs": len(by_prog), "workers": workers, "seconds": round(time.perf_counter() - t0, 2),
             "bytes": path.stat().st_size}
     return path, info
+
+
+def write_notes(out: str | None = None, limit: int | None = None, workers: int | None = None,
+                portable: bool = True) -> dict:
+    """``build_notes``'s info. ``portable`` builds in a child process with portable numerics
+    (portable.py): the spectrograms' bytes then should not depend on the CPU, as they did."""
+    if portable and not in_portable_child():
+        return run_portable(f"{__name__}:write_notes", "ldprune data notes --native-numerics",
+                            out=out, limit=limit, workers=workers)
+    return build_notes(out, limit, workers)[1] | {"numerics": "portable" if portable else "native"}
 
 
 def _render_mel(program, notes, workdir, fluidsynth) -> np.ndarray:

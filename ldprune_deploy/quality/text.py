@@ -13,35 +13,24 @@ int8 with one fp32 scale per feature dimension — per dimension because BERT-st
 have a few large-magnitude dimensions that a per-token scale would let swamp the rest;
 ~20 MB). ``conditioning.open_embeddings`` reads either: this module only writes them.
 
-Files are written with portable CPU numerics: the encoder runs in a child process whose
-vector kernels (ATen), BLAS (MKL's conditional numerical reproducibility) and oneDNN are pinned
-to their baseline instruction paths, on one thread. The same captions then give the same bytes
-on any x86-64 machine, so a file's sha256 identifies its captions and not the CPU that encoded
-them (each fresh machine rebuilt the emoji file with tensors that differed at rounding level:
-on one CPU, pinning each of the three paths alone gave a different file).
+Files are written with portable CPU numerics (``portable.py``): the encoder runs in a child
+process with baseline code paths, so the file's bytes should not depend on the CPU.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
 from ..errors import LdpruneError
 from ..tensorfile import save_tensors
+from .portable import in_portable_child, run_portable
 
 DIM = 384
 TEXT_LEN = 32        # 99th percentile of emoji caption lengths is 34 tokens; 50 of 3664 are cut
-
-
-# read when each library first loads, so they are set on a child process, never on this one
-PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41",
-                     "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-_CHILD_FLAG = "LDPRUNE_PORTABLE_CHILD"
 
 
 def _model_dir() -> Path:
@@ -100,15 +89,16 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
     """Safetensors with the prompts as JSON in the metadata and ``pooled`` (N, 384); tokens
     either dense (EmbeddingFile: ``embeddings`` (N, L, 384) fp16) or compact (``tokens_q``
     int8 (T, 384), ``scale`` (384,), ``lengths`` (N,)). Duplicate prompts are stored once.
-    ``portable`` encodes in a child process with PORTABLE_NUMERICS (slower: one thread);
+    ``portable`` encodes in a child process with portable numerics (slower: one thread);
     ``portable=False`` encodes here, with whatever code paths this CPU picks."""
     unique = list(dict.fromkeys(prompts))
     if not unique:
         raise LdpruneError("no captions to embed", "pass a non-empty caption list")
     if Path(path).is_dir():
         raise LdpruneError(f"the embedding output {path} is a folder", "name a file, e.g. <folder>/emoji-emb.safetensors")
-    if portable and os.environ.get(_CHILD_FLAG) != "1":
-        return _write_in_portable_child(unique, path, text_len, source, compact)
+    if portable and not in_portable_child():
+        return run_portable(f"{__name__}:write_embedding_file", "ldprune data embed --native-numerics",
+                            prompts=unique, path=str(path), text_len=text_len, source=source, compact=compact)
     enc = MiniLMEncoder(text_len)
     tokens, pooled, lengths = enc.encode_both(unique)
     truncated = int((lengths > text_len).sum())
@@ -129,32 +119,3 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
             "layout": "compact-int8" if compact else "dense-fp16", "numerics": meta["numerics"],
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}
 
-
-def _write_in_portable_child(prompts: list[str], path, text_len: int, source: str, compact: bool) -> dict:
-    job = json.dumps({"prompts": prompts, "path": str(path), "text_len": text_len, "source": source,
-                      "compact": compact})
-    env = {**os.environ, **PORTABLE_NUMERICS, _CHILD_FLAG: "1"}
-    done = subprocess.run([sys.executable, "-m", __name__], input=job, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["(no output)"]
-        if done.returncode == 2:   # the child's own LdpruneError: its message and fix, unchanged
-            raise LdpruneError(*json.loads(lines[-1]))
-        raise LdpruneError(f"the caption encoder failed: {lines[-1]}",
-                           "encode in this process to see the whole traceback: `ldprune data embed --native-numerics` "
-                           "(portable=False)")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _child_main() -> int:
-    job = json.loads(sys.stdin.read())
-    try:
-        info = write_embedding_file(job["prompts"], job["path"], job["text_len"], job["source"], job["compact"])
-    except LdpruneError as e:
-        print(json.dumps([e.message, e.fix]), file=sys.stderr)
-        return 2
-    print(json.dumps(info))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child_main())
