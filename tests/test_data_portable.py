@@ -16,7 +16,7 @@ OTHER_PATHS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "OMP_NUM_THREA
 
 
 def test_child_errors_come_back_as_one_error(tmp_path):
-    # the child's own LdpruneError keeps its message and fix (exit code 2 carries them)
+    # the child's own LdpruneError keeps its message and fix
     with pytest.raises(LdpruneError, match="no captions to embed") as e:
         run_portable("ldprune_deploy.quality.text:write_embedding_file", "--native-numerics", prompts=[],
                      path=str(tmp_path / "e.safetensors"))

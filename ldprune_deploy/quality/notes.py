@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import LdpruneError
 from .common import cache_dir, held_out, require_file, require_tool, save_npz_atomic
-from .portable import in_portable_child, run_portable
 from .mel import SAMPLE_RATE, log_mel_uint8
+from .portable import in_portable_child, run_portable
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 FAMILIES = ["Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings", "Ensemble", "Brass",

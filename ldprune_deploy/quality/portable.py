@@ -29,30 +29,36 @@ def in_portable_child() -> bool:
 
 def run_portable(target: str, native_flag: str, **kwargs):
     """``module:function(**kwargs)`` in a child process with PORTABLE_NUMERICS; its JSON result.
-    Arguments and result must be JSON; ``native_flag`` is the CLI flag that builds in-process
-    instead (named in the error when the child fails otherwise than with an LdpruneError)."""
+    Arguments and result must be JSON. The child's stderr (progress) streams through; its stdout
+    carries the result or the error. ``native_flag`` is the CLI flag that builds in-process instead,
+    named when the child fails otherwise than with an LdpruneError."""
     env = {**os.environ, **PORTABLE_NUMERICS, _CHILD_FLAG: "1"}
     job = json.dumps({"target": target, "kwargs": kwargs})
-    done = subprocess.run([sys.executable, "-m", __name__], input=job, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["(no output)"]
-        if done.returncode == LdpruneError.exit_code:   # the child's own error: its message and fix, unchanged
-            raise LdpruneError(*json.loads(lines[-1]))
-        raise LdpruneError(f"the portable-numerics build failed: {lines[-1]}",
+    done = subprocess.run([sys.executable, "-m", __name__], input=job, env=env, stdout=subprocess.PIPE, text=True)
+    lines = done.stdout.strip().splitlines()
+    try:
+        reply = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        reply = {"failed": f"exit code {done.returncode}, no reply (killed?)"}
+    if "error" in reply:   # the child's own LdpruneError: its message and fix, unchanged
+        raise LdpruneError(*reply["error"])
+    if done.returncode != 0 or "failed" in reply:
+        raise LdpruneError(f"the portable-numerics build failed: {reply.get('failed')}",
                            f"build in this process to see the whole traceback: {native_flag}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return reply["result"]
 
 
 def _child_main() -> int:
     job = json.loads(sys.stdin.read())
     module, _, name = job["target"].partition(":")
     try:
-        result = getattr(importlib.import_module(module), name)(**job["kwargs"])
+        reply = {"result": getattr(importlib.import_module(module), name)(**job["kwargs"])}
     except LdpruneError as e:
-        print(json.dumps([e.message, e.fix]), file=sys.stderr)
-        return LdpruneError.exit_code
-    print(json.dumps(result))
-    return 0
+        reply = {"error": [e.message, e.fix]}
+    except Exception as e:   # one line for the parent's error; --native-numerics shows the traceback
+        reply = {"failed": f"{type(e).__name__}: {e}"}
+    print(json.dumps(reply))
+    return 0 if "result" in reply else 1
 
 
 if __name__ == "__main__":

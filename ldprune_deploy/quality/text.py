@@ -118,4 +118,3 @@ def write_embedding_file(prompts: list[str], path: str | os.PathLike, text_len: 
     return {"path": str(path), "n": len(unique), "text_len": text_len, "truncated": truncated,
             "layout": "compact-int8" if compact else "dense-fp16", "numerics": meta["numerics"],
             "max_tokens": int(lengths.max()), "bytes": path.stat().st_size}
-
