@@ -203,8 +203,10 @@
 # `collect 26` brought back 7 of the 18 rows (seed 0's six, seed 1's LD-Pruner latency-aware; ~33 s a row), then
 # give_back at 7 s left (h100-2026-12-07-t2i-rows; the next run reuses them with STRAT_ROWS_FROM).
 # 2026-12-07 19:55-20:24 UTC (a fresh CPU checkout, whose `ldprune data embed` gave another emoji-emb file): five start
-# calls for the same env got no machine (nvidia-h100-x1 90 s three times, nvidia-h200 180 s twice: 631 s), after
-# which loans were paused for the session. `ldprune data embed` now pins the CPU code paths
+# calls for the same env got no machine (nvidia-h100-x1 90 s three times, nvidia-h200 180 s twice: 631 s), then
+# loans were paused until ~21:20; 21:22-22:01 eight more got none (nvidia-h100-x1 four refusals at 71-90 s and three
+# calls inside a lock-out at 15 s, nvidia-h200 one refusal at 180 s: 566 s). 603 s were left, too few to finish
+# the comparison with the session's remaining time to commit it. `ldprune data embed` now pins the CPU code paths
 # (emoji-emb a1fd3ad7...); the env files name that file, so the 7 rows above are measured again.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
