@@ -178,7 +178,18 @@ DEVICE_REPEATS = [(SNR5_S0_2, SNR5_H200_S0, "ld-pruner-prompt"),
                   ((FEAT01_S0_2, FEAT01_S3_4), FEAT01_H100[:2], "ld-pruner-prompt")]
 
 
-SOURCES = {"emoji-uig": PROXY2_RUN, "emoji-t2i": PROXY2_RUN, "notes-uag": FRESH_RUN}
+# 2026-12-07 23:32-23:37 UTC, on an H100: the emoji-t2i comparison distilled from the plateaued teacher adopted that day
+# (35 900 steps), PLATEAU_CONTINUED's 18 landed plans (PLANS_FROM), the same settings and proxy as PROXY2_RUN
+# (hypotheses written down before the run, screens/2026-12-08-t2i-comparisons-plateau4.env)
+PLATEAU_COMPARISON_RUN = "benchmarks/results/quality/h100-2026-12-07-comparisons-plateau4"
+
+
+# 23:37-23:44 UTC, the same machine: the headline recipe's seeds 0-2 distilled from that teacher (hypotheses in
+# screens/2026-12-08-headline-plateau4-h100.env; seeds 3-5 did not fit the session's device time)
+PLATEAU_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-07-headline-plateau4"
+
+
+SOURCES = {"emoji-uig": PROXY2_RUN, "emoji-t2i": PLATEAU_COMPARISON_RUN, "notes-uag": FRESH_RUN}
 
 
 # the curves file of the teacher each task's comparison run distilled from: the committed ones (the emoji ones
@@ -195,7 +206,7 @@ EARLIER_CURVES = "benchmarks/results/quality/h200-2026-12-04-fresh-teachers/comm
 CURVES_UNTIL_1207 = "benchmarks/results/quality/teacher-curves/committed-until-2026-12-07.json"
 
 
-COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": CURVES_UNTIL_1207,
+COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CURVES,
                        "notes-uag": COMMITTED_CURVES}
 
 
@@ -204,6 +215,13 @@ COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": CURVES_UNTIL_
 # not lead on its own seeds: the lead is chosen among the others against the comparison's teacher; the ones against the earlier teacher
 # (10 000 steps) stay listed: plans that keep every cross-attention, the prompt-aware criterion, longer distillations
 HEADLINE_T2I = [
+    ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 on seeds 0-2, distilled from the plateaued teacher "
+     "(35 900 steps; hypotheses written before the run)", f"{PLATEAU_HEADLINE_RUN}/plateau4-s012-emoji-t2i",
+     "ld-pruner-prompt", COMMITTED_CURVES),
+    ("LD-Pruner latency-aware, 200 steps (the comparison rows, plateaued teacher)",
+     f"{PLATEAU_COMPARISON_RUN}/strategies-emoji-t2i", "ld-pruner", COMMITTED_CURVES),
+    ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows, plateaued teacher)",
+     f"{PLATEAU_COMPARISON_RUN}/strategies-emoji-t2i", "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows)", f"{PROXY2_RUN}/strategies-emoji-t2i", "ld-pruner",
      CURVES_UNTIL_1207),
     ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows)", f"{PROXY2_RUN}/strategies-emoji-t2i",
