@@ -208,6 +208,13 @@
 # calls inside a lock-out at 15 s, nvidia-h200 one refusal at 180 s: 566 s). 603 s were left, too few to finish
 # the comparison with the session's remaining time to commit it. `ldprune data embed` now pins the CPU code paths
 # (emoji-emb a1fd3ad7...); the env files name that file, so the 7 rows above are measured again.
+# 2026-12-07 22:49-23:26 UTC: ten more start calls got none (nvidia-h200 refused five times, 180 s once and 90 s four
+# times; nvidia-h100-x1 twice, 91 and 90 s; three calls inside a lock-out at 15 s: 766 s). The eleventh
+# (nvidia-h100-x1, 23:28) got an H100 with 1 034 s left: `start evidence` with that env, three put calls (emoji.npz;
+# emoji-emb in two halves), `collect 300` (18 rows side by side, 279 s, DONE 23:36:59:
+# h100-2026-12-07-comparisons-plateau4); then on the same machine screens/2026-12-08-headline-plateau4-h100.env with
+# HEADLINES="${HEADLINES%% *}" (seeds 0-2, 602 s left) and `collect 545` (385-387 s side by side, DONE 23:44:01:
+# h100-2026-12-07-headline-plateau4), give_back with 195 s left.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
