@@ -32,4 +32,3 @@ def test_encoder_and_both_file_layouts(tmp_path):
     torch.testing.assert_close(b, a, atol=tok.abs().amax((0, 1)).max().item() / 127, rtol=0.01)
     rel = (b - a).norm() / a.norm()
     assert rel < 0.02
-
