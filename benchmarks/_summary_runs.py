@@ -189,6 +189,13 @@ PLATEAU_COMPARISON_RUN = "benchmarks/results/quality/h100-2026-12-07-comparisons
 PLATEAU_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-07-headline-plateau4"
 
 
+# 2026-12-08 01:12-01:36 UTC, on an H100: the same recipe distilled 4 480 steps instead of 2 800 (the issue's limit
+# against the 35 900-step teacher is 4 487), seeds 0-2 on PLATEAU_HEADLINE_RUN's plans, seeds 3-5 scored and landed
+# there (hypotheses in screens/2026-12-08-headline-plateau4-4480-h100.env, written before the run)
+PLATEAU_4480_RUN = "benchmarks/results/quality/h100-2026-12-08-headline-plateau4-4480"
+PLATEAU_4480 = (f"{PLATEAU_4480_RUN}/plateau4-4480-s012-emoji-t2i", f"{PLATEAU_4480_RUN}/plateau4-4480-s345-emoji-t2i")
+
+
 SOURCES = {"emoji-uig": PROXY2_RUN, "emoji-t2i": PLATEAU_COMPARISON_RUN, "notes-uag": FRESH_RUN}
 
 
@@ -215,6 +222,8 @@ COMPARISON_TEACHERS = {"emoji-uig": COMMITTED_CURVES, "emoji-t2i": COMMITTED_CUR
 # not lead on its own seeds: the lead is chosen among the others against the comparison's teacher; the ones against the earlier teacher
 # (10 000 steps) stay listed: plans that keep every cross-attention, the prompt-aware criterion, longer distillations
 HEADLINE_T2I = [
+    ("the same recipe distilled 4 480 steps (the 1/8 limit), seeds 0-5, plateaued teacher (hypotheses written "
+     "before the run)", PLATEAU_4480, "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 on seeds 0-2, distilled from the plateaued teacher "
      "(35 900 steps; hypotheses written before the run)", f"{PLATEAU_HEADLINE_RUN}/plateau4-s012-emoji-t2i",
      "ld-pruner-prompt", COMMITTED_CURVES),
@@ -386,6 +395,8 @@ LEVER_PAIRS = [
     ("feature-KD weight 0.1, across GPU types", (FEAT01_S0_2, FEAT01_S3_4), (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
     ("feature-KD weight 0.1, on one GPU type (H200, one seed)", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
     ("feature-KD weight 0.1, on one GPU type (H100)", FEAT01_H100[:2], (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
+    ("4 480 distillation steps instead of 2 800 (plateaued teacher)", PLATEAU_4480[:1],
+     (f"{PLATEAU_HEADLINE_RUN}/plateau4-s012-emoji-t2i",), "ld-pruner-prompt"),
 ]
 
 

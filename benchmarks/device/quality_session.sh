@@ -215,6 +215,10 @@
 # h100-2026-12-07-comparisons-plateau4); then on the same machine screens/2026-12-08-headline-plateau4-h100.env with
 # HEADLINES="${HEADLINES%% *}" (seeds 0-2, 602 s left) and `collect 545` (385-387 s side by side, DONE 23:44:01:
 # h100-2026-12-07-headline-plateau4), give_back with 195 s left.
+# 2026-12-08 01:10 UTC: the first start call (nvidia-h100-x1) got an H100: screens/2026-12-08-headline-plateau4-4480-h100.env
+# with all six seeds, three put calls, then `collect 570`, `collect 575`, `collect 465` (re-landing 26 s, seeds 3-5
+# scored and landed 154 s, six 4 480-step distillations side by side 1 197-1 218 s, DONE 01:36:19:
+# h100-2026-12-08-headline-plateau4-4480), give_back with 181 s left.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
 # here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
