@@ -25,6 +25,41 @@ def test_slim_sets_the_unread_weights_aside_and_back_without_touching_the_rest(t
     assert not any((tmp_path / ".stage/slim" / rel).exists() for rel in SLIMMED)
 
 
+def _script(cwd, *args, **env):
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", **env}).stdout
+
+
+def test_parts_are_joined_only_when_complete_and_never_over_a_file_already_there(tmp_path):
+    src, dev = tmp_path / "src", tmp_path / "dev"
+    data = bytes(range(256)) * 9000   # 2.3 MB: three parts of 1 MB
+    (src / "data_cache").mkdir(parents=True)
+    (src / "data_cache/x.bin").write_bytes(data)
+    _script(src, "split", "data_cache/x.bin", PART_MB="1")
+    parts = sorted((src / ".stage/parts").iterdir())
+    assert [p.name for p in parts] == ["data_cache__x.bin.part-00", "data_cache__x.bin.part-01",
+                                       "data_cache__x.bin.part-02", "data_cache__x.bin.parts"]
+    staged = dev / ".stage/parts"
+    staged.mkdir(parents=True)
+    target = dev / "data_cache/x.bin"
+    for p in parts[:2] + parts[3:]:   # a put call that brought two of the three parts and the manifest
+        (staged / p.name).write_bytes(p.read_bytes())
+    assert "waiting: data_cache/x.bin has 2 of its 3 parts" in _script(dev, "join") and not target.exists()
+    (staged / parts[2].name).write_bytes(parts[2].read_bytes())
+    target.parent.mkdir()
+    target.write_bytes(b"the user's own file")   # a file already in place is kept, whatever the parts say
+    assert "kept data_cache/x.bin" in _script(dev, "join") and target.read_bytes() == b"the user's own file"
+    target.unlink()
+    assert "joined data_cache/x.bin" in _script(dev, "join") and target.read_bytes() == data
+    assert _script(dev, "join").strip() == "" and target.read_bytes() == data   # joined once, then left alone
+    target.unlink()
+    (staged / parts[1].name).write_bytes(b"damaged")   # parts that do not add up to the file's sha256
+    assert "do not add up" in _script(dev, "join") and not target.exists()
+    assert not list(target.parent.glob("*.joining"))
+    (staged / "data_cache__x.bin.parts").unlink()   # parts without their manifest are not joined
+    assert "no data_cache__x.bin.parts" in _script(dev, "join") and not target.exists()
+
+
 def test_trials_that_read_the_set_aside_weights_are_recognised():
     def reads(trials: str) -> str:
         return subprocess.run(["bash", str(SCRIPT), "trials-read-committed", trials], cwd=ROOT, check=True,

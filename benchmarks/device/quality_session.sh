@@ -221,8 +221,10 @@
 # h100-2026-12-08-headline-plateau4-4480), give_back with 181 s left.
 # With the adopted proxies (6.4 MB each) the tree is ~48 MB, so emoji-emb.safetensors (20.5 MB) no
 # longer fits one call beside it (64 MiB): `bash ...quality_session.sh split data_cache/emoji-emb.safetensors`
-# here writes 12 MB parts to .stage/parts/; carry [.stage/parts] in a put call (one part set per call
-# if need be) and `start` puts the file back together before anything reads it.
+# here writes 6 MB parts (PART_MB) and a .parts file (the whole file's sha256 and part count) to .stage/parts/;
+# carry [.stage/parts] in put calls (some parts per call if need be, the .parts file in at least one) and `start`
+# (and the data wait) put each file back together once all its parts are in, never over a file already there;
+# `bash ...quality_session.sh join` does the same by hand.
 # `start latency` runs the latency session instead (no teachers, no ORT staging needed):
 #   L0            SD1.5 fp16 export alone with all 16 cores (issue 11)
 #   L1 GPU        planner frontier (issue 5), score throughput: per-call variants, the fastest one
@@ -290,17 +292,47 @@ slim() {
 
 split_parts() {   # here, not on the device: FILE... -> .stage/parts/<path, / as __>.part-NN (PART_MB, 6 MB each:
   # the tree is ~56 MB of the 64 MiB a call carries since the 2026-12-04 reland run, so a 12 MB part no longer fits)
+  # and <path, / as __>.parts, the whole file's sha256 and its number of parts, which join_parts checks: carry it
+  # in at least one put call beside the parts
   mkdir -p .stage/parts
-  for f in "$@"; do split -b "${PART_MB:-6}M" -d "$f" ".stage/parts/${f//\//__}.part-"; done
+  local f stem
+  for f in "$@"; do
+    stem=".stage/parts/${f//\//__}"
+    rm -f "$stem".part-* "$stem.parts"
+    split -b "${PART_MB:-6}M" -d "$f" "$stem.part-" || return 1
+    echo "$(sha256sum "$f" | cut -d' ' -f1) $(ls "$stem".part-* | wc -l)" > "$stem.parts"
+  done
   ls -la .stage/parts
 }
 
-join_parts() {   # on the device, in the tree: .stage/parts/* -> the files they were cut from
-  local prefix
+# on the device, in the tree: .stage/parts/* -> the files they were cut from, each once every part named in its
+# .parts file is in and they add up to its sha256. A file already there is never overwritten: one with that sha256
+# is left as it is, any other is kept and named (2026-12-08 a dry run in a working tree holding two of four parts
+# joined them over the local data file). Written to a temporary name and renamed, so a reader never sees half.
+join_parts() {
+  local stem target sha n have tmp
   shopt -s dotglob   # a part cut from a path under a dot folder (.stage/x) starts with a dot
-  for prefix in $(ls .stage/parts/*.part-* 2>/dev/null | sed 's/\.part-[0-9a-z]*$//' | sort -u); do
-    local target; target=$(basename "$prefix"); target=${target//__//}
-    mkdir -p "$(dirname "$target")" && cat "$prefix".part-* > "$target" && echo "joined $target"
+  for stem in $(ls .stage/parts/*.part-* .stage/parts/*.parts 2>/dev/null | sed -E 's/\.(part-[0-9a-z]+|parts)$//' | sort -u); do
+    target=$(basename "$stem"); target=${target//__//}
+    if [ ! -f "$stem.parts" ]; then
+      echo "not joined: $target has parts but no $(basename "$stem").parts; cut it with \`quality_session.sh split\`"
+      continue
+    fi
+    read -r sha n < "$stem.parts"
+    have=$(ls "$stem".part-* 2>/dev/null | wc -l)
+    if [ "$have" -lt "$n" ]; then echo "waiting: $target has $have of its $n parts"; continue; fi
+    if [ -e "$target" ]; then
+      [ "$(sha256sum "$target" | cut -d' ' -f1)" = "$sha" ] && continue
+      echo "kept $target: it is not the file its parts were cut from (sha256 ${sha:0:12}...); move it away to join them"
+      continue
+    fi
+    mkdir -p "$(dirname "$target")" && tmp="$target.joining" && cat "$stem".part-* > "$tmp" || return 1
+    if [ "$(sha256sum "$tmp" | cut -d' ' -f1)" != "$sha" ]; then
+      rm -f "$tmp"
+      echo "not joined: the parts of $target do not add up to sha256 ${sha:0:12}... (cut again with \`split\`)"
+      continue
+    fi
+    mv "$tmp" "$target" && echo "joined $target"
   done
 }
 
@@ -1015,6 +1047,7 @@ collect() {  # wait until N seconds pass, the session finishes, or a phase line 
 case "${1:-}" in
   put) put ;;
   split) shift; split_parts "$@" ;;
+  join) join_parts ;;   # what start does with the carried parts (tests; a manual join)
   slim) slim "${2:-}" ;;   # slim: set aside; slim back: restore
   start) start "${2:-run}" || exit 1 ;;   # start latency: the latency session
   run) run ;;
