@@ -187,6 +187,7 @@ PLATEAU_COMPARISON_RUN = "benchmarks/results/quality/h100-2026-12-07-comparisons
 # 23:37-23:44 UTC, the same machine: the headline recipe's seeds 0-2 distilled from that teacher (hypotheses in
 # screens/2026-12-08-headline-plateau4-h100.env; seeds 3-5 did not fit the session's device time)
 PLATEAU_HEADLINE_RUN = "benchmarks/results/quality/h100-2026-12-07-headline-plateau4"
+PLATEAU_S0_2 = f"{PLATEAU_HEADLINE_RUN}/plateau4-s012-emoji-t2i"
 
 
 # 2026-12-08 01:12-01:36 UTC, on an H100: the same recipe distilled 4 480 steps instead of 2 800 (the issue's limit
@@ -225,8 +226,7 @@ HEADLINE_T2I = [
     ("the same recipe distilled 4 480 steps (the 1/8 limit), seeds 0-5, plateaued teacher (hypotheses written "
      "before the run)", PLATEAU_4480, "ld-pruner-prompt", COMMITTED_CURVES),
     ("the cap-4 plans with min-SNR-5 and feature-KD weight 0.1 on seeds 0-2, distilled from the plateaued teacher "
-     "(35 900 steps; hypotheses written before the run)", f"{PLATEAU_HEADLINE_RUN}/plateau4-s012-emoji-t2i",
-     "ld-pruner-prompt", COMMITTED_CURVES),
+     "(35 900 steps; hypotheses written before the run)", PLATEAU_S0_2, "ld-pruner-prompt", COMMITTED_CURVES),
     ("LD-Pruner latency-aware, 200 steps (the comparison rows, plateaued teacher)",
      f"{PLATEAU_COMPARISON_RUN}/strategies-emoji-t2i", "ld-pruner", COMMITTED_CURVES),
     ("LD-Pruner + prompt effect (ld-pruner-prompt), 200 steps (the comparison rows, plateaued teacher)",
@@ -395,8 +395,8 @@ LEVER_PAIRS = [
     ("feature-KD weight 0.1, across GPU types", (FEAT01_S0_2, FEAT01_S3_4), (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
     ("feature-KD weight 0.1, on one GPU type (H200, one seed)", (FEAT01_S0_2,), (SNR5_H200_S0,), "ld-pruner-prompt"),
     ("feature-KD weight 0.1, on one GPU type (H100)", FEAT01_H100[:2], (SNR5_S0_2, SNR5_S3_5), "ld-pruner-prompt"),
-    ("4 480 distillation steps instead of 2 800 (plateaued teacher)", PLATEAU_4480[:1],
-     (f"{PLATEAU_HEADLINE_RUN}/plateau4-s012-emoji-t2i",), "ld-pruner-prompt"),
+    ("4 480 distillation steps instead of 2 800 (plateaued teacher)", PLATEAU_4480[:1], (PLATEAU_S0_2,),
+     "ld-pruner-prompt"),
 ]
 
 
